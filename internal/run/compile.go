@@ -1,0 +1,592 @@
+package run
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// ErrInvalidDSL is wrapped by every error that rejects a DSL document.
+var ErrInvalidDSL = errors.New("invalid workflow DSL")
+
+// Problem is one thing wrong with a DSL document.
+type Problem struct {
+	// NodeID is the offending node ("" for document-level problems).
+	NodeID  string
+	Message string
+}
+
+func (p Problem) String() string {
+	if p.NodeID == "" {
+		return p.Message
+	}
+	return fmt.Sprintf("node %s: %s", p.NodeID, p.Message)
+}
+
+// ValidationError lists every problem found while compiling a document.
+// It wraps ErrInvalidDSL.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	return "invalid workflow: " + strings.Join(parts, "; ")
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidDSL) hold.
+func (e *ValidationError) Unwrap() error { return ErrInvalidDSL }
+
+// Workflow is a compiled, immutable workflow, safe to run concurrently any
+// number of times.
+type Workflow struct {
+	// Doc is the parsed document (app info, features, start variables).
+	Doc *Document
+	// Graph is the top-level graph; its root is the start node.
+	Graph *Graph
+	// Inputs are the start node's variables.
+	Inputs []InputVar
+	env    Vars
+	start  *Node
+}
+
+// Graph is a compiled graph: the top level of a workflow or the inside of an
+// iteration or loop.
+type Graph struct {
+	Root  *Node
+	Nodes []*Node
+	Edges []*Edge
+	// Parent is the container that owns this graph (nil at top level).
+	Parent *Node
+}
+
+// Node is a compiled node.
+type Node struct {
+	ID    string
+	Type  string
+	Title string
+	// Child is the inner graph of a container node.
+	Child *Graph
+	// Graph is the graph this node belongs to.
+	Graph *Graph
+
+	exec          Executor
+	kind          *NodeType
+	in, out       []*Edge
+	idx           int
+	retry         retryConfig
+	errorStrategy string
+	defaults      Vars
+	ancestors     map[string]bool
+}
+
+// Edge is a compiled edge.
+type Edge struct {
+	ID     string
+	Source *Node
+	Target *Node
+	Handle string
+	idx    int
+}
+
+type retryConfig struct {
+	MaxRetries    int   `json:"max_retries"`
+	RetryInterval int64 `json:"retry_interval"` // milliseconds
+	RetryEnabled  bool  `json:"retry_enabled"`
+}
+
+// commonData are the BaseNodeData fields every node may carry.
+type commonData struct {
+	Title         string         `json:"title"`
+	ErrorStrategy string         `json:"error_strategy"`
+	DefaultValue  []defaultValue `json:"default_value"`
+	RetryConfig   *retryConfig   `json:"retry_config"`
+}
+
+type defaultValue struct {
+	Key   string `json:"key"`
+	Type  string `json:"type"`
+	Value any    `json:"value"`
+}
+
+type compiler struct {
+	cfg      Config
+	reg      *Registry
+	problems []Problem
+	nodes    map[string]*Node
+	specs    map[string]*NodeSpec
+}
+
+func (c *compiler) problem(nodeID, msg string) {
+	c.problems = append(c.problems, Problem{NodeID: nodeID, Message: msg})
+}
+
+// Compile parses and validates a DSL document (YAML or JSON) into a
+// Workflow. Every problem found is reported at once in a *ValidationError.
+func (e *Engine) Compile(data []byte) (*Workflow, error) {
+	doc, err := ParseDocument(data)
+	if err != nil {
+		return nil, err
+	}
+	return e.CompileDocument(doc)
+}
+
+// CompileDocument compiles an already parsed document.
+func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
+	defer func() {
+		// A builder bug must not take the process down: report it.
+		if r := recover(); r != nil {
+			wf, err = nil, &ValidationError{Problems: []Problem{{Message: fmt.Sprintf("internal error compiling workflow: %v", r)}}}
+		}
+	}()
+	c := &compiler{cfg: e.cfg, reg: e.reg, nodes: map[string]*Node{}, specs: map[string]*NodeSpec{}}
+	wf = &Workflow{Doc: doc}
+	if doc.App.Mode != "workflow" && doc.App.Mode != "advanced-chat" {
+		c.problem("", fmt.Sprintf("app mode %q is not a workflow", doc.App.Mode))
+	}
+	for _, ev := range doc.Workflow.EnvironmentVariables {
+		if ev.Name == "" {
+			c.problem("", "environment variable without a name")
+			continue
+		}
+		wf.env = append(wf.env, Var{ev.Name, envValue(ev)})
+	}
+	c.declare(doc)
+	top := c.graph(doc, nil)
+	wf.Graph = top
+	if top != nil {
+		wf.start = top.Root
+	}
+	c.build(top)
+	if wf.start != nil {
+		if s, ok := wf.start.exec.(*startNode); ok {
+			wf.Inputs = s.vars
+		}
+	}
+	if len(c.problems) > 0 {
+		sort.SliceStable(c.problems, func(i, j int) bool { return c.problems[i].NodeID < c.problems[j].NodeID })
+		return nil, &ValidationError{Problems: c.problems}
+	}
+	return wf, nil
+}
+
+func envValue(ev EnvVarSpec) any {
+	if ev.ValueType == "number" {
+		if s, ok := ev.Value.(string); ok {
+			if v, err := coerceNumber(s); err == nil {
+				return v
+			}
+		}
+	}
+	return ev.Value
+}
+
+// declare creates a Node for every non-note node and checks node types.
+func (c *compiler) declare(doc *Document) {
+	unsupported := map[string][]string{}
+	for i := range doc.Workflow.Graph.Nodes {
+		spec := &doc.Workflow.Graph.Nodes[i]
+		if spec.Type == "custom-note" {
+			continue
+		}
+		id := string(spec.ID)
+		if id == "" {
+			c.problem("", fmt.Sprintf("node #%d has no id", i+1))
+			continue
+		}
+		if _, dup := c.nodes[id]; dup {
+			c.problem(id, "duplicate node id")
+			continue
+		}
+		typ, _ := spec.Data["type"].(string)
+		var common commonData
+		if err := decodeData(spec.Data, &common); err != nil {
+			c.problem(id, fmt.Sprintf("invalid config: %v", err))
+		}
+		n := &Node{ID: id, Type: typ, Title: common.Title, errorStrategy: common.ErrorStrategy}
+		if common.RetryConfig != nil {
+			n.retry = *common.RetryConfig
+		}
+		kind, ok := c.reg.lookup(typ)
+		switch {
+		case typ == "":
+			c.problem(id, "node has no type")
+		case !ok:
+			unsupported[typ] = append(unsupported[typ], id)
+		default:
+			n.kind = kind
+		}
+		switch n.errorStrategy {
+		case "", "none", "fail-branch":
+		case "default-value":
+			n.defaults = c.defaults(id, common.DefaultValue)
+		default:
+			c.problem(id, fmt.Sprintf("unknown error_strategy %q", n.errorStrategy))
+		}
+		c.nodes[id] = n
+		c.specs[id] = spec
+	}
+	for _, typ := range slices.Sorted(mapKeys(unsupported)) {
+		ids := unsupported[typ]
+		c.problem(ids[0], fmt.Sprintf("node type %q is not supported (nodes: %s)", typ, strings.Join(ids, ", ")))
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (c *compiler) defaults(id string, dvs []defaultValue) Vars {
+	var out Vars
+	for _, dv := range dvs {
+		v := dv.Value
+		if s, ok := v.(string); ok && dv.Type != "string" {
+			parsed, err := parseJSONValue(s)
+			if err != nil {
+				c.problem(id, fmt.Sprintf("default_value %q: value is not valid %s", dv.Key, dv.Type))
+				continue
+			}
+			v = parsed
+		}
+		out = append(out, Var{dv.Key, Normalize(v)})
+	}
+	return out
+}
+
+// graph assembles the nodes whose parent is container (nil: top level) and
+// the edges among them, finds the root and checks for cycles.
+func (c *compiler) graph(doc *Document, container *Node) *Graph {
+	g := &Graph{Parent: container}
+	parentID := ""
+	if container != nil {
+		parentID = container.ID
+	}
+	for i := range doc.Workflow.Graph.Nodes {
+		spec := &doc.Workflow.Graph.Nodes[i]
+		n, ok := c.nodes[string(spec.ID)]
+		if !ok || c.parentOf(spec) != parentID {
+			continue
+		}
+		n.Graph = g
+		g.Nodes = append(g.Nodes, n)
+	}
+	for _, es := range doc.Workflow.Graph.Edges {
+		src, sok := c.nodes[string(es.Source)]
+		dst, dok := c.nodes[string(es.Target)]
+		if !sok || !dok {
+			if c.edgeBelongs(es, parentID) {
+				if !sok {
+					c.problem("", fmt.Sprintf("edge %s: source node %q does not exist", es.ID, es.Source))
+				}
+				if !dok {
+					c.problem("", fmt.Sprintf("edge %s: target node %q does not exist", es.ID, es.Target))
+				}
+			}
+			continue
+		}
+		if src.Graph != g && dst.Graph != g {
+			continue
+		}
+		if src.Graph != dst.Graph {
+			c.problem(dst.ID, fmt.Sprintf("edge %s crosses a container boundary (from %s)", es.ID, src.ID))
+			continue
+		}
+		handle := string(es.SourceHandle)
+		if handle == "" {
+			handle = "source"
+		}
+		e := &Edge{ID: string(es.ID), Source: src, Target: dst, Handle: handle, idx: len(g.Edges)}
+		g.Edges = append(g.Edges, e)
+		src.out = append(src.out, e)
+		dst.in = append(dst.in, e)
+	}
+	g.Root = c.root(g, container)
+	if g.Root == nil {
+		return g
+	}
+	c.prune(g)
+	if c.acyclic(g) {
+		c.computeAncestors(g)
+	}
+	for _, n := range g.Nodes {
+		if n.kind != nil && n.kind.Container {
+			n.Child = c.graph(doc, n)
+		}
+	}
+	return g
+}
+
+func (c *compiler) parentOf(spec *NodeSpec) string {
+	if spec.ParentID != "" {
+		return string(spec.ParentID)
+	}
+	// Older exports mark children only in data.
+	for flag, key := range map[string]string{"isInIteration": "iteration_id", "isInLoop": "loop_id"} {
+		if inside, _ := spec.Data[flag].(bool); inside {
+			if id, _ := spec.Data[key].(string); id != "" {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+func (c *compiler) edgeBelongs(es EdgeSpec, parentID string) bool {
+	for _, end := range []flexString{es.Source, es.Target} {
+		if spec, ok := c.specs[string(end)]; ok {
+			return c.parentOf(spec) == parentID
+		}
+	}
+	return parentID == "" // both ends unknown: report once, at top level
+}
+
+// root finds the start node of g.
+func (c *compiler) root(g *Graph, container *Node) *Node {
+	if container == nil {
+		var starts []*Node
+		for _, n := range g.Nodes {
+			if n.Type == "start" {
+				starts = append(starts, n)
+			}
+		}
+		switch len(starts) {
+		case 0:
+			c.problem("", "workflow has no start node")
+			return nil
+		case 1:
+			if len(starts[0].in) > 0 {
+				c.problem(starts[0].ID, "start node has incoming edges")
+			}
+			return starts[0]
+		default:
+			ids := make([]string, len(starts))
+			for i, s := range starts {
+				ids[i] = s.ID
+			}
+			c.problem("", fmt.Sprintf("workflow has %d start nodes (%s); exactly one is allowed", len(starts), strings.Join(ids, ", ")))
+			return nil
+		}
+	}
+	startID, _ := c.specs[container.ID].Data["start_node_id"].(string)
+	if n, ok := c.nodes[startID]; ok && n.Graph == g {
+		return n
+	}
+	// Legacy iteration without start_node_id: the inner node with no
+	// incoming edge.
+	var heads []*Node
+	for _, n := range g.Nodes {
+		if len(n.in) == 0 {
+			heads = append(heads, n)
+		}
+	}
+	if len(heads) == 1 {
+		return heads[0]
+	}
+	if len(g.Nodes) == 0 {
+		c.problem(container.ID, fmt.Sprintf("%s has no inner nodes", container.Type))
+	} else {
+		c.problem(container.ID, fmt.Sprintf("%s start_node_id %q does not name one of its inner nodes", container.Type, startID))
+	}
+	return nil
+}
+
+// prune drops nodes that cannot be reached from the root: Dify never runs
+// them, and left in place they would hold up joins forever.
+func (c *compiler) prune(g *Graph) {
+	seen := map[*Node]bool{g.Root: true}
+	stack := []*Node{g.Root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, e := range n.out {
+			if !seen[e.Target] {
+				seen[e.Target] = true
+				stack = append(stack, e.Target)
+			}
+		}
+	}
+	keep := g.Nodes[:0]
+	for _, n := range g.Nodes {
+		if seen[n] {
+			n.idx = len(keep)
+			keep = append(keep, n)
+		} else {
+			n.Graph = nil
+		}
+	}
+	g.Nodes = keep
+	edges := g.Edges[:0]
+	for _, e := range g.Edges {
+		if seen[e.Source] {
+			e.idx = len(edges)
+			edges = append(edges, e)
+		}
+	}
+	g.Edges = edges
+	for _, n := range g.Nodes {
+		n.in = slices.DeleteFunc(n.in, func(e *Edge) bool { return !seen[e.Source] })
+	}
+}
+
+// acyclic reports cycles (Kahn's algorithm) and orders g.Nodes
+// topologically.
+func (c *compiler) acyclic(g *Graph) bool {
+	indeg := make([]int, len(g.Nodes))
+	for _, n := range g.Nodes {
+		indeg[n.idx] = len(n.in)
+	}
+	order := make([]*Node, 0, len(g.Nodes))
+	queue := []*Node{g.Root}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		order = append(order, n)
+		for _, e := range n.out {
+			indeg[e.Target.idx]--
+			if indeg[e.Target.idx] == 0 {
+				queue = append(queue, e.Target)
+			}
+		}
+	}
+	if len(order) != len(g.Nodes) {
+		var ids []string
+		for _, n := range g.Nodes {
+			if indeg[n.idx] > 0 {
+				ids = append(ids, n.ID)
+			}
+		}
+		where := "the workflow"
+		if g.Parent != nil {
+			where = g.Parent.Type + " " + g.Parent.ID
+		}
+		c.problem(ids[0], fmt.Sprintf("cycle in %s through nodes %s", where, strings.Join(ids, ", ")))
+		return false
+	}
+	return true
+}
+
+// computeAncestors records, for every node, the nodes that always run
+// before it: its ancestors in its graph, and the containers around it with
+// their ancestors.
+func (c *compiler) computeAncestors(g *Graph) {
+	var outer map[string]bool
+	if g.Parent != nil {
+		outer = map[string]bool{g.Parent.ID: true}
+		for id := range g.Parent.ancestors {
+			outer[id] = true
+		}
+	}
+	// g.Nodes is in topological order after acyclic.
+	order := make([]*Node, 0, len(g.Nodes))
+	seen := map[*Node]bool{}
+	var visit func(n *Node)
+	visit = func(n *Node) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		for _, e := range n.in {
+			visit(e.Source)
+		}
+		order = append(order, n)
+	}
+	for _, n := range g.Nodes {
+		visit(n)
+	}
+	for _, n := range order {
+		n.ancestors = map[string]bool{}
+		for id := range outer {
+			n.ancestors[id] = true
+		}
+		for _, e := range n.in {
+			n.ancestors[e.Source.ID] = true
+			for id := range e.Source.ancestors {
+				n.ancestors[id] = true
+			}
+		}
+	}
+}
+
+// checkRef validates that n may read sel.
+func (c *compiler) checkRef(n *Node, field string, sel Selector) {
+	if len(sel) == 0 {
+		c.problem(n.ID, fmt.Sprintf("%s: empty variable selector", field))
+		return
+	}
+	if len(sel) < 2 {
+		c.problem(n.ID, fmt.Sprintf("%s: variable selector %v needs a node id and a variable name", field, []string(sel)))
+		return
+	}
+	switch sel[0] {
+	case "sys", "env", "conversation":
+		return
+	}
+	target, ok := c.nodes[sel[0]]
+	if !ok {
+		c.problem(n.ID, fmt.Sprintf("%s: references unknown node %q", field, sel[0]))
+		return
+	}
+	if target == n && (n.kind == nil || !n.kind.Container) {
+		c.problem(n.ID, fmt.Sprintf("%s: references its own output", field))
+		return
+	}
+	if target == n || n.ancestors[target.ID] {
+		return
+	}
+	// A container may read its inner nodes (output_selector, loop outputs).
+	if n.kind != nil && n.kind.Container && isInside(target, n) {
+		return
+	}
+	if n.ancestors == nil {
+		return // the graph had a cycle: already reported
+	}
+	c.problem(n.ID, fmt.Sprintf("%s: references node %q, which does not run before this node", field, sel[0]))
+}
+
+func isInside(n, container *Node) bool {
+	for g := n.Graph; g != nil && g.Parent != nil; g = g.Parent.Graph {
+		if g.Parent == container {
+			return true
+		}
+	}
+	return false
+}
+
+// build runs each node type's builder, children before their container.
+func (c *compiler) build(g *Graph) {
+	if g == nil {
+		return
+	}
+	for _, n := range g.Nodes {
+		if n.Child != nil {
+			c.build(n.Child)
+		}
+		if n.kind == nil {
+			continue
+		}
+		b := &Build{Node: n, Data: c.specs[n.ID].Data, c: c}
+		ex, err := n.kind.Build(b)
+		if err != nil {
+			if !c.reported(n.ID) {
+				c.problem(n.ID, err.Error())
+			}
+			continue
+		}
+		n.exec = ex
+	}
+}
+
+func (c *compiler) reported(id string) bool {
+	return slices.ContainsFunc(c.problems, func(p Problem) bool { return p.NodeID == id })
+}

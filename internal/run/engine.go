@@ -1,0 +1,525 @@
+package run
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Defaults, as in Dify (WORKFLOW_MAX_EXECUTION_TIME, WORKFLOW_MAX_EXECUTION_STEPS,
+// GRAPH_ENGINE_MAX_WORKERS, LOOP_NODE_MAX_COUNT).
+const (
+	DefaultTimeout      = 1200 * time.Second
+	DefaultMaxSteps     = 500
+	DefaultMaxParallel  = 10
+	DefaultLoopMaxCount = 100
+)
+
+// Errors that end a run. They are context causes: cancel a run's context
+// with ErrStopped to stop it.
+var (
+	// ErrStopped stops a run: it ends with status "stopped".
+	ErrStopped = errors.New("Stopped by user.") //nolint:staticcheck // Dify's exact message
+	// ErrTimeout is the cause when the whole-run timeout expires.
+	ErrTimeout = errors.New("workflow run timed out")
+	// ErrMaxSteps is the cause when a run executes more than MaxSteps nodes.
+	ErrMaxSteps = errors.New("max steps reached")
+)
+
+// Config tunes an Engine. Zero values take the defaults noted per field.
+type Config struct {
+	// MaxParallel bounds how many nodes of one graph run at once
+	// (default 10).
+	MaxParallel int
+	// MaxSteps bounds node executions per graph run (default 500).
+	MaxSteps int
+	// Timeout bounds a whole run (default 1200 s).
+	Timeout time.Duration
+	// NodeTimeout bounds one node execution (default: none beyond Timeout).
+	NodeTimeout time.Duration
+	// LoopMaxCount caps loop_count (default 100).
+	LoopMaxCount int
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+	// NewID returns a fresh node execution id (default: random UUID).
+	NewID func() string
+	// Logger receives node panics with their stack (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.MaxParallel = cmp.Or(c.MaxParallel, DefaultMaxParallel)
+	c.MaxSteps = cmp.Or(c.MaxSteps, DefaultMaxSteps)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
+	c.LoopMaxCount = cmp.Or(c.LoopMaxCount, DefaultLoopMaxCount)
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.NewID == nil {
+		c.NewID = newUUID
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func init() { uuid.EnableRandPool() }
+
+func newUUID() string { return uuid.NewString() }
+
+// Engine compiles and runs workflows. It holds no per-run state and is safe
+// for concurrent use.
+type Engine struct {
+	cfg Config
+	reg *Registry
+}
+
+// New returns an engine using reg (nil: NewRegistry()).
+func New(cfg Config, reg *Registry) *Engine {
+	if reg == nil {
+		reg = NewRegistry()
+	}
+	return &Engine{cfg: cfg.withDefaults(), reg: reg}
+}
+
+// Params identifies a run and carries its validated inputs.
+type Params struct {
+	RunID      string
+	TaskID     string
+	WorkflowID string
+	AppID      string
+	UserID     string
+	// Inputs are the user inputs as returned by Workflow.PrepareInputs.
+	Inputs Vars
+	// Files become sys.files.
+	Files []any
+	// Env overrides values of the DSL's environment variables (secrets are
+	// exported empty, so deployments supply them).
+	Env map[string]string
+}
+
+// Run executes wf and returns the final state of the run. Events go to l
+// (which may be nil) in order, the last one always workflow_finished. Run
+// returns when every node it started has returned. Cancel ctx with cause
+// ErrStopped to stop the run.
+func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *RunInfo {
+	rs := &runState{eng: e, wf: wf, listener: l}
+	now := rs.now()
+	rs.info = RunInfo{
+		ID: p.RunID, TaskID: p.TaskID, WorkflowID: p.WorkflowID, AppID: p.AppID, UserID: p.UserID,
+		Status: StatusRunning, CreatedAt: now,
+	}
+	files := p.Files
+	if files == nil {
+		files = []any{}
+	}
+	sys := Vars{
+		{"files", files}, {"user_id", p.UserID}, {"app_id", p.AppID},
+		{"workflow_id", p.WorkflowID}, {"workflow_run_id", p.RunID}, {"timestamp", now.Unix()},
+	}
+	inputs := make(Vars, 0, len(p.Inputs)+5)
+	inputs = append(inputs, p.Inputs...)
+	for _, v := range sys[:5] {
+		inputs = append(inputs, Var{"sys." + v.Name, v.Value})
+	}
+	rs.info.Inputs = inputs
+
+	pool := NewPool(nil)
+	pool.Set("sys", sys)
+	pool.Set("env", wf.envVars(p.Env))
+	pool.Set(startInputsKey, p.Inputs)
+
+	started := rs.info
+	rs.emit(&Event{Type: EventWorkflowStarted, Run: &started})
+
+	ctx, cancel := context.WithTimeoutCause(ctx, e.cfg.Timeout, ErrTimeout)
+	defer cancel()
+	err := rs.runGraph(ctx, wf.Graph, pool, Scope{Parallel: e.cfg.MaxParallel})
+
+	fin := rs.now()
+	info := &rs.info
+	info.FinishedAt = fin
+	info.Elapsed = fin.Sub(info.CreatedAt)
+	info.TotalTokens = rs.tokens.Load()
+	info.TotalSteps = rs.steps.Load()
+	info.ExceptionsCount = rs.exceptions.Load()
+	rs.outMu.Lock()
+	info.Outputs = rs.outputs
+	rs.outMu.Unlock()
+	switch {
+	case err == nil && info.ExceptionsCount > 0:
+		info.Status = StatusPartialSucceeded
+	case err == nil:
+		info.Status = StatusSucceeded
+	case errors.Is(err, ErrStopped):
+		info.Status, info.Error = StatusStopped, ErrStopped.Error()
+	case errors.Is(err, ErrTimeout):
+		info.Status, info.Error = StatusFailed, fmt.Sprintf("Max execution time %s reached.", e.cfg.Timeout)
+	case errors.Is(err, ErrMaxSteps):
+		info.Status, info.Error = StatusFailed, fmt.Sprintf("Max steps %d reached.", e.cfg.MaxSteps)
+	default:
+		info.Status, info.Error = StatusFailed, err.Error()
+	}
+	if info.Status != StatusSucceeded && info.Status != StatusPartialSucceeded && info.Outputs == nil {
+		info.Outputs = Vars{}
+	}
+	final := *info
+	rs.emit(&Event{Type: EventWorkflowFinished, Run: &final})
+	return &final
+}
+
+// startInputsKey holds the validated user inputs in the pool, where the
+// start node picks them up.
+const startInputsKey = "\x00inputs"
+
+func (wf *Workflow) envVars(override map[string]string) Vars {
+	if len(override) == 0 {
+		return wf.env
+	}
+	out := make(Vars, len(wf.env))
+	for i, v := range wf.env {
+		out[i] = v
+		if s, ok := override[v.Name]; ok {
+			out[i].Value = s
+		}
+	}
+	return out
+}
+
+// runState is the mutable state of one run.
+type runState struct {
+	eng      *Engine
+	wf       *Workflow
+	listener Listener
+	info     RunInfo
+
+	emitMu sync.Mutex
+	seq    int64
+
+	index      atomic.Int64
+	steps      atomic.Int64
+	tokens     atomic.Int64
+	exceptions atomic.Int64
+
+	outMu   sync.Mutex
+	outputs Vars
+}
+
+func (rs *runState) now() time.Time { return rs.eng.cfg.Clock() }
+
+// emit delivers e to the listener. The lock gives every event a place in
+// one total order even when nodes run concurrently.
+func (rs *runState) emit(e *Event) {
+	rs.emitMu.Lock()
+	rs.seq++
+	e.Seq = rs.seq
+	if rs.listener != nil {
+		rs.listener.OnEvent(e)
+	}
+	rs.emitMu.Unlock()
+}
+
+func (rs *runState) setOutputs(vs Vars) {
+	rs.outMu.Lock()
+	defer rs.outMu.Unlock()
+	if rs.outputs == nil {
+		rs.outputs = vs
+		return
+	}
+	for _, v := range vs {
+		rs.outputs = rs.outputs.With(v.Name, v.Value)
+	}
+}
+
+type edgeState uint8
+
+const (
+	edgePending edgeState = iota
+	edgeTaken
+	edgeSkipped
+)
+
+// done is a finished node execution reported to the scheduler.
+type done struct {
+	node   *Node
+	handle string
+	err    error // the graph fails with it
+}
+
+// runGraph is the ready-queue scheduler. A node is ready once every
+// incoming edge is resolved and at least one was taken; when all were
+// skipped the node is skipped and so are its outgoing edges. Ready nodes
+// run concurrently up to s.Parallel; with one ready node and none running,
+// it runs on the scheduler's own goroutine, which keeps chains cheap.
+func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	edges := make([]edgeState, len(g.Edges))
+	pending := make([]int, len(g.Nodes))
+	taken := make([]int, len(g.Nodes))
+	preds := make([]string, len(g.Nodes))
+	for _, n := range g.Nodes {
+		pending[n.idx] = len(n.in)
+	}
+	ready := make([]*Node, 0, 4)
+	ready = append(ready, g.Root)
+	results := make(chan done, len(g.Nodes))
+	running, steps := 0, 0
+	var failed error
+
+	var skip func(n *Node)
+	resolve := func(e *Edge, st edgeState) {
+		edges[e.idx] = st
+		t := e.Target.idx
+		pending[t]--
+		if st == edgeTaken {
+			taken[t]++
+			if preds[t] == "" {
+				preds[t] = e.Source.ID
+			}
+		}
+		if pending[t] == 0 {
+			if taken[t] > 0 {
+				ready = append(ready, e.Target)
+			} else {
+				skip(e.Target)
+			}
+		}
+	}
+	skip = func(n *Node) {
+		for _, e := range n.out {
+			resolve(e, edgeSkipped)
+		}
+	}
+	finish := func(d done) {
+		if d.err != nil {
+			if failed == nil {
+				failed = d.err
+				cancel(d.err)
+			}
+			return
+		}
+		handle := cmp.Or(d.handle, "source")
+		for _, e := range d.node.out {
+			if e.Handle == handle {
+				resolve(e, edgeTaken)
+			} else {
+				resolve(e, edgeSkipped)
+			}
+		}
+	}
+
+	for {
+		for len(ready) > 0 && running < s.Parallel && failed == nil && ctx.Err() == nil {
+			n := ready[0]
+			ready = ready[1:]
+			if !n.kind.Silent {
+				steps++
+				if steps > rs.eng.cfg.MaxSteps {
+					failed = ErrMaxSteps
+					cancel(ErrMaxSteps)
+					break
+				}
+				rs.steps.Add(1)
+			}
+			pred := preds[n.idx]
+			if len(ready) == 0 && running == 0 {
+				finish(rs.execNode(ctx, n, pool, s, pred))
+				continue
+			}
+			running++
+			go func() { results <- rs.execNode(ctx, n, pool, s, pred) }()
+		}
+		if running == 0 {
+			break
+		}
+		d := <-results
+		running--
+		finish(d)
+	}
+	if failed != nil {
+		return failed
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// execNode runs one node with retries, error strategy and panic recovery,
+// emitting its events.
+func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, pred string) done {
+	cfg := &rs.eng.cfg
+	x := &Exec{Node: n, Pool: pool, Scope: s, run: rs}
+	if n.kind.Silent {
+		res, err := rs.call(ctx, n, x)
+		if err != nil {
+			return done{node: n, err: err}
+		}
+		if res != nil {
+			pool.Set(n.ID, res.Outputs)
+		}
+		return done{node: n}
+	}
+	rec := &NodeRun{
+		ID: cfg.NewID(), NodeID: n.ID, NodeType: n.Type, Title: n.Title,
+		Index: rs.index.Add(1), PredecessorNodeID: pred, Status: StatusRunning, CreatedAt: rs.now(),
+		IterationID: s.IterationID, IterationIndex: s.IterationIndex, LoopID: s.LoopID, LoopIndex: s.LoopIndex,
+	}
+	x.rec = rec
+	startType, finishType := EventNodeStarted, EventNodeFinished
+	switch n.Type {
+	case "iteration":
+		startType, finishType = EventIterationStarted, EventIterationCompleted
+	case "loop":
+		startType, finishType = EventLoopStarted, EventLoopCompleted
+	}
+	started := *rec
+	rs.emit(&Event{Type: startType, Node: &started})
+
+	var (
+		res *Result
+		err error
+	)
+	for attempt := 0; ; attempt++ {
+		res, err = rs.call(ctx, n, x)
+		if err == nil || !n.kind.Retry || !n.retry.RetryEnabled || attempt >= n.retry.MaxRetries || ctx.Err() != nil {
+			break
+		}
+		retry := *rec
+		fillResult(&retry, res)
+		retry.Status, retry.Error, retry.ErrorType, retry.RetryIndex = StatusRetry, err.Error(), errorType(err), attempt+1
+		retry.FinishedAt = rs.now()
+		retry.Elapsed = retry.FinishedAt.Sub(retry.CreatedAt)
+		rs.emit(&Event{Type: EventNodeRetry, Node: &retry})
+		if !sleepCtx(ctx, time.Duration(n.retry.RetryInterval)*time.Millisecond) {
+			err = context.Cause(ctx)
+			break
+		}
+	}
+
+	fillResult(rec, res)
+	rec.FinishedAt = rs.now()
+	rec.Elapsed = rec.FinishedAt.Sub(rec.CreatedAt)
+	d := done{node: n}
+	switch {
+	case err == nil:
+		rec.Status = StatusSucceeded
+		d.handle = res.Handle
+	case ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrStopped):
+		rec.Status, rec.Error = StatusStopped, ErrStopped.Error()
+		d.err = context.Cause(ctx)
+	case ctx.Err() != nil && n.errorStrategy == "":
+		// Cancelled because the run failed elsewhere, timed out or hit
+		// max steps: the node fails with the run's cause.
+		rec.Status, rec.Error = StatusFailed, causeMessage(ctx, cfg)
+		d.err = context.Cause(ctx)
+	case n.errorStrategy == "fail-branch" || n.errorStrategy == "default-value":
+		rec.Status, rec.Error, rec.ErrorType = StatusException, err.Error(), errorType(err)
+		outs := Vars{{"error_message", err.Error()}, {"error_type", rec.ErrorType}}
+		if n.errorStrategy == "default-value" {
+			outs = append(append(Vars{}, n.defaults...), outs...)
+		} else {
+			d.handle = "fail-branch"
+		}
+		rec.Outputs = outs
+		rec.Metadata = withKey(rec.Metadata, "error_strategy", n.errorStrategy)
+		rs.exceptions.Add(1)
+	default:
+		rec.Status, rec.Error, rec.ErrorType = StatusFailed, err.Error(), errorType(err)
+		d.err = err
+	}
+	if rec.Status == StatusSucceeded || rec.Status == StatusException {
+		pool.Set(n.ID, rec.Outputs)
+	}
+	rs.tokens.Add(rec.Tokens)
+	rs.emit(&Event{Type: finishType, Node: rec})
+	return d
+}
+
+func causeMessage(ctx context.Context, cfg *Config) string {
+	switch err := context.Cause(ctx); {
+	case errors.Is(err, ErrTimeout):
+		return fmt.Sprintf("Max execution time %s reached.", cfg.Timeout)
+	case errors.Is(err, ErrMaxSteps):
+		return fmt.Sprintf("Max steps %d reached.", cfg.MaxSteps)
+	default:
+		return err.Error()
+	}
+}
+
+func fillResult(rec *NodeRun, res *Result) {
+	if res == nil {
+		return
+	}
+	rec.Inputs, rec.ProcessData, rec.Outputs = res.Inputs, res.ProcessData, res.Outputs
+	rec.Metadata, rec.Tokens = res.Metadata, res.Tokens
+}
+
+func withKey(m map[string]any, k string, v any) map[string]any {
+	if m == nil {
+		m = make(map[string]any, 1)
+	}
+	m[k] = v
+	return m
+}
+
+// ErrNodeTimeout is the error of a node that exceeded Config.NodeTimeout.
+var ErrNodeTimeout = errors.New("node execution timed out")
+
+// call runs the executor once, turning a panic into an error and applying
+// the node timeout.
+func (rs *runState) call(ctx context.Context, n *Node, x *Exec) (res *Result, err error) {
+	if t := rs.eng.cfg.NodeTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, t, fmt.Errorf("%w after %s", ErrNodeTimeout, t))
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			rs.eng.cfg.Logger.Error("node panicked", "run_id", rs.info.ID, "node_id", n.ID, "node_type", n.Type, "panic", r, "stack", string(debug.Stack()))
+			res, err = nil, &NodeError{Type: "PanicError", Err: fmt.Errorf("node panicked: %v", r)}
+		}
+	}()
+	res, err = n.exec.Execute(ctx, x)
+	if err == nil && res == nil {
+		res = &Result{}
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrNodeTimeout) {
+		err = &NodeError{Type: "TimeoutError", Err: context.Cause(ctx)}
+	}
+	return res, err
+}
+
+func errorType(err error) string {
+	var ne *NodeError
+	if errors.As(err, &ne) && ne.Type != "" {
+		return ne.Type
+	}
+	return "WorkflowNodeError"
+}
+
+// sleepCtx waits for d or until ctx is done; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,577 @@
+package run
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Values flowing through a run are plain Go values of a small closed set:
+// nil, bool, int64, float64, string, []any and map[string]any. Python's
+// distinction between int and float is kept (int64 vs float64) because Dify
+// renders them differently ("5" vs "5.0"). Normalize converts decoder output
+// (json.Number, int, uint64, map[any]any from YAML) into that set.
+
+// Var is one named value, as in a node's inputs or outputs.
+type Var struct {
+	Name  string
+	Value any
+}
+
+// Vars is an ordered set of named values. Order is kept because Dify emits
+// outputs in declaration order; lookups are linear, which is faster than a map
+// for the handful of variables a node has.
+type Vars []Var
+
+// Get returns the value named name.
+func (vs Vars) Get(name string) (any, bool) {
+	for i := range vs {
+		if vs[i].Name == name {
+			return vs[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+// With returns a copy of vs with name set to value (replaced in place when it
+// exists, appended otherwise). vs itself is not modified.
+func (vs Vars) With(name string, value any) Vars {
+	out := make(Vars, len(vs), len(vs)+1)
+	copy(out, vs)
+	for i := range out {
+		if out[i].Name == name {
+			out[i].Value = value
+			return out
+		}
+	}
+	return append(out, Var{name, value})
+}
+
+// Map returns the values as a map (order lost).
+func (vs Vars) Map() map[string]any {
+	m := make(map[string]any, len(vs))
+	for _, v := range vs {
+		m[v.Name] = v.Value
+	}
+	return m
+}
+
+// MarshalJSON encodes vs as a JSON object in order. A nil Vars encodes as {}.
+func (vs Vars) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(16 * (len(vs) + 1))
+	b.WriteByte('{')
+	for i, v := range vs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(v.Name)
+		b.Write(k)
+		b.WriteByte(':')
+		if err := writeJSON(&b, v.Value); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON decodes a JSON object, keeping key order.
+func (vs *Vars) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		*vs = nil
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("vars: want a JSON object")
+	}
+	out := Vars{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		var raw any
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		out = append(out, Var{kt.(string), Normalize(raw)})
+	}
+	*vs = out
+	return nil
+}
+
+func writeJSON(b *bytes.Buffer, v any) error {
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case string:
+		enc, _ := json.Marshal(x)
+		b.Write(enc)
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case bool:
+		b.WriteString(strconv.FormatBool(x))
+	case Vars:
+		enc, err := x.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		b.Write(enc)
+	default:
+		enc, err := json.Marshal(x)
+		if err != nil {
+			return err
+		}
+		b.Write(enc)
+	}
+	return nil
+}
+
+// Normalize converts a decoded JSON or YAML value into the value set used by
+// the engine (see the top of this file). Unknown types are kept as they are.
+func Normalize(v any) any {
+	switch x := v.(type) {
+	case nil, bool, int64, float64, string:
+		return v
+	case int:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case uint64:
+		if x > math.MaxInt64 {
+			return float64(x)
+		}
+		return int64(x)
+	case float32:
+		return float64(x)
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i := range x {
+			x[i] = Normalize(x[i])
+		}
+		return x
+	case map[string]any:
+		for k, e := range x {
+			x[k] = Normalize(e)
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = Normalize(e)
+		}
+		return m
+	case Vars:
+		return x.Map()
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = s
+		}
+		return out
+	}
+	return v
+}
+
+// toFloat reports v as a float64 when it is a number.
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	case int:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+func isNumber(v any) bool { _, ok := toFloat(v); return ok }
+
+// pyFloat formats f as Python's repr(float) does.
+func pyFloat(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
+	if f == 0 {
+		if math.Signbit(f) {
+			return "-0.0"
+		}
+		return "0.0"
+	}
+	exp := int(math.Floor(math.Log10(math.Abs(f))))
+	if exp < -4 || exp >= 16 {
+		return strconv.FormatFloat(f, 'e', -1, 64)
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.ContainsAny(s, ".") {
+		s += ".0"
+	}
+	return s
+}
+
+// pyStr renders v as Python's str() would.
+func pyStr(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case nil:
+		return "None"
+	}
+	var b strings.Builder
+	pyRepr(&b, v)
+	return b.String()
+}
+
+// pyRepr writes Python's repr() of v.
+func pyRepr(b *strings.Builder, v any) {
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("None")
+	case bool:
+		if x {
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
+		}
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case int:
+		b.WriteString(strconv.Itoa(x))
+	case float64:
+		b.WriteString(pyFloat(x))
+	case string:
+		pyQuote(b, x)
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			pyRepr(b, e)
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		b.WriteByte('{')
+		for i, k := range sortedKeys(x) {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			pyQuote(b, k)
+			b.WriteString(": ")
+			pyRepr(b, x[k])
+		}
+		b.WriteByte('}')
+	case Vars:
+		pyRepr(b, x.Map())
+	default:
+		fmt.Fprint(b, x)
+	}
+}
+
+func pyQuote(b *strings.Builder, s string) {
+	q := byte('\'')
+	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
+		q = '"'
+	}
+	b.WriteByte(q)
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == rune(q):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte(q)
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// pyJSON renders v as Python's json.dumps(v, ensure_ascii=False) does, with
+// indent > 0 matching indent=N.
+func pyJSON(v any, indent int) string {
+	var b strings.Builder
+	writePyJSON(&b, v, indent, 0)
+	return b.String()
+}
+
+func writePyJSON(b *strings.Builder, v any, indent, depth int) {
+	nl := func(d int) {
+		if indent > 0 {
+			b.WriteByte('\n')
+			b.WriteString(strings.Repeat(" ", indent*d))
+		}
+	}
+	sep := ", "
+	if indent > 0 {
+		sep = ","
+	}
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(x))
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case float64:
+		switch {
+		case math.IsNaN(x):
+			b.WriteString("NaN")
+		case math.IsInf(x, 1):
+			b.WriteString("Infinity")
+		case math.IsInf(x, -1):
+			b.WriteString("-Infinity")
+		default:
+			b.WriteString(pyFloat(x))
+		}
+	case string:
+		writeJSONString(b, x)
+	case []any:
+		if len(x) == 0 {
+			b.WriteString("[]")
+			return
+		}
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteString(sep)
+			}
+			nl(depth + 1)
+			writePyJSON(b, e, indent, depth+1)
+		}
+		nl(depth)
+		b.WriteByte(']')
+	case map[string]any:
+		if len(x) == 0 {
+			b.WriteString("{}")
+			return
+		}
+		b.WriteByte('{')
+		for i, k := range sortedKeys(x) {
+			if i > 0 {
+				b.WriteString(sep)
+			}
+			nl(depth + 1)
+			writeJSONString(b, k)
+			b.WriteString(": ")
+			writePyJSON(b, x[k], indent, depth+1)
+		}
+		nl(depth)
+		b.WriteByte('}')
+	case Vars:
+		writePyJSON(b, x.Map(), indent, depth)
+	default:
+		enc, _ := json.Marshal(x)
+		b.Write(enc)
+	}
+}
+
+func writeJSONString(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		default:
+			if r < 0x20 {
+				fmt.Fprintf(b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+}
+
+// isFile reports whether v is a Dify file mapping.
+func isFile(v any) bool {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	_, hasTM := m["transfer_method"]
+	_, hasType := m["type"]
+	return hasTM && hasType
+}
+
+// Text renders v as Dify's Segment.text does: how a value appears when a
+// {{#node.var#}} reference is expanded in a plain string.
+func Text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case map[string]any:
+		if isFile(x) {
+			return ""
+		}
+		return pyJSON(x, 0)
+	case Vars:
+		return pyJSON(x, 0)
+	case []any:
+		if len(x) == 0 {
+			return ""
+		}
+		if allOf(x, func(e any) bool { _, ok := e.(string); return ok }) {
+			return pyJSON(x, 0)
+		}
+		if allOf(x, isFile) {
+			return ""
+		}
+	}
+	return pyStr(v)
+}
+
+// Markdown renders v as Dify's Segment.markdown does: how End and Answer
+// nodes stream a value.
+func Markdown(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case map[string]any:
+		if isFile(x) {
+			return fileMarkdown(x)
+		}
+		return pyJSON(x, 2)
+	case Vars:
+		return pyJSON(x, 2)
+	case []any:
+		if len(x) > 0 && allOf(x, isFile) {
+			parts := make([]string, len(x))
+			for i, e := range x {
+				parts[i] = fileMarkdown(e.(map[string]any))
+			}
+			return strings.Join(parts, "\n")
+		}
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = "- " + pyStr(e)
+		}
+		return strings.Join(parts, "\n")
+	}
+	return pyStr(v)
+}
+
+func fileMarkdown(f map[string]any) string {
+	url, _ := f["url"].(string)
+	name, _ := f["filename"].(string)
+	if t, _ := f["type"].(string); t == "image" {
+		return "![" + name + "](" + url + ")"
+	}
+	return "[" + name + "](" + url + ")"
+}
+
+func allOf(xs []any, pred func(any) bool) bool {
+	return !slices.ContainsFunc(xs, func(e any) bool { return !pred(e) })
+}
+
+// typeName names v's Dify segment type, for error messages.
+func typeName(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "none"
+	case string:
+		return "string"
+	case int64:
+		return "integer"
+	case float64:
+		return "float"
+	case bool:
+		return "boolean"
+	case map[string]any:
+		if isFile(x) {
+			return "file"
+		}
+		return "object"
+	case []any:
+		return "array"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// deepCopy copies containers so that a node can mutate its copy of a value
+// without touching the pool.
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = deepCopy(e)
+		}
+		return out
+	}
+	return v
+}
+
+// parseJSONValue decodes a JSON text into the engine's value set.
+func parseJSONValue(s string) (any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return Normalize(v), nil
+}
