@@ -29,10 +29,10 @@ type AppInfo struct {
 
 // WorkflowDoc is the DSL's workflow section.
 type WorkflowDoc struct {
-	EnvironmentVariables  []EnvVarSpec     `json:"environment_variables"`
-	ConversationVariables []ConvVarSpec    `json:"conversation_variables"`
-	Features              map[string]any   `json:"features"`
-	Graph                 GraphDoc         `json:"graph"`
+	EnvironmentVariables  []EnvVarSpec   `json:"environment_variables"`
+	ConversationVariables []ConvVarSpec  `json:"conversation_variables"`
+	Features              map[string]any `json:"features"`
+	Graph                 GraphDoc       `json:"graph"`
 }
 
 // GraphDoc is the graph as written in the DSL.
