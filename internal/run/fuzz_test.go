@@ -1,0 +1,75 @@
+package run
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzCompile feeds arbitrary documents to the loader: it must return a
+// workflow or an error wrapping ErrInvalidDSL, never panic. Documents that
+// compile are run once, which must not panic either.
+func FuzzCompile(f *testing.F) {
+	files, _ := filepath.Glob("../../examples/*.yml")
+	more, _ := filepath.Glob("testdata/dsl/dify-fixtures/*.yml")
+	for _, p := range append(files, more...) {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(`{"workflow":{"graph":{"nodes":[{"id":"s","data":{"type":"start"}}],"edges":[{"source":"s","target":"s"}]}}}`))
+	e := New(Config{MaxSteps: 50, Logger: discardLogger()}, nil)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		wf, err := e.Compile(data)
+		if err != nil {
+			return
+		}
+		in, err := wf.PrepareInputs(map[string]any{"query": "fuzz"})
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		e.Run(ctx, wf, Params{RunID: "r", Inputs: in}, nil)
+	})
+}
+
+// FuzzTemplate checks that {{#...#}} parsing and rendering never panic and
+// that text without references renders unchanged.
+func FuzzTemplate(f *testing.F) {
+	for _, s := range []string{"{{#start.query#}}", "a {{#n.v.x#}} b {{#sys.user_id#}}", "{{#", "#}}", "{{#a.b#}}{{#a.b#}}", "{{#x#}}", "{{#1234.5abc#}}"} {
+		f.Add(s)
+	}
+	pool := NewPool(nil)
+	pool.Set("n", Vars{{"v", map[string]any{"x": []any{int64(1), "two", 3.5, nil, true}}}})
+	pool.Set("sys", Vars{{"user_id", "u"}})
+	f.Fuzz(func(t *testing.T, s string) {
+		tpl := ParseTemplate(s)
+		text := tpl.Text(pool)
+		_ = tpl.Markdown(pool)
+		if len(tpl.Selectors()) == 0 && text != s {
+			t.Fatalf("template without references changed: %q -> %q", s, text)
+		}
+		for _, sel := range tpl.Selectors() {
+			if len(sel) < 2 || len(sel) > 11 {
+				t.Fatalf("selector %v out of Dify's bounds", sel)
+			}
+			pool.Get(sel)
+		}
+	})
+}
+
+// FuzzJinja checks that arbitrary Jinja2 sources fail cleanly.
+func FuzzJinja(f *testing.F) {
+	for _, s := range []string{"{{ q }}-1", "{% for x in l %}{{ x }}{% endfor %}", "{{ q | upper }}", "{% if %}", "{{ 1/0 }}", "{% include 'x' %}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tpl, err := parseJinja(s)
+		if err != nil {
+			return
+		}
+		_, _ = renderJinja(tpl, map[string]any{"q": "v", "l": []any{int64(1), "a"}})
+	})
+}

@@ -1,0 +1,91 @@
+package run
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
+
+// goldenCases are workflows whose whole event sequence is pinned, with the
+// outputs Dify produces for the same inputs (from the fixtures' own
+// descriptions, or worked out from Dify's node semantics).
+var goldenCases = []struct {
+	name    string
+	file    string
+	inputs  map[string]any
+	outputs string
+}{
+	{"echo", "../../examples/echo.yml", map[string]any{"query": "hello"}, `{"answer":"hello"}`},
+	{"chain3", "../../examples/chain3.yml", map[string]any{"query": "hello"}, `{"answer":"hello-1-2-3"}`},
+	{"diamond", "../../examples/diamond.yml", map[string]any{"query": "hello"}, `{"left":"left:hello","right":"right:HELLO"}`},
+	{"simple_passthrough", "testdata/dsl/dify-fixtures/simple_passthrough_workflow.yml", map[string]any{"query": "你好 world"}, `{"query":"你好 world"}`},
+}
+
+// goldenEvent is the stable, readable form of an event stored in golden
+// files (fixed clock and ids make it deterministic).
+func goldenEvent(e *Event) map[string]any {
+	m := map[string]any{"seq": e.Seq, "type": e.Type}
+	switch {
+	case e.Run != nil:
+		m["run"] = e.Run
+	case e.Node != nil:
+		m["node"] = e.Node
+	case e.Chunk != nil:
+		m["chunk"] = e.Chunk
+	case e.Next != nil:
+		m["next"] = e.Next
+	}
+	return m
+}
+
+func TestGoldenEvents(t *testing.T) {
+	t.Parallel()
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// One branch at a time keeps the order of parallel branches
+			// deterministic.
+			e := New(Config{MaxParallel: 1, Clock: fixedClock(), NewID: seqIDs()}, nil)
+			wf := mustCompile(t, e, readFile(t, tc.file))
+			info, rec := runWith(t, t.Context(), e, wf, tc.inputs)
+			if got := mustJSON(t, info.Outputs); got != tc.outputs {
+				t.Fatalf("outputs %s, want %s (status %s, error %q)", got, tc.outputs, info.Status, info.Error)
+			}
+			var buf bytes.Buffer
+			for _, ev := range rec.all() {
+				line, err := json.Marshal(goldenEvent(ev))
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf.Write(line)
+				buf.WriteByte('\n')
+			}
+			path := filepath.Join("testdata", "golden", tc.name+".jsonl")
+			if *update {
+				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestGoldenEvents -update to create it)", err)
+			}
+			if !bytes.Equal(buf.Bytes(), want) {
+				gotLines, wantLines := strings.Split(buf.String(), "\n"), strings.Split(string(want), "\n")
+				for i := range min(len(gotLines), len(wantLines)) {
+					if gotLines[i] != wantLines[i] {
+						t.Fatalf("event %d differs\n got: %s\nwant: %s", i+1, gotLines[i], wantLines[i])
+					}
+				}
+				t.Fatalf("got %d events, want %d", len(gotLines), len(wantLines))
+			}
+		})
+	}
+}
