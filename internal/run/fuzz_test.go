@@ -62,7 +62,7 @@ func FuzzTemplate(f *testing.F) {
 
 // FuzzJinja checks that arbitrary Jinja2 sources fail cleanly.
 func FuzzJinja(f *testing.F) {
-	for _, s := range []string{"{{ q }}-1", "{% for x in l %}{{ x }}{% endfor %}", "{{ q | upper }}", "{% if %}", "{{ 1/0 }}", "{% include 'x' %}"} {
+	for _, s := range []string{"{{ q }}-1", "{% for x in l %}{{ x }}{% endfor %}", "{{ q | upper }}", "{% if %}", "{{ 1/0 }}", "{% include 'x' %}", "a {{q}} b\n", "{{ q }}{{q}}\r\n", "x {{ missing }}"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -70,6 +70,15 @@ func FuzzJinja(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _ = renderJinja(tpl, map[string]any{"q": "v", "l": []any{int64(1), "a"}})
+		vars := Vars{{"q", "v"}, {"l", []any{int64(1), "a"}}}
+		fast, err := tpl.Render(vars)
+		if tpl.names == nil || err != nil {
+			return
+		}
+		// The fast path must agree with gonja.
+		slow, err := renderJinja(tpl.full, vars.Map())
+		if err == nil && slow != fast {
+			t.Fatalf("fast path %q, gonja %q for %q", fast, slow, s)
+		}
 	})
 }

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"sort"
 	"time"
-
-	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
 // Executor runs one node. It reads its inputs from x.Pool and returns the
@@ -138,7 +136,7 @@ func (b *Build) Template(field, s string) Template {
 
 // Jinja parses a Jinja2 template once. A syntax error is reported against
 // the node.
-func (b *Build) Jinja(field, src string) *exec.Template {
+func (b *Build) Jinja(field, src string) *Jinja {
 	t, err := parseJinja(src)
 	if err != nil {
 		b.Errorf("%s: invalid Jinja2 template: %v", field, err)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
 // builtinTypes collects the node types defined in this package; each file
@@ -345,7 +343,7 @@ type namedSelector struct {
 
 type templateNode struct {
 	vars []namedSelector
-	tpl  *exec.Template
+	tpl  *Jinja
 }
 
 func buildTemplateTransform(b *Build) (Executor, error) {
@@ -386,7 +384,7 @@ func namedInputs(p *Pool, vs []namedSelector) Vars {
 
 func (t *templateNode) Execute(_ context.Context, x *Exec) (*Result, error) {
 	in := namedInputs(x.Pool, t.vars)
-	s, err := renderJinja(t.tpl, in.Map())
+	s, err := t.tpl.Render(in)
 	if err != nil {
 		return &Result{Inputs: in}, &NodeError{Type: "TemplateTransformNodeError", Err: err}
 	}
