@@ -1,0 +1,300 @@
+// Package record turns a run's engine events into execution records and
+// hands them to a repo.Writer.
+//
+// A Recorder is a run.Listener for one run. Records are versioned by the
+// event's Seq, so a store can apply them in any order and any number of
+// times (see package repo). Writes are pipelined: while one batch is being
+// written, the records of later events accumulate into the next one, so a
+// slow store never adds a round trip per node to the run, and at most one
+// write per run is in flight. On workflow_finished the Recorder waits until
+// every record of the run is written before it returns, so a listener after
+// it (the HTTP response) only sees the end of the run once it is durable.
+package record
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/run"
+)
+
+// Source describes where a run comes from: the fields of its records that
+// the engine does not know.
+type Source struct {
+	// RunID is the workflow run id (node execution records carry it).
+	RunID    string
+	TenantID string
+	AppID    string
+	// WorkflowID and Version identify the workflow that ran.
+	WorkflowID string
+	Version    string
+	// SessionID is the end user's session id (the API's `user`).
+	SessionID string
+	// TriggeredFrom is Dify's triggered_from ("app-run" for API calls).
+	TriggeredFrom string
+	// CreatedFrom is Dify's app log created_from ("service-api").
+	CreatedFrom string
+}
+
+// logNamespace derives app log and end user ids deterministically, so that a
+// replayed record always has the same id.
+var logNamespace = uuid.MustParse("6f1b8d4e-3b1e-4c55-9a43-5a0b0d3c9e21")
+
+// EndUserID returns the stable end-user id of a session within an app
+// (Dify keeps these in end_users; flowrun derives them).
+func EndUserID(appID, sessionID string) string {
+	return uuid.NewSHA1(logNamespace, []byte("end-user\x00"+appID+"\x00"+sessionID)).String()
+}
+
+// Recorder writes the records of one run. Create it with New, pass it to
+// Engine.Run as (part of) the listener, and check Err after the run.
+type Recorder struct {
+	src Source
+	w   repo.Writer
+	ctx context.Context
+	// inline writes on the caller's goroutine, for writers that only
+	// enqueue (memory, async) where a hand-off would cost more than it saves.
+	inline bool
+
+	mu      sync.Mutex
+	pending *repo.Batch
+	busy    bool
+	err     error
+	idle    chan struct{} // closed when no write is in flight; replaced when one starts
+}
+
+// Options tunes a Recorder.
+type Options struct {
+	// Inline writes each event's records synchronously in OnEvent instead
+	// of pipelining them on a goroutine. Use it for writers whose Write only
+	// enqueues.
+	Inline bool
+}
+
+// New returns a recorder for one run writing to w. ctx bounds the writes; it
+// must not be the request's context when records must survive a client that
+// goes away.
+func New(ctx context.Context, w repo.Writer, src Source, opt Options) *Recorder {
+	idle := make(chan struct{})
+	close(idle)
+	return &Recorder{src: src, w: w, ctx: ctx, inline: opt.Inline, idle: idle}
+}
+
+// OnEvent converts e into records and queues them for writing. For
+// workflow_finished it returns only once every record of the run is written
+// (or failed: see Err).
+func (r *Recorder) OnEvent(e *run.Event) {
+	b := Convert(&r.src, e)
+	if b.Len() == 0 {
+		return
+	}
+	if r.inline {
+		if err := r.w.Write(r.ctx, b); err != nil {
+			r.mu.Lock()
+			r.err = err
+			r.mu.Unlock()
+		}
+		return
+	}
+	r.mu.Lock()
+	if r.pending == nil {
+		r.pending = b
+	} else {
+		r.pending.Runs = append(r.pending.Runs, b.Runs...)
+		r.pending.NodeExecutions = append(r.pending.NodeExecutions, b.NodeExecutions...)
+		r.pending.AppLogs = append(r.pending.AppLogs, b.AppLogs...)
+	}
+	if !r.busy {
+		r.busy = true
+		r.idle = make(chan struct{})
+		go r.flush()
+	}
+	idle := r.idle
+	r.mu.Unlock()
+	if e.Type == run.EventWorkflowFinished {
+		<-idle
+	}
+}
+
+// flush writes pending batches until none is left.
+func (r *Recorder) flush() {
+	for {
+		r.mu.Lock()
+		b := r.pending
+		r.pending = nil
+		if b == nil {
+			r.busy = false
+			close(r.idle)
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		if err := r.w.Write(r.ctx, b); err != nil {
+			r.mu.Lock()
+			if r.err == nil {
+				r.err = err
+			}
+			r.mu.Unlock()
+		}
+	}
+}
+
+// Wait blocks until no write is in flight and returns Err.
+func (r *Recorder) Wait() error {
+	r.mu.Lock()
+	idle := r.idle
+	r.mu.Unlock()
+	<-idle
+	return r.Err()
+}
+
+// Err returns the first write error, if any.
+func (r *Recorder) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Convert returns the records an event produces: a run version for
+// workflow_started/finished (plus the app log at start), a node execution
+// version for node and container events, nothing for text chunks and
+// iteration/loop rounds.
+func Convert(src *Source, e *run.Event) *repo.Batch {
+	switch {
+	case e.Run != nil:
+		b := &repo.Batch{Runs: []*repo.WorkflowRun{runRecord(src, e.Run, e.Seq)}}
+		if e.Type == run.EventWorkflowStarted {
+			b.AppLogs = []*repo.AppLog{{
+				ID:            uuid.NewSHA1(logNamespace, []byte("app-log\x00"+e.Run.ID)).String(),
+				TenantID:      src.TenantID,
+				AppID:         src.AppID,
+				WorkflowID:    src.WorkflowID,
+				WorkflowRunID: e.Run.ID,
+				CreatedFrom:   or(src.CreatedFrom, "service-api"),
+				CreatedByRole: repo.RoleEndUser,
+				CreatedBy:     EndUserID(src.AppID, src.SessionID),
+				SessionID:     src.SessionID,
+				CreatedAt:     e.Run.CreatedAt,
+				Seq:           e.Seq,
+			}}
+		}
+		return b
+	case e.Node != nil:
+		// A retry is an intermediate (non-terminal) version of the same
+		// execution record.
+		return &repo.Batch{NodeExecutions: []*repo.NodeExecution{nodeRecord(src, e.Node, e.Seq)}}
+	}
+	return nil
+}
+
+func runRecord(src *Source, info *run.RunInfo, seq int64) *repo.WorkflowRun {
+	r := &repo.WorkflowRun{
+		ID:              info.ID,
+		TenantID:        src.TenantID,
+		AppID:           src.AppID,
+		WorkflowID:      or(src.WorkflowID, info.WorkflowID),
+		Type:            "workflow",
+		TriggeredFrom:   or(src.TriggeredFrom, "app-run"),
+		Version:         src.Version,
+		Inputs:          jsonOf(info.Inputs),
+		Status:          repo.Status(info.Status),
+		Error:           info.Error,
+		ElapsedTime:     seconds(info.Elapsed),
+		TotalTokens:     info.TotalTokens,
+		TotalSteps:      info.TotalSteps,
+		ExceptionsCount: info.ExceptionsCount,
+		CreatedByRole:   repo.RoleEndUser,
+		CreatedBy:       EndUserID(src.AppID, src.SessionID),
+		SessionID:       src.SessionID,
+		CreatedAt:       info.CreatedAt,
+		FinishedAt:      info.FinishedAt,
+		Seq:             seq,
+	}
+	if info.Status.Terminal() {
+		r.Outputs = jsonOf(info.Outputs)
+	}
+	return r
+}
+
+func nodeRecord(src *Source, n *run.NodeRun, seq int64) *repo.NodeExecution {
+	rec := &repo.NodeExecution{
+		ID:                n.ID,
+		TenantID:          src.TenantID,
+		AppID:             src.AppID,
+		WorkflowID:        src.WorkflowID,
+		TriggeredFrom:     "workflow-run",
+		WorkflowRunID:     src.RunID,
+		Index:             n.Index,
+		PredecessorNodeID: n.PredecessorNodeID,
+		NodeID:            n.NodeID,
+		NodeType:          n.NodeType,
+		Title:             n.Title,
+		Status:            repo.Status(n.Status),
+		Error:             n.Error,
+		ElapsedTime:       seconds(n.Elapsed),
+		IterationID:       n.IterationID,
+		LoopID:            n.LoopID,
+		CreatedByRole:     repo.RoleEndUser,
+		CreatedBy:         EndUserID(src.AppID, src.SessionID),
+		CreatedAt:         n.CreatedAt,
+		FinishedAt:        n.FinishedAt,
+		Seq:               seq,
+	}
+	if n.Status != run.StatusRunning {
+		rec.Inputs = jsonOf(n.Inputs)
+		rec.ProcessData = jsonOf(n.ProcessData)
+		rec.Outputs = jsonOf(n.Outputs)
+		rec.Metadata = metadata(n)
+	}
+	return rec
+}
+
+// metadata is Dify's execution_metadata: the node's own metadata plus
+// tokens, the error strategy and the iteration/loop position.
+func metadata(n *run.NodeRun) json.RawMessage {
+	m := make(map[string]any, len(n.Metadata)+4)
+	for k, v := range n.Metadata {
+		m[k] = v
+	}
+	if n.Tokens > 0 {
+		m["total_tokens"] = n.Tokens
+	}
+	if n.IterationID != "" {
+		m["iteration_id"], m["iteration_index"] = n.IterationID, n.IterationIndex
+	}
+	if n.LoopID != "" {
+		m["loop_id"], m["loop_index"] = n.LoopID, n.LoopIndex
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return jsonOf(m)
+}
+
+func jsonOf(v any) json.RawMessage {
+	if vs, ok := v.(run.Vars); ok && vs == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Values come from JSON and the engine's own types; a value that
+		// cannot be encoded is recorded as an explanation, never lost
+		// silently.
+		b, _ = json.Marshal(map[string]string{"error": "unencodable value: " + err.Error()})
+	}
+	return b
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
