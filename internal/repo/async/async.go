@@ -1,0 +1,458 @@
+// Package async is the write side of WORKFLOW_REPO_MODE=async: records are
+// handed to a Redis queue (hibiken/asynq) and a separate persister process
+// drains the queue into PostgreSQL.
+//
+// # Write path (API process)
+//
+// Writer.Write never waits on Redis or the database: it appends the batch to
+// an in-memory buffer and returns. A flusher goroutine coalesces buffered
+// records for FlushInterval and enqueues them as tasks of up to MaxBatch
+// records (one asynq task per record would cap throughput at asynq's task
+// rate). When Redis cannot be reached, batches go to an on-disk spool
+// directory instead, and a replayer enqueues them once Redis answers again.
+// Records are dropped only when both the memory bound (MaxBuffered) and the
+// spool fail, and then with an error log line and the dropped-records
+// metric.
+//
+// # Read path (persister process)
+//
+// NewHandler returns the asynq handler that decodes a batch and writes it in
+// one transaction through a repo.Writer. Delivery is at least once and in any
+// order; the store's versioned upsert (see package repo) makes replays and
+// reordering harmless. A batch the store rejects as invalid is archived at
+// once (asynq.SkipRetry) with a log line and a metric; any other failure is
+// retried with asynq's exponential backoff, then archived.
+package async
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/flowrun/flowrun/internal/repo"
+)
+
+// TaskType is the asynq task type of a record batch.
+const TaskType = "flowrun:records"
+
+// Defaults for Config.
+const (
+	DefaultQueue          = "flowrun-records"
+	DefaultFlushInterval  = 5 * time.Millisecond
+	DefaultMaxBatch       = 500
+	DefaultMaxBuffered    = 100_000
+	DefaultMaxRetry       = 25
+	DefaultEnqueueTimeout = 2 * time.Second
+	DefaultReplayInterval = time.Second
+)
+
+// Config tunes a Writer. Zero values take the defaults.
+type Config struct {
+	// Queue is the asynq queue name (default "flowrun-records").
+	Queue string
+	// FlushInterval is how long records are coalesced before a flush
+	// (default 5 ms).
+	FlushInterval time.Duration
+	// MaxBatch is the most records per task (default 500).
+	MaxBatch int
+	// MaxBuffered bounds records held in memory while they cannot be
+	// enqueued nor spooled (default 100,000).
+	MaxBuffered int
+	// SpoolDir is where batches wait while Redis is unreachable. Empty
+	// disables the spool: records then wait in memory only.
+	SpoolDir string
+	// MaxRetry is asynq's retry count for a failing batch (default 25).
+	MaxRetry int
+	// EnqueueTimeout bounds one enqueue (default 2 s).
+	EnqueueTimeout time.Duration
+	// ReplayInterval is how often the spool is retried while Redis is down
+	// (default 1 s).
+	ReplayInterval time.Duration
+	// Logger receives errors (default slog.Default()).
+	Logger *slog.Logger
+	// Metrics counts what happens to records (default: unregistered).
+	Metrics *Metrics
+}
+
+func (c Config) withDefaults() Config {
+	c.Queue = cmp.Or(c.Queue, DefaultQueue)
+	c.FlushInterval = cmp.Or(c.FlushInterval, DefaultFlushInterval)
+	c.MaxBatch = cmp.Or(c.MaxBatch, DefaultMaxBatch)
+	c.MaxBuffered = cmp.Or(c.MaxBuffered, DefaultMaxBuffered)
+	c.MaxRetry = cmp.Or(c.MaxRetry, DefaultMaxRetry)
+	c.EnqueueTimeout = cmp.Or(c.EnqueueTimeout, DefaultEnqueueTimeout)
+	c.ReplayInterval = cmp.Or(c.ReplayInterval, DefaultReplayInterval)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
+	return c
+}
+
+// Enqueuer is the part of *asynq.Client the writer uses.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Writer is a repo.Writer that queues records for the persister.
+type Writer struct {
+	cfg Config
+	q   Enqueuer
+
+	mu       sync.Mutex
+	buf      []*repo.Batch
+	buffered int
+	kick     chan struct{}
+	// down is set while Redis is unreachable: flushes go to the spool.
+	down    atomic.Bool
+	spoolN  atomic.Int64
+	cancel  context.CancelFunc
+	done    chan struct{}
+	started bool
+}
+
+// New returns a writer enqueuing through q (an *asynq.Client). Call Start
+// before Write and Stop to flush.
+func New(q Enqueuer, cfg Config) (*Writer, error) {
+	cfg = cfg.withDefaults()
+	if cfg.SpoolDir != "" {
+		if err := os.MkdirAll(cfg.SpoolDir, 0o755); err != nil {
+			return nil, fmt.Errorf("async: spool dir: %w", err)
+		}
+	}
+	return &Writer{cfg: cfg, q: q, kick: make(chan struct{}, 1), done: make(chan struct{})}, nil
+}
+
+// Start starts the flusher and the spool replayer. Batches spooled by an
+// earlier process are replayed too.
+func (w *Writer) Start(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.started {
+		return errors.New("async: writer already started")
+	}
+	w.started = true
+	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if n := len(w.spoolFiles()); n > 0 {
+		w.spoolN.Store(int64(n))
+	}
+	go w.loop(ctx)
+	return nil
+}
+
+// Stop flushes every buffered record (to Redis, or to the spool) and stops
+// the background goroutines. It returns ctx's error if the flush did not
+// finish in time.
+func (w *Writer) Stop(ctx context.Context) error {
+	w.mu.Lock()
+	started := w.started
+	w.mu.Unlock()
+	if !started {
+		return nil
+	}
+	w.cancel()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Write buffers b for the persister. It never waits on Redis. It returns an
+// error only when b cannot be kept: the memory bound is reached and the
+// spool is unavailable (the records are then dropped, logged and counted).
+func (w *Writer) Write(_ context.Context, b *repo.Batch) error {
+	n := b.Len()
+	if n == 0 {
+		return nil
+	}
+	w.mu.Lock()
+	// The buffer only fills up when Redis and the spool both fail.
+	if w.buffered+n > w.cfg.MaxBuffered {
+		w.mu.Unlock()
+		w.cfg.Metrics.Dropped.Add(float64(n))
+		w.cfg.Logger.Error("async: record buffer full (redis and spool unavailable); records dropped", "records", n, "buffered", w.buffered)
+		return fmt.Errorf("async: buffer full (%d records): %w", w.cfg.MaxBuffered, repo.ErrUnavailable)
+	}
+	w.buf = append(w.buf, b)
+	w.buffered += n
+	w.cfg.Metrics.Buffered.Set(float64(w.buffered))
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (w *Writer) spoolUsable() bool { return w.cfg.SpoolDir != "" }
+
+// loop flushes FlushInterval after the first write of a burst, and replays
+// the spool while it is not empty.
+func (w *Writer) loop(ctx context.Context) {
+	defer close(w.done)
+	replay := time.NewTicker(w.cfg.ReplayInterval)
+	defer replay.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			w.flush(context.Background(), true)
+			return
+		case <-w.kick:
+			t := time.NewTimer(w.cfg.FlushInterval)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+			w.flush(ctx, false)
+		case <-replay.C:
+			if w.down.Load() || w.spoolN.Load() > 0 {
+				w.replay(ctx)
+				w.flush(ctx, false)
+			}
+		}
+	}
+}
+
+// take removes up to MaxBatch records' worth of batches from the buffer.
+func (w *Writer) take() *repo.Batch {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) == 0 {
+		return nil
+	}
+	out := &repo.Batch{}
+	i := 0
+	for i < len(w.buf) && (out.Len() == 0 || out.Len()+w.buf[i].Len() <= w.cfg.MaxBatch) {
+		b := w.buf[i]
+		out.Runs = append(out.Runs, b.Runs...)
+		out.NodeExecutions = append(out.NodeExecutions, b.NodeExecutions...)
+		out.AppLogs = append(out.AppLogs, b.AppLogs...)
+		i++
+	}
+	w.buf = slices.Delete(w.buf, 0, i)
+	w.buffered -= out.Len()
+	w.cfg.Metrics.Buffered.Set(float64(w.buffered))
+	return out
+}
+
+// putBack returns an unsent batch to the front of the buffer.
+func (w *Writer) putBack(b *repo.Batch) {
+	w.mu.Lock()
+	w.buf = slices.Insert(w.buf, 0, b)
+	w.buffered += b.Len()
+	w.cfg.Metrics.Buffered.Set(float64(w.buffered))
+	w.mu.Unlock()
+}
+
+// flush sends the whole buffer: to Redis while it answers, else to the
+// spool. With final set (shutdown) nothing is put back: what cannot be
+// enqueued or spooled is dropped, loudly.
+func (w *Writer) flush(ctx context.Context, final bool) {
+	for {
+		b := w.take()
+		if b == nil {
+			return
+		}
+		payload, err := EncodeBatch(b)
+		if err != nil {
+			w.cfg.Metrics.Dropped.Add(float64(b.Len()))
+			w.cfg.Logger.Error("async: cannot encode batch; records dropped", "records", b.Len(), "error", err)
+			continue
+		}
+		if !w.down.Load() {
+			if err := w.enqueue(ctx, payload); err == nil {
+				w.cfg.Metrics.Enqueued.Add(float64(b.Len()))
+				continue
+			} else {
+				w.down.Store(true)
+				w.cfg.Logger.Warn("async: redis unavailable; spooling records", "error", err)
+			}
+		}
+		if w.spoolUsable() {
+			if err := w.spool(payload); err == nil {
+				w.cfg.Metrics.Spooled.Add(float64(b.Len()))
+				continue
+			} else {
+				w.cfg.Logger.Error("async: cannot spool batch", "error", err)
+			}
+		}
+		if final {
+			w.cfg.Metrics.Dropped.Add(float64(b.Len()))
+			w.cfg.Logger.Error("async: shutting down with records that could not be enqueued or spooled; dropped", "records", b.Len())
+			continue
+		}
+		// Keep it in memory and retry on the next replay tick.
+		w.putBack(b)
+		return
+	}
+}
+
+func (w *Writer) enqueue(ctx context.Context, payload []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.EnqueueTimeout)
+	defer cancel()
+	_, err := w.q.EnqueueContext(ctx, asynq.NewTask(TaskType, payload),
+		asynq.Queue(w.cfg.Queue), asynq.MaxRetry(w.cfg.MaxRetry))
+	return err
+}
+
+var spoolSeq atomic.Int64
+
+// spool writes payload to a new file atomically (write, fsync, rename).
+func (w *Writer) spool(payload []byte) error {
+	name := fmt.Sprintf("%020d-%06d.batch", time.Now().UnixNano(), spoolSeq.Add(1)%1_000_000)
+	tmp := filepath.Join(w.cfg.SpoolDir, "."+name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(payload)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(w.cfg.SpoolDir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	w.spoolN.Add(1)
+	return nil
+}
+
+func (w *Writer) spoolFiles() []string {
+	if w.cfg.SpoolDir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(w.cfg.SpoolDir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".batch") && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, filepath.Join(w.cfg.SpoolDir, e.Name()))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// replay enqueues spooled batches, oldest first, until the spool is empty
+// or Redis fails again.
+func (w *Writer) replay(ctx context.Context) {
+	files := w.spoolFiles()
+	for _, path := range files {
+		payload, err := os.ReadFile(path)
+		if err != nil {
+			w.cfg.Logger.Error("async: cannot read spooled batch", "path", path, "error", err)
+			continue
+		}
+		if err := w.enqueue(ctx, payload); err != nil {
+			w.down.Store(true)
+			return
+		}
+		w.down.Store(false)
+		if err := os.Remove(path); err != nil {
+			w.cfg.Logger.Error("async: cannot remove replayed batch (it will be replayed again, harmlessly)", "path", path, "error", err)
+		}
+		w.spoolN.Add(-1)
+		w.cfg.Metrics.Replayed.Inc()
+	}
+	if len(files) == 0 {
+		w.spoolN.Store(0)
+	}
+	// The spool drained (or was empty): let the next flush probe Redis.
+	w.down.Store(false)
+}
+
+// wireBatch is the task payload.
+type wireBatch struct {
+	Version        int                   `json:"v"`
+	Runs           []*repo.WorkflowRun   `json:"runs,omitempty"`
+	NodeExecutions []*repo.NodeExecution `json:"nodes,omitempty"`
+	AppLogs        []*repo.AppLog        `json:"logs,omitempty"`
+}
+
+const wireVersion = 1
+
+// EncodeBatch encodes b as a task payload.
+func EncodeBatch(b *repo.Batch) ([]byte, error) {
+	return json.Marshal(wireBatch{Version: wireVersion, Runs: b.Runs, NodeExecutions: b.NodeExecutions, AppLogs: b.AppLogs})
+}
+
+// ErrBadPayload is returned by DecodeBatch for a payload that is not a
+// batch.
+var ErrBadPayload = errors.New("async: malformed batch payload")
+
+// DecodeBatch decodes a task payload.
+func DecodeBatch(payload []byte) (*repo.Batch, error) {
+	var w wireBatch
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
+	}
+	if w.Version != wireVersion {
+		return nil, fmt.Errorf("%w: version %d", ErrBadPayload, w.Version)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data", ErrBadPayload)
+	}
+	b := &repo.Batch{Runs: w.Runs, NodeExecutions: w.NodeExecutions, AppLogs: w.AppLogs}
+	if slices.Contains(b.Runs, nil) || slices.Contains(b.NodeExecutions, nil) || slices.Contains(b.AppLogs, nil) {
+		return nil, fmt.Errorf("%w: null record", ErrBadPayload)
+	}
+	return b, nil
+}
+
+// NewHandler returns the persister's task handler: it writes each batch
+// through store in one call (one transaction for the sql store).
+func NewHandler(store repo.Writer, log *slog.Logger, m *Metrics) asynq.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		b, err := DecodeBatch(t.Payload())
+		if err == nil {
+			err = store.Write(ctx, b)
+		}
+		switch {
+		case err == nil:
+			m.Persisted.Add(float64(b.Len()))
+			return nil
+		case errors.Is(err, ErrBadPayload) || errors.Is(err, repo.ErrInvalid) || errors.Is(err, repo.ErrConflict):
+			// Retrying cannot help: archive it for inspection.
+			m.Rejected.Inc()
+			log.Error("persister: batch rejected; archived", "error", err)
+			return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
+		default:
+			m.WriteErrors.Inc()
+			return err
+		}
+	})
+}

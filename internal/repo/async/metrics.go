@@ -1,0 +1,44 @@
+package async
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics counts what happens to records on their way to PostgreSQL.
+type Metrics struct {
+	// API side.
+	Buffered prometheus.Gauge
+	Enqueued prometheus.Counter
+	Spooled  prometheus.Counter
+	Replayed prometheus.Counter
+	Dropped  prometheus.Counter
+	// Persister side.
+	Persisted   prometheus.Counter
+	WriteErrors prometheus.Counter
+	Rejected    prometheus.Counter
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Buffered: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowrun_records_buffered",
+			Help: "Records held in memory waiting to be enqueued."}),
+		Enqueued: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_records_enqueued_total",
+			Help: "Records enqueued to Redis for the persister."}),
+		Spooled: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_records_spooled_total",
+			Help: "Records written to the on-disk spool because Redis was unavailable."}),
+		Replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_spool_batches_replayed_total",
+			Help: "Spooled batches enqueued after Redis came back."}),
+		Dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_records_dropped_total",
+			Help: "Records lost because neither Redis, the spool nor the memory buffer could take them."}),
+		Persisted: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_records_persisted_total",
+			Help: "Records written to PostgreSQL by the persister."}),
+		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_persist_errors_total",
+			Help: "Batch writes that failed and will be retried."}),
+		Rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_batches_rejected_total",
+			Help: "Batches the store rejected as invalid; archived without retry."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Buffered, m.Enqueued, m.Spooled, m.Replayed, m.Dropped, m.Persisted, m.WriteErrors, m.Rejected)
+	}
+	return m
+}
