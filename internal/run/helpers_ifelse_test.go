@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -20,8 +21,13 @@ import (
 func ieEngine() *Engine {
 	reg := NewRegistry()
 	reg.Register(NodeType{Name: "ie-const", Build: func(b *Build) (Executor, error) {
-		vals, _ := b.Data["values"].(map[string]any)
-		out := sortedVars(vals)
+		var cfg struct {
+			Values map[string]any `json:"values"`
+		}
+		if err := b.Decode(&cfg); err != nil {
+			return nil, err
+		}
+		out := sortedVars(Normalize(cfg.Values).(map[string]any))
 		return ExecutorFunc(func(context.Context, *Exec) (*Result, error) {
 			return &Result{Outputs: out}, nil
 		}), nil
@@ -160,14 +166,15 @@ func ieCompileErr(t *testing.T, doc string) string {
 	return err.Error()
 }
 
-// ieJSON encodes v as JSON (Vars keep their order).
+// ieJSON encodes v as JSON (Vars keep their order), with <, > and &
+// unescaped for readable expectations.
 func ieJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatalf("marshal: %v", err)
 	}
-	return string(b)
+	return strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(string(b))
 }
 
 // ieEqual fails the test unless got and want are deeply equal.
@@ -216,4 +223,9 @@ func ieFile(name, ext, typ string, size int64, extra ...any) map[string]any {
 		f[extra[i].(string)] = extra[i+1]
 	}
 	return f
+}
+
+// ieReadExample reads examples/<name>.yml.
+func ieReadExample(name string) ([]byte, error) {
+	return os.ReadFile("../../examples/" + name + ".yml")
 }
