@@ -59,6 +59,7 @@ type ConditionVariableError struct {
 	Selector Selector
 }
 
+// Error returns Dify's message.
 func (e *ConditionVariableError) Error() string {
 	return fmt.Sprintf("Variable %s not found", pyStr(stringsToAny(e.Selector)))
 }
@@ -293,11 +294,8 @@ func pyJSONLoads(s string) (any, error) {
 // pyJSONError formats a JSONDecodeError message for byte offset pos of s.
 func pyJSONError(msg, s string, pos int) error {
 	line := 1 + strings.Count(s[:pos], "\n")
-	col := utf8.RuneCountInString(s[:pos]) + 1
-	if nl := strings.LastIndexByte(s[:pos], '\n'); nl >= 0 {
-		col = utf8.RuneCountInString(s[nl+1 : pos])
-		col++
-	}
+	lineStart := strings.LastIndexByte(s[:pos], '\n') + 1
+	col := utf8.RuneCountInString(s[lineStart:pos]) + 1
 	return fmt.Errorf("%s: line %d column %d (char %d)", msg, line, col, utf8.RuneCountInString(s[:pos]))
 }
 

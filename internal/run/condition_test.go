@@ -405,6 +405,7 @@ func TestConditionBooleanVariables(t *testing.T) {
 		{"t", "is", "", false, nil, "Expecting value: line 1 column 1 (char 0)"},
 		{"t", "is", "  x", false, nil, "Expecting value: line 1 column 3 (char 2)"},
 		{"t", "is", "true1", false, nil, "Extra data: line 1 column 5 (char 4)"},
+		{"t", "is", "\n x", false, nil, "Expecting value: line 2 column 2 (char 2)"},
 		{"t", "is", "1.5", false, nil, "unexpected value: type=<class 'str'>, value=1.5"},
 		{"t", "is", `"true"`, false, nil, `unexpected value: type=<class 'str'>, value="true"`},
 		{"t", "is", "NaN", false, nil, "unexpected value: type=<class 'str'>, value=NaN"},

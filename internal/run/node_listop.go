@@ -27,6 +27,7 @@ type ListOperatorError struct {
 	Msg  string
 }
 
+// Error returns the message Dify reports.
 func (e *ListOperatorError) Error() string { return e.Msg }
 
 func listOpErrorf(typ, format string, args ...any) error {
