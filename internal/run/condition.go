@@ -1,17 +1,20 @@
 package run
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file ports Dify's condition processor
-// (api/core/workflow/utils/condition/processor.py), used by if-else cases,
-// loop break conditions and list-operator filters.
+// (api/core/workflow/utils/condition/processor.py, as of Dify 1.12.1), used
+// by if-else cases, loop break conditions and list-operator filters. Error
+// messages are Dify's, because they surface as a node's error.
 
 // Condition is one comparison, as written in the DSL.
 type Condition struct {
@@ -43,6 +46,24 @@ var operators = map[string]bool{
 	"null": true, "not null": true, "exists": true, "not exists": true,
 }
 
+// fileAttributes are Dify's FileAttribute values, the keys a file
+// sub-condition may compare.
+var fileAttributes = map[string]bool{
+	"type": true, "size": true, "name": true, "mime_type": true,
+	"transfer_method": true, "url": true, "extension": true, "related_id": true,
+}
+
+// ConditionVariableError is the error of a condition whose variable is not
+// in the pool. Its message is Dify's ("Variable ['node', 'var'] not found").
+type ConditionVariableError struct {
+	Selector Selector
+}
+
+// Error returns Dify's message.
+func (e *ConditionVariableError) Error() string {
+	return fmt.Sprintf("Variable %s not found", pyStr(stringsToAny(e.Selector)))
+}
+
 // ConditionSet is a compiled list of conditions joined by "and" or "or".
 type ConditionSet struct {
 	Logical    string
@@ -50,8 +71,9 @@ type ConditionSet struct {
 	values     []*Template // template-expanded string values, per condition
 }
 
-// BuildConditions validates conditions at load time: selectors, operators
-// and the logical operator. field names the config field in errors.
+// BuildConditions validates conditions at load time: selectors, operators,
+// logical operators and template references in values. field names the
+// config field in errors. Values are normalised into the engine's value set.
 func BuildConditions(b *Build, field, logical string, conds []Condition) *ConditionSet {
 	if logical == "" {
 		logical = "and"
@@ -59,9 +81,12 @@ func BuildConditions(b *Build, field, logical string, conds []Condition) *Condit
 	if logical != "and" && logical != "or" {
 		b.Errorf("%s: logical_operator must be \"and\" or \"or\", not %q", field, logical)
 	}
+	conds = slices.Clone(conds)
 	cs := &ConditionSet{Logical: logical, Conditions: conds, values: make([]*Template, len(conds))}
-	for i, c := range conds {
+	for i := range conds {
+		c := &conds[i]
 		f := fmt.Sprintf("%s[%d]", field, i)
+		c.Value = Normalize(c.Value)
 		b.Selector(f+".variable_selector", c.VariableSelector)
 		if !operators[c.ComparisonOperator] {
 			b.Errorf("%s: unknown comparison_operator %q", f, c.ComparisonOperator)
@@ -70,8 +95,16 @@ func BuildConditions(b *Build, field, logical string, conds []Condition) *Condit
 			t := b.Template(f+".value", s)
 			cs.values[i] = &t
 		}
-		if sc := c.SubVariableCondition; sc != nil {
-			for j, k := range sc.Conditions {
+		if c.SubVariableCondition != nil {
+			sc := *c.SubVariableCondition
+			sc.Conditions = slices.Clone(sc.Conditions)
+			c.SubVariableCondition = &sc
+			if sc.LogicalOperator != "and" && sc.LogicalOperator != "or" {
+				b.Errorf("%s.sub_variable_condition: logical_operator must be \"and\" or \"or\", not %q", f, sc.LogicalOperator)
+			}
+			for j := range sc.Conditions {
+				k := &sc.Conditions[j]
+				k.Value = Normalize(k.Value)
 				if !operators[k.ComparisonOperator] {
 					b.Errorf("%s.sub_variable_condition.conditions[%d]: unknown comparison_operator %q", f, j, k.ComparisonOperator)
 				}
@@ -88,18 +121,42 @@ type ConditionResult struct {
 	ComparisonOperator string `json:"comparison_operator"`
 }
 
+// Vars returns r as Dify records it: actual_value, expected_value,
+// comparison_operator, in that order.
+func (r ConditionResult) Vars() Vars {
+	return Vars{{"actual_value", r.ActualValue}, {"expected_value", r.ExpectedValue}, {"comparison_operator", r.ComparisonOperator}}
+}
+
+// ConditionOutcome is the full result of evaluating a ConditionSet, as
+// Dify's ConditionCheckResult.
+type ConditionOutcome struct {
+	// Inputs record the comparisons made, except file sub-conditions and
+	// exists/not exists, which Dify does not record.
+	Inputs []ConditionResult
+	// Results holds one result per condition evaluated; evaluation stops
+	// at the first condition that decides the set.
+	Results []bool
+	// Final is the set's result.
+	Final bool
+}
+
 // Eval evaluates the set against p with short-circuiting, returning the
-// result and what was compared. A missing variable is an error, as in Dify
-// ("Variable [...] not found").
+// result and what was compared. A missing variable is a
+// *ConditionVariableError.
 func (cs *ConditionSet) Eval(p *Pool) (bool, []ConditionResult, error) {
-	var inputs []ConditionResult
-	if len(cs.Conditions) == 0 {
-		return cs.Logical == "and", inputs, nil
-	}
+	o, err := cs.Check(p)
+	return o.Final, o.Inputs, err
+}
+
+// Check evaluates the set against p as Dify's process_conditions does:
+// conditions in order, stopping at the first false one ("and") or the first
+// true one ("or"). An empty set is true for "and" and false for "or".
+func (cs *ConditionSet) Check(p *Pool) (ConditionOutcome, error) {
+	var o ConditionOutcome
 	for i, c := range cs.Conditions {
 		actual, ok := p.Get(c.VariableSelector)
 		if !ok {
-			return false, inputs, fmt.Errorf("Variable %s not found", pyStr(stringsToAny(c.VariableSelector)))
+			return o, &ConditionVariableError{Selector: c.VariableSelector}
 		}
 		var (
 			res bool
@@ -107,9 +164,9 @@ func (cs *ConditionSet) Eval(p *Pool) (bool, []ConditionResult, error) {
 		)
 		op := c.ComparisonOperator
 		switch {
-		case isFileArray(actual) && (op == "contains" || op == "not contains" || op == "all of"):
+		case isFileSubject(actual, c) && (op == "contains" || op == "not contains" || op == "all of"):
 			if c.SubVariableCondition == nil {
-				return false, inputs, errors.New("Sub variable is required")
+				return o, errors.New("Sub variable is required")
 			}
 			res, err = evalSubConditions(actual.([]any), c.SubVariableCondition)
 		case op == "exists" || op == "not exists":
@@ -121,27 +178,42 @@ func (cs *ConditionSet) Eval(p *Pool) (bool, []ConditionResult, error) {
 			}
 			if isBoolish(actual) && expected != nil {
 				if expected, err = toBoolExpected(expected); err != nil {
-					return false, inputs, err
+					return o, err
 				}
 			}
-			inputs = append(inputs, ConditionResult{ActualValue: actual, ExpectedValue: expected, ComparisonOperator: op})
+			o.Inputs = append(o.Inputs, ConditionResult{ActualValue: actual, ExpectedValue: expected, ComparisonOperator: op})
 			res, err = compare(op, actual, expected)
 		}
 		if err != nil {
-			return false, inputs, err
+			return o, err
 		}
+		o.Results = append(o.Results, res)
 		if (cs.Logical == "and" && !res) || (cs.Logical == "or" && res) {
-			return res, inputs, nil
+			o.Final = res
+			return o, nil
 		}
 	}
-	return cs.Logical == "and", inputs, nil
+	o.Final = cs.Logical == "and"
+	return o, nil
 }
 
-func isFileArray(v any) bool {
+// isFileSubject reports whether v is an array[file] for the purpose of file
+// sub-conditions. Dify knows a variable's declared type; here an empty
+// array counts as files when the condition carries a sub-condition, which
+// gives Dify's results for an empty array[file].
+func isFileSubject(v any, c Condition) bool {
 	xs, ok := v.([]any)
-	return ok && len(xs) > 0 && allOf(xs, isFile)
+	if !ok {
+		return false
+	}
+	if len(xs) == 0 {
+		return c.SubVariableCondition != nil
+	}
+	return allOf(xs, isFile)
 }
 
+// isBoolish reports whether v is a BooleanSegment or ArrayBooleanSegment
+// in Dify, whose expected values are converted to booleans.
 func isBoolish(v any) bool {
 	switch x := v.(type) {
 	case bool:
@@ -152,31 +224,13 @@ func isBoolish(v any) bool {
 	return false
 }
 
-// toBoolExpected mirrors Dify's _convert_to_bool for boolean variables.
+// toBoolExpected mirrors Dify's _convert_to_bool for boolean variables,
+// applied to each item of a list.
 func toBoolExpected(v any) (any, error) {
-	conv := func(e any) (bool, error) {
-		switch x := e.(type) {
-		case bool:
-			return x, nil
-		case int64:
-			return x != 0, nil
-		case string:
-			parsed, err := parseJSONValue(x)
-			if err == nil {
-				switch y := parsed.(type) {
-				case bool:
-					return y, nil
-				case int64:
-					return y != 0, nil
-				}
-			}
-		}
-		return false, fmt.Errorf("unexpected value: %s", pyStr(e))
-	}
 	if xs, ok := v.([]any); ok {
 		out := make([]any, len(xs))
 		for i, e := range xs {
-			b, err := conv(e)
+			b, err := convertToBool(e)
 			if err != nil {
 				return nil, err
 			}
@@ -184,13 +238,73 @@ func toBoolExpected(v any) (any, error) {
 		}
 		return out, nil
 	}
-	b, err := conv(v)
-	return b, err
+	return convertToBool(v)
+}
+
+// convertToBool is Dify's _convert_to_bool: ints (and bools) by truth
+// value, strings through json.loads when they hold an int or a bool.
+func convertToBool(e any) (bool, error) {
+	switch x := e.(type) {
+	case bool:
+		return x, nil
+	case int64:
+		return x != 0, nil
+	case string:
+		loaded, err := pyJSONLoads(x)
+		if err != nil {
+			return false, err
+		}
+		switch y := loaded.(type) {
+		case bool:
+			return y, nil
+		case json.Number:
+			if s := y.String(); !strings.ContainsAny(s, ".eE") {
+				return strings.Trim(strings.TrimPrefix(s, "-"), "0") != "", nil
+			}
+		}
+	}
+	return false, fmt.Errorf("unexpected value: type=%s, value=%s", pyTypeRepr(e), pyStr(e))
+}
+
+// pyJSONLoads decodes s as Python's json.loads does, reporting failures
+// with the messages of Python's JSONDecodeError. Numbers are returned as
+// json.Number; NaN and ±Infinity as float64.
+func pyJSONLoads(s string) (any, error) {
+	switch strings.Trim(s, " \t\n\r") {
+	case "NaN":
+		return math.NaN(), nil
+	case "Infinity":
+		return math.Inf(1), nil
+	case "-Infinity":
+		return math.Inf(-1), nil
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, pyJSONError("Expecting value", s, len(s)-len(strings.TrimLeft(s, " \t\n\r")))
+	}
+	end := int(dec.InputOffset())
+	if rest := strings.TrimLeft(s[end:], " \t\n\r"); rest != "" {
+		return nil, pyJSONError("Extra data", s, len(s)-len(rest))
+	}
+	return v, nil
+}
+
+// pyJSONError formats a JSONDecodeError message for byte offset pos of s.
+func pyJSONError(msg, s string, pos int) error {
+	line := 1 + strings.Count(s[:pos], "\n")
+	lineStart := strings.LastIndexByte(s[:pos], '\n') + 1
+	col := utf8.RuneCountInString(s[lineStart:pos]) + 1
+	return fmt.Errorf("%s: line %d column %d (char %d)", msg, line, col, utf8.RuneCountInString(s[:pos]))
 }
 
 func evalSubConditions(files []any, sc *SubCondition) (bool, error) {
 	results := make([]bool, 0, len(sc.Conditions))
 	for _, k := range sc.Conditions {
+		if !fileAttributes[k.Key] {
+			return false, fmt.Errorf("%s is not a valid FileAttribute", pyRepr1(k.Key))
+		}
 		expected := k.Value
 		values := make([]any, len(files))
 		for i, f := range files {
@@ -218,12 +332,10 @@ func evalSubConditions(files []any, sc *SubCondition) (bool, error) {
 			}
 			sub[i] = r
 		}
-		all := !slices.Contains(sub, false)
-		anyTrue := slices.Contains(sub, true)
 		if strings.Contains(k.ComparisonOperator, "not") {
-			results = append(results, all)
+			results = append(results, !slices.Contains(sub, false))
 		} else {
-			results = append(results, anyTrue)
+			results = append(results, slices.Contains(sub, true))
 		}
 	}
 	if sc.LogicalOperator == "or" {
@@ -232,15 +344,13 @@ func evalSubConditions(files []any, sc *SubCondition) (bool, error) {
 	return !slices.Contains(results, false), nil
 }
 
-// fileAttr reads a FileAttribute of a file mapping.
+// fileAttr reads a FileAttribute of a file mapping, as Dify's
+// file_manager.get_attr does. url is the remote URL, else the file's
+// (already signed) url.
 func fileAttr(f map[string]any, key string) any {
 	switch key {
 	case "name":
 		return f["filename"]
-	case "mime_type":
-		return f["mime_type"]
-	case "transfer_method":
-		return f["transfer_method"]
 	case "url":
 		if u, ok := f["remote_url"]; ok && u != nil {
 			return u
@@ -273,8 +383,13 @@ func truthy(v any) bool {
 	return true
 }
 
-// pyEqual is Python's == for the engine's value set.
+// pyEqual is Python's == for the engine's value set (True == 1, 1 == 1.0).
 func pyEqual(a, b any) bool {
+	if ia, ok := a.(int64); ok {
+		if ib, ok := b.(int64); ok {
+			return ia == ib
+		}
+	}
 	if fa, ok := toFloat(a); ok {
 		if fb, ok := toFloat(b); ok {
 			return fa == fb
@@ -324,27 +439,65 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// pyIn is Python's `needle in haystack` for str and list haystacks.
-func pyIn(needle, haystack any) (bool, error) {
-	switch h := haystack.(type) {
+// pyTypeRepr is Python's str(type(v)) for the engine's value set, as Dify
+// prints it in errors ("<class 'str'>").
+func pyTypeRepr(v any) string {
+	name := "object"
+	switch v.(type) {
+	case nil:
+		name = "NoneType"
+	case bool:
+		name = "bool"
+	case int64, int:
+		name = "int"
+	case float64:
+		name = "float"
 	case string:
-		s, ok := needle.(string)
-		if !ok {
-			return false, fmt.Errorf("'in <string>' requires string as left operand, not %s", typeName(needle))
-		}
-		return strings.Contains(h, s), nil
+		name = "str"
 	case []any:
-		return slices.ContainsFunc(h, func(e any) bool { return pyEqual(e, needle) }), nil
+		name = "list"
+	case map[string]any, Vars:
+		name = "dict"
 	}
-	return false, fmt.Errorf("argument of type '%s' is not iterable", typeName(haystack))
+	return "<class '" + name + "'>"
 }
 
-// pyInt and pyFloatOf are Python's int(x) and float(x) for an expected value.
+// pyRepr1 is Python's repr(v).
+func pyRepr1(v any) string {
+	var b strings.Builder
+	pyRepr(&b, v)
+	return b.String()
+}
+
+// pyNumericString checks s against Python's numeric literal rules for
+// underscores (only single ones between digits) and returns it without
+// them and without surrounding whitespace.
+func pyNumericString(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "_") {
+		return s, true
+	}
+	isDigit := func(i int) bool { return i >= 0 && i < len(s) && s[i] >= '0' && s[i] <= '9' }
+	for i := 0; i < len(s); i++ {
+		if s[i] == '_' && (!isDigit(i-1) || !isDigit(i+1)) {
+			return "", false
+		}
+	}
+	return strings.ReplaceAll(s, "_", ""), true
+}
+
+// pyInt is Python's int(x) for an expected value.
 func pyInt(v any) (int64, error) {
 	switch x := v.(type) {
 	case int64:
 		return x, nil
 	case float64:
+		switch {
+		case math.IsNaN(x):
+			return 0, errors.New("cannot convert float NaN to integer")
+		case math.IsInf(x, 0):
+			return 0, errors.New("cannot convert float infinity to integer")
+		}
 		return int64(x), nil
 	case bool:
 		if x {
@@ -352,15 +505,18 @@ func pyInt(v any) (int64, error) {
 		}
 		return 0, nil
 	case string:
-		i, err := strconv.ParseInt(strings.TrimSpace(strings.ReplaceAll(x, "_", "")), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("invalid literal for int() with base 10: %s", pyStr([]any{x})[1:len(pyStr([]any{x}))-1])
+		s, ok := pyNumericString(x)
+		if ok && !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") {
+			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return i, nil
+			}
 		}
-		return i, nil
+		return 0, fmt.Errorf("invalid literal for int() with base 10: %s", pyRepr1(x))
 	}
-	return 0, fmt.Errorf("int() argument must be a string or a number, not '%s'", typeName(v))
+	return 0, fmt.Errorf("int() argument must be a string, a bytes-like object or a real number, not '%s'", pyTypeName(v))
 }
 
+// pyFloatOf is Python's float(x) for an expected value.
 func pyFloatOf(v any) (float64, error) {
 	switch x := v.(type) {
 	case int64:
@@ -370,20 +526,35 @@ func pyFloatOf(v any) (float64, error) {
 	case bool:
 		return boolFloat(x), nil
 	case string:
-		s := strings.TrimSpace(x)
-		switch strings.ToLower(s) {
-		case "inf", "+inf", "infinity":
-			return math.Inf(1), nil
-		case "-inf", "-infinity":
-			return math.Inf(-1), nil
+		if f, ok := parsePyFloat(x); ok {
+			return f, nil
 		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return 0, fmt.Errorf("could not convert string to float: %s", pyStr([]any{x})[1:len(pyStr([]any{x}))-1])
-		}
-		return f, nil
+		return 0, fmt.Errorf("could not convert string to float: %s", pyRepr1(x))
 	}
-	return 0, fmt.Errorf("float() argument must be a string or a real number, not '%s'", typeName(v))
+	return 0, fmt.Errorf("float() argument must be a string or a real number, not '%s'", pyTypeName(v))
+}
+
+// parsePyFloat parses s as Python's float(str) does.
+func parsePyFloat(s string) (float64, bool) {
+	t, ok := pyNumericString(s)
+	if !ok || t == "" || strings.ContainsAny(t, "xXpP") {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
+			return f, true // Python: overflow to ±inf, underflow to 0
+		}
+		return 0, false
+	}
+	return f, true
+}
+
+// pyTypeName is type(v).__name__.
+func pyTypeName(v any) string {
+	r := pyTypeRepr(v)
+	return r[len("<class '") : len(r)-2]
 }
 
 // compare is Dify's _evaluate_condition.
@@ -394,16 +565,18 @@ func compare(op string, value, expected any) (bool, error) {
 		if !truthy(value) {
 			return neg, nil
 		}
-		switch value.(type) {
-		case string, []any:
-		default:
-			return false, errors.New("Invalid actual value type: string or array")
+		switch v := value.(type) {
+		case string:
+			e, ok := expected.(string)
+			if !ok {
+				e = pyStr(expected)
+			}
+			return strings.Contains(v, e) != neg, nil
+		case []any:
+			in := slices.ContainsFunc(v, func(x any) bool { return pyEqual(x, expected) })
+			return in != neg, nil
 		}
-		in, err := pyIn(expected, value)
-		if err != nil {
-			return false, err
-		}
-		return in != neg, nil
+		return false, errors.New("Invalid actual value type: string or array")
 	case "start with", "end with":
 		if !truthy(value) {
 			return false, nil
@@ -414,7 +587,7 @@ func compare(op string, value, expected any) (bool, error) {
 		}
 		e, ok := expected.(string)
 		if !ok {
-			return false, fmt.Errorf("%s arg must be str, not %s", strings.ReplaceAll(op, " ", ""), typeName(expected))
+			return false, fmt.Errorf("Expected value must be a string for %s", strings.ReplaceAll(op, " ", "s"))
 		}
 		if op == "start with" {
 			return strings.HasPrefix(s, e), nil
@@ -434,8 +607,17 @@ func compare(op string, value, expected any) (bool, error) {
 		return !truthy(value), nil
 	case "not empty":
 		return truthy(value), nil
-	case "=", "≠", ">", "<", "≥", "≤":
-		return compareNumbers(op, value, expected)
+	case "=", "≠":
+		if value == nil {
+			return false, nil
+		}
+		exp, err := equalityExpected(value, expected)
+		if err != nil {
+			return false, err
+		}
+		return pyEqual(value, exp) == (op == "="), nil
+	case ">", "<", "≥", "≤":
+		return compareOrdered(op, value, expected)
 	case "null", "not exists":
 		return value == nil, nil
 	case "not null", "exists":
@@ -456,75 +638,157 @@ func compare(op string, value, expected any) (bool, error) {
 		if !ok {
 			return false, fmt.Errorf("Unsupported operator: %s", op)
 		}
-		if !truthy(value) {
-			return false, nil
-		}
-		for _, e := range list {
-			in, err := pyIn(e, value)
-			if err != nil {
-				return false, err
-			}
-			if !in {
-				return false, nil
-			}
-		}
-		return true, nil
+		return allOfCondition(value, list)
 	}
 	return false, fmt.Errorf("Unsupported operator: %s", op)
 }
 
-func compareNumbers(op string, value, expected any) (bool, error) {
+// allOfCondition is Dify's "all of": every expected string must be in the
+// actual string or list, or every expected boolean in the actual list. An
+// actual value of another type is simply false.
+func allOfCondition(value any, expected []any) (bool, error) {
+	isStr := func(e any) bool { _, ok := e.(string); return ok }
+	isBool := func(e any) bool { _, ok := e.(bool); return ok }
+	switch {
+	case allOf(expected, isStr):
+		if !truthy(value) {
+			return false, nil
+		}
+		switch v := value.(type) {
+		case string:
+			return allOf(expected, func(e any) bool { return strings.Contains(v, e.(string)) }), nil
+		case []any:
+			return allOf(expected, func(e any) bool { return slices.ContainsFunc(v, func(x any) bool { return pyEqual(x, e) }) }), nil
+		}
+		return false, nil
+	case allOf(expected, isBool):
+		v, ok := value.([]any)
+		if !ok || len(v) == 0 {
+			return false, nil
+		}
+		return allOf(expected, func(e any) bool { return slices.ContainsFunc(v, func(x any) bool { return pyEqual(x, e) }) }), nil
+	}
+	return false, errors.New("all of operator expects homogeneous list of strings or booleans")
+}
+
+// equalityExpected converts expected to the actual value's type for = and
+// ≠, as Dify does: bool(expected), int(expected) or float(expected).
+func equalityExpected(value, expected any) (any, error) {
+	switch value.(type) {
+	case bool:
+		switch expected.(type) {
+		case bool, int64, string:
+			return truthy(expected), nil
+		}
+		return nil, fmt.Errorf("Cannot convert %s to bool", pyTypeRepr(expected))
+	case int64:
+		switch expected.(type) {
+		case bool, int64, float64, string:
+			return pyInt(expected)
+		}
+		return nil, fmt.Errorf("Cannot convert %s to int", pyTypeRepr(expected))
+	case float64:
+		switch expected.(type) {
+		case bool, int64, float64, string:
+			return pyFloatOf(expected)
+		}
+		return nil, fmt.Errorf("Cannot convert %s to float", pyTypeRepr(expected))
+	}
+	return nil, errors.New("Invalid actual value type: number or boolean")
+}
+
+// compareOrdered is Dify's >, <, ≥ and ≤ (with _normalize_numeric_values):
+// a boolean actual counts as 0 or 1 (Python's bool is an int); a string
+// expected value is parsed as a float and compared as an int when the
+// actual value is an int and the float is integral.
+func compareOrdered(op string, value, expected any) (bool, error) {
 	if value == nil {
 		return false, nil
 	}
-	eq := op == "=" || op == "≠"
-	switch value.(type) {
-	case int64, float64:
+	var v pyNumber
+	switch x := value.(type) {
 	case bool:
-		if !eq {
-			return false, errors.New("Invalid actual value type: number")
-		}
+		v = pyNumber{i: int64(boolFloat(x))}
+	case int64:
+		v = pyNumber{i: x}
+	case float64:
+		v = pyNumber{f: x, isFloat: true}
 	default:
-		if eq {
-			return false, errors.New("Invalid actual value type: number or boolean")
-		}
 		return false, errors.New("Invalid actual value type: number")
 	}
-	var cmpResult int
-	switch v := value.(type) {
-	case bool:
-		exp := truthy(expected)
-		if (v == exp) == (op == "=") {
-			return true, nil
+	var e pyNumber
+	switch x := expected.(type) {
+	case string:
+		f, ok := parsePyFloat(x)
+		if !ok {
+			return false, fmt.Errorf("Cannot convert '%s' to number", x)
 		}
-		return false, nil
-	case int64:
-		e, err := pyInt(expected)
-		if err != nil {
-			return false, err
-		}
-		cmpResult = cmpOrdered(v, e)
+		e = pyNumber{f: f, isFloat: true}
 	case float64:
-		e, err := pyFloatOf(expected)
-		if err != nil {
-			return false, err
-		}
-		cmpResult = cmpOrdered(v, e)
+		e = pyNumber{f: x, isFloat: true}
+	case int64:
+		e = pyNumber{i: x}
+	case bool:
+		e = pyNumber{i: int64(boolFloat(x))}
+	default:
+		return false, fmt.Errorf("Cannot convert %s to number", pyTypeRepr(expected))
+	}
+	c, ordered := v.cmp(e)
+	if !ordered {
+		return false, nil
 	}
 	switch op {
-	case "=":
-		return cmpResult == 0, nil
-	case "≠":
-		return cmpResult != 0, nil
 	case ">":
-		return cmpResult > 0, nil
+		return c > 0, nil
 	case "<":
-		return cmpResult < 0, nil
+		return c < 0, nil
 	case "≥":
-		return cmpResult >= 0, nil
+		return c >= 0, nil
 	default: // ≤
-		return cmpResult <= 0, nil
+		return c <= 0, nil
 	}
+}
+
+// pyNumber is a Python int or float, compared exactly as Python does.
+type pyNumber struct {
+	i       int64
+	f       float64
+	isFloat bool
+}
+
+// cmp compares n with m; ordered is false when either is NaN.
+func (n pyNumber) cmp(m pyNumber) (c int, ordered bool) {
+	switch {
+	case !n.isFloat && !m.isFloat:
+		return cmpOrdered(n.i, m.i), true
+	case n.isFloat && m.isFloat:
+		if math.IsNaN(n.f) || math.IsNaN(m.f) {
+			return 0, false
+		}
+		return cmpOrdered(n.f, m.f), true
+	case !n.isFloat:
+		return cmpIntFloat(n.i, m.f)
+	default:
+		c, ordered := cmpIntFloat(m.i, n.f)
+		return -c, ordered
+	}
+}
+
+// cmpIntFloat compares an int with a float exactly (no rounding of i).
+func cmpIntFloat(i int64, f float64) (int, bool) {
+	switch {
+	case math.IsNaN(f):
+		return 0, false
+	case f >= math.MaxInt64: // 2^63 and above, +inf
+		return -1, true
+	case f < math.MinInt64:
+		return 1, true
+	}
+	t := math.Trunc(f)
+	if c := cmpOrdered(i, int64(t)); c != 0 {
+		return c, true
+	}
+	return cmpOrdered(t, f), true
 }
 
 func cmpOrdered[T int64 | float64](a, b T) int {
