@@ -24,6 +24,11 @@ var goldenCases = []struct {
 	{"echo", "../../examples/echo.yml", map[string]any{"query": "hello"}, `{"answer":"hello"}`},
 	{"chain3", "../../examples/chain3.yml", map[string]any{"query": "hello"}, `{"answer":"hello-1-2-3"}`},
 	{"diamond", "../../examples/diamond.yml", map[string]any{"query": "hello"}, `{"left":"left:hello","right":"right:HELLO"}`},
+	{"branch_true", "../../examples/branch.yml", map[string]any{"query": "hello world"}, `{"answer":"greeting: hello world"}`},
+	{"branch_false", "../../examples/branch.yml", map[string]any{"query": "bye"}, `{"answer":"other: bye"}`},
+	{"conditional_hello", "testdata/dsl/dify-fixtures/conditional_hello_branching_workflow.yml", map[string]any{"query": "hello dify"}, `{"true":"hello dify"}`},
+	{"conditional_other", "testdata/dsl/dify-fixtures/conditional_hello_branching_workflow.yml", map[string]any{"query": "bye"}, `{"false":"bye"}`},
+	{"dual_switch", "testdata/dsl/dify-fixtures/dual_switch_variable_aggregator_workflow.yml", map[string]any{"switch1": "1", "switch2": "0"}, `{"group1":"switch 1 on","group2":"switch 2 off"}`},
 	{"simple_passthrough", "testdata/dsl/dify-fixtures/simple_passthrough_workflow.yml", map[string]any{"query": "你好 world"}, `{"query":"你好 world"}`},
 }
 

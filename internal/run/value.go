@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"sort"
@@ -70,8 +71,7 @@ func (vs Vars) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		k, _ := json.Marshal(v.Name)
-		b.Write(k)
+		writeJSONString(&b, v.Name)
 		b.WriteByte(':')
 		if err := writeJSON(&b, v.Value); err != nil {
 			return nil, err
@@ -117,8 +117,7 @@ func writeJSON(b *bytes.Buffer, v any) error {
 	case nil:
 		b.WriteString("null")
 	case string:
-		enc, _ := json.Marshal(x)
-		b.Write(enc)
+		writeJSONString(b, x)
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
 	case bool:
@@ -130,11 +129,13 @@ func writeJSON(b *bytes.Buffer, v any) error {
 		}
 		b.Write(enc)
 	default:
-		enc, err := json.Marshal(x)
-		if err != nil {
+		// Dify (orjson) writes <, > and & raw; so do we.
+		enc := json.NewEncoder(b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(x); err != nil {
 			return err
 		}
-		b.Write(enc)
+		b.Truncate(b.Len() - 1) // Encode's newline
 	}
 	return nil
 }
@@ -407,7 +408,11 @@ func writePyJSON(b *strings.Builder, v any, indent, depth int) {
 	}
 }
 
-func writeJSONString(b *strings.Builder, s string) {
+func writeJSONString(b interface {
+	io.ByteWriter
+	io.StringWriter
+	WriteRune(rune) (int, error)
+}, s string) {
 	b.WriteByte('"')
 	for _, r := range s {
 		switch r {
@@ -427,7 +432,7 @@ func writeJSONString(b *strings.Builder, s string) {
 			b.WriteString(`\f`)
 		default:
 			if r < 0x20 {
-				fmt.Fprintf(b, `\u%04x`, r)
+				b.WriteString(fmt.Sprintf(`\u%04x`, r))
 			} else {
 				b.WriteRune(r)
 			}
