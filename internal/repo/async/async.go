@@ -184,10 +184,10 @@ func (w *Writer) Write(_ context.Context, b *repo.Batch) error {
 	}
 	w.mu.Lock()
 	// The buffer only fills up when Redis and the spool both fail.
-	if w.buffered+n > w.cfg.MaxBuffered {
+	if buffered := w.buffered; buffered+n > w.cfg.MaxBuffered {
 		w.mu.Unlock()
 		w.cfg.Metrics.Dropped.Add(float64(n))
-		w.cfg.Logger.Error("async: record buffer full (redis and spool unavailable); records dropped", "records", n, "buffered", w.buffered)
+		w.cfg.Logger.Error("async: record buffer full (redis and spool unavailable); records dropped", "records", n, "buffered", buffered)
 		return fmt.Errorf("async: buffer full (%d records): %w", w.cfg.MaxBuffered, repo.ErrUnavailable)
 	}
 	w.buf = append(w.buf, b)
@@ -212,16 +212,18 @@ func (w *Writer) loop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			w.flush(context.Background(), true)
+			w.final()
 			return
 		case <-w.kick:
 			t := time.NewTimer(w.cfg.FlushInterval)
 			select {
 			case <-t.C:
+				w.flush(ctx, false)
 			case <-ctx.Done():
 				t.Stop()
+				w.final()
+				return
 			}
-			w.flush(ctx, false)
 		case <-replay.C:
 			if w.down.Load() || w.spoolN.Load() > 0 {
 				w.replay(ctx)
@@ -229,6 +231,13 @@ func (w *Writer) loop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// final is the shutdown flush: Redis gets one more chance even if it was
+// down, and whatever it does not take goes to the spool.
+func (w *Writer) final() {
+	w.down.Store(false)
+	w.flush(context.Background(), true)
 }
 
 // take removes up to MaxBatch records' worth of batches from the buffer.

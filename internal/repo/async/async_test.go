@@ -1,0 +1,358 @@
+package async
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flowrun/flowrun/internal/repo"
+)
+
+// redisOpt returns the test Redis from TEST_REDIS_URL; tests fail, never
+// skip, without it (scripts/test.sh starts one).
+func redisOpt(t testing.TB) asynq.RedisConnOpt {
+	t.Helper()
+	url := os.Getenv("TEST_REDIS_URL")
+	if url == "" {
+		t.Fatal("TEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts Redis")
+	}
+	opt, err := asynq.ParseRedisURI(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return opt
+}
+
+// switchable wraps the real client; while down it fails like an
+// unreachable Redis.
+type switchable struct {
+	q    Enqueuer
+	down atomic.Bool
+	n    atomic.Int64
+}
+
+func (s *switchable) EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	if s.down.Load() {
+		return nil, errors.New("dial tcp: connection refused")
+	}
+	s.n.Add(1)
+	return s.q.EnqueueContext(ctx, t, opts...)
+}
+
+type bundle struct {
+	client *asynq.Client
+	insp   *asynq.Inspector
+	queue  string
+	sw     *switchable
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	opt := redisOpt(t)
+	b := &bundle{client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), queue: "test-" + uuid.NewString()[:8]}
+	b.sw = &switchable{q: b.client}
+	t.Cleanup(func() {
+		b.insp.DeleteQueue(b.queue, true)
+		b.client.Close()
+		b.insp.Close()
+	})
+	return b
+}
+
+// batchOf builds a batch of one run with n node executions.
+func batchOf(runID string, n int) *repo.Batch {
+	b := &repo.Batch{Runs: []*repo.WorkflowRun{{ID: runID, AppID: "app", Status: repo.StatusRunning, Seq: 1}}}
+	for i := range n {
+		b.NodeExecutions = append(b.NodeExecutions, &repo.NodeExecution{ID: uuid.NewString(), WorkflowRunID: runID, AppID: "app", Index: int64(i + 1), Status: repo.StatusSucceeded, Seq: int64(i + 2)})
+	}
+	return b
+}
+
+// queued decodes every pending task of the queue.
+func (b *bundle) queued(t *testing.T) []*repo.Batch {
+	t.Helper()
+	var out []*repo.Batch
+	for page := 1; ; page++ {
+		tasks, err := b.insp.ListPendingTasks(b.queue, asynq.Page(page), asynq.PageSize(100))
+		if err != nil {
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				return out
+			}
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			batch, err := DecodeBatch(task.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, batch)
+		}
+		if len(tasks) < 100 {
+			return out
+		}
+	}
+}
+
+func records(bs []*repo.Batch) int {
+	n := 0
+	for _, b := range bs {
+		n += b.Len()
+	}
+	return n
+}
+
+// eventually polls cond until it holds or the deadline passes: the state
+// it waits for lives in Redis, which sends no signal.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+func TestWriterCoalescesIntoBatches(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	w, err := New(b.sw, Config{Queue: b.queue, MaxBatch: 50, FlushInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		if err := w.Write(context.Background(), batchOf(uuid.NewString(), 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := b.queued(t)
+	if n := records(got); n != 200 {
+		t.Fatalf("%d records queued, want 200", n)
+	}
+	for _, batch := range got {
+		if batch.Len() > 50 {
+			t.Fatalf("task with %d records, want ≤ 50", batch.Len())
+		}
+	}
+	if len(got) > 8 {
+		t.Fatalf("%d tasks for 200 records in bursts, want coalescing (≤ 8)", len(got))
+	}
+}
+
+func TestWriterSpoolsWhileRedisIsDownAndReplays(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	spool := t.TempDir()
+	m := NewMetrics(nil)
+	w, err := New(b.sw, Config{Queue: b.queue, SpoolDir: spool, FlushInterval: time.Millisecond, ReplayInterval: 10 * time.Millisecond, Metrics: m, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.sw.down.Store(true)
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop(context.Background())
+	for range 10 {
+		if err := w.Write(context.Background(), batchOf(uuid.NewString(), 2)); err != nil {
+			t.Fatalf("write while redis is down: %v", err)
+		}
+	}
+	eventually(t, "records spooled", func() bool { return testutil.ToFloat64(m.Spooled) == 30 })
+	if n := records(b.queued(t)); n != 0 {
+		t.Fatalf("%d records reached redis while it was down", n)
+	}
+	b.sw.down.Store(false)
+	eventually(t, "spool replayed", func() bool { return records(b.queued(t)) == 30 })
+	entries, _ := os.ReadDir(spool)
+	if len(entries) != 0 {
+		t.Fatalf("%d files left in the spool after replay", len(entries))
+	}
+	if testutil.ToFloat64(m.Dropped) != 0 {
+		t.Fatal("records dropped")
+	}
+}
+
+func TestSpoolSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	spool := t.TempDir()
+	w1, _ := New(b.sw, Config{Queue: b.queue, SpoolDir: spool, Logger: quiet()})
+	b.sw.down.Store(true)
+	w1.Start(context.Background())
+	w1.Write(context.Background(), batchOf(uuid.NewString(), 3))
+	// Stop with Redis down: the final flush goes to disk.
+	if err := w1.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(spool); len(entries) != 1 {
+		t.Fatalf("%d spool files after stopping with redis down, want 1", len(entries))
+	}
+	// A new process finds the spool and replays it.
+	b.sw.down.Store(false)
+	w2, _ := New(b.sw, Config{Queue: b.queue, SpoolDir: spool, ReplayInterval: 10 * time.Millisecond})
+	w2.Start(context.Background())
+	defer w2.Stop(context.Background())
+	eventually(t, "replay after restart", func() bool { return records(b.queued(t)) == 4 })
+}
+
+func TestBufferBoundWithoutSpool(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	m := NewMetrics(nil)
+	w, _ := New(b.sw, Config{Queue: b.queue, MaxBuffered: 10, ReplayInterval: 10 * time.Millisecond, Metrics: m, Logger: quiet()})
+	b.sw.down.Store(true)
+	w.Start(context.Background())
+	defer w.Stop(context.Background())
+	var failed int
+	for range 6 {
+		if err := w.Write(context.Background(), batchOf(uuid.NewString(), 2)); err != nil {
+			if !errors.Is(err, repo.ErrUnavailable) {
+				t.Fatal(err)
+			}
+			failed++
+		}
+	}
+	// 3 records per write, bound 10: three writes fit, three are refused.
+	if failed != 3 || testutil.ToFloat64(m.Dropped) != 9 {
+		t.Fatalf("%d writes refused, %v records dropped; want 3 and 9", failed, testutil.ToFloat64(m.Dropped))
+	}
+	// Redis returns: what was kept in memory is delivered.
+	b.sw.down.Store(false)
+	eventually(t, "buffer delivered", func() bool { return records(b.queued(t)) == 9 })
+}
+
+// collect is a repo.Writer that keeps what the persister handler writes.
+type collect struct {
+	mu      sync.Mutex
+	records int
+	fail    error
+	got     chan int
+}
+
+func (c *collect) Write(_ context.Context, b *repo.Batch) error {
+	if c.fail != nil {
+		return c.fail
+	}
+	if _, err := b.Prepare(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.records += b.Len()
+	n := c.records
+	c.mu.Unlock()
+	c.got <- n
+	return nil
+}
+
+func TestPersisterServerDrainsQueue(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	w, _ := New(b.client, Config{Queue: b.queue})
+	w.Start(context.Background())
+	store := &collect{got: make(chan int, 1000)}
+	srv := asynq.NewServer(redisOpt(t), asynq.Config{Queues: map[string]int{b.queue: 1}, Concurrency: 4, TaskCheckInterval: 10 * time.Millisecond, Logger: asynqQuiet{}})
+	if err := srv.Start(NewHandler(store, quiet(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	for range 25 {
+		w.Write(context.Background(), batchOf(uuid.NewString(), 3))
+	}
+	w.Stop(context.Background())
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case n := <-store.got:
+			if n == 100 {
+				return
+			}
+		case <-deadline:
+			t.Fatal("persister did not drain the queue")
+		}
+	}
+}
+
+func TestHandlerArchivesInvalidBatches(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics(nil)
+	h := NewHandler(&collect{got: make(chan int, 10)}, quiet(), m)
+	err := h.ProcessTask(context.Background(), asynq.NewTask(TaskType, []byte(`{"v":1,"runs":[{"ID":"not-a-uuid","AppID":"a"}]}`)))
+	if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, repo.ErrInvalid) {
+		t.Fatalf("invalid batch: %v, want SkipRetry wrapping ErrInvalid", err)
+	}
+	err = h.ProcessTask(context.Background(), asynq.NewTask(TaskType, []byte(`garbage`)))
+	if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, ErrBadPayload) {
+		t.Fatalf("garbage: %v", err)
+	}
+	if testutil.ToFloat64(m.Rejected) != 2 {
+		t.Fatal("rejections not counted")
+	}
+	// A store outage is retried (not SkipRetry).
+	h = NewHandler(&collect{fail: fmt.Errorf("dial: %w", repo.ErrUnavailable)}, quiet(), m)
+	payload, _ := EncodeBatch(batchOf(uuid.NewString(), 1))
+	if err := h.ProcessTask(context.Background(), asynq.NewTask(TaskType, payload)); err == nil || errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("outage: %v, want a retryable error", err)
+	}
+}
+
+func TestBatchRoundTrip(t *testing.T) {
+	t.Parallel()
+	in := batchOf(uuid.NewString(), 2)
+	in.Runs[0].Inputs = []byte(`{"q":"<b>"}`)
+	in.Runs[0].CreatedAt = time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)
+	payload, err := EncodeBatch(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := DecodeBatch(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != 3 || string(out.Runs[0].Inputs) != `{"q":"\u003cb\u003e"}` && string(out.Runs[0].Inputs) != `{"q":"<b>"}` || !out.Runs[0].CreatedAt.Equal(in.Runs[0].CreatedAt) {
+		t.Fatalf("round trip changed the batch: %+v", out.Runs[0])
+	}
+	for _, bad := range []string{``, `{}`, `{"v":2}`, `{"v":1,"runs":[null]}`, `{"v":1,"x":1}`, `{"v":1}{"v":1}`} {
+		if _, err := DecodeBatch([]byte(bad)); !errors.Is(err, ErrBadPayload) {
+			t.Errorf("DecodeBatch(%q) = %v, want ErrBadPayload", bad, err)
+		}
+	}
+}
+
+func FuzzDecodeBatch(f *testing.F) {
+	good, _ := EncodeBatch(batchOf("6f1b8d4e-3b1e-4c55-9a43-5a0b0d3c9e21", 2))
+	f.Add(good)
+	f.Add([]byte(`{"v":1,"nodes":[{"ID":"x","Inputs":{"a":1}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := DecodeBatch(data)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must be safe to validate and re-encode.
+		if _, err := b.Prepare(); err != nil {
+			return
+		}
+		if _, err := EncodeBatch(b); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
