@@ -385,7 +385,13 @@ func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, 
 		startType, finishType = EventLoopStarted, EventLoopCompleted
 	}
 	started := *rec
-	rs.emit(&Event{Type: startType, Node: &started})
+	if n.kind.Container {
+		// Containers report their inputs and metadata on the started
+		// event, which they emit through Exec.Start once resolved.
+		x.start = &Event{Type: startType, Node: &started}
+	} else {
+		rs.emit(&Event{Type: startType, Node: &started})
+	}
 
 	var (
 		res *Result
@@ -408,6 +414,7 @@ func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, 
 		}
 	}
 
+	x.flushStart()
 	fillResult(rec, res)
 	rec.FinishedAt = rs.now()
 	rec.Elapsed = rec.FinishedAt.Sub(rec.CreatedAt)
