@@ -124,7 +124,11 @@ func (cb *ctBarrier) nodeType() NodeType {
 		}
 		return ExecutorFunc(func(ctx context.Context, x *Exec) (*Result, error) {
 			v, _ := x.Pool.Get(cfg.Index)
-			i := int(v.(int64))
+			idx, ok := v.(int64)
+			if !ok || idx < 0 || int(idx) >= cb.n {
+				return nil, fmt.Errorf("bad round index %v", v)
+			}
+			i := int(idx)
 			cb.mu.Lock()
 			cb.arrived++
 			if cb.arrived == cb.n {
