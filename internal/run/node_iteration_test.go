@@ -388,3 +388,32 @@ func TestIterationStop(t *testing.T) {
 		}
 	}
 }
+
+// Config.NodeTimeout bounds the nodes inside an iteration one by one, not
+// the iteration as a whole.
+func TestIterationNodeTimeout(t *testing.T) {
+	wait := NodeType{Name: "ct-wait", Build: func(b *Build) (Executor, error) {
+		ms, _ := Normalize(b.Data["ms"]).(int64)
+		return ExecutorFunc(func(ctx context.Context, _ *Exec) (*Result, error) {
+			select {
+			case <-time.After(time.Duration(ms) * time.Millisecond):
+				return &Result{Outputs: Vars{{"value", "ok"}}}, nil
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			}
+		}), nil
+	}}
+	e := New(Config{NodeTimeout: 300 * time.Millisecond}, ctRegistry(wait))
+	doc := func(ms int) []byte {
+		return ctIterDoc([]any{1, 2, 3, 4, 5, 6}, nil, []string{"w", "value"},
+			[]ctNode{{ID: "w", Parent: "it", Data: map[string]any{"type": "ct-wait", "title": "w", "ms": ms}}},
+			[]ctEdge{ctE("itstart", "w")})
+	}
+	r := ctRun(t, e, doc(75), nil) // 6 × 75 ms > 300 ms
+	ctEqual(t, "output", r.output(t, "output"), []any{"ok", "ok", "ok", "ok", "ok", "ok"})
+
+	r = ctRun(t, e, doc(5000), nil)
+	if r.Info.Status != StatusFailed || !strings.Contains(r.Info.Error, "node execution timed out") {
+		t.Errorf("run %s %q, want the inner node's timeout", r.Info.Status, r.Info.Error)
+	}
+}
