@@ -287,9 +287,9 @@ func assignConstantInputSupported(typ, op string) bool {
 	return false
 }
 
-// pyNumber reports v as a Python number; bool counts, as bool is an int
+// assignNumber reports v as a Python number; bool counts, as bool is an int
 // subclass in Python.
-func pyNumber(v any) (any, bool) {
+func assignNumber(v any) (any, bool) {
 	switch x := v.(type) {
 	case int64, float64:
 		return x, true
@@ -309,7 +309,7 @@ func assignInputValid(typ, op string, v any) bool {
 	}
 	isStr := func(e any) bool { _, ok := e.(string); return ok }
 	isBool := func(e any) bool { _, ok := e.(bool); return ok }
-	isNum := func(e any) bool { _, ok := pyNumber(e); return ok }
+	isNum := func(e any) bool { _, ok := assignNumber(e); return ok }
 	isDict := func(e any) bool { _, ok := e.(map[string]any); return ok && !isFile(e) }
 	isAny := func(e any) bool { return isStr(e) || isNum(e) || isDict(e) }
 	listOf := func(pred func(any) bool) bool {
@@ -322,7 +322,7 @@ func assignInputValid(typ, op string, v any) bool {
 	case typ == "boolean":
 		return isBool(v)
 	case isNumberType(typ):
-		n, ok := pyNumber(v)
+		n, ok := assignNumber(v)
 		if !ok {
 			return false
 		}
@@ -376,8 +376,8 @@ func applyAssign(cur any, typ, op string, val any) (any, error) {
 		}
 		return append([]any{}, list[:len(list)-1]...), nil
 	case AssignAdd, AssignSubtract, AssignMultiply, AssignDivide:
-		a, okA := pyNumber(cur)
-		b, okB := pyNumber(val)
+		a, okA := assignNumber(cur)
+		b, okB := assignNumber(val)
 		if !okA || !okB {
 			return nil, assignError("TypeError", "unsupported operand type(s) for %s: '%s' and '%s'", strings.TrimSuffix(op, "="), typeName(cur), typeName(val))
 		}
