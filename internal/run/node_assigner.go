@@ -469,7 +469,7 @@ func (a *assignerV1) Execute(_ context.Context, x *Exec) (*Result, error) {
 		if a.mode == AssignAppend {
 			list, ok := cur.([]any)
 			if !ok {
-				return &Result{Inputs: Vars{{"value", in}}}, assignError("TypeError", "can only concatenate %s (not \"list\") to %s", pyTypeName(cur), pyTypeName(cur))
+				return &Result{Inputs: Vars{{"value", in}}}, assignError("TypeError", "can only concatenate %s (not \"list\") to %s", assignTypeName(cur), assignTypeName(cur))
 			}
 			nv = append(append(make([]any, 0, len(list)+1), list...), in)
 		}
@@ -490,8 +490,8 @@ func (a *assignerV1) Execute(_ context.Context, x *Exec) (*Result, error) {
 	}, nil
 }
 
-// pyTypeName is Python's type(v).__name__ for engine values.
-func pyTypeName(v any) string {
+// assignTypeName is Python's type(v).__name__ for engine values.
+func assignTypeName(v any) string {
 	switch v.(type) {
 	case nil:
 		return "NoneType"
