@@ -147,9 +147,22 @@ func ParseDocument(data []byte) (*Document, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidDSL, err)
 	}
+	// UseNumber keeps integers integers in node data (Normalize below turns
+	// json.Number into int64 or float64); a plain decode would make every
+	// number a float64.
 	var doc Document
-	if err := json.Unmarshal(js, &doc); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidDSL, err)
+	}
+	for i := range doc.Workflow.EnvironmentVariables {
+		ev := &doc.Workflow.EnvironmentVariables[i]
+		ev.Value = Normalize(ev.Value)
+	}
+	for i := range doc.Workflow.ConversationVariables {
+		cv := &doc.Workflow.ConversationVariables[i]
+		cv.Value = Normalize(cv.Value)
 	}
 	if doc.Kind == "" {
 		doc.Kind = "app"

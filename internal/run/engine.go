@@ -44,6 +44,8 @@ type Config struct {
 	// Timeout bounds a whole run (default 1200 s).
 	Timeout time.Duration
 	// NodeTimeout bounds one node execution (default: none beyond Timeout).
+	// Iteration and loop containers are exempt: the nodes they run are
+	// bounded one by one.
 	NodeTimeout time.Duration
 	// LoopMaxCount caps loop_count (default 100).
 	LoopMaxCount int
@@ -385,7 +387,13 @@ func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, 
 		startType, finishType = EventLoopStarted, EventLoopCompleted
 	}
 	started := *rec
-	rs.emit(&Event{Type: startType, Node: &started})
+	if n.kind.Container {
+		// Containers report their inputs and metadata on the started
+		// event, which they emit through Exec.Start once resolved.
+		x.start = &Event{Type: startType, Node: &started}
+	} else {
+		rs.emit(&Event{Type: startType, Node: &started})
+	}
 
 	var (
 		res *Result
@@ -408,6 +416,7 @@ func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, 
 		}
 	}
 
+	x.flushStart()
 	fillResult(rec, res)
 	rec.FinishedAt = rs.now()
 	rec.Elapsed = rec.FinishedAt.Sub(rec.CreatedAt)
@@ -480,7 +489,7 @@ var ErrNodeTimeout = errors.New("node execution timed out")
 // call runs the executor once, turning a panic into an error and applying
 // the node timeout.
 func (rs *runState) call(ctx context.Context, n *Node, x *Exec) (res *Result, err error) {
-	if t := rs.eng.cfg.NodeTimeout; t > 0 {
+	if t := rs.eng.cfg.NodeTimeout; t > 0 && !n.kind.Container {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, t, fmt.Errorf("%w after %s", ErrNodeTimeout, t))
 		defer cancel()

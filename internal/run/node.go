@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -157,6 +158,11 @@ type Exec struct {
 	Scope Scope
 	run   *runState
 	rec   *NodeRun
+
+	// start is a container's pending iteration_started/loop_started event;
+	// startOnce makes sure it is emitted exactly once (see Start).
+	start     *Event
+	startOnce sync.Once
 }
 
 // Scope locates a node execution inside containers.
@@ -186,8 +192,36 @@ func (x *Exec) RunGraph(ctx context.Context, g *Graph, pool *Pool, s Scope) erro
 	return x.run.runGraph(ctx, g, pool, s)
 }
 
+// Start emits a container's iteration_started or loop_started event with
+// the inputs and metadata the container resolved before its first round
+// (Dify's {"iteration_length": n} or {"loop_length": n}). Only the first
+// call counts. A container that never calls Start (one that fails while
+// resolving its inputs, or has nothing to iterate) gets the event without
+// inputs and metadata just before its completion event. Other node types'
+// started events are emitted by the engine, so Start does nothing for them.
+func (x *Exec) Start(inputs Vars, metadata map[string]any) {
+	x.startOnce.Do(func() {
+		if x.start == nil {
+			return
+		}
+		x.start.Node.Inputs, x.start.Node.Metadata = inputs, metadata
+		x.run.emit(x.start)
+	})
+}
+
+// flushStart emits a pending started event that Start has not emitted.
+func (x *Exec) flushStart() {
+	x.startOnce.Do(func() {
+		if x.start != nil {
+			x.run.emit(x.start)
+		}
+	})
+}
+
 // Next emits iteration_next or loop_next for round index of this container.
+// It emits the container's started event first if Start has not been called.
 func (x *Exec) Next(index int) {
+	x.flushStart()
 	typ := EventIterationNext
 	if x.Node.Type == "loop" {
 		typ = EventLoopNext
