@@ -52,6 +52,8 @@ type Workflow struct {
 	// Inputs are the start node's variables.
 	Inputs []InputVar
 	env    Vars
+	// conv holds the initial values of conversation variables (chatflow).
+	conv Vars
 	start  *Node
 }
 
@@ -155,6 +157,13 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 			continue
 		}
 		wf.env = append(wf.env, Var{ev.Name, envValue(ev)})
+	}
+	for _, cv := range doc.Workflow.ConversationVariables {
+		if cv.Name == "" {
+			c.problem("", "conversation variable without a name")
+			continue
+		}
+		wf.conv = append(wf.conv, Var{cv.Name, Normalize(cv.Value)})
 	}
 	c.declare(doc)
 	top := c.graph(doc, nil)

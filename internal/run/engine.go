@@ -138,6 +138,15 @@ func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *R
 	pool := NewPool(nil)
 	pool.Set("sys", sys)
 	pool.Set("env", wf.envVars(p.Env))
+	if wf.conv != nil {
+		// Each run starts from the declared values: flowrun keeps no
+		// conversation state between runs.
+		conv := make(Vars, len(wf.conv))
+		for i, v := range wf.conv {
+			conv[i] = Var{v.Name, deepCopy(v.Value)}
+		}
+		pool.Set("conversation", conv)
+	}
 	pool.Set(startInputsKey, p.Inputs)
 
 	started := rs.info

@@ -29,6 +29,8 @@ var goldenCases = []struct {
 	{"conditional_hello", "testdata/dsl/dify-fixtures/conditional_hello_branching_workflow.yml", map[string]any{"query": "hello dify"}, `{"true":"hello dify"}`},
 	{"conditional_other", "testdata/dsl/dify-fixtures/conditional_hello_branching_workflow.yml", map[string]any{"query": "bye"}, `{"false":"bye"}`},
 	{"dual_switch", "testdata/dsl/dify-fixtures/dual_switch_variable_aggregator_workflow.yml", map[string]any{"switch1": "1", "switch2": "0"}, `{"group1":"switch 1 on","group2":"switch 2 off"}`},
+	{"loop_increment", "testdata/dsl/dify-fixtures/increment_loop_with_break_condition_workflow.yml", nil, `{"num":5}`},
+	{"iteration_answer", "testdata/dsl/dify-fixtures/iteration_contains_answer.yml", nil, `{}`},
 	{"simple_passthrough", "testdata/dsl/dify-fixtures/simple_passthrough_workflow.yml", map[string]any{"query": "你好 world"}, `{"query":"你好 world"}`},
 }
 
