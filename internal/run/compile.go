@@ -53,8 +53,8 @@ type Workflow struct {
 	Inputs []InputVar
 	env    Vars
 	// conv holds the initial values of conversation variables (chatflow).
-	conv Vars
-	start  *Node
+	conv  Vars
+	start *Node
 }
 
 // Graph is a compiled graph: the top level of a workflow or the inside of an
