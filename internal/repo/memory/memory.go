@@ -233,21 +233,25 @@ func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunLi
 	var items []*repo.RunListItem
 	for _, e := range s.runs {
 		for _, l := range e.logs {
+			run := e.run
+			if run != nil && run.AppID != l.AppID {
+				run = nil // a run of another app is not this log's to show
+			}
 			if l.AppID != p.AppID ||
 				p.SessionID != "" && l.SessionID != p.SessionID ||
 				!p.CreatedBefore.IsZero() && l.CreatedAt.After(p.CreatedBefore) ||
 				!p.CreatedAfter.IsZero() && l.CreatedAt.Before(p.CreatedAfter) ||
-				p.Status != "" && (e.run == nil || e.run.Status != p.Status) {
+				p.Status != "" && (run == nil || run.Status != p.Status) {
 				continue
 			}
 			if keyword != "" {
 				match := strings.Contains(strings.ToLower(l.SessionID), keyword) ||
-					e.run != nil && (strings.Contains(e.search, keyword) || e.run.ID == keywordID)
+					run != nil && (strings.Contains(e.search, keyword) || run.ID == keywordID)
 				if !match {
 					continue
 				}
 			}
-			items = append(items, &repo.RunListItem{Log: l, Run: e.run})
+			items = append(items, &repo.RunListItem{Log: l, Run: run})
 		}
 	}
 	slices.SortFunc(items, func(a, b *repo.RunListItem) int {
