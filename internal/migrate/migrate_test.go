@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"context"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -188,5 +189,45 @@ func TestDownUnknown(t *testing.T) {
 	_, err := migrate.Down(ctx, pool, nil, 0)
 	if err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("Down with an unknown applied version = %v, want an error", err)
+	}
+}
+
+func TestCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, cfg := dbtest.Schema(t)
+	pool := dbtest.NewPool(t, cfg)
+	ms := []migrate.Migration{
+		{Version: 1, Name: "a", Up: "CREATE TABLE a (id int)", Down: "DROP TABLE a"},
+		{Version: 2, Name: "b", Up: "CREATE TABLE b (id int)", Down: "DROP TABLE b"},
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var out strings.Builder
+		if err := migrate.Command(ctx, pool, ms, args, &out); err != nil {
+			t.Fatalf("migrate %v: %v", args, err)
+		}
+		return out.String()
+	}
+	for _, step := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "migrate: applied 001_a\nmigrate: applied 002_b\n"},
+		{[]string{"up"}, "migrate: nothing to apply\n"},
+		{[]string{"down"}, "migrate: reverted 002_b\n"},
+		{[]string{"status"}, "applied 001_a\npending 002_b\n"},
+		{[]string{"up"}, "migrate: applied 002_b\n"},
+		{[]string{"down", "all"}, "migrate: reverted 002_b\nmigrate: reverted 001_a\n"},
+		{[]string{"down", "2"}, "migrate: nothing to revert\n"},
+	} {
+		if got := run(step.args...); got != step.want {
+			t.Fatalf("migrate %v printed %q, want %q", step.args, got, step.want)
+		}
+	}
+	for _, bad := range [][]string{{"sideways"}, {"down", "-1"}, {"up", "x"}} {
+		if err := migrate.Command(ctx, pool, ms, bad, io.Discard); err == nil {
+			t.Errorf("migrate %v succeeded", bad)
+		}
 	}
 }
