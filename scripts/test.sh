@@ -210,7 +210,12 @@ start_redis() {
 	die "could not start redis"
 }
 
-TMPROOT=$(mktemp -d "${TMPDIR:-/tmp}/flowrun-test.XXXXXX")
+# As root the cluster runs as `postgres`, which must reach the temp dir: use
+# /tmp rather than a TMPDIR that may sit under /root. The path stays short
+# because PostgreSQL's unix socket lives in it.
+tmpbase=${TMPDIR:-/tmp}
+[[ $(id -u) -eq 0 ]] && tmpbase=/tmp
+TMPROOT=$(mktemp -d "$tmpbase/flowrun-test.XXXXXX")
 chmod 755 "$TMPROOT"
 
 if [[ -z ${TEST_DATABASE_URL:-} ]]; then

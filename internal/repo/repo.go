@@ -249,7 +249,9 @@ type RunListParams struct {
 	AppID string
 	// Keyword, when set, matches runs whose inputs or outputs JSON text or
 	// whose log's session id contain it, case-insensitively (only its first
-	// 30 characters are used), or whose id equals it when it is a UUID.
+	// 30 characters are used; % and _ are literal), or whose id equals it
+	// when it is a UUID. Stores format JSON text differently (spacing, key
+	// order), so keywords should not span JSON punctuation.
 	Keyword string
 	// Status, when set, matches runs in that status.
 	Status Status
@@ -277,7 +279,8 @@ const (
 // RunListItem is one app log with its run.
 type RunListItem struct {
 	Log *AppLog
-	// Run is nil when the run's record is not stored (yet).
+	// Run is nil when the run's record is not stored (yet), or belongs to
+	// another app than the log.
 	Run *WorkflowRun
 }
 

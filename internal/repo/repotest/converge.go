@@ -2,7 +2,9 @@ package repotest
 
 import (
 	"math/rand/v2"
+	"os"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -74,7 +76,13 @@ func genHistory(rng *rand.Rand, app string, created time.Time) *history {
 // always end in exactly each record's final state, with no duplicate rows.
 func testConverge(t *testing.T, s repo.Store) {
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d (set in testConverge to replay)", seed)
+	if s := os.Getenv("REPOTEST_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("REPOTEST_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (replay with REPOTEST_SEED=%[1]d)", seed)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 
 	const runs, writers = 30, 3

@@ -739,6 +739,22 @@ func testRunListMissingRun(t *testing.T, s repo.Store) {
 	// The run arrives later.
 	write(t, s, &repo.Batch{Runs: []*repo.WorkflowRun{r}})
 	requirePage(t, list(t, s, &repo.RunListParams{AppID: "app-1", Status: repo.StatusRunning}), []*repo.AppLog{l}, 1, false)
+
+	// A log never shows a run of another app.
+	other := runFixture("app-2", baseTime)
+	ol := logFixture(other)
+	ol.AppID = "app-1"
+	write(t, s, &repo.Batch{Runs: []*repo.WorkflowRun{other}, AppLogs: []*repo.AppLog{ol}})
+	res = list(t, s, &repo.RunListParams{AppID: "app-1", Keyword: other.ID})
+	if res.Total != 0 {
+		t.Fatalf("keyword matched a run of another app: %s", dump(res))
+	}
+	res = list(t, s, &repo.RunListParams{AppID: "app-1"})
+	for _, it := range res.Items {
+		if it.Log.ID == ol.ID && it.Run != nil {
+			t.Fatalf("log shows a run of another app: %s", dump(it))
+		}
+	}
 }
 
 func testRunListInvalid(t *testing.T, s repo.Store) {

@@ -1,0 +1,119 @@
+package memory_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/repo/memory"
+	"github.com/flowrun/flowrun/internal/repo/repotest"
+)
+
+func newStore(t *testing.T, capacity int) *memory.Store {
+	t.Helper()
+	s, err := memory.New(memory.Config{Capacity: capacity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	repotest.Exercise(t, func(t *testing.T) repo.Store { return newStore(t, 0) })
+}
+
+func TestNewInvalid(t *testing.T) {
+	t.Parallel()
+	if _, err := memory.New(memory.Config{Capacity: -1}); err == nil {
+		t.Fatal("negative capacity accepted")
+	}
+}
+
+// TestEviction checks that a full store forgets the runs that finished
+// first, then the oldest unfinished ones, with their records.
+func TestEviction(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, 3)
+	ctx := t.Context()
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(i int) (*repo.WorkflowRun, *repo.Batch) {
+		r := &repo.WorkflowRun{ID: repotest.NewID(), AppID: "app", Status: repo.StatusRunning, Seq: 1, CreatedAt: base.Add(time.Duration(i) * time.Second)}
+		n := &repo.NodeExecution{ID: repotest.NewID(), AppID: "app", WorkflowRunID: r.ID, Index: 1, Status: repo.StatusRunning, Seq: 2}
+		l := &repo.AppLog{ID: repotest.NewID(), AppID: "app", WorkflowRunID: r.ID, CreatedAt: r.CreatedAt, Seq: 1}
+		return r, &repo.Batch{Runs: []*repo.WorkflowRun{r}, NodeExecutions: []*repo.NodeExecution{n}, AppLogs: []*repo.AppLog{l}}
+	}
+	write := func(b *repo.Batch) {
+		t.Helper()
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finish := func(r *repo.WorkflowRun) {
+		t.Helper()
+		d := *r
+		d.Status, d.Seq = repo.StatusSucceeded, 9
+		write(&repo.Batch{Runs: []*repo.WorkflowRun{&d}})
+	}
+	has := func(r *repo.WorkflowRun) bool {
+		t.Helper()
+		_, err := s.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: r.ID})
+		if err != nil && !errors.Is(err, repo.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	var runs []*repo.WorkflowRun
+	for i := range 3 {
+		r, b := mk(i)
+		runs = append(runs, r)
+		write(b)
+	}
+	// Run 1 finishes before run 0; run 2 keeps running.
+	finish(runs[1])
+	finish(runs[0])
+
+	r3, b3 := mk(3)
+	write(b3)
+	if has(runs[1]) || !has(runs[0]) || !has(runs[2]) || !has(r3) {
+		t.Fatalf("after 4th run: kept %v %v %v %v; want run 1 evicted", has(runs[0]), has(runs[1]), has(runs[2]), has(r3))
+	}
+	r4, b4 := mk(4)
+	write(b4)
+	if has(runs[0]) || !has(runs[2]) || !has(r3) || !has(r4) {
+		t.Fatalf("after 5th run: want run 0 evicted")
+	}
+	// No finished run left: the oldest unfinished one goes.
+	r5, b5 := mk(5)
+	write(b5)
+	if has(runs[2]) || !has(r3) || !has(r4) || !has(r5) {
+		t.Fatalf("after 6th run: want run 2 evicted")
+	}
+	if s.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", s.Len())
+	}
+	res, err := s.RunList(ctx, &repo.RunListParams{AppID: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total != 3 {
+		t.Fatalf("RunList total %d after eviction, want 3", res.Total)
+	}
+}
+
+// TestCapacityBound fills a small store with many runs: it never holds
+// more than its capacity.
+func TestCapacityBound(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, 10)
+	for i := range 100 {
+		r := &repo.WorkflowRun{ID: repotest.NewID(), AppID: "app", Status: repo.StatusSucceeded, Seq: int64(i)}
+		if err := s.Write(t.Context(), &repo.Batch{Runs: []*repo.WorkflowRun{r}}); err != nil {
+			t.Fatal(err)
+		}
+		if s.Len() > 10 {
+			t.Fatalf("Len = %d > capacity", s.Len())
+		}
+	}
+}

@@ -1,0 +1,285 @@
+// Package sql is the PostgreSQL repo.Store (pgx v5), for the sync mode: Write
+// returns once the batch is committed.
+//
+// A batch is written in one round trip: one multi-row upsert per table
+// (rows passed as arrays and unnested, so the statement text, and the
+// prepared statement, is the same whatever the row count), sent as one pgx
+// batch, which PostgreSQL runs as one implicit transaction. Each upsert is
+// guarded (see repo.Supersedes and migrations/001_records.up.sql): a row is
+// replaced only by a version that ranks higher, so writes are idempotent and
+// order-independent, and at-least-once delivery of the same batches through
+// the same SQL converges. Rows are written in id order, table by table, so
+// concurrent batches lock rows in one global order and cannot deadlock each
+// other.
+//
+// PostgreSQL cannot store NUL characters in text or jsonb, nor invalid
+// UTF-8; Write replaces them with U+FFFD rather than losing the batch.
+//
+// Import it as reposql where database/sql is also in scope.
+package sql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/flowrun/flowrun/internal/repo"
+)
+
+// DB is what the store needs from pgx; *pgxpool.Pool implements it (and so
+// do *pgx.Conn and pgx.Tx, for callers that serialise access themselves).
+type DB interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Store is a repo.Store on PostgreSQL, with the schema of package migrations
+// applied. It is safe for concurrent use when its DB is (a pool).
+type Store struct {
+	db DB
+}
+
+var _ repo.Store = (*Store)(nil)
+
+// New returns a store that uses db.
+func New(db DB) *Store { return &Store{db: db} }
+
+// maxAttempts bounds retries of a batch that lost a deadlock or serialization
+// race with another transaction; retrying is safe because writes are
+// idempotent.
+const maxAttempts = 3
+
+// Write implements repo.Writer.
+func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
+	b, err := b.Prepare()
+	if err != nil {
+		return err
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	batch := &pgx.Batch{}
+	if len(b.Runs) > 0 {
+		slices.SortFunc(b.Runs, func(x, y *repo.WorkflowRun) int { return strings.Compare(x.ID, y.ID) })
+		batch.Queue(upsertRuns, runArgs(b.Runs)...)
+	}
+	if len(b.NodeExecutions) > 0 {
+		slices.SortFunc(b.NodeExecutions, func(x, y *repo.NodeExecution) int { return strings.Compare(x.ID, y.ID) })
+		batch.Queue(upsertNodes, nodeArgs(b.NodeExecutions)...)
+	}
+	if len(b.AppLogs) > 0 {
+		slices.SortFunc(b.AppLogs, func(x, y *repo.AppLog) int { return strings.Compare(x.ID, y.ID) })
+		batch.Queue(upsertLogs, logArgs(b.AppLogs)...)
+	}
+	for attempt := 1; ; attempt++ {
+		err = s.sendBatch(ctx, batch)
+		if err == nil || attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("write %d records: %w", b.Len(), interpretError(err))
+	}
+	return nil
+}
+
+func (s *Store) sendBatch(ctx context.Context, batch *pgx.Batch) error {
+	br := s.db.SendBatch(ctx, batch)
+	for range batch.QueuedQueries {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// RunGet implements repo.Reader.
+func (s *Store) RunGet(ctx context.Context, p *repo.RunGetParams) (*repo.WorkflowRun, error) {
+	if !repo.ValidUUID(p.RunID) {
+		return nil, fmt.Errorf("run %q: %w", p.RunID, repo.ErrNotFound)
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+runColumns+` FROM workflow_runs WHERE id = $1 AND app_id = $2`, p.RunID, p.AppID)
+	if err != nil {
+		return nil, fmt.Errorf("get run %s: %w", p.RunID, interpretError(err))
+	}
+	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("get run %s: %w", p.RunID, interpretError(err))
+	}
+	return r, nil
+}
+
+// NodeExecutionList implements repo.Reader.
+func (s *Store) NodeExecutionList(ctx context.Context, p *repo.NodeExecutionListParams) ([]*repo.NodeExecution, error) {
+	if !repo.ValidUUID(p.RunID) {
+		return nil, fmt.Errorf("run %q: %w", p.RunID, repo.ErrNotFound)
+	}
+	// The run check and the list go in one round trip.
+	batch := &pgx.Batch{}
+	var exists bool
+	batch.Queue(`SELECT EXISTS (SELECT 1 FROM workflow_runs WHERE id = $1 AND app_id = $2)`, p.RunID, p.AppID).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&exists) })
+	var nodes []*repo.NodeExecution
+	batch.Queue(`SELECT `+nodeColumns+` FROM workflow_node_executions WHERE workflow_run_id = $1 ORDER BY index, created_at, id`, p.RunID).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			nodes, err = pgx.CollectRows(rows, scanNode)
+			return err
+		})
+	if err := s.db.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, fmt.Errorf("list node executions of run %s: %w", p.RunID, interpretError(err))
+	}
+	if !exists {
+		return nil, fmt.Errorf("run %s: %w", p.RunID, repo.ErrNotFound)
+	}
+	if nodes == nil {
+		nodes = []*repo.NodeExecution{}
+	}
+	return nodes, nil
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// RunList implements repo.Reader.
+func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunListResult, error) {
+	if p.Page < 0 || p.Limit < 0 {
+		return nil, fmt.Errorf("page %d, limit %d: %w", p.Page, p.Limit, repo.ErrInvalid)
+	}
+	res := &repo.RunListResult{Page: p.Page, Limit: p.Limit}
+	if res.Page == 0 {
+		res.Page = repo.DefaultPage
+	}
+	if res.Limit == 0 {
+		res.Limit = repo.DefaultLimit
+	}
+
+	// Filters are added only when set, so the planner sees simple
+	// predicates that the (app_id, created_at) and (app_id, session_id,
+	// created_at) indexes serve.
+	args := []any{p.AppID}
+	where := []string{"l.app_id = $1"}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if p.SessionID != "" {
+		where = append(where, "l.session_id = "+arg(p.SessionID))
+	}
+	if !p.CreatedBefore.IsZero() {
+		where = append(where, "l.created_at <= "+arg(p.CreatedBefore))
+	}
+	if !p.CreatedAfter.IsZero() {
+		where = append(where, "l.created_at >= "+arg(p.CreatedAfter))
+	}
+	if p.Status != "" {
+		where = append(where, "r.status = "+arg(string(p.Status)))
+	}
+	if p.Keyword != "" {
+		kw := []rune(p.Keyword)
+		if len(kw) > repo.KeywordMaxLen {
+			kw = kw[:repo.KeywordMaxLen]
+		}
+		like := arg("%" + likeEscaper.Replace(string(kw)) + "%")
+		cond := fmt.Sprintf("r.inputs::text ILIKE %[1]s OR r.outputs::text ILIKE %[1]s OR l.session_id ILIKE %[1]s", like)
+		if repo.ValidUUID(p.Keyword) {
+			cond += " OR r.id = " + arg(p.Keyword) + "::uuid"
+		}
+		where = append(where, "("+cond+")")
+	}
+	from := ` FROM workflow_app_logs l LEFT JOIN workflow_runs r ON r.id = l.workflow_run_id AND r.app_id = l.app_id WHERE ` +
+		strings.Join(where, " AND ")
+
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT count(*)`+from, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&res.Total) })
+	pageArgs := append(slices.Clone(args), res.Limit, (int64(res.Page)-1)*int64(res.Limit))
+	batch.Queue(`SELECT `+logColumns+`, r.id IS NOT NULL, `+joinedRunColumns+from+
+		fmt.Sprintf(` ORDER BY l.created_at DESC, l.id DESC LIMIT $%d OFFSET $%d`, len(args)+1, len(args)+2), pageArgs...).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			res.Items, err = pgx.CollectRows(rows, scanItem)
+			return err
+		})
+	if err := s.db.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, fmt.Errorf("list runs of app %s: %w", p.AppID, interpretError(err))
+	}
+	if res.Items == nil {
+		res.Items = []*repo.RunListItem{}
+	}
+	res.HasMore = res.Total > int64(res.Page)*int64(res.Limit)
+	return res, nil
+}
+
+// interpretError translates pgx errors into the repo sentinels, keeping the
+// original in the chain. It is the only place that knows driver errors.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: %w", repo.ErrNotFound, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505": // unique_violation, and flowrun_conflict
+			return fmt.Errorf("%w: %w", repo.ErrConflict, err)
+		case strings.HasPrefix(pgErr.Code, "22"): // data exception: bad value
+			return fmt.Errorf("%w: %w", repo.ErrInvalid, err)
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			pgErr.Code == "53300", // too_many_connections
+			pgErr.Code == "57P01", // admin_shutdown
+			pgErr.Code == "57P02", // crash_shutdown
+			pgErr.Code == "57P03": // cannot_connect_now
+			return fmt.Errorf("%w: %w", repo.ErrUnavailable, err)
+		}
+		return err
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err) {
+		return fmt.Errorf("%w: %w", repo.ErrUnavailable, err)
+	}
+	return err
+}
+
+// timePtr maps the zero time to NULL.
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func fromTimePtr(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func prefixed(prefix, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}

@@ -1,0 +1,181 @@
+package sql_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flowrun/flowrun/internal/dbtest"
+	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/repo/repotest"
+	reposql "github.com/flowrun/flowrun/internal/repo/sql"
+)
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	repotest.Exercise(t, func(t *testing.T) repo.Store { return reposql.New(dbtest.Pool(t)) })
+}
+
+// countingDB counts the round trips the store starts.
+type countingDB struct {
+	reposql.DB
+	trips atomic.Int64
+}
+
+func (c *countingDB) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	c.trips.Add(1)
+	return c.DB.SendBatch(ctx, b)
+}
+
+func (c *countingDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	c.trips.Add(1)
+	return c.DB.Query(ctx, sql, args...)
+}
+
+func (c *countingDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	c.trips.Add(1)
+	return c.DB.QueryRow(ctx, sql, args...)
+}
+
+func fixture(app string) (*repo.WorkflowRun, *repo.Batch) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	r := &repo.WorkflowRun{ID: repotest.NewID(), AppID: app, Status: repo.StatusRunning, Seq: 1, CreatedAt: now}
+	b := &repo.Batch{Runs: []*repo.WorkflowRun{r}, AppLogs: []*repo.AppLog{{ID: repotest.NewID(), AppID: app, WorkflowRunID: r.ID, CreatedAt: now, Seq: 1}}}
+	for i := range 20 {
+		b.NodeExecutions = append(b.NodeExecutions, &repo.NodeExecution{
+			ID: repotest.NewID(), AppID: app, WorkflowRunID: r.ID, Index: int64(i + 1),
+			Status: repo.StatusRunning, Seq: int64(i + 2), CreatedAt: now,
+			Inputs: json.RawMessage(`{"i":1}`),
+		})
+	}
+	return r, b
+}
+
+// TestOneRoundTripPerBatch: a batch of every record kind, however many
+// rows, is one round trip; so is each read.
+func TestOneRoundTripPerBatch(t *testing.T) {
+	t.Parallel()
+	db := &countingDB{DB: dbtest.Pool(t)}
+	s := reposql.New(db)
+	ctx := t.Context()
+	r, b := fixture("app")
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.trips.Load(); n != 1 {
+		t.Fatalf("Write took %d round trips, want 1", n)
+	}
+	for name, read := range map[string]func() error{
+		"RunGet": func() error {
+			_, err := s.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: r.ID})
+			return err
+		},
+		"RunList": func() error {
+			_, err := s.RunList(ctx, &repo.RunListParams{AppID: "app", Keyword: "x", Status: repo.StatusRunning})
+			return err
+		},
+		"NodeExecutionList": func() error {
+			_, err := s.NodeExecutionList(ctx, &repo.NodeExecutionListParams{AppID: "app", RunID: r.ID})
+			return err
+		},
+	} {
+		db.trips.Store(0)
+		if err := read(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := db.trips.Load(); n != 1 {
+			t.Errorf("%s took %d round trips, want 1", name, n)
+		}
+	}
+}
+
+// TestUnstorableCharacters: NUL characters and invalid UTF-8, which
+// PostgreSQL cannot store, become U+FFFD instead of failing the batch.
+func TestUnstorableCharacters(t *testing.T) {
+	t.Parallel()
+	s := reposql.New(dbtest.Pool(t))
+	ctx := t.Context()
+	r, b := fixture("app")
+	r.Error = "bad\x00byte \xff"
+	r.Inputs = json.RawMessage(`{"a":"x\u0000y","b":"\\u0000 stays","c":"` + "\xfe" + `"}`)
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: r.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Error != "bad\uFFFDbyte \uFFFD" {
+		t.Errorf("error = %q", got.Error)
+	}
+	var in map[string]string
+	if err := json.Unmarshal(got.Inputs, &in); err != nil {
+		t.Fatal(err)
+	}
+	if in["a"] != "x\uFFFDy" || in["b"] != `\u0000 stays` || in["c"] != "\uFFFD" {
+		t.Errorf("inputs = %q", in)
+	}
+}
+
+// TestUnavailable: an unreachable server gives repo.ErrUnavailable.
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	cfg, err := pgxpool.ParseConfig("postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := dbtest.NewPool(t, cfg)
+	s := reposql.New(pool)
+	_, b := fixture("app")
+	if err := s.Write(t.Context(), b); !errors.Is(err, repo.ErrUnavailable) {
+		t.Errorf("Write: err = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.RunGet(t.Context(), &repo.RunGetParams{AppID: "app", RunID: repotest.NewID()}); !errors.Is(err, repo.ErrUnavailable) {
+		t.Errorf("RunGet: err = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.RunList(t.Context(), &repo.RunListParams{AppID: "app"}); !errors.Is(err, repo.ErrUnavailable) {
+		t.Errorf("RunList: err = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestListUsesIndex checks that the log list for one app is served by the
+// (app_id, created_at) index rather than a scan of every app's logs.
+func TestListUsesIndex(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	ctx := t.Context()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	// The tables are empty; make the planner choose as it would for big ones.
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `RESET enable_seqscan`) }()
+	for query, index := range map[string]string{
+		`SELECT * FROM workflow_app_logs WHERE app_id = 'a' ORDER BY created_at DESC, id DESC LIMIT 20`:                            "workflow_app_logs_app_created_idx",
+		`SELECT * FROM workflow_app_logs WHERE app_id = 'a' AND session_id = 's' ORDER BY created_at DESC, id DESC LIMIT 20`:       "workflow_app_logs_app_session_idx",
+		`SELECT * FROM workflow_node_executions WHERE workflow_run_id = '` + repotest.NewID() + `' ORDER BY index, created_at, id`: "workflow_node_executions_run_idx",
+	} {
+		rows, err := conn.Query(ctx, "EXPLAIN "+query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(plan, "\n"), index) {
+			t.Errorf("%s\ndoes not use %s:\n%s", query, index, strings.Join(plan, "\n"))
+		}
+	}
+}
