@@ -179,3 +179,20 @@ func TestListUsesIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestTerminalMatches keeps the SQL guard's idea of a terminal status in
+// step with repo.Status.Terminal.
+func TestTerminalMatches(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	statuses := append(repo.TerminalStatuses(), repo.StatusPending, repo.StatusRunning, repo.StatusPaused, repo.StatusRetry, "")
+	for _, st := range statuses {
+		var got bool
+		if err := pool.QueryRow(t.Context(), `SELECT flowrun_terminal($1)`, string(st)).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != st.Terminal() {
+			t.Errorf("flowrun_terminal(%q) = %v, Status.Terminal() = %v", st, got, st.Terminal())
+		}
+	}
+}
