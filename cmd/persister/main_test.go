@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/flowrun/flowrun/internal/dbtest"
+	"github.com/flowrun/flowrun/internal/record"
+	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/repo/async"
+	reposql "github.com/flowrun/flowrun/internal/repo/sql"
+	"github.com/flowrun/flowrun/internal/run"
+)
+
+// TestPersisterEndToEnd runs real workflows in async mode: the engine's
+// records go through the async writer to Redis, the persister (started as
+// in production) writes them to PostgreSQL, and the stored runs equal what
+// the engine returned.
+func TestPersisterEndToEnd(t *testing.T) {
+	t.Parallel()
+	redisURL := os.Getenv("TEST_REDIS_URL")
+	if redisURL == "" {
+		t.Fatal("TEST_REDIS_URL is not set: run the tests with scripts/test.sh")
+	}
+	schema, _ := dbtest.Schema(t)
+	dbURL := withSearchPath(t, dbtest.URL(t), schema)
+	queue := "e2e-" + uuid.NewString()[:8]
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	served := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() {
+		served <- serve(ctx, config{
+			RedisURL: redisURL, DatabaseURL: dbURL, DatabaseConns: 4, Queue: queue, Concurrency: 4,
+			CheckInterval: 10 * time.Millisecond, MaxRetry: 3, MigrateOnStart: true,
+			MetricsAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second,
+		}, log, ready)
+	}()
+	select {
+	case <-ready:
+	case err := <-served:
+		t.Fatalf("persister did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("persister did not start in time")
+	}
+
+	opt, err := asynq.ParseRedisURI(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	w, err := async.New(client, async.Config{Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(ctx)
+
+	data, err := os.ReadFile("../../examples/branch.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := run.New(run.Config{}, nil)
+	wf, err := e.Compile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runs = 40
+	want := map[string]*run.RunInfo{}
+	for i := range runs {
+		q := "hello"
+		if i%2 == 1 {
+			q = "bye"
+		}
+		in, _ := wf.PrepareInputs(map[string]any{"query": q})
+		p := run.Params{RunID: uuid.NewString(), AppID: "app-e2e", WorkflowID: "wf", UserID: "u", Inputs: in}
+		rec := record.New(ctx, w, record.Source{RunID: p.RunID, AppID: "app-e2e", WorkflowID: "wf", SessionID: "u"}, record.Options{Inline: true})
+		want[p.RunID] = e.Run(ctx, wf, p, rec)
+		if err := rec.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	pool, err := reposql.Open(ctx, reposql.OpenConfig{URL: dbURL, MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := reposql.New(pool)
+	deadline := time.After(20 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		res, err := store.RunList(ctx, &repo.RunListParams{AppID: "app-e2e", Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, it := range res.Items {
+			if it.Run != nil && it.Run.Status.Terminal() {
+				done++
+			}
+		}
+		if res.Total == runs && done == runs {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("after 20 s PostgreSQL holds %d logs, %d finished runs; want %d", res.Total, done, runs)
+		case <-tick.C:
+		}
+	}
+	for id, info := range want {
+		got, err := store.RunGet(ctx, &repo.RunGetParams{AppID: "app-e2e", RunID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, _ := info.Outputs.MarshalJSON()
+		if string(got.Status) != string(info.Status) || !sameJSON(got.Outputs, outs) || got.TotalSteps != info.TotalSteps {
+			t.Fatalf("run %s stored as %s %s steps %d; engine said %s %s steps %d", id, got.Status, got.Outputs, got.TotalSteps, info.Status, outs, info.TotalSteps)
+		}
+		nodes, err := store.NodeExecutionList(ctx, &repo.NodeExecutionListParams{AppID: "app-e2e", RunID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(nodes)) != info.TotalSteps {
+			t.Fatalf("run %s: %d node executions stored, want %d", id, len(nodes), info.TotalSteps)
+		}
+		for _, n := range nodes {
+			if n.Status != repo.StatusSucceeded {
+				t.Fatalf("node %s stored as %s", n.NodeID, n.Status)
+			}
+		}
+	}
+	w.Stop(context.Background())
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("persister exited with %v", err)
+	}
+}
+
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}
+
+func withSearchPath(t *testing.T, raw, schema string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
