@@ -3,7 +3,9 @@ module github.com/flowrun/flowrun
 go 1.26.8
 
 require (
+	github.com/go-chi/chi/v5 v5.5.0
 	github.com/google/uuid v1.6.0
+	github.com/kelseyhightower/envconfig v1.4.0
 	github.com/nikolalohinski/gonja/v2 v2.9.1
 	go.yaml.in/yaml/v3 v3.0.6
 )
