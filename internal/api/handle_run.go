@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -16,16 +17,8 @@ import (
 	"github.com/flowrun/flowrun/internal/run"
 )
 
-// runBody is WorkflowRunPayload plus the user field. Raw fields let the
-// decoder tell a missing field from null and report pydantic's messages.
-type runBody struct {
-	Inputs       json.RawMessage `json:"inputs"`
-	ResponseMode json.RawMessage `json:"response_mode"`
-	User         json.RawMessage `json:"user"`
-	Files        json.RawMessage `json:"files"`
-}
-
-// runRequest is a validated run request.
+// runRequest is a validated run request (WorkflowRunPayload plus the
+// user argument).
 type runRequest struct {
 	inputs    map[string]any
 	streaming bool
@@ -46,41 +39,42 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return body, nil
 }
 
-// decodeJSONBody reads a JSON object body into v (Dify rejects an empty or
-// malformed body with one message).
-func (s *Server) decodeJSONBody(w http.ResponseWriter, r *http.Request, v any) error {
+// decodeObject reads a JSON object body in one pass, numbers kept as
+// json.Number so that ints and floats stay apart. An empty or malformed
+// body, or one that is not an object, is ErrInvalidJSON, as in Dify.
+func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
-		return ErrInvalidJSON
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, ErrInvalidJSON
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return ErrInvalidJSON
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, ErrInvalidJSON // trailing data
 	}
-	return nil
+	return m, nil
 }
 
-// userArg reads the "user" field as Dify's FetchUserArg does: required,
+// userArg reads the "user" field as Dify's FetchUserArg does: required and
 // str()-ed.
-func userArg(raw json.RawMessage) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", ErrUserRequired
-	}
+func userArg(v any) (string, error) {
 	var u string
-	switch raw[0] {
-	case '"':
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return "", ErrInvalidJSON
+	switch x := v.(type) {
+	case string:
+		u = x
+	case json.Number:
+		u = x.String()
+	case bool:
+		if x {
+			u = "True"
 		}
-	case 't':
-		u = "True"
-	case 'f':
-		return "", ErrUserRequired // str(False) is truthy, but False is not
+	case nil:
 	default:
+		raw, _ := json.Marshal(x)
 		u = string(raw)
 	}
 	if u == "" {
@@ -89,40 +83,29 @@ func userArg(raw json.RawMessage) (string, error) {
 	return u, nil
 }
 
-func parseRunRequest(b *runBody) (*runRequest, error) {
-	user, err := userArg(b.User)
+func parseRunRequest(m map[string]any) (*runRequest, error) {
+	user, err := userArg(m["user"])
 	if err != nil {
 		return nil, err
 	}
 	req := &runRequest{user: user}
-	switch in := bytes.TrimSpace(b.Inputs); {
-	case len(in) == 0:
+	in, ok := m["inputs"]
+	if !ok {
 		return nil, payloadError("inputs", "Field required")
-	case in[0] != '{':
-		return nil, payloadError("inputs", "Input should be a valid dictionary")
-	default:
-		dec := json.NewDecoder(bytes.NewReader(in))
-		dec.UseNumber()
-		if err := dec.Decode(&req.inputs); err != nil {
-			return nil, payloadError("inputs", "Input should be a valid dictionary")
-		}
-		run.Normalize(req.inputs)
 	}
-	switch mode := string(bytes.TrimSpace(b.ResponseMode)); mode {
-	case "", "null", `"blocking"`:
-	case `"streaming"`:
+	if req.inputs, ok = in.(map[string]any); !ok {
+		return nil, payloadError("inputs", "Input should be a valid dictionary")
+	}
+	run.Normalize(req.inputs)
+	switch mode := m["response_mode"]; mode {
+	case nil, "blocking":
+	case "streaming":
 		req.streaming = true
 	default:
 		return nil, payloadError("response_mode", "Input should be 'blocking' or 'streaming'")
 	}
-	switch files := bytes.TrimSpace(b.Files); {
-	case len(files) == 0 || string(files) == "null":
-	case files[0] != '[':
-		return nil, payloadError("files", "Input should be a valid list")
-	default:
-		dec := json.NewDecoder(bytes.NewReader(files))
-		dec.UseNumber()
-		if err := dec.Decode(&req.files); err != nil {
+	if f, ok := m["files"]; ok && f != nil {
+		if req.files, ok = f.([]any); !ok {
 			return nil, payloadError("files", "Input should be a valid list")
 		}
 		run.Normalize(req.files)
@@ -146,12 +129,12 @@ func checkWorkflowID(a *app.App, id string) error {
 // handleRun serves POST /workflows/run and /workflows/{workflow_id}/run.
 func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	a := appFrom(r.Context())
-	var body runBody
-	if err := s.decodeJSONBody(w, r, &body); err != nil {
+	body, err := s.decodeObject(w, r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	req, err := parseRunRequest(&body)
+	req, err := parseRunRequest(body)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -181,9 +164,9 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		Inputs:     inputs,
 		Files:      req.files,
 	}
-	// The run outlives this request: lift the server's read and write
-	// deadlines (ReadTimeout would otherwise cancel the request context
-	// through the background read) and bound each write instead.
+	// A run may outlast the server's ReadTimeout and WriteTimeout: lift
+	// both deadlines (net/http lifts the read deadline itself once the body
+	// is consumed; this makes it explicit) and bound each write instead.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -192,14 +175,6 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.block(w, r, rc, a, p)
-}
-
-// running is a run executing on its own goroutine.
-type running struct {
-	done chan struct{}
-	// info is the final state; nil if the run panicked. Read it only
-	// after done is closed.
-	info *run.RunInfo
 }
 
 // recorder saves the run when it starts, then hands events on.
@@ -224,51 +199,53 @@ func (s *Server) save(appID string, info *run.RunInfo) {
 	}
 }
 
-// start runs p on a new goroutine. The caller must have acquired a slot
-// for a; the goroutine releases it when the run ends.
-func (s *Server) start(a *app.App, p run.Params, l run.Listener) *running {
+// execute runs p to completion on the calling goroutine, registered for
+// stop requests and shutdown. The caller must have acquired a slot for a;
+// execute releases it. It returns nil only if the engine panicked (the
+// panic is logged).
+func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.RunInfo) {
 	ctx, cancel := context.WithCancelCause(s.runCtx)
 	s.mu.Lock()
 	s.tasks[p.TaskID] = &task{appID: a.ID, cancel: cancel}
 	s.mu.Unlock()
-	rn := &running{done: make(chan struct{})}
-	go func() {
-		defer func() {
-			if rec := recover(); rec != nil {
-				s.log.Error("run panicked", "app_id", a.ID, "run_id", p.RunID, "panic", rec)
-			}
-			cancel(nil)
-			s.mu.Lock()
-			delete(s.tasks, p.TaskID)
-			s.mu.Unlock()
-			close(rn.done)
-			s.release(a.ID)
-		}()
-		info := s.cfg.Engine.Run(ctx, a.Workflow, p, &recorder{s: s, appID: a.ID, next: l})
-		s.save(a.ID, info)
-		rn.info = info
+	defer func() {
+		if rec := recover(); rec != nil {
+			s.log.Error("run panicked", "app_id", a.ID, "run_id", p.RunID, "panic", rec, "stack", string(debug.Stack()))
+			info = nil
+		}
+		cancel(nil)
+		s.mu.Lock()
+		delete(s.tasks, p.TaskID)
+		s.mu.Unlock()
+		s.release(a.ID)
 	}()
-	return rn
+	info = s.cfg.Engine.Run(ctx, a.Workflow, p, &recorder{s: s, appID: a.ID, next: l})
+	s.save(a.ID, info)
+	return info
 }
 
-// block serves a blocking run: wait, then answer Dify's blocking body
-// (HTTP 200 whatever the run's status).
+// block serves a blocking run: run it, then answer Dify's blocking body
+// (HTTP 200 whatever the run's status). The run executes on the request's
+// goroutine, which is cheapest (no hand-off, no fresh stack); if the
+// client goes away the run still completes and is recorded, and the
+// connection is released afterwards.
 func (s *Server) block(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params) {
-	rn := s.start(a, p, nil)
-	select {
-	case <-rn.done:
-	case <-r.Context().Done():
-		return // the run goes on; nobody is listening
-	}
-	if rn.info == nil {
-		s.writeError(w, r, errors.New("run panicked"))
+	info := s.execute(a, p, nil)
+	if info == nil {
+		s.writeError(w, r, errRunPanicked)
 		return
+	}
+	if r.Context().Err() != nil {
+		return // nobody is listening any more
 	}
 	_ = rc.SetWriteDeadline(s.cfg.Clock().Add(s.cfg.WriteTimeout))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(blockingBody(rn.info))
+	_, _ = w.Write(blockingBody(info))
 }
+
+// errRunPanicked is the (logged) failure of a run whose engine panicked.
+var errRunPanicked = errors.New("run panicked")
 
 // blockingBody renders WorkflowAppBlockingResponse as json.dumps does.
 func blockingBody(r *run.RunInfo) []byte {
@@ -309,14 +286,12 @@ func blockingBody(r *run.RunInfo) []byte {
 // app's run with that task id, if this server runs it, and always
 // succeeds, as Dify does.
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		User json.RawMessage `json:"user"`
-	}
-	if err := s.decodeJSONBody(w, r, &body); err != nil {
+	body, err := s.decodeObject(w, r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := userArg(body.User); err != nil {
+	if _, err := userArg(body["user"]); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -15,13 +15,28 @@ import (
 // ctxKey types keep context values private to this package.
 type ctxKey int
 
-const (
-	requestIDKey ctxKey = iota
-	appKey
-)
+// stateKey holds the *reqState of a request.
+const stateKey ctxKey = 0
+
+// reqState is what the middleware learns about a request. One value per
+// request is stored in the context (by requestID) and filled in place by
+// later middleware, which saves a context and request copy per step.
+type reqState struct {
+	id  string
+	app *app.App
+}
+
+func stateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey).(*reqState)
+	if st == nil {
+		return &reqState{}
+	}
+	return st
+}
 
 // RequestIDHeader carries the request id; a valid incoming value is
-// echoed, otherwise one is generated.
+// echoed, otherwise one is generated. (Canonical form: it indexes the
+// header map directly.)
 const RequestIDHeader = "X-Request-Id"
 
 func (s *Server) requestID(next http.Handler) http.Handler {
@@ -30,8 +45,8 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = s.cfg.NewID()
 		}
-		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		w.Header()[RequestIDHeader] = []string{id}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey, &reqState{id: id})))
 	})
 }
 
@@ -50,10 +65,7 @@ func validRequestID(id string) bool {
 	return true
 }
 
-func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
+func requestIDFrom(ctx context.Context) string { return stateFrom(ctx).id }
 
 // statusWriter records the status for the access log. Unwrap lets
 // http.ResponseController reach the connection (flush, deadlines).
@@ -141,7 +153,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), appKey, a)))
+		stateFrom(r.Context()).app = a
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -164,10 +177,7 @@ func bearer(r *http.Request) (string, error) {
 	return token, nil
 }
 
-func appFrom(ctx context.Context) *app.App {
-	a, _ := ctx.Value(appKey).(*app.App)
-	return a
-}
+func appFrom(ctx context.Context) *app.App { return stateFrom(ctx).app }
 
 // writeError answers err through the error table. Unexpected errors are
 // logged with the request id; clients see a generic message.

@@ -72,7 +72,8 @@ var errClientTooSlow = errors.New("streaming client too slow")
 // workflow_finished (or an error event).
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params) {
 	q := newQueue(s.cfg.StreamBuffer)
-	rn := s.start(a, p, q)
+	done := make(chan *run.RunInfo, 1)
+	go func() { done <- s.execute(a, p, q) }()
 	meta := &runMeta{runID: p.RunID, taskID: p.TaskID, endUserID: endUserID(a.ID, p.UserID)}
 
 	h := w.Header()
@@ -100,11 +101,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.Respons
 		spare = make([]*run.Event, 0, 16)
 	)
 	for {
-		finished := false
+		finished, panicked := false, false
 		select {
 		case <-q.wake:
-		case <-rn.done:
-			finished = true
+		case info := <-done:
+			finished, panicked = true, info == nil
 		case <-ping.C:
 			if err := write(pingFrame); err != nil {
 				q.kill()
@@ -126,8 +127,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.Respons
 			evs[i] = nil
 		}
 		spare = evs
-		if finished && rn.info == nil {
-			h, _ := httpError(errors.New("run panicked"))
+		if panicked {
+			h, _ := httpError(errRunPanicked)
 			buf = appendErrorEvent(buf, p.RunID, h)
 		}
 		if len(buf) > 0 {
