@@ -1,13 +1,13 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -39,22 +39,21 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return body, nil
 }
 
-// decodeObject reads a JSON object body in one pass, numbers kept as
-// json.Number so that ints and floats stay apart. An empty or malformed
-// body, or one that is not an object, is ErrInvalidJSON, as in Dify.
+// decodeObject reads a JSON object body in one pass into engine values
+// (integers stay int64, apart from floats). An empty or malformed body, or
+// one that is not an object, is ErrInvalidJSON, as in Dify.
 func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil || m == nil {
+	v, err := parseJSON(body)
+	if err != nil {
 		return nil, ErrInvalidJSON
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, ErrInvalidJSON // trailing data
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, ErrInvalidJSON
 	}
 	return m, nil
 }
@@ -66,8 +65,10 @@ func userArg(v any) (string, error) {
 	switch x := v.(type) {
 	case string:
 		u = x
-	case json.Number:
-		u = x.String()
+	case int64:
+		u = strconv.FormatInt(x, 10)
+	case float64:
+		u = strconv.FormatFloat(x, 'g', -1, 64)
 	case bool:
 		if x {
 			u = "True"
@@ -96,7 +97,6 @@ func parseRunRequest(m map[string]any) (*runRequest, error) {
 	if req.inputs, ok = in.(map[string]any); !ok {
 		return nil, payloadError("inputs", "Input should be a valid dictionary")
 	}
-	run.Normalize(req.inputs)
 	switch mode := m["response_mode"]; mode {
 	case nil, "blocking":
 	case "streaming":
@@ -108,7 +108,6 @@ func parseRunRequest(m map[string]any) (*runRequest, error) {
 		if req.files, ok = f.([]any); !ok {
 			return nil, payloadError("files", "Input should be a valid list")
 		}
-		run.Normalize(req.files)
 	}
 	return req, nil
 }
@@ -164,11 +163,11 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		Inputs:     inputs,
 		Files:      req.files,
 	}
-	// A run may outlast the server's ReadTimeout and WriteTimeout: lift
-	// both deadlines (net/http lifts the read deadline itself once the body
-	// is consumed; this makes it explicit) and bound each write instead.
+	// A run may outlast the server's WriteTimeout: lift the write deadline
+	// and bound each write instead. (ReadTimeout cannot cut it: net/http
+	// lifts the read deadline once the body has been read to EOF, which
+	// decodeObject did.)
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	if req.streaming {
 		s.stream(w, r, rc, a, p)
