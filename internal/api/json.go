@@ -112,7 +112,7 @@ func (e *enc) str(s string) {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if c >= 0x20 && c != '"' && c != '\\' && (c != 0x7f || !e.py) {
 				i++
 				continue
 			}
