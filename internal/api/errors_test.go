@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/run"
 )
 
 const pyPrefix = "1 validation error for WorkflowRunPayload\n"
@@ -194,4 +195,34 @@ func TestRequestID(t *testing.T) {
 	if !strings.HasPrefix(got, "aaaaaaaa-") {
 		t.Errorf("generated id = %q", got)
 	}
+}
+
+// panicEngine compiles normally but panics when running.
+type panicEngine struct{ api.Engine }
+
+func (panicEngine) Run(context.Context, *run.Workflow, run.Params, run.Listener) *run.RunInfo {
+	panic("engine exploded")
+}
+
+func TestEnginePanic(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{mutate: func(c *api.Config) {
+		c.Engine = panicEngine{c.Engine}
+		c.MaxActiveRequests = 1
+	}})
+	for range 2 { // the slot is released each time
+		rec := b.do("POST", "/v1/workflows/run", echoKey, blockingBody("x"))
+		checkError(t, rec.Code, rec.Header(), rec.Body.Bytes(), 500, "internal_server_error",
+			"The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application.")
+		rec = b.do("POST", "/v1/workflows/run", echoKey, streamBody("x"))
+		body := rec.Body.String()
+		if rec.Code != 200 || !strings.HasPrefix(body, `data: {"event":"error","workflow_run_id":"`) ||
+			!strings.HasSuffix(body, `"code":"internal_server_error","status":500,"message":"The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application."}`+"\n\n") {
+			t.Fatalf("stream after engine panic: %d %q", rec.Code, body)
+		}
+	}
+	if !strings.Contains(b.logs.String(), "engine exploded") {
+		t.Error("panic not logged")
+	}
+	b.drain(t)
 }
