@@ -47,6 +47,7 @@ type ParamError struct {
 	Message string
 }
 
+// Error returns the message sent to the client.
 func (e *ParamError) Error() string { return e.Message }
 
 // payloadError builds the message pydantic gives for one bad field of
@@ -58,6 +59,7 @@ func payloadError(field, problem string) error {
 // WorkflowIDFormatError is a workflow id in the path that is not a UUID.
 type WorkflowIDFormatError struct{ ID string }
 
+// Error returns Dify's message, trailing space included.
 func (e *WorkflowIDFormatError) Error() string {
 	return fmt.Sprintf("Invalid workflow_id format: '%s'. ", e.ID)
 }
@@ -65,6 +67,7 @@ func (e *WorkflowIDFormatError) Error() string {
 // WorkflowNotFoundError is a workflow id that is not the app's workflow.
 type WorkflowNotFoundError struct{ ID string }
 
+// Error returns Dify's message.
 func (e *WorkflowNotFoundError) Error() string { return "Workflow not found with id: " + e.ID }
 
 // TooManyRequestsError is the per-app concurrency limit
@@ -74,6 +77,7 @@ type TooManyRequestsError struct {
 	Limit int
 }
 
+// Error returns Dify's message.
 func (e *TooManyRequestsError) Error() string {
 	return fmt.Sprintf("Too many requests. Please try again later. The current maximum concurrent requests allowed for %s is %d.", e.AppID, e.Limit)
 }

@@ -183,6 +183,7 @@ type recorder struct {
 	next  run.Listener
 }
 
+// OnEvent implements run.Listener.
 func (l *recorder) OnEvent(e *run.Event) {
 	if e.Type == run.EventWorkflowStarted {
 		l.s.save(l.appID, e.Run)
