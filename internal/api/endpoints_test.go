@@ -88,7 +88,7 @@ app: {mode: workflow, name: feat, description: "d é"}
 workflow:
   features:
     opening_statement: hello
-    file_upload: {enabled: true}
+    file_upload: {enabled: true, number_limits: 3, image: {enabled: true, number_limits: 5}}
   graph:
     nodes:
     - id: start
@@ -120,6 +120,10 @@ workflow:
 	}
 	if fu, _ := got["file_upload"].(map[string]any); fu["enabled"] != true {
 		t.Errorf("file_upload = %v", got["file_upload"])
+	}
+	// DSL integers stay integers.
+	if want := `"file_upload": {"enabled": true, "image": {"enabled": true, "number_limits": 5}, "number_limits": 3}`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("parameters %s\nlack %s", rec.Body, want)
 	}
 	form, _ := json.Marshal(got["user_input_form"])
 	const wantForm = `[{"select":{"default":"low","label":"Level","options":["low","high"],"required":false,"type":"select","variable":"level"}},{"number":{"label":"N","required":true,"type":"number","variable":"n"}}]`

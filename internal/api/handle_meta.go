@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 
 	"github.com/flowrun/flowrun/internal/run"
@@ -107,7 +108,7 @@ func (s *Server) handleParameters(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if v, ok := features[f.key]; ok && v != nil {
-			e.value(v)
+			e.value(integral(v))
 		} else {
 			e.value(f.def())
 		}
@@ -137,4 +138,30 @@ func ordered(pairs ...any) run.Vars {
 		vs = append(vs, run.Var{Name: pairs[i].(string), Value: pairs[i+1]})
 	}
 	return vs
+}
+
+// integral turns whole float64s back into int64s, recursively (on a copy).
+// run.Document.Workflow.Features is decoded without json.Number, so the
+// integers of the DSL (number_limits: 3) arrive as floats and would print
+// as 3.0; a DSL float that happens to be whole prints without ".0".
+func integral(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x)
+		}
+	case []any:
+		out := make([]any, len(x))
+		for i, el := range x {
+			out[i] = integral(el)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, el := range x {
+			out[k] = integral(el)
+		}
+		return out
+	}
+	return v
 }
