@@ -1,0 +1,153 @@
+// Command api serves Dify's workflow service API over flowrun's engine.
+//
+// Configuration comes from environment variables (see config and the
+// README). With none set, it serves the apps in ./examples on
+// 127.0.0.1:5001 in memory mode.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/flowrun/flowrun/internal/api"
+	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/run"
+)
+
+// config is read from the environment; every field is documented in the
+// README's table.
+type config struct {
+	Addr             string `envconfig:"ADDR" default:"127.0.0.1:5001"`
+	AppsDir          string `envconfig:"APPS_DIR" default:"examples"`
+	WorkflowRepoMode string `envconfig:"WORKFLOW_REPO_MODE" default:"memory"`
+	AdminAPIKey      string `envconfig:"ADMIN_API_KEY"`
+
+	AppMaxActiveRequests int   `envconfig:"APP_MAX_ACTIVE_REQUESTS" default:"0"`
+	RunHistorySize       int   `envconfig:"RUN_HISTORY_SIZE" default:"1000"`
+	MaxRequestBodyBytes  int64 `envconfig:"MAX_REQUEST_BODY_BYTES" default:"10485760"`
+
+	SSEPingInterval      time.Duration `envconfig:"SSE_PING_INTERVAL" default:"10s"`
+	SSEMaxBufferedEvents int           `envconfig:"SSE_MAX_BUFFERED_EVENTS" default:"10000"`
+
+	HTTPReadHeaderTimeout time.Duration `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"10s"`
+	HTTPReadTimeout       time.Duration `envconfig:"HTTP_READ_TIMEOUT" default:"60s"`
+	HTTPWriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"60s"`
+	HTTPIdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"120s"`
+	ShutdownTimeout       time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
+
+	// Engine limits, named and valued as Dify's (seconds, counts).
+	WorkflowMaxExecutionTime  int `envconfig:"WORKFLOW_MAX_EXECUTION_TIME" default:"1200"`
+	WorkflowMaxExecutionSteps int `envconfig:"WORKFLOW_MAX_EXECUTION_STEPS" default:"500"`
+	WorkflowMaxParallel       int `envconfig:"WORKFLOW_MAX_PARALLEL" default:"10"`
+	LoopNodeMaxCount          int `envconfig:"LOOP_NODE_MAX_COUNT" default:"100"`
+
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat string `envconfig:"LOG_FORMAT" default:"text"`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := runMain(ctx, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "flowrun api:", err)
+		os.Exit(1)
+	}
+}
+
+// runMain reads the configuration, loads the apps and serves until ctx is
+// done, then shuts down gracefully.
+func runMain(ctx context.Context, logOut io.Writer) error {
+	var cfg config
+	if err := envconfig.Process("", &cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	logger, err := newLogger(cfg, logOut)
+	if err != nil {
+		return err
+	}
+	if err := checkRepoMode(cfg.WorkflowRepoMode); err != nil {
+		return err
+	}
+	if cfg.WorkflowMaxExecutionTime <= 0 || cfg.WorkflowMaxExecutionSteps <= 0 || cfg.WorkflowMaxParallel <= 0 || cfg.LoopNodeMaxCount <= 0 {
+		return fmt.Errorf("configuration: WORKFLOW_MAX_EXECUTION_TIME, WORKFLOW_MAX_EXECUTION_STEPS, WORKFLOW_MAX_PARALLEL and LOOP_NODE_MAX_COUNT must be positive")
+	}
+
+	eng := run.New(run.Config{
+		MaxParallel:  cfg.WorkflowMaxParallel,
+		MaxSteps:     cfg.WorkflowMaxExecutionSteps,
+		Timeout:      time.Duration(cfg.WorkflowMaxExecutionTime) * time.Second,
+		LoopMaxCount: cfg.LoopNodeMaxCount,
+		Logger:       logger,
+	}, nil)
+	store := app.NewMemory(nil)
+	n, err := app.LoadDir(ctx, cfg.AppsDir, eng, store)
+	if err != nil {
+		return fmt.Errorf("loading apps from %s: %w", cfg.AppsDir, err)
+	}
+
+	srv, err := api.New(api.Config{
+		Apps:              store,
+		Engine:            eng,
+		RunHistory:        cfg.RunHistorySize,
+		MaxActiveRequests: cfg.AppMaxActiveRequests,
+		MaxBodyBytes:      cfg.MaxRequestBodyBytes,
+		PingInterval:      cfg.SSEPingInterval,
+		StreamBuffer:      cfg.SSEMaxBufferedEvents,
+		AdminKey:          cfg.AdminAPIKey,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		Logger:            logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "apps", n, "apps_dir", cfg.AppsDir,
+		"repo_mode", cfg.WorkflowRepoMode, "admin_api", cfg.AdminAPIKey != "")
+	return srv.Serve(ctx, ln)
+}
+
+// checkRepoMode accepts WORKFLOW_REPO_MODE=memory; sync and async are
+// planned but not implemented yet.
+func checkRepoMode(mode string) error {
+	switch mode {
+	case "memory":
+		return nil
+	case "sync", "async":
+		return fmt.Errorf("configuration: WORKFLOW_REPO_MODE=%s is not implemented yet; only \"memory\" is available", mode)
+	default:
+		return fmt.Errorf("configuration: invalid WORKFLOW_REPO_MODE %q: want memory, sync or async", mode)
+	}
+}
+
+func newLogger(cfg config, out io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("configuration: invalid LOG_LEVEL %q: want debug, info, warn or error", cfg.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(cfg.LogFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(out, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(out, opts)), nil
+	default:
+		return nil, fmt.Errorf("configuration: invalid LOG_FORMAT %q: want text or json", cfg.LogFormat)
+	}
+}

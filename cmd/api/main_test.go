@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestCheckRepoMode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		mode, wantErr string
+	}{
+		{"memory", ""},
+		{"sync", `WORKFLOW_REPO_MODE=sync is not implemented yet; only "memory" is available`},
+		{"async", `WORKFLOW_REPO_MODE=async is not implemented yet; only "memory" is available`},
+		{"postgres", `invalid WORKFLOW_REPO_MODE "postgres": want memory, sync or async`},
+		{"", `invalid WORKFLOW_REPO_MODE "": want memory, sync or async`},
+	}
+	for _, tt := range tests {
+		err := checkRepoMode(tt.mode)
+		if (err == nil) != (tt.wantErr == "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("checkRepoMode(%q) = %v, want %q", tt.mode, err, tt.wantErr)
+		}
+	}
+}
+
+// The tests below set environment variables, so they cannot run in
+// parallel.
+
+func TestRunMainRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		env     map[string]string
+		wantErr string
+	}{
+		{map[string]string{"WORKFLOW_REPO_MODE": "async"}, "not implemented yet"},
+		{map[string]string{"WORKFLOW_REPO_MODE": "nope"}, "invalid WORKFLOW_REPO_MODE"},
+		{map[string]string{"APP_MAX_ACTIVE_REQUESTS": "many"}, "APP_MAX_ACTIVE_REQUESTS"},
+		{map[string]string{"LOG_LEVEL": "loud"}, "invalid LOG_LEVEL"},
+		{map[string]string{"APPS_DIR": t.TempDir()}, "loading apps"},
+		{map[string]string{"WORKFLOW_MAX_EXECUTION_TIME": "0"}, "must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.wantErr, func(t *testing.T) {
+			t.Setenv("APPS_DIR", "../../examples")
+			t.Setenv("ADDR", "127.0.0.1:0")
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			err := runMain(context.Background(), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("runMain = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// signalWriter captures the log and reports the listening address.
+type signalWriter struct {
+	mu   sync.Mutex
+	buf  strings.Builder
+	addr chan string
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if m := listening.FindSubmatch(p); m != nil {
+		w.addr <- string(m[1])
+	}
+	return len(p), nil
+}
+
+func TestRunMainServesExamplesAndShutsDown(t *testing.T) {
+	t.Setenv("APPS_DIR", "../../examples")
+	t.Setenv("ADDR", "127.0.0.1:0")
+	t.Setenv("ADMIN_API_KEY", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &signalWriter{addr: make(chan string, 1)}
+	done := make(chan error, 1)
+	go func() { done <- runMain(ctx, w) }()
+	var addr string
+	select {
+	case addr = <-w.addr:
+	case err := <-done:
+		t.Fatalf("runMain returned early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start")
+	}
+	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/workflows/run",
+		strings.NewReader(`{"inputs": {"query": "hi"}, "user": "u"}`))
+	req.Header.Set("Authorization", "Bearer app-flowrun-echo-local-only")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"outputs": {"answer": "hi"}`) {
+		t.Fatalf("run: %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runMain after cancel = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("runMain did not return after cancel")
+	}
+}

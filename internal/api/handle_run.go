@@ -1,0 +1,357 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/run"
+)
+
+// runRequest is a validated run request (WorkflowRunPayload plus the
+// user argument).
+type runRequest struct {
+	inputs    map[string]any
+	streaming bool
+	user      string
+	files     []any
+}
+
+// readBody reads the whole body under the size limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, err
+		}
+		return nil, ErrInvalidJSON
+	}
+	return body, nil
+}
+
+// decodeObject reads a JSON object body in one pass into engine values
+// (integers stay int64, apart from floats). An empty or malformed body, or
+// one that is not an object, is ErrInvalidJSON, as in Dify.
+func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	v, err := parseJSON(body)
+	if err != nil {
+		return nil, ErrInvalidJSON
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, ErrInvalidJSON
+	}
+	return m, nil
+}
+
+// userArg reads the "user" field as Dify's FetchUserArg does: required and
+// str()-ed.
+func userArg(v any) (string, error) {
+	var u string
+	switch x := v.(type) {
+	case string:
+		u = x
+	case int64:
+		u = strconv.FormatInt(x, 10)
+	case float64:
+		u = strconv.FormatFloat(x, 'g', -1, 64)
+	case bool:
+		if x {
+			u = "True"
+		}
+	case nil:
+	default:
+		raw, _ := json.Marshal(x)
+		u = string(raw)
+	}
+	if u == "" {
+		return "", ErrUserRequired
+	}
+	return u, nil
+}
+
+func parseRunRequest(m map[string]any) (*runRequest, error) {
+	user, err := userArg(m["user"])
+	if err != nil {
+		return nil, err
+	}
+	req := &runRequest{user: user}
+	in, ok := m["inputs"]
+	if !ok {
+		return nil, payloadError("inputs", "Field required")
+	}
+	if req.inputs, ok = in.(map[string]any); !ok {
+		return nil, payloadError("inputs", "Input should be a valid dictionary")
+	}
+	switch mode := m["response_mode"]; mode {
+	case nil, "blocking":
+	case "streaming":
+		req.streaming = true
+	default:
+		return nil, payloadError("response_mode", "Input should be 'blocking' or 'streaming'")
+	}
+	if f, ok := m["files"]; ok && f != nil {
+		if req.files, ok = f.([]any); !ok {
+			return nil, payloadError("files", "Input should be a valid list")
+		}
+	}
+	return req, nil
+}
+
+// checkWorkflowID validates the {workflow_id} path parameter against the
+// app's workflow.
+func checkWorkflowID(a *app.App, id string) error {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return &WorkflowIDFormatError{ID: id}
+	}
+	if u.String() != a.WorkflowID {
+		return &WorkflowNotFoundError{ID: id}
+	}
+	return nil
+}
+
+// handleRun serves POST /workflows/run and /workflows/{workflow_id}/run.
+func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
+	a := appFrom(r.Context())
+	body, err := s.decodeObject(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := parseRunRequest(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if id := chi.URLParam(r, "workflow_id"); id != "" {
+		if err := checkWorkflowID(a, id); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if err := s.acquire(a.ID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	inputs, err := a.Workflow.PrepareInputs(req.inputs)
+	if err != nil {
+		s.release(a.ID)
+		s.writeError(w, r, err)
+		return
+	}
+	p := run.Params{
+		RunID:      s.cfg.NewID(),
+		TaskID:     s.cfg.NewID(),
+		WorkflowID: a.WorkflowID,
+		AppID:      a.ID,
+		UserID:     req.user,
+		Inputs:     inputs,
+		Files:      req.files,
+	}
+	// A run may outlast the server's WriteTimeout: lift the write deadline
+	// and bound each write instead. (ReadTimeout cannot cut it: net/http
+	// lifts the read deadline once the body has been read to EOF, which
+	// decodeObject did.)
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	if req.streaming {
+		s.stream(w, r, rc, a, p)
+		return
+	}
+	s.block(w, r, rc, a, p)
+}
+
+// recorder saves the run when it starts, then hands events on.
+type recorder struct {
+	s     *Server
+	appID string
+	next  run.Listener
+}
+
+// OnEvent implements run.Listener.
+func (l *recorder) OnEvent(e *run.Event) {
+	if e.Type == run.EventWorkflowStarted {
+		l.s.save(l.appID, e.Run)
+	}
+	if l.next != nil {
+		l.next.OnEvent(e)
+	}
+}
+
+func (s *Server) save(appID string, info *run.RunInfo) {
+	if err := s.cfg.Runs.Save(context.Background(), appID, info); err != nil {
+		s.log.Error("saving run", "app_id", appID, "run_id", info.ID, "err", err)
+	}
+}
+
+// execute runs p to completion on the calling goroutine, registered for
+// stop requests and shutdown. The caller must have acquired a slot for a;
+// execute releases it. It returns nil only if the engine panicked (the
+// panic is logged).
+func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.RunInfo) {
+	ctx, cancel := context.WithCancelCause(s.runCtx)
+	s.mu.Lock()
+	s.tasks[p.TaskID] = &task{appID: a.ID, cancel: cancel}
+	s.mu.Unlock()
+	defer func() {
+		if rec := recover(); rec != nil {
+			s.log.Error("run panicked", "app_id", a.ID, "run_id", p.RunID, "panic", rec, "stack", string(debug.Stack()))
+			info = nil
+		}
+		cancel(nil)
+		s.mu.Lock()
+		delete(s.tasks, p.TaskID)
+		s.mu.Unlock()
+		s.release(a.ID)
+	}()
+	info = s.cfg.Engine.Run(ctx, a.Workflow, p, &recorder{s: s, appID: a.ID, next: l})
+	s.save(a.ID, info)
+	return info
+}
+
+// block serves a blocking run: run it, then answer Dify's blocking body
+// (HTTP 200 whatever the run's status). The run executes on the request's
+// goroutine, which is cheapest (no hand-off, no fresh stack); if the
+// client goes away the run still completes and is recorded, and the
+// connection is released afterwards.
+func (s *Server) block(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params) {
+	info := s.execute(a, p, nil)
+	if info == nil {
+		s.writeError(w, r, errRunPanicked)
+		return
+	}
+	if r.Context().Err() != nil {
+		return // nobody is listening any more
+	}
+	_ = rc.SetWriteDeadline(s.cfg.Clock().Add(s.cfg.WriteTimeout))
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(blockingBody(info))
+}
+
+// errRunPanicked is the (logged) failure of a run whose engine panicked.
+var errRunPanicked = errors.New("run panicked")
+
+// blockingBody renders WorkflowAppBlockingResponse as json.dumps does.
+func blockingBody(r *run.RunInfo) []byte {
+	e := enc{b: make([]byte, 0, 512), py: true}
+	e.open()
+	e.key("task_id")
+	e.str(r.TaskID)
+	e.key("workflow_run_id")
+	e.str(r.ID)
+	e.key("data")
+	e.open()
+	e.key("id")
+	e.str(r.ID)
+	e.key("workflow_id")
+	e.str(r.WorkflowID)
+	e.key("status")
+	e.str(string(r.Status))
+	e.key("outputs")
+	e.vars(r.Outputs)
+	e.key("error")
+	e.nullStr(r.Error)
+	e.key("elapsed_time")
+	e.float(r.Elapsed.Seconds())
+	e.key("total_tokens")
+	e.int(r.TotalTokens)
+	e.key("total_steps")
+	e.int(r.TotalSteps)
+	e.key("created_at")
+	e.int(r.CreatedAt.Unix())
+	e.key("finished_at")
+	e.int(r.FinishedAt.Unix())
+	e.close()
+	e.close()
+	return e.b
+}
+
+// handleStop serves POST /workflows/tasks/{task_id}/stop: it stops the
+// app's run with that task id, if this server runs it, and always
+// succeeds, as Dify does.
+func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
+	body, err := s.decodeObject(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := userArg(body["user"]); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.stop(appFrom(r.Context()).ID, chi.URLParam(r, "task_id"))
+	writeJSON(w, http.StatusOK, []byte("{\"result\": \"success\"}\n"))
+}
+
+// handleGetRun serves GET /workflows/run/{workflow_run_id} in the shape of
+// Dify's workflow_run_fields: inputs and outputs are JSON strings.
+func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) {
+	a := appFrom(r.Context())
+	info, err := s.cfg.Runs.Get(r.Context(), a.ID, chi.URLParam(r, "workflow_run_id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	finished := info.Status != run.StatusRunning
+	e := enc{py: true}
+	e.open()
+	e.key("id")
+	e.str(info.ID)
+	e.key("workflow_id")
+	e.str(info.WorkflowID)
+	e.key("status")
+	e.str(string(info.Status))
+	e.key("inputs")
+	e.str(toJSONString(info.Inputs))
+	e.key("outputs")
+	if finished {
+		e.str(toJSONString(info.Outputs))
+	} else {
+		e.null()
+	}
+	e.key("error")
+	e.nullStr(info.Error)
+	e.key("total_steps")
+	e.int(info.TotalSteps)
+	e.key("total_tokens")
+	e.int(info.TotalTokens)
+	e.key("created_at")
+	e.int(info.CreatedAt.Unix())
+	e.key("finished_at")
+	if finished {
+		e.int(info.FinishedAt.Unix())
+	} else {
+		e.null()
+	}
+	e.key("elapsed_time")
+	e.float(info.Elapsed.Seconds())
+	e.close()
+	e.b = append(e.b, '\n')
+	writeJSON(w, http.StatusOK, e.b)
+}
+
+// endUserID derives a stable id for (app, user): Dify reports its
+// end_users row id as created_by.id; flowrun keeps no such table.
+func endUserID(appID, user string) string {
+	ns, err := uuid.Parse(appID)
+	if err != nil {
+		ns = uuid.NameSpaceOID
+	}
+	return uuid.NewSHA1(ns, []byte("end-user:"+user)).String()
+}

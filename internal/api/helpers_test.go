@@ -1,0 +1,348 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flowrun/flowrun/internal/api"
+	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/run"
+)
+
+// Fixed ids of the test apps.
+const (
+	echoApp    = "35a953c7-4255-4b7a-bcab-983e6f30c43f"
+	echoWF     = "899bd8ac-3b4b-4b53-8e79-8cb2e3541f07"
+	echoKey    = "app-test-echo-key"
+	chain3App  = "433c5666-65ca-4d27-b7bd-944f92f47d0e"
+	chain3WF   = "72ae29e8-3828-4026-91af-b1337ee0e007"
+	chain3Key  = "app-test-chain3-key"
+	diamondApp = "44afcde3-18a6-437b-8842-9937074327e4"
+	diamondWF  = "0d3d7671-51cc-4263-94c9-97645780c4cb"
+	diamondKey = "app-test-diamond-key"
+	blockApp   = "011d426b-e2e2-42bb-8167-17112d960102"
+	blockWF    = "81baef1e-eab7-4732-9257-5546aab5e6ac"
+	blockKey   = "app-test-block-key"
+	adminKey   = "admin-test-key"
+)
+
+// fixedTime is the clock of deterministic tests.
+var fixedTime = time.Unix(1739000000, 0)
+
+// blockDSL runs Start -> test-block -> End; the block node waits until the
+// test releases it or the run is cancelled.
+const blockDSL = `
+app: {mode: workflow, name: block}
+workflow:
+  graph:
+    nodes:
+    - id: start
+      data:
+        type: start
+        title: Start
+        variables:
+        - {variable: query, label: query, type: text-input, required: true}
+    - id: block
+      data: {type: test-block, title: Block}
+    - id: end
+      data:
+        type: end
+        title: End
+        outputs:
+        - {variable: answer, value_selector: [block, output], value_type: string}
+    edges:
+    - {id: e1, source: start, target: block}
+    - {id: e2, source: block, target: end}
+`
+
+// blocker controls the test-block nodes of one bundle. A run's block node
+// reports its run id on started, then waits for release(query) (the run's
+// "query" input names the gate) or for the run to be cancelled.
+type blocker struct {
+	started chan string
+	mu      sync.Mutex
+	gates   map[string]chan struct{}
+}
+
+func (b *blocker) gate(name string) chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g, ok := b.gates[name]
+	if !ok {
+		g = make(chan struct{})
+		b.gates[name] = g
+	}
+	return g
+}
+
+// release lets the block nodes waiting on gate name go on.
+func (b *blocker) release(name string) { close(b.gate(name)) }
+
+func (b *blocker) nodeType() run.NodeType {
+	return run.NodeType{Name: "test-block", Build: func(*run.Build) (run.Executor, error) {
+		return run.ExecutorFunc(func(ctx context.Context, x *run.Exec) (*run.Result, error) {
+			q, _ := x.Pool.Get(run.Selector{"start", "query"})
+			name, _ := q.(string)
+			b.started <- x.RunID()
+			select {
+			case <-b.gate(name):
+				return &run.Result{Outputs: run.Vars{{Name: "output", Value: "released " + name}}}, nil
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			}
+		}), nil
+	}}
+}
+
+// counterIDs returns a deterministic id generator: prefix-0001, -0002, ...
+func counterIDs(prefix string) func() string {
+	var n atomic.Int64
+	return func() string { return fmt.Sprintf("%s-0000-4000-8000-%012d", prefix, n.Add(1)) }
+}
+
+type bundle struct {
+	srv     *api.Server
+	store   *app.Memory
+	blocker *blocker
+	logs    *syncBuffer
+}
+
+type options struct {
+	deterministic bool // fixed clock and counter ids
+	mutate        func(*api.Config)
+}
+
+// syncBuffer collects log output from concurrent goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func setup(t testing.TB, o options) *bundle {
+	t.Helper()
+	bl := &blocker{started: make(chan string, 1024), gates: map[string]chan struct{}{}}
+	reg := run.NewRegistry()
+	reg.Register(bl.nodeType())
+	rcfg := run.Config{}
+	cfg := api.Config{AdminKey: adminKey}
+	if o.deterministic {
+		clock := func() time.Time { return fixedTime }
+		rcfg.Clock, rcfg.NewID = clock, counterIDs("eeeeeeee")
+		cfg.Clock, cfg.NewID = clock, counterIDs("aaaaaaaa")
+	}
+	logs := &syncBuffer{}
+	rcfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	eng := run.New(rcfg, reg)
+	store := app.NewMemory(func() time.Time { return fixedTime })
+	ctx := context.Background()
+	for _, a := range []struct{ id, wf, key, file, dsl string }{
+		{echoApp, echoWF, echoKey, "echo.yml", ""},
+		{chain3App, chain3WF, chain3Key, "chain3.yml", ""},
+		{diamondApp, diamondWF, diamondKey, "diamond.yml", ""},
+		{blockApp, blockWF, blockKey, "", blockDSL},
+	} {
+		dsl := []byte(a.dsl)
+		if a.file != "" {
+			var err error
+			if dsl, err = os.ReadFile("../../examples/" + a.file); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ap, err := app.New(eng, a.id, a.wf, dsl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Put(ctx, ap); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.AddKey(ctx, a.id, a.key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.Apps, cfg.Engine = store, eng
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.mutate != nil {
+		o.mutate(&cfg)
+	}
+	srv, err := api.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{srv: srv, store: store, blocker: bl, logs: logs}
+}
+
+// do sends one request through the router in-process.
+func (b *bundle) do(method, path, key, body string, hdr ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	b.srv.ServeHTTP(rec, req)
+	return rec
+}
+
+// waitStarted waits for a test-block node to start and returns its run id.
+func (b *bundle) waitStarted(t testing.TB) string {
+	t.Helper()
+	select {
+	case id := <-b.blocker.started:
+		return id
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for a block node to start")
+		return ""
+	}
+}
+
+// drain waits until the server has no run in flight.
+func (b *bundle) drain(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("runs still in flight: %v", err)
+	}
+}
+
+// errBody is a Dify error response.
+type errBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Status  int    `json:"status"`
+}
+
+// sseReader reads SSE frames from a live response.
+type sseReader struct {
+	r *bufio.Reader
+}
+
+// next returns the next frame without its trailing blank line: either
+// "event: ping" or the JSON of a data frame.
+func (s *sseReader) next() (string, error) {
+	var frame strings.Builder
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		if line == "\n" {
+			return frame.String(), nil
+		}
+		frame.WriteString(strings.TrimSuffix(line, "\n"))
+	}
+}
+
+// event is the common part of a data frame.
+type event struct {
+	Event         string          `json:"event"`
+	WorkflowRunID string          `json:"workflow_run_id"`
+	TaskID        string          `json:"task_id"`
+	Data          json.RawMessage `json:"data"`
+}
+
+func parseEvent(t testing.TB, frame string) event {
+	t.Helper()
+	js, ok := strings.CutPrefix(frame, "data: ")
+	if !ok {
+		t.Fatalf("not a data frame: %q", frame)
+	}
+	var ev event
+	if err := json.Unmarshal([]byte(js), &ev); err != nil {
+		t.Fatalf("bad event JSON %q: %v", js, err)
+	}
+	return ev
+}
+
+// finished is workflow_finished data (and the blocking data object).
+type finished struct {
+	ID      string         `json:"id"`
+	Status  string         `json:"status"`
+	Outputs map[string]any `json:"outputs"`
+	Error   *string        `json:"error"`
+}
+
+// readUntilFinished reads frames until workflow_finished and returns all
+// data frames and its data.
+func readUntilFinished(t testing.TB, s *sseReader) ([]event, finished) {
+	t.Helper()
+	var evs []event
+	for {
+		frame, err := s.next()
+		if err != nil {
+			t.Fatalf("stream ended before workflow_finished: %v (after %d events)", err, len(evs))
+		}
+		if frame == "event: ping" {
+			continue
+		}
+		ev := parseEvent(t, frame)
+		evs = append(evs, ev)
+		if ev.Event == "workflow_finished" {
+			var f finished
+			if err := json.Unmarshal(ev.Data, &f); err != nil {
+				t.Fatal(err)
+			}
+			return evs, f
+		}
+	}
+}
+
+// startStream posts a streaming run to a live server.
+func startStream(ctx context.Context, t testing.TB, base, key, body string) (*http.Response, *sseReader) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/workflows/run", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp, &sseReader{r: bufio.NewReader(resp.Body)}
+}
+
+func streamBody(query string) string {
+	return fmt.Sprintf(`{"inputs": {"query": %q}, "user": "abc-123", "response_mode": "streaming"}`, query)
+}
+
+func blockingBody(query string) string {
+	return fmt.Sprintf(`{"inputs": {"query": %q}, "user": "abc-123", "response_mode": "blocking"}`, query)
+}

@@ -1,0 +1,276 @@
+package api
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/flowrun/flowrun/internal/run"
+)
+
+// Dify serialises with two different Python encoders, and flowrun copies
+// both byte for byte (up to map key order, see below):
+//
+//   - SSE events go through orjson: compact, raw UTF-8.
+//   - Plain JSON responses go through json.dumps: ", " and ": " separators
+//     and ensure_ascii (non-ASCII as \uXXXX).
+//
+// Objects whose order matters are written field by field with enc. Values
+// from workflows are the engine's closed set (nil, bool, int64, float64,
+// string, []any, map[string]any, run.Vars); plain maps have lost their
+// order in decoding, so their keys are sorted. Floats are formatted as
+// Python's repr (1.0, 1e-05), HTML characters are never escaped.
+
+// enc appends JSON to b.
+type enc struct {
+	b []byte
+	// py selects json.dumps style (spaces, ASCII only); otherwise orjson.
+	py bool
+	// first is set right after an opening brace or bracket.
+	first bool
+}
+
+func (e *enc) open()  { e.b = append(e.b, '{'); e.first = true }
+func (e *enc) close() { e.b = append(e.b, '}'); e.first = false }
+
+// key writes a separator if needed, then "k": .
+func (e *enc) key(k string) {
+	e.sep()
+	e.str(k)
+	if e.py {
+		e.b = append(e.b, ':', ' ')
+	} else {
+		e.b = append(e.b, ':')
+	}
+}
+
+func (e *enc) sep() {
+	if e.first {
+		e.first = false
+		return
+	}
+	if e.py {
+		e.b = append(e.b, ',', ' ')
+	} else {
+		e.b = append(e.b, ',')
+	}
+}
+
+func (e *enc) null() { e.b = append(e.b, "null"...) }
+
+func (e *enc) boolean(v bool) { e.b = strconv.AppendBool(e.b, v) }
+
+func (e *enc) int(v int64) { e.b = strconv.AppendInt(e.b, v, 10) }
+
+// float writes f as Python's repr does; NaN and infinities (which JSON
+// lacks) become null.
+func (e *enc) float(f float64) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		e.null()
+		return
+	}
+	if f == 0 {
+		if math.Signbit(f) {
+			e.b = append(e.b, "-0.0"...)
+		} else {
+			e.b = append(e.b, "0.0"...)
+		}
+		return
+	}
+	if a := math.Abs(f); a < 1e-4 || a >= 1e16 {
+		e.b = strconv.AppendFloat(e.b, f, 'e', -1, 64)
+		return
+	}
+	n := len(e.b)
+	e.b = strconv.AppendFloat(e.b, f, 'f', -1, 64)
+	for _, c := range e.b[n:] {
+		if c == '.' {
+			return
+		}
+	}
+	e.b = append(e.b, '.', '0')
+}
+
+// nullStr writes s, or null when it is empty.
+func (e *enc) nullStr(s string) {
+	if s == "" {
+		e.null()
+		return
+	}
+	e.str(s)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// str writes a JSON string. Invalid UTF-8 becomes U+FFFD.
+func (e *enc) str(s string) {
+	b := append(e.b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && (c != 0x7f || !e.py) {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			if e.py {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, "\uFFFD"...)
+			}
+			i += size
+			start = i
+			continue
+		}
+		if e.py {
+			b = append(b, s[start:i]...)
+			if r >= 0x10000 {
+				r1, r2 := utf16.EncodeRune(r)
+				b = appendU(b, r1)
+				b = appendU(b, r2)
+			} else {
+				b = appendU(b, r)
+			}
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	e.b = append(b, '"')
+}
+
+func appendU(b []byte, r rune) []byte {
+	return append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+}
+
+// value writes any engine value.
+func (e *enc) value(v any) {
+	switch x := v.(type) {
+	case nil:
+		e.null()
+	case string:
+		e.str(x)
+	case bool:
+		e.boolean(x)
+	case int64:
+		e.int(x)
+	case int:
+		e.int(int64(x))
+	case float64:
+		e.float(x)
+	case run.Vars:
+		e.vars(x)
+	case []any:
+		e.b = append(e.b, '[')
+		e.first = true
+		for _, el := range x {
+			e.sep()
+			e.value(el)
+		}
+		e.b = append(e.b, ']')
+		e.first = false
+	case []string:
+		e.strs(x)
+	case run.Selector:
+		e.strs(x)
+	case map[string]any:
+		e.open()
+		for _, k := range sortedKeys(x) {
+			e.key(k)
+			e.value(x[k])
+		}
+		e.close()
+	case json.Number:
+		e.value(run.Normalize(x))
+	default:
+		// Not produced by the engine; keep it correct rather than fast.
+		var tmp any
+		if raw, err := json.Marshal(x); err == nil && json.Unmarshal(raw, &tmp) == nil {
+			e.value(run.Normalize(tmp))
+		} else {
+			e.null()
+		}
+	}
+}
+
+// vars writes an ordered object; nil is {}.
+func (e *enc) vars(vs run.Vars) {
+	e.open()
+	for _, v := range vs {
+		e.key(v.Name)
+		e.value(v.Value)
+	}
+	e.close()
+}
+
+// nullVars writes vs, or null when it is nil.
+func (e *enc) nullVars(vs run.Vars) {
+	if vs == nil {
+		e.null()
+		return
+	}
+	e.vars(vs)
+}
+
+func (e *enc) strs(ss []string) {
+	e.b = append(e.b, '[')
+	e.first = true
+	for _, s := range ss {
+		e.sep()
+		e.str(s)
+	}
+	e.b = append(e.b, ']')
+	e.first = false
+}
+
+// emptyObj writes {}.
+func (e *enc) emptyObj() { e.b = append(e.b, '{', '}'); e.first = false }
+
+// emptyList writes [].
+func (e *enc) emptyList() { e.b = append(e.b, '[', ']'); e.first = false }
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// toJSONString renders v as json.dumps would (the TEXT columns Dify serves
+// as strings from GET /workflows/run/{id}).
+func toJSONString(v any) string {
+	e := enc{py: true}
+	e.value(v)
+	return string(e.b)
+}

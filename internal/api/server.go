@@ -1,0 +1,336 @@
+// Package api serves Dify's workflow service API over flowrun's engine, so
+// that existing Dify clients work against flowrun's base URL.
+//
+// Routes are mounted both at / and under /v1. A run request selects its
+// app by bearer key, validates its inputs like Dify, and runs the workflow
+// on a goroutine owned by the Server, not by the request: a client that
+// disconnects never stops or corrupts a run. Blocking requests wait for the
+// run; streaming requests get Server-Sent Events written by the request's
+// goroutine from a per-request queue, so a slow client never slows the
+// engine.
+//
+// Shutdown drains: new runs are refused, in-flight runs may finish until
+// the deadline, and runs still going then are stopped (status "stopped").
+package api
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/run"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxBodyBytes      = 10 << 20
+	DefaultPingInterval      = 10 * time.Second
+	DefaultStreamBuffer      = 10000
+	DefaultRunHistory        = 1000
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultStopWait          = 10 * time.Second
+	// DefaultServerVersion is the Dify version whose API flowrun follows,
+	// reported by GET /.
+	DefaultServerVersion = "1.12.1"
+)
+
+// ErrShutdownStop is the cause given to runs still going when the shutdown
+// deadline passes. It wraps run.ErrStopped, so they end "stopped".
+var ErrShutdownStop = fmt.Errorf("server shutdown: %w", run.ErrStopped)
+
+// Engine compiles and runs workflows; *run.Engine implements it.
+type Engine interface {
+	Compile(data []byte) (*run.Workflow, error)
+	Run(ctx context.Context, wf *run.Workflow, p run.Params, l run.Listener) *run.RunInfo
+}
+
+// Config configures a Server. Zero values take the defaults noted.
+type Config struct {
+	// Apps resolves API keys to apps. Required.
+	Apps app.Store
+	// Engine runs the workflows. Required.
+	Engine Engine
+	// Runs records runs for GET /workflows/run/{id} (default: a
+	// RecentRuns keeping RunHistory runs per app).
+	Runs RunStore
+	// RunHistory is how many runs per app the default RecentRuns keeps
+	// (default 1000).
+	RunHistory int
+	// MaxActiveRequests caps concurrent runs per app, like Dify's
+	// APP_MAX_ACTIVE_REQUESTS (0: unlimited).
+	MaxActiveRequests int
+	// MaxBodyBytes caps request bodies (default 10 MiB).
+	MaxBodyBytes int64
+	// PingInterval is the SSE keep-alive period (default 10 s).
+	PingInterval time.Duration
+	// StreamBuffer is how many events may wait for a slow streaming client
+	// before the server gives up on it (default 10000). The run itself
+	// always goes on.
+	StreamBuffer int
+	// AdminKey enables the admin API under /admin with this bearer key
+	// ("": admin API disabled).
+	AdminKey string
+	// ServerVersion is reported by GET / (default "1.12.1").
+	ServerVersion string
+
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout
+	// configure the http.Server used by Serve (defaults 10 s, 60 s, 60 s,
+	// 120 s). Run requests lift the read and write deadlines while the
+	// run goes on; WriteTimeout then bounds each write.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownTimeout is how long Serve lets in-flight runs finish after
+	// its context ends (default 30 s).
+	ShutdownTimeout time.Duration
+	// StopWait bounds how long Shutdown waits for stopped runs to end
+	// (default 10 s).
+	StopWait time.Duration
+
+	// NewID returns task and run ids (default: random UUIDs).
+	NewID func() string
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+	// Logger receives request logs and internal errors (default
+	// slog.Default()).
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.RunHistory = cmp.Or(c.RunHistory, DefaultRunHistory)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
+	c.PingInterval = cmp.Or(c.PingInterval, DefaultPingInterval)
+	c.StreamBuffer = cmp.Or(c.StreamBuffer, DefaultStreamBuffer)
+	c.ServerVersion = cmp.Or(c.ServerVersion, DefaultServerVersion)
+	c.ReadHeaderTimeout = cmp.Or(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.StopWait = cmp.Or(c.StopWait, DefaultStopWait)
+	if c.NewID == nil {
+		c.NewID = uuid.NewString
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Runs == nil {
+		c.Runs = NewRecentRuns(c.RunHistory)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Apps == nil:
+		return errors.New("api: Config.Apps is required")
+	case c.Engine == nil:
+		return errors.New("api: Config.Engine is required")
+	case c.MaxActiveRequests < 0:
+		return errors.New("api: MaxActiveRequests must not be negative")
+	case c.MaxBodyBytes < 0 || c.PingInterval < 0 || c.StreamBuffer < 0 || c.RunHistory < 0:
+		return errors.New("api: limits must not be negative")
+	}
+	return nil
+}
+
+// Server is the HTTP API. It implements http.Handler.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	router http.Handler
+	// runCtx parents every run: runs outlive their requests.
+	runCtx context.Context
+
+	mu       sync.Mutex
+	draining bool
+	tasks    map[string]*task // by task id
+	active   map[string]int   // running runs by app id
+	runs     sync.WaitGroup
+}
+
+// task is a run in progress, for stop requests and shutdown.
+type task struct {
+	appID  string
+	cancel context.CancelCauseFunc
+}
+
+// New returns a Server. It fails if cfg lacks Apps or Engine or has
+// negative limits.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		runCtx: context.Background(),
+		tasks:  map[string]*task{},
+		active: map[string]int{},
+	}
+	s.router = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.requestID, s.accessLog, s.recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrRouteNotFound) })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrMethodNotAllowed) })
+
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Route("/admin", s.adminRoutes)
+
+	service := func(r chi.Router) {
+		r.Get("/", s.welcome)
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Post("/workflows/run", s.handleRun)
+			r.Post("/workflows/{workflow_id}/run", s.handleRun)
+			r.Post("/workflows/tasks/{task_id}/stop", s.handleStop)
+			r.Get("/workflows/run/{workflow_run_id}", s.handleGetRun)
+			r.Get("/info", s.handleInfo)
+			r.Get("/parameters", s.handleParameters)
+		})
+	}
+	service(r)
+	r.Route("/v1", service)
+	return r
+}
+
+// Serve serves HTTP on ln until ctx is done, then shuts down gracefully:
+// it stops accepting connections, lets in-flight runs finish for
+// ShutdownTimeout, stops the rest (status "stopped") and lets their
+// responses complete. It returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", s.cfg.ShutdownTimeout)
+	base := context.WithoutCancel(ctx)
+	// The HTTP server may take a little longer than the runs: stopped runs
+	// still write their final event.
+	hctx, hcancel := context.WithTimeout(base, s.cfg.ShutdownTimeout+s.cfg.StopWait+s.cfg.WriteTimeout)
+	defer hcancel()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Shutdown(hctx) }()
+
+	dctx, dcancel := context.WithTimeout(base, s.cfg.ShutdownTimeout)
+	defer dcancel()
+	if err := s.Shutdown(dctx); err != nil {
+		s.log.Warn("runs stopped at shutdown deadline", "err", err)
+	}
+	if err := <-httpDone; err != nil {
+		s.log.Warn("forcing connections closed", "err", err)
+		_ = hs.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	s.log.Info("shut down")
+	return nil
+}
+
+// Shutdown refuses new runs and waits for in-flight ones until ctx is done;
+// then it stops those still going with ErrShutdownStop and waits up to
+// StopWait for them to end. It returns ctx's error if runs had to be
+// stopped, nil if all finished in time.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	idle := make(chan struct{})
+	go func() { s.runs.Wait(); close(idle) }()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	n := len(s.tasks)
+	for _, t := range s.tasks {
+		t.cancel(ErrShutdownStop)
+	}
+	s.mu.Unlock()
+	s.log.Warn("stopping runs still in flight", "runs", n)
+	t := time.NewTimer(s.cfg.StopWait)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+		s.log.Error("runs did not stop in time", "wait", s.cfg.StopWait)
+	}
+	return ctx.Err()
+}
+
+// acquire reserves a run slot for a (Dify's APP_MAX_ACTIVE_REQUESTS).
+// Every successful acquire must be paired with release.
+func (s *Server) acquire(appID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return ErrShuttingDown
+	}
+	if max := s.cfg.MaxActiveRequests; max > 0 && s.active[appID] >= max {
+		return &TooManyRequestsError{AppID: appID, Limit: max}
+	}
+	s.active[appID]++
+	s.runs.Add(1)
+	return nil
+}
+
+func (s *Server) release(appID string) {
+	s.mu.Lock()
+	if s.active[appID]--; s.active[appID] <= 0 {
+		delete(s.active, appID)
+	}
+	s.mu.Unlock()
+	s.runs.Done()
+}
+
+// stop cancels the task with taskID if it belongs to appID; unknown tasks
+// are ignored, as in Dify.
+func (s *Server) stop(appID, taskID string) {
+	s.mu.Lock()
+	t, ok := s.tasks[taskID]
+	s.mu.Unlock()
+	if ok && t.appID == appID {
+		t.cancel(run.ErrStopped)
+	}
+}
