@@ -7,10 +7,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,6 +20,9 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
@@ -51,6 +56,18 @@ type config struct {
 	WorkflowMaxParallel       int `envconfig:"WORKFLOW_MAX_PARALLEL" default:"10"`
 	LoopNodeMaxCount          int `envconfig:"LOOP_NODE_MAX_COUNT" default:"100"`
 
+	// Persistence (WORKFLOW_REPO_MODE=sync|async).
+	DatabaseURL        string        `envconfig:"DATABASE_URL"`
+	DatabaseMaxConns   int32         `envconfig:"DATABASE_MAX_CONNS" default:"16"`
+	MigrateOnStart     bool          `envconfig:"MIGRATE_ON_START" default:"false"`
+	RedisURL           string        `envconfig:"REDIS_URL"`
+	AsyncQueue         string        `envconfig:"ASYNC_QUEUE" default:"flowrun-records"`
+	AsyncFlushInterval time.Duration `envconfig:"ASYNC_FLUSH_INTERVAL" default:"5ms"`
+	AsyncMaxBatch      int           `envconfig:"ASYNC_MAX_BATCH" default:"500"`
+	AsyncMaxBuffered   int           `envconfig:"ASYNC_MAX_BUFFERED" default:"100000"`
+	AsyncSpoolDir      string        `envconfig:"ASYNC_SPOOL_DIR"`
+	MetricsAddr        string        `envconfig:"METRICS_ADDR"`
+
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"text"`
 }
@@ -75,9 +92,6 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkRepoMode(cfg.WorkflowRepoMode); err != nil {
-		return err
-	}
 	if cfg.WorkflowMaxExecutionTime <= 0 || cfg.WorkflowMaxExecutionSteps <= 0 || cfg.WorkflowMaxParallel <= 0 || cfg.LoopNodeMaxCount <= 0 {
 		return fmt.Errorf("configuration: WORKFLOW_MAX_EXECUTION_TIME, WORKFLOW_MAX_EXECUTION_STEPS, WORKFLOW_MAX_PARALLEL and LOOP_NODE_MAX_COUNT must be positive")
 	}
@@ -95,10 +109,37 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		return fmt.Errorf("loading apps from %s: %w", cfg.AppsDir, err)
 	}
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st, err := openStorage(ctx, cfg, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Flush what is buffered (async: to Redis or the spool) with a
+		// fresh deadline: ctx is already done.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := st.stop(sctx); err != nil {
+			logger.Error("stopping storage", "err", err)
+		}
+	}()
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, reg, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
 	srv, err := api.New(api.Config{
 		Apps:              store,
 		Engine:            eng,
-		RunHistory:        cfg.RunHistorySize,
+		Writer:            st.writer,
+		Reader:            st.reader,
+		InlineWrites:      st.inline,
+		Durable:           st.durable,
+		Ready:             st.ready,
 		MaxActiveRequests: cfg.AppMaxActiveRequests,
 		MaxBodyBytes:      cfg.MaxRequestBodyBytes,
 		PingInterval:      cfg.SSEPingInterval,
@@ -123,17 +164,22 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 	return srv.Serve(ctx, ln)
 }
 
-// checkRepoMode accepts WORKFLOW_REPO_MODE=memory; sync and async are
-// planned but not implemented yet.
-func checkRepoMode(mode string) error {
-	switch mode {
-	case "memory":
-		return nil
-	case "sync", "async":
-		return fmt.Errorf("configuration: WORKFLOW_REPO_MODE=%s is not implemented yet; only \"memory\" is available", mode)
-	default:
-		return fmt.Errorf("configuration: invalid WORKFLOW_REPO_MODE %q: want memory, sync or async", mode)
+// serveMetrics exposes Prometheus metrics on their own listener, so they
+// are not public with the API.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
 	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	return func() { hs.Close() }, nil
 }
 
 func newLogger(cfg config, out io.Writer) (*slog.Logger, error) {

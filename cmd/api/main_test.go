@@ -11,25 +11,6 @@ import (
 	"time"
 )
 
-func TestCheckRepoMode(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		mode, wantErr string
-	}{
-		{"memory", ""},
-		{"sync", `WORKFLOW_REPO_MODE=sync is not implemented yet; only "memory" is available`},
-		{"async", `WORKFLOW_REPO_MODE=async is not implemented yet; only "memory" is available`},
-		{"postgres", `invalid WORKFLOW_REPO_MODE "postgres": want memory, sync or async`},
-		{"", `invalid WORKFLOW_REPO_MODE "": want memory, sync or async`},
-	}
-	for _, tt := range tests {
-		err := checkRepoMode(tt.mode)
-		if (err == nil) != (tt.wantErr == "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
-			t.Errorf("checkRepoMode(%q) = %v, want %q", tt.mode, err, tt.wantErr)
-		}
-	}
-}
-
 // The tests below set environment variables, so they cannot run in
 // parallel.
 
@@ -38,8 +19,11 @@ func TestRunMainRejectsBadConfig(t *testing.T) {
 		env     map[string]string
 		wantErr string
 	}{
-		{map[string]string{"WORKFLOW_REPO_MODE": "async"}, "not implemented yet"},
-		{map[string]string{"WORKFLOW_REPO_MODE": "nope"}, "invalid WORKFLOW_REPO_MODE"},
+		{map[string]string{"WORKFLOW_REPO_MODE": "sync"}, "WORKFLOW_REPO_MODE=sync needs DATABASE_URL"},
+		{map[string]string{"WORKFLOW_REPO_MODE": "async"}, "WORKFLOW_REPO_MODE=async needs [REDIS_URL DATABASE_URL (for reading runs)]"},
+		{map[string]string{"WORKFLOW_REPO_MODE": "async", "DATABASE_URL": "postgres://127.0.0.1:1/x"}, "WORKFLOW_REPO_MODE=async needs [REDIS_URL]"},
+		{map[string]string{"WORKFLOW_REPO_MODE": "sync", "DATABASE_URL": "postgres://flowrun@127.0.0.1:1/x?connect_timeout=2"}, "connect database"},
+		{map[string]string{"WORKFLOW_REPO_MODE": "nope"}, `invalid WORKFLOW_REPO_MODE "nope": want memory, sync or async`},
 		{map[string]string{"APP_MAX_ACTIVE_REQUESTS": "many"}, "APP_MAX_ACTIVE_REQUESTS"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "invalid LOG_LEVEL"},
 		{map[string]string{"APPS_DIR": t.TempDir()}, "loading apps"},

@@ -179,10 +179,6 @@ func (s *Server) adminDeleteApp(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.cfg.Runs.DeleteApp(r.Context(), id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -33,6 +34,9 @@ var (
 	ErrRouteNotFound = errors.New("The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.") //nolint:staticcheck // werkzeug's message
 	// ErrMethodNotAllowed: the route exists for other methods.
 	ErrMethodNotAllowed = errors.New("The method is not allowed for the requested URL.") //nolint:staticcheck // werkzeug's message
+	// ErrPersistenceUnavailable: the execution records of a run could not
+	// be written or read (sync mode promises they are committed).
+	ErrPersistenceUnavailable = errors.New("Execution records could not be stored; the run's outcome is not durable. Try again later.") //nolint:staticcheck // message in Dify's style
 	// ErrShuttingDown: a new run while the server drains.
 	ErrShuttingDown = errors.New("The server is shutting down; no new runs are accepted.") //nolint:staticcheck // message in Dify's style
 )
@@ -143,6 +147,11 @@ var errorTable = []errorRow{
 	{match: is(ErrRouteNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRouteNotFound.Error())},
 	{match: is(ErrMethodNotAllowed), status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: fixed(ErrMethodNotAllowed.Error())},
 	{match: is(ErrShuttingDown), status: http.StatusServiceUnavailable, code: "service_unavailable", message: fixed(ErrShuttingDown.Error())},
+	{match: is(ErrPersistenceUnavailable), status: http.StatusServiceUnavailable, code: "persistence_unavailable", message: fixed(ErrPersistenceUnavailable.Error())},
+	// Run-log API errors.
+	{match: is(repo.ErrNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRunNotFound.Error())},
+	{match: is(repo.ErrUnavailable), status: http.StatusServiceUnavailable, code: "persistence_unavailable", message: fixed(ErrPersistenceUnavailable.Error())},
+	{match: is(repo.ErrInvalid), status: http.StatusBadRequest, code: "invalid_param"},
 	// Admin API errors.
 	{match: is(run.ErrInvalidDSL), status: http.StatusBadRequest, code: "invalid_param"},
 	{match: is(app.ErrInvalid), status: http.StatusBadRequest, code: "invalid_param"},

@@ -27,14 +27,22 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, []byte("{\"status\": \"ok\"}\n"))
 }
 
-// readyz reports whether new runs are accepted (503 while draining).
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+// readyz reports whether new runs are accepted: 503 while draining or
+// while a store the mode needs does not answer.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	draining := s.draining
 	s.mu.Unlock()
 	if draining {
 		writeJSON(w, http.StatusServiceUnavailable, []byte("{\"status\": \"draining\"}\n"))
 		return
+	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(r.Context()); err != nil {
+			s.log.Warn("not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, []byte("{\"status\": \"unavailable\"}\n"))
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, []byte("{\"status\": \"ready\"}\n"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime/debug"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -176,34 +178,12 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	s.block(w, r, rc, a, p)
 }
 
-// recorder saves the run when it starts, then hands events on.
-type recorder struct {
-	s     *Server
-	appID string
-	next  run.Listener
-}
-
-// OnEvent implements run.Listener.
-func (l *recorder) OnEvent(e *run.Event) {
-	if e.Type == run.EventWorkflowStarted {
-		l.s.save(l.appID, e.Run)
-	}
-	if l.next != nil {
-		l.next.OnEvent(e)
-	}
-}
-
-func (s *Server) save(appID string, info *run.RunInfo) {
-	if err := s.cfg.Runs.Save(context.Background(), appID, info); err != nil {
-		s.log.Error("saving run", "app_id", appID, "run_id", info.ID, "err", err)
-	}
-}
-
 // execute runs p to completion on the calling goroutine, registered for
-// stop requests and shutdown. The caller must have acquired a slot for a;
-// execute releases it. It returns nil only if the engine panicked (the
-// panic is logged).
-func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.RunInfo) {
+// stop requests and shutdown, recording its execution records. The caller
+// must have acquired a slot for a; execute releases it. It returns nil only
+// if the engine panicked (the panic is logged). err reports records that
+// could not be written when Config.Durable is set.
+func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.RunInfo, err error) {
 	ctx, cancel := context.WithCancelCause(s.runCtx)
 	s.mu.Lock()
 	s.tasks[p.TaskID] = &task{appID: a.ID, cancel: cancel}
@@ -219,9 +199,20 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.Ru
 		s.mu.Unlock()
 		s.release(a.ID)
 	}()
-	info = s.cfg.Engine.Run(ctx, a.Workflow, p, &recorder{s: s, appID: a.ID, next: l})
-	s.save(a.ID, info)
-	return info
+	// Records must outlive a client that goes away: their writes use the
+	// server's context, not the request's.
+	rec := record.New(s.runCtx, s.cfg.Writer, record.Source{
+		RunID: p.RunID, AppID: a.ID, WorkflowID: a.WorkflowID, Version: a.UpdatedAt.UTC().Format("2006-01-02 15:04:05.000000"),
+		SessionID: p.UserID, TriggeredFrom: "app-run", CreatedFrom: "service-api",
+	}, record.Options{Inline: s.cfg.InlineWrites})
+	info = s.cfg.Engine.Run(ctx, a.Workflow, p, run.Listeners(rec, l))
+	if werr := rec.Wait(); werr != nil {
+		s.log.Error("writing run records", "app_id", a.ID, "run_id", p.RunID, "err", werr)
+		if s.cfg.Durable {
+			err = fmt.Errorf("%w: %w", ErrPersistenceUnavailable, werr)
+		}
+	}
+	return info, err
 }
 
 // block serves a blocking run: run it, then answer Dify's blocking body
@@ -230,9 +221,13 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.Ru
 // client goes away the run still completes and is recorded, and the
 // connection is released afterwards.
 func (s *Server) block(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params) {
-	info := s.execute(a, p, nil)
+	info, err := s.execute(a, p, nil)
 	if info == nil {
 		s.writeError(w, r, errRunPanicked)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if r.Context().Err() != nil {
@@ -299,59 +294,7 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, []byte("{\"result\": \"success\"}\n"))
 }
 
-// handleGetRun serves GET /workflows/run/{workflow_run_id} in the shape of
-// Dify's workflow_run_fields: inputs and outputs are JSON strings.
-func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) {
-	a := appFrom(r.Context())
-	info, err := s.cfg.Runs.Get(r.Context(), a.ID, chi.URLParam(r, "workflow_run_id"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	finished := info.Status != run.StatusRunning
-	e := enc{py: true}
-	e.open()
-	e.key("id")
-	e.str(info.ID)
-	e.key("workflow_id")
-	e.str(info.WorkflowID)
-	e.key("status")
-	e.str(string(info.Status))
-	e.key("inputs")
-	e.str(toJSONString(info.Inputs))
-	e.key("outputs")
-	if finished {
-		e.str(toJSONString(info.Outputs))
-	} else {
-		e.null()
-	}
-	e.key("error")
-	e.nullStr(info.Error)
-	e.key("total_steps")
-	e.int(info.TotalSteps)
-	e.key("total_tokens")
-	e.int(info.TotalTokens)
-	e.key("created_at")
-	e.int(info.CreatedAt.Unix())
-	e.key("finished_at")
-	if finished {
-		e.int(info.FinishedAt.Unix())
-	} else {
-		e.null()
-	}
-	e.key("elapsed_time")
-	e.float(info.Elapsed.Seconds())
-	e.close()
-	e.b = append(e.b, '\n')
-	writeJSON(w, http.StatusOK, e.b)
-}
-
-// endUserID derives a stable id for (app, user): Dify reports its
-// end_users row id as created_by.id; flowrun keeps no such table.
-func endUserID(appID, user string) string {
-	ns, err := uuid.Parse(appID)
-	if err != nil {
-		ns = uuid.NameSpaceOID
-	}
-	return uuid.NewSHA1(ns, []byte("end-user:"+user)).String()
-}
+// endUserID is the stable id of (app, user) that records and
+// created_by.id carry: Dify reports its end_users row id; flowrun keeps no
+// such table.
+func endUserID(appID, user string) string { return record.EndUserID(appID, user) }

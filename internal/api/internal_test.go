@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"math"
 	"testing"
@@ -37,42 +36,6 @@ func TestEncoderStyles(t *testing.T) {
 		if string(e.b) != tt.want {
 			t.Errorf("py=%v:\ngot  %s\nwant %s", tt.py, e.b, tt.want)
 		}
-	}
-}
-
-func TestRecentRunsEvictsOldest(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s := NewRecentRuns(2)
-	save := func(app, id string, st run.Status) {
-		if err := s.Save(ctx, app, &run.RunInfo{ID: id, Status: st}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	save("a", "1", run.StatusRunning)
-	save("a", "2", run.StatusRunning)
-	save("a", "1", run.StatusSucceeded) // update, not a new entry
-	save("b", "x", run.StatusRunning)   // other apps have their own budget
-	if got, err := s.Get(ctx, "a", "1"); err != nil || got.Status != run.StatusSucceeded {
-		t.Fatalf("Get 1 = %v, %v", got, err)
-	}
-	save("a", "3", run.StatusRunning) // evicts 1, the oldest started
-	if _, err := s.Get(ctx, "a", "1"); !errors.Is(err, ErrRunNotFound) {
-		t.Fatalf("1 not evicted: %v", err)
-	}
-	for _, id := range []string{"2", "3"} {
-		if _, err := s.Get(ctx, "a", id); err != nil {
-			t.Fatalf("Get %s: %v", id, err)
-		}
-	}
-	if _, err := s.Get(ctx, "b", "2"); !errors.Is(err, ErrRunNotFound) {
-		t.Fatal("runs leak across apps")
-	}
-	if err := s.DeleteApp(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Get(ctx, "a", "3"); !errors.Is(err, ErrRunNotFound) {
-		t.Fatal("DeleteApp kept runs")
 	}
 }
 

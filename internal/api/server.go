@@ -28,6 +28,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/repo/memory"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -64,10 +66,24 @@ type Config struct {
 	Apps app.Store
 	// Engine runs the workflows. Required.
 	Engine Engine
-	// Runs records runs for GET /workflows/run/{id} (default: a
-	// RecentRuns keeping RunHistory runs per app).
-	Runs RunStore
-	// RunHistory is how many runs per app the default RecentRuns keeps
+	// Writer receives every run's execution records (default: an
+	// in-memory store of RunHistory runs, also used as Reader).
+	Writer repo.Writer
+	// InlineWrites writes records on the engine's goroutine; set it when
+	// Writer only buffers or enqueues (memory, async). Otherwise writes are
+	// pipelined, one in flight per run (sync).
+	InlineWrites bool
+	// Durable reports a run whose records could not be written to the
+	// client (503 persistence_unavailable): sync mode promises that a run
+	// the client sees finish is committed.
+	Durable bool
+	// Reader serves GET /workflows/run/{id}, /workflows/logs and
+	// /workflows/run/{id}/node-executions (default: the default Writer).
+	Reader repo.Reader
+	// Ready, when set, is checked by GET /readyz (e.g. that PostgreSQL and
+	// Redis answer); an error makes the server report itself not ready.
+	Ready func(ctx context.Context) error
+	// RunHistory is how many runs the default in-memory store keeps
 	// (default 1000).
 	RunHistory int
 	// MaxActiveRequests caps concurrent runs per app, like Dify's
@@ -132,8 +148,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Runs == nil {
-		c.Runs = NewRecentRuns(c.RunHistory)
+	if c.Writer == nil && c.Reader == nil {
+		m, _ := memory.New(memory.Config{Capacity: c.RunHistory})
+		c.Writer, c.Reader, c.InlineWrites = m, m, true
 	}
 	return c
 }
@@ -144,6 +161,8 @@ func (c Config) validate() error {
 		return errors.New("api: Config.Apps is required")
 	case c.Engine == nil:
 		return errors.New("api: Config.Engine is required")
+	case (c.Writer == nil) != (c.Reader == nil):
+		return errors.New("api: Config.Writer and Config.Reader go together")
 	case c.MaxActiveRequests < 0:
 		return errors.New("api: MaxActiveRequests must not be negative")
 	case c.MaxBodyBytes < 0 || c.PingInterval < 0 || c.StreamBuffer < 0 || c.RunHistory < 0:
@@ -212,6 +231,8 @@ func (s *Server) routes() http.Handler {
 			r.Post("/workflows/{workflow_id}/run", s.handleRun)
 			r.Post("/workflows/tasks/{task_id}/stop", s.handleStop)
 			r.Get("/workflows/run/{workflow_run_id}", s.handleGetRun)
+			r.Get("/workflows/run/{workflow_run_id}/node-executions", s.handleNodeExecutions)
+			r.Get("/workflows/logs", s.handleLogs)
 			r.Get("/info", s.handleInfo)
 			r.Get("/parameters", s.handleParameters)
 		})

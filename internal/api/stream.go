@@ -73,7 +73,12 @@ var errClientTooSlow = errors.New("streaming client too slow")
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params) {
 	q := newQueue(s.cfg.StreamBuffer)
 	done := make(chan *run.RunInfo, 1)
-	go func() { done <- s.execute(a, p, q) }()
+	var werr error
+	go func() {
+		info, err := s.execute(a, p, q)
+		werr = err
+		done <- info
+	}()
 	meta := &runMeta{runID: p.RunID, taskID: p.TaskID, endUserID: endUserID(a.ID, p.UserID)}
 
 	h := w.Header()
@@ -129,6 +134,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.Respons
 		spare = evs
 		if panicked {
 			h, _ := httpError(errRunPanicked)
+			buf = appendErrorEvent(buf, p.RunID, h)
+		} else if finished && werr != nil {
+			// workflow_finished went out, but its records are not durable:
+			// say so before the stream ends.
+			h, _ := httpError(werr)
 			buf = appendErrorEvent(buf, p.RunID, h)
 		}
 		if len(buf) > 0 {

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/flowrun/flowrun/internal/dbtest"
+	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/repo/async"
+	reposql "github.com/flowrun/flowrun/internal/repo/sql"
+)
+
+// TestModesEndToEnd drives the real server in sync and async mode: after N
+// runs over HTTP, PostgreSQL holds exactly N runs with the right node
+// executions, their statuses and outputs equal to the HTTP responses, and
+// GET /workflows/run/{id} answers each run.
+func TestModesEndToEnd(t *testing.T) {
+	for _, mode := range []string{"sync", "async"} {
+		t.Run(mode, func(t *testing.T) {
+			redisURL := os.Getenv("TEST_REDIS_URL")
+			if redisURL == "" {
+				t.Fatal("TEST_REDIS_URL is not set: run the tests with scripts/test.sh")
+			}
+			schema, _ := dbtest.Schema(t)
+			dbURL := withSearchPath(t, dbtest.URL(t), schema)
+			queue := "api-e2e-" + uuid.NewString()[:8]
+			t.Setenv("APPS_DIR", "../../examples")
+			t.Setenv("ADDR", "127.0.0.1:0")
+			t.Setenv("WORKFLOW_REPO_MODE", mode)
+			t.Setenv("DATABASE_URL", dbURL)
+			t.Setenv("MIGRATE_ON_START", "true")
+			t.Setenv("REDIS_URL", redisURL)
+			t.Setenv("ASYNC_QUEUE", queue)
+			t.Setenv("ASYNC_SPOOL_DIR", t.TempDir())
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w := &signalWriter{addr: make(chan string, 1)}
+			done := make(chan error, 1)
+			go func() { done <- runMain(ctx, w) }()
+			var addr string
+			select {
+			case addr = <-w.addr:
+			case err := <-done:
+				t.Fatalf("runMain returned early: %v", err)
+			case <-time.After(60 * time.Second):
+				t.Fatal("server did not start")
+			}
+			pool, err := reposql.Open(ctx, reposql.OpenConfig{URL: dbURL, MaxConns: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			store := reposql.New(pool)
+			if mode == "async" {
+				// What cmd/persister runs, in-process.
+				opt, _ := asynq.ParseRedisURI(redisURL)
+				srv := asynq.NewServer(opt, asynq.Config{Queues: map[string]int{queue: 1}, Concurrency: 4,
+					TaskCheckInterval: 10 * time.Millisecond, Logger: quietAsynq{}})
+				if err := srv.Start(async.NewHandler(store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)); err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Shutdown()
+			}
+
+			const n = 30
+			type result struct {
+				status  string
+				outputs map[string]any
+				steps   float64
+			}
+			want := map[string]result{}
+			for i := range n {
+				mode := "blocking"
+				if i%3 == 0 {
+					mode = "streaming"
+				}
+				q := []string{"hello there", "bye"}[i%2]
+				id, res := callRun(t, addr, "app-flowrun-branch-local-only", q, mode)
+				want[id] = res
+				// Read-your-writes: the run is there right away, in both modes.
+				got := getRun(t, addr, "app-flowrun-branch-local-only", id)
+				if got["status"] != res.status {
+					t.Fatalf("GET run right after it finished: %v", got)
+				}
+			}
+			var runs *repo.RunListResult
+			deadline := time.After(20 * time.Second)
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				runs, err = store.RunList(ctx, &repo.RunListParams{AppID: "011d426b-e2e2-42bb-8167-17112d960102", Limit: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				terminal := 0
+				for _, it := range runs.Items {
+					if it.Run != nil && it.Run.Status.Terminal() {
+						terminal++
+					}
+				}
+				if mode == "sync" || terminal == n {
+					break
+				}
+				select {
+				case <-deadline:
+					t.Fatalf("after 20 s PostgreSQL holds %d finished runs of %d", terminal, n)
+				case <-tick.C:
+				}
+			}
+			if runs.Total != n || len(runs.Items) != n {
+				t.Fatalf("PostgreSQL holds %d runs, want exactly %d", runs.Total, n)
+			}
+			for _, it := range runs.Items {
+				exp, ok := want[it.Run.ID]
+				if !ok {
+					t.Fatalf("unexpected run %s", it.Run.ID)
+				}
+				var outs map[string]any
+				json.Unmarshal(it.Run.Outputs, &outs)
+				if string(it.Run.Status) != exp.status || !reflect.DeepEqual(outs, exp.outputs) || float64(it.Run.TotalSteps) != exp.steps {
+					t.Fatalf("run %s stored %s %v %d; HTTP said %+v", it.Run.ID, it.Run.Status, outs, it.Run.TotalSteps, exp)
+				}
+				nodes, err := store.NodeExecutionList(ctx, &repo.NodeExecutionListParams{AppID: it.Run.AppID, RunID: it.Run.ID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if float64(len(nodes)) != exp.steps {
+					t.Fatalf("run %s: %d node executions, want %v", it.Run.ID, len(nodes), exp.steps)
+				}
+				for _, node := range nodes {
+					if node.Status != repo.StatusSucceeded || node.FinishedAt.IsZero() {
+						t.Fatalf("node %s of run %s: %s", node.NodeID, it.Run.ID, node.Status)
+					}
+				}
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("runMain = %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("runMain did not return")
+			}
+		})
+	}
+}
+
+// callRun runs the app once over HTTP and returns the run id and what the
+// response said about the run.
+func callRun(t *testing.T, addr, key, query, mode string) (string, struct {
+	status  string
+	outputs map[string]any
+	steps   float64
+}) {
+	t.Helper()
+	body := fmt.Sprintf(`{"inputs": {"query": %q}, "user": "e2e", "response_mode": %q}`, query, mode)
+	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/workflows/run", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("run: %d %s", resp.StatusCode, raw)
+	}
+	var data struct {
+		ID      string         `json:"id"`
+		Status  string         `json:"status"`
+		Outputs map[string]any `json:"outputs"`
+		Steps   float64        `json:"total_steps"`
+	}
+	if mode == "streaming" {
+		frames := strings.Split(strings.TrimSpace(string(raw)), "\n\n")
+		last := strings.TrimPrefix(frames[len(frames)-1], "data: ")
+		var ev struct {
+			Event string          `json:"event"`
+			Data  json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(last), &ev); err != nil || ev.Event != "workflow_finished" {
+			t.Fatalf("last frame %s", last)
+		}
+		json.Unmarshal(ev.Data, &data)
+	} else {
+		var b struct {
+			Data json.RawMessage `json:"data"`
+		}
+		json.Unmarshal(raw, &b)
+		json.Unmarshal(b.Data, &data)
+	}
+	return data.ID, struct {
+		status  string
+		outputs map[string]any
+		steps   float64
+	}{data.Status, data.Outputs, data.Steps}
+}
+
+func getRun(t *testing.T, addr, key, id string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/workflows/run/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&m) != nil {
+		t.Fatalf("GET run %s: %d", id, resp.StatusCode)
+	}
+	return m
+}
+
+func withSearchPath(t *testing.T, raw, schema string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+type quietAsynq struct{}
+
+func (quietAsynq) Debug(...any) {}
+func (quietAsynq) Info(...any)  {}
+func (quietAsynq) Warn(...any)  {}
+func (quietAsynq) Error(...any) {}
+func (quietAsynq) Fatal(...any) {}

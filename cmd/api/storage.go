@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/repo/async"
+	"github.com/flowrun/flowrun/internal/repo/memory"
+	reposql "github.com/flowrun/flowrun/internal/repo/sql"
+)
+
+// storage is what WORKFLOW_REPO_MODE chose: where records go, where the
+// run-log API reads, and how to check and stop it.
+type storage struct {
+	writer  repo.Writer
+	reader  repo.Reader
+	inline  bool
+	durable bool
+	ready   func(ctx context.Context) error
+	stop    func(ctx context.Context) error
+}
+
+// openStorage builds the storage of cfg.WorkflowRepoMode. A mode whose
+// services are not configured or do not answer is a startup error.
+//
+//   - memory: records are kept in a bounded in-memory store only.
+//   - sync:   records are written to PostgreSQL, pipelined per run; a run's
+//     records are committed before its end reaches the client.
+//   - async:  records are handed to Redis (asynq) for cmd/persister and kept
+//     in memory for read-your-writes; reads fall back to PostgreSQL.
+func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log *slog.Logger) (*storage, error) {
+	recent, err := memory.New(memory.Config{Capacity: cfg.RunHistorySize})
+	if err != nil {
+		return nil, err
+	}
+	noop := func(context.Context) error { return nil }
+	switch cfg.WorkflowRepoMode {
+	case "memory":
+		return &storage{writer: recent, reader: recent, inline: true, ready: noop, stop: noop}, nil
+	case "sync":
+		if cfg.DatabaseURL == "" {
+			return nil, errors.New("configuration: WORKFLOW_REPO_MODE=sync needs DATABASE_URL")
+		}
+		pool, err := reposql.Open(ctx, reposql.OpenConfig{URL: cfg.DatabaseURL, MaxConns: cfg.DatabaseMaxConns, Migrate: cfg.MigrateOnStart})
+		if err != nil {
+			return nil, err
+		}
+		store := reposql.New(pool)
+		return &storage{
+			writer: store, reader: store, durable: true,
+			ready: pool.Ping,
+			stop:  func(context.Context) error { pool.Close(); return nil },
+		}, nil
+	case "async":
+		var missing []string
+		if cfg.RedisURL == "" {
+			missing = append(missing, "REDIS_URL")
+		}
+		if cfg.DatabaseURL == "" {
+			missing = append(missing, "DATABASE_URL (for reading runs)")
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("configuration: WORKFLOW_REPO_MODE=async needs %v", missing)
+		}
+		redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("configuration: REDIS_URL: %w", err)
+		}
+		pool, err := reposql.Open(ctx, reposql.OpenConfig{URL: cfg.DatabaseURL, MaxConns: cfg.DatabaseMaxConns, Migrate: cfg.MigrateOnStart})
+		if err != nil {
+			return nil, err
+		}
+		client := asynq.NewClient(redisOpt)
+		insp := asynq.NewInspector(redisOpt)
+		// Fail fast when Redis is down at start; later outages are
+		// absorbed by the spool.
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := client.Ping(); err != nil || pctx.Err() != nil {
+			client.Close()
+			pool.Close()
+			return nil, fmt.Errorf("connect redis: %w", err)
+		}
+		w, err := async.New(client, async.Config{
+			Queue: cfg.AsyncQueue, FlushInterval: cfg.AsyncFlushInterval, MaxBatch: cfg.AsyncMaxBatch,
+			MaxBuffered: cfg.AsyncMaxBuffered, SpoolDir: cfg.AsyncSpoolDir, Logger: log, Metrics: async.NewMetrics(reg),
+		})
+		if err != nil {
+			client.Close()
+			pool.Close()
+			return nil, err
+		}
+		if err := w.Start(ctx); err != nil {
+			return nil, err
+		}
+		return &storage{
+			writer: repo.Tee(recent, w),
+			reader: repo.Fallback(recent, reposql.New(pool)),
+			inline: true,
+			ready: func(ctx context.Context) error {
+				if err := pool.Ping(ctx); err != nil {
+					return err
+				}
+				_, err := insp.Queues()
+				return err
+			},
+			stop: func(ctx context.Context) error {
+				err := w.Stop(ctx)
+				client.Close()
+				insp.Close()
+				pool.Close()
+				return err
+			},
+		}, nil
+	}
+	return nil, fmt.Errorf("configuration: invalid WORKFLOW_REPO_MODE %q: want memory, sync or async", cfg.WorkflowRepoMode)
+}
