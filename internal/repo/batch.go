@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -164,11 +165,13 @@ type jsonField struct {
 	raw  *json.RawMessage
 }
 
-// checkJSON validates each field and turns empty values into nil, so that
-// every store treats "" and nil alike (as absent).
+// checkJSON validates each field and turns empty values and JSON null into
+// nil, so that every store treats "", null and nil alike (as absent): a
+// record that travelled through JSON (the async queue) reads back as it
+// was written.
 func checkJSON(kind, id string, fields []jsonField) error {
 	for _, f := range fields {
-		if len(*f.raw) == 0 {
+		if len(*f.raw) == 0 || string(bytes.TrimSpace(*f.raw)) == "null" {
 			*f.raw = nil
 			continue
 		}
