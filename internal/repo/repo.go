@@ -139,6 +139,10 @@ type WorkflowRun struct {
 	SessionID  string
 	CreatedAt  time.Time
 	FinishedAt time.Time // zero while running
+	// InstanceID is the API instance executing the run (a UUID, or "" when
+	// not tracked). Runs left running by an instance that stopped
+	// heartbeating are closed as failed.
+	InstanceID string
 	// Seq is the record's version within its run (see the package doc).
 	Seq int64
 }

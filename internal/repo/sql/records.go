@@ -25,6 +25,7 @@ const (
 	kInt
 	kTime
 	kTimeNull
+	kUUIDNull // "" is NULL
 )
 
 func (k kind) arrType() string {
@@ -41,7 +42,7 @@ func (k kind) arrType() string {
 
 func (k kind) cast() string {
 	switch k {
-	case kUUID:
+	case kUUID, kUUIDNull:
 		return "::uuid"
 	case kJSON:
 		return "::jsonb"
@@ -106,6 +107,14 @@ func (tb table[T]) args(rows []T) []any {
 			a := make([]string, len(rows))
 			for j, r := range rows {
 				a[j] = sanitizeText(c.get(r).(string))
+			}
+			out[i] = a
+		case kUUIDNull:
+			a := make([]*string, len(rows))
+			for j, r := range rows {
+				if v := c.get(r).(string); v != "" {
+					a[j] = &v
+				}
 			}
 			out[i] = a
 		case kJSON:
@@ -190,6 +199,7 @@ var runTable = table[*repo.WorkflowRun]{
 		{"created_at", kTime, func(r *repo.WorkflowRun) any { return r.CreatedAt }},
 		{"finished_at", kTimeNull, func(r *repo.WorkflowRun) any { return r.FinishedAt }},
 		{"seq", kInt, func(r *repo.WorkflowRun) any { return r.Seq }},
+		{"instance_id", kUUIDNull, func(r *repo.WorkflowRun) any { return r.InstanceID }},
 	},
 	identity: []string{"app_id"},
 	rank:     rankByStatusSeq,
@@ -199,13 +209,17 @@ func scanRunFields(row pgx.CollectableRow, extra ...any) (*repo.WorkflowRun, err
 	var r repo.WorkflowRun
 	var status string
 	var finished *time.Time
+	var instance *string
 	dest := append(extra,
 		&r.ID, &r.TenantID, &r.AppID, &r.WorkflowID, &r.Type, &r.TriggeredFrom, &r.Version,
 		&r.Graph, &r.Inputs, &status, &r.Outputs, &r.Error, &r.ElapsedTime, &r.TotalTokens,
 		&r.TotalSteps, &r.ExceptionsCount, &r.CreatedByRole, &r.CreatedBy, &r.SessionID,
-		&r.CreatedAt, &finished, &r.Seq)
+		&r.CreatedAt, &finished, &r.Seq, &instance)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
+	}
+	if instance != nil {
+		r.InstanceID = *instance
 	}
 	r.Status = repo.Status(status)
 	r.CreatedAt, r.FinishedAt = r.CreatedAt.UTC(), fromTimePtr(finished)
