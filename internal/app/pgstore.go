@@ -117,7 +117,9 @@ type Postgres struct {
 
 // brokenApp is a stored app that could not be loaded.
 type brokenApp struct {
-	dsl [32]byte // sha256 of the DSL that failed, to skip recompiling it
+	// row is the fingerprint of what failed (see fingerprint): the same
+	// row fails the same way, so it is neither rebuilt nor logged again.
+	row [32]byte
 	err error
 }
 
@@ -192,10 +194,14 @@ func (p *Postgres) Stop(ctx context.Context) error {
 
 // LoadError reports a stored app that is not served.
 type LoadError struct {
+	// AppID is the id of the app's row.
 	AppID string
-	Err   error
+	// Err is why it did not load: a compile error (wrapping
+	// run.ErrInvalidDSL) or a malformed id (wrapping ErrInvalid).
+	Err error
 }
 
+// Error describes the app and the cause.
 func (e *LoadError) Error() string { return fmt.Sprintf("app %s: %v", e.AppID, e.Err) }
 
 // Unwrap returns the compile (or validation) error.
@@ -567,6 +573,11 @@ type appRow struct {
 	updatedAt                                           time.Time
 }
 
+// fingerprint covers what build validates: the ids and the DSL.
+func (r appRow) fingerprint() [32]byte {
+	return sha256.Sum256([]byte(r.id + "\x00" + r.workflowID + "\x00" + r.dsl))
+}
+
 const appColumns = `id, workflow_id, name, mode, description, author_name, tags, dsl, updated_at`
 
 func scanApp(row pgx.CollectableRow) (appRow, error) {
@@ -641,17 +652,17 @@ func (p *Postgres) build(r appRow, prev *App) (*App, error) {
 // load builds r, or records (and logs, the first time) why it cannot.
 func (p *Postgres) load(r appRow) *App {
 	prev, _ := p.cache.Get(context.Background(), r.id)
-	sum := sha256.Sum256([]byte(r.dsl))
+	sum := r.fingerprint()
 	p.bmu.Lock()
 	b := p.broken[r.id]
 	p.bmu.Unlock()
-	if b != nil && b.dsl == sum {
-		return nil // failed before, with this DSL: same result
+	if b != nil && b.row == sum {
+		return nil // failed before, with the same ids and DSL
 	}
 	a, err := p.build(r, prev)
 	if err != nil {
 		p.cfg.Logger.Error("app not loaded: its stored definition is invalid", "app_id", r.id, "error", err)
-		p.setBroken(r.id, &brokenApp{dsl: sum, err: err})
+		p.setBroken(r.id, &brokenApp{row: sum, err: err})
 		return nil
 	}
 	p.setBroken(r.id, nil)

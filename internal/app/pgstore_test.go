@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -328,12 +329,17 @@ func TestPostgresBadStoredApps(t *testing.T) {
 	r.waitFor(t, "the fix to reach r", func() bool {
 		return r.authenticates(ctx, "app-second-key-of-broken", otherAppID)() && len(r.LoadErrors()) == 1
 	})
-	if err := r.Delete(ctx, badWfApp); err != nil {
+	// A row fixed by hand loads once a notification names it.
+	if _, err := pool.Exec(ctx, `UPDATE apps SET workflow_id = $2 WHERE id = $1`, badWfApp, wfID); err != nil {
 		t.Fatal(err)
 	}
-	if errs := r.LoadErrors(); len(errs) != 0 {
-		t.Fatalf("r.LoadErrors after deleting the bad row = %v", errs)
+	if _, err := pool.Exec(ctx, `SELECT pg_notify($1, $2)`, app.NotifyChannel, badWfApp); err != nil {
+		t.Fatal(err)
 	}
+	r.waitFor(t, "the hand-fixed row to load", func() bool {
+		got, err := r.Get(ctx, badWfApp)
+		return err == nil && got.Name == "bad ids" && len(r.LoadErrors()) == 0
+	})
 }
 
 // TestPostgresPeriodicReload: a change that sent no notification is picked
@@ -569,5 +575,63 @@ func TestPostgresLifecycle(t *testing.T) {
 	}
 	if err := p.Stop(ctx); err != nil {
 		t.Fatalf("Stop after a failed Start = %v", err)
+	}
+}
+
+// countingCompiler counts compilations.
+type countingCompiler struct{ n atomic.Int64 }
+
+func (c *countingCompiler) Compile(data []byte) (*run.Workflow, error) {
+	c.n.Add(1)
+	return testEngine.Compile(data)
+}
+
+// TestPostgresReloadKeepsUnchangedApps: reloads neither recompile nor
+// replace an app whose row did not change.
+func TestPostgresReloadKeepsUnchangedApps(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	cc := &countingCompiler{}
+	p, err := app.NewPostgres(newPool(t), cc, app.PostgresConfig{Logger: quiet(), ReloadInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fulls := make(chan struct{}, 64)
+	app.SetReloadHook(p, func(payload string) {
+		if payload == "" {
+			select {
+			case fulls <- struct{}{}:
+			default:
+			}
+		}
+	})
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(context.Background()); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	if _, err := p.Put(ctx, mustNew(t, appID, wfID)); err != nil {
+		t.Fatal(err)
+	}
+	before, err := p.Get(ctx, appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for range 3 {
+		select {
+		case <-fulls:
+		case <-deadline:
+			t.Fatal("timed out waiting for periodic reloads")
+		}
+	}
+	if after, err := p.Get(ctx, appID); err != nil || after != before {
+		t.Fatalf("after reloads Get = %p, %v; want the same *App %p", after, err, before)
+	}
+	if n := cc.n.Load(); n != 0 {
+		t.Fatalf("reloads compiled %d times, want 0", n)
 	}
 }
