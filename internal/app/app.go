@@ -2,10 +2,12 @@
 //
 // An app is a compiled workflow plus the keys that select it: a service API
 // request's "Authorization: Bearer app-…" header names exactly one app.
-// Apps live behind the Store interface; Memory is the in-process
-// implementation used in memory mode (a PostgreSQL store with hashed keys is
-// planned). LoadDir seeds a store from a directory of DSL files and an
-// apps.yaml index.
+// Apps live behind the Store interface. Memory keeps them in process (memory
+// mode); Postgres keeps them in PostgreSQL and serves them from memory,
+// with changes propagated between replicas by LISTEN/NOTIFY. Both keep keys
+// only as SHA-256 digests. LoadDir fills a store from a directory of DSL
+// files and an apps.yaml index; Postgres.SeedFrom imports such a directory
+// into an empty database once.
 package app
 
 import (

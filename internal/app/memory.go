@@ -163,3 +163,77 @@ func (m *Memory) Keys(_ context.Context, appID string) ([]KeyInfo, error) {
 	})
 	return out, nil
 }
+
+// The methods below let Postgres use a Memory as its cache: they store
+// values as given (timestamps included) rather than stamping them.
+
+// setApp stores a as is, keeping the keys of the app it replaces.
+func (m *Memory) setApp(a *App) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.apps[a.ID] = a
+}
+
+// setKey stores e, replacing whichever app held e.hash.
+func (m *Memory) setKey(e keyEntry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keys[e.hash] = &e
+}
+
+// removeKeyHash forgets the key with hash h.
+func (m *Memory) removeKeyHash(h [32]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.keys, h)
+}
+
+// replaceApp replaces app id and all its keys in one step: a nil a removes
+// the app and its keys.
+func (m *Memory) replaceApp(id string, a *App, keys []keyEntry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for h, e := range m.keys {
+		if e.appID == id {
+			delete(m.keys, h)
+		}
+	}
+	if a == nil {
+		delete(m.apps, id)
+		return
+	}
+	m.apps[id] = a
+	for _, e := range keys {
+		m.keys[e.hash] = &e
+	}
+}
+
+// replaceAll replaces every app and key.
+func (m *Memory) replaceAll(apps []*App, keys []keyEntry) {
+	am := make(map[string]*App, len(apps))
+	for _, a := range apps {
+		am[a.ID] = a
+	}
+	km := make(map[[32]byte]*keyEntry, len(keys))
+	for _, e := range keys {
+		km[e.hash] = &e
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.apps, m.keys = am, km
+}
+
+// snapshot returns every app and key entry.
+func (m *Memory) snapshot() ([]*App, []keyEntry) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	apps := make([]*App, 0, len(m.apps))
+	for _, a := range m.apps {
+		apps = append(apps, a)
+	}
+	keys := make([]keyEntry, 0, len(m.keys))
+	for _, e := range m.keys {
+		keys = append(keys, *e)
+	}
+	return apps, keys
+}

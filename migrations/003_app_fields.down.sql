@@ -1,0 +1,5 @@
+DROP TABLE IF EXISTS apps_seed;
+ALTER TABLE apps
+	DROP COLUMN IF EXISTS author_name,
+	DROP COLUMN IF EXISTS tags,
+	DROP COLUMN IF EXISTS workflow_id;
