@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
+	reposql "github.com/flowrun/flowrun/internal/repo/sql"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -67,6 +69,11 @@ type config struct {
 	AsyncMaxBuffered   int           `envconfig:"ASYNC_MAX_BUFFERED" default:"100000"`
 	AsyncSpoolDir      string        `envconfig:"ASYNC_SPOOL_DIR"`
 	MetricsAddr        string        `envconfig:"METRICS_ADDR"`
+	// Instance leases (sync and async): runs of an instance that stops
+	// heartbeating are closed as failed ("instance lost").
+	InstanceHeartbeat time.Duration `envconfig:"INSTANCE_HEARTBEAT_INTERVAL" default:"5s"`
+	InstanceLostAfter time.Duration `envconfig:"INSTANCE_LOST_AFTER" default:"30s"`
+	AppsReload        time.Duration `envconfig:"APPS_RELOAD_INTERVAL" default:"30s"`
 
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"text"`
@@ -103,8 +110,8 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		LoopMaxCount: cfg.LoopNodeMaxCount,
 		Logger:       logger,
 	}, nil)
-	store := app.NewMemory(nil)
-	n, err := app.LoadDir(ctx, cfg.AppsDir, eng, store)
+	examples := app.NewMemory(nil)
+	n, err := app.LoadDir(ctx, cfg.AppsDir, eng, examples)
 	if err != nil {
 		return fmt.Errorf("loading apps from %s: %w", cfg.AppsDir, err)
 	}
@@ -124,6 +131,43 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 			logger.Error("stopping storage", "err", err)
 		}
 	}()
+	// Memory mode serves APPS_DIR as loaded. Sync and async keep apps and
+	// hashed keys in PostgreSQL (cached in memory, kept in step across
+	// replicas), seeded once from APPS_DIR, and hold an instance lease.
+	var (
+		store      app.Store = examples
+		instanceID string
+	)
+	if st.pool != nil {
+		pg, err := app.NewPostgres(st.pool, eng, app.PostgresConfig{ReloadInterval: cfg.AppsReload, Logger: logger})
+		if err != nil {
+			return err
+		}
+		if err := pg.Start(ctx); err != nil {
+			return err
+		}
+		defer pg.Stop(context.WithoutCancel(ctx))
+		seeded, err := pg.SeedFrom(ctx, examples)
+		if err != nil {
+			return fmt.Errorf("seeding apps from %s: %w", cfg.AppsDir, err)
+		}
+		apps, err := pg.List(ctx)
+		if err != nil {
+			return err
+		}
+		n, store = len(apps), pg
+		logger.Info("apps from PostgreSQL", "apps", n, "seeded_from_apps_dir", seeded, "not_loadable", len(pg.LoadErrors()))
+
+		instanceID = uuid.NewString()
+		lease, err := reposql.NewLease(st.pool, reposql.LeaseConfig{InstanceID: instanceID, Heartbeat: cfg.InstanceHeartbeat, LostAfter: cfg.InstanceLostAfter, Logger: logger})
+		if err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+		if err := lease.Start(ctx); err != nil {
+			return err
+		}
+		defer lease.Stop(context.WithoutCancel(ctx))
+	}
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, reg, logger)
 		if err != nil {
@@ -140,6 +184,7 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		InlineWrites:      st.inline,
 		Durable:           st.durable,
 		Ready:             st.ready,
+		InstanceID:        instanceID,
 		MaxActiveRequests: cfg.AppMaxActiveRequests,
 		MaxBodyBytes:      cfg.MaxRequestBodyBytes,
 		PingInterval:      cfg.SSEPingInterval,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowrun/flowrun/internal/repo"
@@ -19,6 +20,9 @@ import (
 // storage is what WORKFLOW_REPO_MODE chose: where records go, where the
 // run-log API reads, and how to check and stop it.
 type storage struct {
+	// pool is the PostgreSQL pool of the sync and async modes (nil in
+	// memory mode): apps, keys and leases live there too.
+	pool    *pgxpool.Pool
 	writer  repo.Writer
 	reader  repo.Reader
 	inline  bool
@@ -54,6 +58,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		}
 		store := reposql.New(pool)
 		return &storage{
+			pool:   pool,
 			writer: store, reader: store, durable: true,
 			ready: pool.Ping,
 			stop:  func(context.Context) error { pool.Close(); return nil },
@@ -101,6 +106,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 			return nil, err
 		}
 		return &storage{
+			pool:   pool,
 			writer: repo.Tee(recent, w),
 			reader: repo.Fallback(recent, reposql.New(pool)),
 			inline: true,

@@ -80,6 +80,9 @@ type Config struct {
 	// Reader serves GET /workflows/run/{id}, /workflows/logs and
 	// /workflows/run/{id}/node-executions (default: the default Writer).
 	Reader repo.Reader
+	// InstanceID is recorded with every run (the instance's lease id in
+	// sync and async modes; "" in memory mode).
+	InstanceID string
 	// Ready, when set, is checked by GET /readyz (e.g. that PostgreSQL and
 	// Redis answer); an error makes the server report itself not ready.
 	Ready func(ctx context.Context) error

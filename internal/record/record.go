@@ -39,6 +39,9 @@ type Source struct {
 	TriggeredFrom string
 	// CreatedFrom is Dify's app log created_from ("service-api").
 	CreatedFrom string
+	// InstanceID is the API instance running the run (its lease id), so
+	// the run can be closed if the instance is lost ("" when not tracked).
+	InstanceID string
 }
 
 // logNamespace derives app log and end user ids deterministically, so that a
@@ -213,6 +216,7 @@ func runRecord(src *Source, info *run.RunInfo, seq int64) *repo.WorkflowRun {
 		SessionID:       src.SessionID,
 		CreatedAt:       info.CreatedAt,
 		FinishedAt:      info.FinishedAt,
+		InstanceID:      src.InstanceID,
 		Seq:             seq,
 	}
 	if info.Status.Terminal() {
