@@ -185,6 +185,7 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		Durable:           st.durable,
 		Ready:             st.ready,
 		InstanceID:        instanceID,
+		Env:               workflowEnv(os.Environ()),
 		MaxActiveRequests: cfg.AppMaxActiveRequests,
 		MaxBodyBytes:      cfg.MaxRequestBodyBytes,
 		PingInterval:      cfg.SSEPingInterval,
@@ -207,6 +208,21 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 	logger.Info("listening", "addr", ln.Addr().String(), "apps", n, "apps_dir", cfg.AppsDir,
 		"repo_mode", cfg.WorkflowRepoMode, "admin_api", cfg.AdminAPIKey != "")
 	return srv.Serve(ctx, ln)
+}
+
+// workflowEnvPrefix marks process variables that supply workflow
+// environment variables: WORKFLOW_ENV_API_KEY=… sets env.API_KEY in every
+// app that declares it. Secret variables get values only this way.
+const workflowEnvPrefix = "WORKFLOW_ENV_"
+
+func workflowEnv(environ []string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, workflowEnvPrefix) && len(k) > len(workflowEnvPrefix) {
+			out[strings.TrimPrefix(k, workflowEnvPrefix)] = v
+		}
+	}
+	return out
 }
 
 // serveMetrics exposes Prometheus metrics on their own listener, so they

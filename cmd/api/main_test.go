@@ -102,3 +102,11 @@ func TestRunMainServesExamplesAndShutsDown(t *testing.T) {
 		t.Fatal("runMain did not return after cancel")
 	}
 }
+
+func TestWorkflowEnv(t *testing.T) {
+	t.Parallel()
+	got := workflowEnv([]string{"WORKFLOW_ENV_API_KEY=a=b", "WORKFLOW_ENV_=x", "PATH=/bin", "WORKFLOW_ENVX=y"})
+	if len(got) != 1 || got["API_KEY"] != "a=b" {
+		t.Fatalf("workflowEnv = %v", got)
+	}
+}

@@ -164,6 +164,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		UserID:     req.user,
 		Inputs:     inputs,
 		Files:      req.files,
+		Env:        s.cfg.Env,
 	}
 	// A run may outlast the server's WriteTimeout: lift the write deadline
 	// and bound each write instead. (ReadTimeout cannot cut it: net/http

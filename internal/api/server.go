@@ -80,6 +80,9 @@ type Config struct {
 	// Reader serves GET /workflows/run/{id}, /workflows/logs and
 	// /workflows/run/{id}/node-executions (default: the default Writer).
 	Reader repo.Reader
+	// Env supplies workflow environment variables by name to every run
+	// (secret variables get their values only from here).
+	Env map[string]string
 	// InstanceID is recorded with every run (the instance's lease id in
 	// sync and async modes; "" in memory mode).
 	InstanceID string

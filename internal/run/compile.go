@@ -53,8 +53,10 @@ type Workflow struct {
 	Inputs []InputVar
 	env    Vars
 	// conv holds the initial values of conversation variables (chatflow).
-	conv  Vars
-	start *Node
+	conv Vars
+	// secretEnv names the environment variables of type secret.
+	secretEnv []string
+	start     *Node
 }
 
 // Graph is a compiled graph: the top level of a workflow or the inside of an
@@ -157,6 +159,9 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 			continue
 		}
 		wf.env = append(wf.env, Var{ev.Name, envValue(ev)})
+		if ev.ValueType == "secret" {
+			wf.secretEnv = append(wf.secretEnv, ev.Name)
+		}
 	}
 	for _, cv := range doc.Workflow.ConversationVariables {
 		if cv.Name == "" {
@@ -184,7 +189,13 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 	return wf, nil
 }
 
+// envValue is a declared environment variable's value. Secrets never come
+// from the document (Dify exports them empty; a value left in a file is
+// ignored): deployments supply them through Params.Env.
 func envValue(ev EnvVarSpec) any {
+	if ev.ValueType == "secret" {
+		return ""
+	}
 	if ev.ValueType == "number" {
 		if s, ok := ev.Value.(string); ok {
 			if v, err := coerceNumber(s); err == nil {

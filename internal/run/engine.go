@@ -104,8 +104,10 @@ type Params struct {
 	Inputs Vars
 	// Files become sys.files.
 	Files []any
-	// Env overrides values of the DSL's environment variables (secrets are
-	// exported empty, so deployments supply them).
+	// Env supplies values of the DSL's environment variables by name,
+	// replacing the document's. Secret variables get their value only from
+	// here; wherever a secret's value appears in an event (and so in a
+	// record), it is replaced by "******".
 	Env map[string]string
 }
 
@@ -114,7 +116,7 @@ type Params struct {
 // returns when every node it started has returned. Cancel ctx with cause
 // ErrStopped to stop the run.
 func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *RunInfo {
-	rs := &runState{eng: e, wf: wf, listener: l}
+	rs := &runState{eng: e, wf: wf, listener: l, secrets: wf.secretValues(p.Env)}
 	now := rs.now()
 	rs.info = RunInfo{
 		ID: p.RunID, TaskID: p.TaskID, WorkflowID: p.WorkflowID, AppID: p.AppID, UserID: p.UserID,
@@ -150,6 +152,7 @@ func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *R
 	pool.Set(startInputsKey, p.Inputs)
 
 	started := rs.info
+	started.Inputs = rs.redactVars(started.Inputs)
 	rs.emit(&Event{Type: EventWorkflowStarted, Run: &started})
 
 	ctx, cancel := context.WithTimeoutCause(ctx, e.cfg.Timeout, ErrTimeout)
@@ -184,6 +187,7 @@ func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *R
 		info.Outputs = Vars{}
 	}
 	final := *info
+	final.Inputs, final.Outputs, final.Error = rs.redactVars(final.Inputs), rs.redactVars(final.Outputs), rs.redactString(final.Error)
 	rs.emit(&Event{Type: EventWorkflowFinished, Run: &final})
 	return &final
 }
@@ -212,6 +216,8 @@ type runState struct {
 	wf       *Workflow
 	listener Listener
 	info     RunInfo
+	// secrets are the run's non-empty secret values, longest first.
+	secrets []string
 
 	emitMu sync.Mutex
 	seq    int64
@@ -230,6 +236,9 @@ func (rs *runState) now() time.Time { return rs.eng.cfg.Clock() }
 // emit delivers e to the listener. The lock gives every event a place in
 // one total order even when nodes run concurrently.
 func (rs *runState) emit(e *Event) {
+	if len(rs.secrets) > 0 {
+		rs.redactEvent(e)
+	}
 	rs.emitMu.Lock()
 	rs.seq++
 	e.Seq = rs.seq
