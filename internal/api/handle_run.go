@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -48,6 +49,11 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request) (map[strin
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
+	}
+	// Python's decoding of a request body fails on invalid UTF-8; so does
+	// ours, rather than smuggling U+FFFD into a run.
+	if !utf8.Valid(body) {
+		return nil, ErrInvalidJSON
 	}
 	v, err := parseJSON(body)
 	if err != nil {

@@ -295,7 +295,9 @@ func (c *compiler) graph(doc *Document, container *Node) *Graph {
 	for i := range doc.Workflow.Graph.Nodes {
 		spec := &doc.Workflow.Graph.Nodes[i]
 		n, ok := c.nodes[string(spec.ID)]
-		if !ok || c.parentOf(spec) != parentID {
+		// A duplicate id was reported in declare; only its first spec
+		// stands for the node.
+		if !ok || c.specs[n.ID] != spec || c.parentOf(spec) != parentID {
 			continue
 		}
 		n.Graph = g
