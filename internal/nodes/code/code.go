@@ -188,6 +188,26 @@ func (rn *Runner) exec(ctx context.Context, language, code string, inputs map[st
 	return rn.py.run(ctx, code, inputs)
 }
 
+// Isolation describes how Python workers are actually confined, which
+// depends on the privileges the service has (see the package
+// documentation).
+type Isolation struct {
+	// NetNS is set when workers run in a private network namespace.
+	NetNS bool
+	// DroppedPrivileges is set when workers run as Config.PythonUID/GID
+	// instead of root.
+	DroppedPrivileges bool
+}
+
+// PythonIsolation reports the confinement of the Python workers started
+// so far; it is the zero value before Start or with Config.Endpoint.
+func (rn *Runner) PythonIsolation() Isolation {
+	if rn.py == nil {
+		return Isolation{}
+	}
+	return Isolation{NetNS: rn.py.netns.Load(), DroppedPrivileges: rn.py.drop.Load()}
+}
+
 // PythonWorkersStarted reports how many Python worker processes have been
 // started so far, replacements included.
 func (rn *Runner) PythonWorkersStarted() int64 {

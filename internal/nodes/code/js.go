@@ -431,6 +431,10 @@ func jsError(err error) error {
 	if errors.As(err, &ie) {
 		return err // handled by the caller through vm.hit
 	}
+	var so *goja.StackOverflowError
+	if errors.As(err, &so) {
+		return execError("RangeError: Maximum call stack size exceeded\n%s", strings.TrimRight(so.String(), "\n"))
+	}
 	var ex *goja.Exception
 	if errors.As(err, &ex) {
 		return execError("%s", strings.TrimRight(ex.String(), "\n"))

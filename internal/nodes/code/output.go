@@ -457,6 +457,9 @@ func decodeResult(data []byte) (keys []string, m map[string]any, err error) {
 		k := kt.(string)
 		var v any
 		if err := dec.Decode(&v); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
 			return nil, nil, execError("Failed to parse result: %v", err)
 		}
 		if _, dup := m[k]; !dup {
