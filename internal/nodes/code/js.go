@@ -160,37 +160,27 @@ func (vm *jsVM) interrupt(v any) {
 	vm.mu.Unlock()
 }
 
-// restore puts the global object back to its snapshot. It reports false
-// when it cannot, and the runtime must be dropped.
+// restore deletes the globals a call added. It reports false when the
+// global object differs from its snapshot in any other way (a builtin
+// global replaced or deleted, a symbol-keyed property, a property that
+// cannot be deleted); the runtime must then be dropped.
 func (vm *jsVM) restore() bool {
 	g := vm.rt.GlobalObject()
-	ok := true
+	known := 0
 	for _, name := range g.GetOwnPropertyNames() {
-		orig, known := vm.globals[name]
-		if !known {
+		orig, ok := vm.globals[name]
+		if !ok {
 			if g.Delete(name) != nil {
-				ok = false
+				return false
 			}
 			continue
 		}
-		if cur := g.Get(name); cur == nil || !cur.SameAs(orig) {
-			if g.Set(name, orig) != nil {
-				ok = false
-			}
-		}
-	}
-	if len(g.Symbols()) != vm.nsyms {
-		return false
-	}
-	if len(g.GetOwnPropertyNames()) != len(vm.globals) {
-		return false
-	}
-	for name, orig := range vm.globals {
+		known++
 		if cur := g.Get(name); cur == nil || !cur.SameAs(orig) {
 			return false
 		}
 	}
-	return ok
+	return known == len(vm.globals) && len(g.Symbols()) == vm.nsyms
 }
 
 // jsRunner runs JavaScript code nodes in pooled runtimes.
