@@ -278,7 +278,7 @@ func (j *jsRunner) acquire(ctx, base context.Context) (*jsVM, error) {
 
 // release returns vm to the pool, or a fresh runtime in its place when
 // vm cannot be reused.
-func (j *jsRunner) release(vm *jsVM, reuse bool) {
+func (j *jsRunner) release(vm *jsVM, reuse, collect bool) {
 	if !reuse {
 		fresh, err := newJSVM(j.cfg)
 		if err != nil {
@@ -288,7 +288,9 @@ func (j *jsRunner) release(vm *jsVM, reuse bool) {
 			fresh.rt.ClearInterrupt()
 		}
 		vm = fresh
-		runtime.GC() // reclaim what the dropped runtime held
+		if collect {
+			runtime.GC() // reclaim what the runtime stopped for memory held
+		}
 	}
 	j.idle <- vm
 }
@@ -340,7 +342,7 @@ func (j *jsRunner) run(ctx, base context.Context, code string, inputs map[string
 	vm.rt.ClearInterrupt()
 
 	reuse := hit == nil && !panicked && vm.restore()
-	j.release(vm, reuse)
+	j.release(vm, reuse, hit == errMemory)
 
 	if hit != nil {
 		switch hit {
