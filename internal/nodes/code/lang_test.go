@@ -436,3 +436,23 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("after stop: %v", err)
 	}
 }
+
+// TestPythonWorkerDeath: a worker that exits (os._exit) or exceeds its CPU
+// limit fails the call and is replaced.
+func TestPythonWorkerDeath(t *testing.T) {
+	t.Parallel()
+	rn := startRunner(t, Config{PythonWorkers: 1, Timeout: 20 * time.Second, PythonCPULimit: time.Second})
+	_, err := runCode(t, rn, LangPython, "import os\ndef main():\n    os._exit(7)\n", nil)
+	if !errors.Is(err, ErrWorkerDied) || !strings.Contains(err.Error(), "status 7") {
+		t.Fatalf("os._exit: got %v", err)
+	}
+	mustRun(t, rn, LangPython, "def main():\n    return {}\n", nil)
+	_, err = runCode(t, rn, LangPython, "def main():\n    while True:\n        pass\n", nil)
+	if !errors.Is(err, ErrWorkerDied) || !strings.Contains(err.Error(), "CPU time limit exceeded") {
+		t.Fatalf("cpu limit: got %v", err)
+	}
+	mustRun(t, rn, LangPython, "def main():\n    return {}\n", nil)
+	if n := rn.PythonWorkersStarted(); n != 3 {
+		t.Fatalf("%d workers started, want 3 (two replacements)", n)
+	}
+}
