@@ -43,14 +43,21 @@ const (
 )
 
 // Register adds the http-request node type to r, configured by cfg.
+// It fails when cfg is invalid (negative limits, an Allow entry that is
+// neither a CIDR, an address nor a host name).
 func Register(r *run.Registry, cfg Config) error {
+	_, err := register(r, cfg)
+	return err
+}
+
+func register(r *run.Registry, cfg Config) (*clients, error) {
 	if err := cfg.validate(); err != nil {
-		return err
+		return nil, err
 	}
 	cfg = cfg.withDefaults()
 	prefixes, hosts, err := parseAllow(cfg.Allow)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := &policy{allowPrivate: cfg.AllowPrivateNetworks, prefixes: prefixes, hosts: hosts}
 	cs := newClients(cfg, p)
@@ -59,7 +66,7 @@ func Register(r *run.Registry, cfg Config) error {
 		Retry: true,
 		Build: func(b *run.Build) (run.Executor, error) { return build(b, cs) },
 	})
-	return nil
+	return cs, nil
 }
 
 var methods = map[string]bool{"get": true, "post": true, "put": true, "patch": true, "delete": true, "head": true, "options": true}
