@@ -203,8 +203,9 @@ func (d *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 	}
 	allowed := d.policy.hostAllowed(host)
 	var addrs []netip.Addr
+	named := host // reported in refusals; "" for an IP literal
 	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
+		addrs, named = []netip.Addr{a}, ""
 	} else {
 		ips, err := d.resolver.LookupIPAddr(ctx, host)
 		if err != nil {
@@ -225,7 +226,7 @@ func (d *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 	var blocked, lastErr error
 	for _, a := range addrs {
 		if !allowed {
-			if err := d.policy.check(host, a); err != nil {
+			if err := d.policy.check(named, a); err != nil {
 				if blocked == nil {
 					blocked = err
 				}
