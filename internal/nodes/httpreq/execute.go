@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/flowrun/flowrun/internal/run"
@@ -164,11 +164,42 @@ func classifyError(target string, err error) error {
 	case errors.Is(err, errTooManyRedirects):
 		return nodeErr(ErrTypeNode, errTooManyRedirects)
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if isTimeout(err) {
 		return nodeErr(ErrTypeNode, fmt.Errorf("Request timed out: %w", err)) //nolint:staticcheck // user-facing message
 	}
 	return nodeErr(ErrTypeNode, err)
+}
+
+// isTimeout reports whether any error in err's tree is a timeout. (A
+// url.Error only asks its direct cause, which the transport sometimes
+// wraps.)
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var walk func(error) bool
+	walk = func(e error) bool {
+		for e != nil {
+			if t, ok := e.(interface{ Timeout() bool }); ok && t.Timeout() {
+				return true
+			}
+			switch u := e.(type) {
+			case interface{ Unwrap() []error }:
+				for _, x := range u.Unwrap() {
+					if walk(x) {
+						return true
+					}
+				}
+				return false
+			case interface{ Unwrap() error }:
+				e = u.Unwrap()
+			default:
+				return false
+			}
+		}
+		return false
+	}
+	return walk(err)
 }
 
 // blockedMessage is Dify's ToolSSRFError message followed by the reason.

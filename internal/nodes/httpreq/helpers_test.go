@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -49,7 +50,10 @@ func newStub(t *testing.T, h http.HandlerFunc) *stub {
 func newTLSStub(t *testing.T, h http.HandlerFunc) *stub {
 	t.Helper()
 	s := &stub{}
-	s.Server = httptest.NewTLSServer(s.wrap(h))
+	s.Server = httptest.NewUnstartedServer(s.wrap(h))
+	// Handshakes refused by the client under test are expected.
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s
 }
