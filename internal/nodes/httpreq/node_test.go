@@ -663,6 +663,12 @@ func TestSizeCap(t *testing.T) {
 	// A file under the binary cap passes although it exceeds the text cap.
 	o = h.runHTTP(t, map[string]any{"url": s.URL + "/small-file"}, nil)
 	wantSucceeded(t, o)
+	// HEAD declares a length but carries no body.
+	o = h.runHTTP(t, map[string]any{"method": "head", "url": s.URL + "/text-with-length"}, nil)
+	wantSucceeded(t, o)
+	if hd := o.out(t, "headers").(map[string]any); hd["content-length"] != "5000" || o.out(t, "body") != "" {
+		t.Fatalf("outputs %v", o.http(t).Outputs)
+	}
 }
 
 func TestNon2xx(t *testing.T) {

@@ -47,8 +47,11 @@ func (cs *clients) readResponse(resp *http.Response) (*response, error) {
 	if r.isFile {
 		limit = cs.cfg.MaxBinarySize
 	}
+	// A declared length over the cap fails before any byte is read (a
+	// HEAD response declares the length of a body it does not carry).
 	identity := encoding == "" || strings.EqualFold(encoding, "identity")
-	if identity && resp.ContentLength > limit {
+	head := resp.Request != nil && resp.Request.Method == http.MethodHead
+	if identity && !head && resp.ContentLength > limit {
 		return nil, sizeError(r.isFile, limit, readableSize(resp.ContentLength))
 	}
 	data, err := io.ReadAll(io.LimitReader(br, limit+1))
@@ -71,9 +74,20 @@ func sizeError(isFile bool, limit int64, current string) error {
 	if isFile {
 		kind = "File"
 	}
-	return nodeErr(ErrTypeResponseSize, fmt.Errorf("%s size is too large, max size is %.2f MB, but current size is %s. (%w)",
-		kind, float64(limit)/1024/1024, current, ErrTooLarge))
+	return nodeErr(ErrTypeResponseSize, &sentinelError{
+		msg:      fmt.Sprintf("%s size is too large, max size is %.2f MB, but current size is %s.", kind, float64(limit)/1024/1024, current),
+		sentinel: ErrTooLarge,
+	})
 }
+
+// sentinelError keeps Dify's message while wrapping one of our sentinels.
+type sentinelError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *sentinelError) Error() string { return e.msg }
+func (e *sentinelError) Unwrap() error { return e.sentinel }
 
 // readableSize is Dify's Response.readable_size.
 func readableSize(n int64) string {
