@@ -264,6 +264,11 @@ func (d *guardedDialer) control(ctx context.Context, _, address string, _ syscal
 // deadlineConn applies a deadline to each read and each write, which is
 // what httpx's read and write timeouts mean: the longest wait for the next
 // bytes, not a bound on the whole transfer.
+//
+// The transport keeps a Read pending on every connection, idle ones
+// included, so a write also moves the read deadline: the wait for a
+// response starts when the request has been sent, not when a pooled
+// connection went idle. (A deadline change applies to a pending Read.)
 type deadlineConn struct {
 	net.Conn
 	read, write time.Duration
@@ -279,10 +284,20 @@ func (c *deadlineConn) Read(b []byte) (int, error) {
 }
 
 func (c *deadlineConn) Write(b []byte) (int, error) {
+	now := time.Now()
 	if c.write > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.write)); err != nil {
+		if err := c.Conn.SetWriteDeadline(now.Add(c.write)); err != nil {
 			return 0, err
 		}
 	}
-	return c.Conn.Write(b)
+	if c.read > 0 {
+		// While writing, the pending Read may wait as long as the write
+		// may take plus a read timeout.
+		_ = c.Conn.SetReadDeadline(now.Add(c.write + c.read))
+	}
+	n, err := c.Conn.Write(b)
+	if c.read > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.read))
+	}
+	return n, err
 }

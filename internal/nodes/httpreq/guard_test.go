@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // noDial fails the test if the guard lets a connection through.
@@ -317,5 +318,45 @@ func TestProxyIsNeverUsed(t *testing.T) {
 	}
 	if s.only(t).Path != "/direct" {
 		t.Fatal("direct request missing")
+	}
+}
+
+// deadlineRecorder is a net.Conn recording the deadlines it is given.
+type deadlineRecorder struct {
+	net.Conn
+	mu    sync.Mutex
+	reads []time.Time
+}
+
+func (d *deadlineRecorder) SetReadDeadline(t time.Time) error {
+	d.mu.Lock()
+	d.reads = append(d.reads, t)
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *deadlineRecorder) SetWriteDeadline(time.Time) error { return nil }
+func (d *deadlineRecorder) Write(b []byte) (int, error)      { return len(b), nil }
+
+// TestWriteMovesReadDeadline: after a request is written, the pending Read
+// of a pooled connection may wait a full read timeout again.
+func TestWriteMovesReadDeadline(t *testing.T) {
+	t.Parallel()
+	rec := &deadlineRecorder{}
+	c := &deadlineConn{Conn: rec, read: time.Hour, write: time.Minute}
+	before := time.Now()
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.reads) != 2 {
+		t.Fatalf("read deadlines %v", rec.reads)
+	}
+	if d := rec.reads[0].Sub(before); d < time.Hour+time.Minute {
+		t.Fatalf("read deadline during the write is %s ahead, want write+read", d)
+	}
+	if d := rec.reads[1].Sub(before); d < time.Hour || d > time.Hour+time.Minute {
+		t.Fatalf("read deadline after the write is %s ahead, want read", d)
 	}
 }
