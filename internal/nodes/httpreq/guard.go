@@ -29,6 +29,7 @@ type BlockedError struct {
 	Class string
 }
 
+// Error says which address was refused and why.
 func (e *BlockedError) Error() string {
 	if e.Host != "" && e.Host != e.Addr.String() {
 		return fmt.Sprintf("%s resolves to %s (%s address)", e.Host, e.Addr, e.Class)
