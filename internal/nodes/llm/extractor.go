@@ -563,12 +563,17 @@ func pyStr(v any) string {
 		return "False"
 	case float64:
 		return pyFloat(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case []any, map[string]any:
+		var b strings.Builder
+		pyRepr(&b, v)
+		return b.String()
 	}
-	var b strings.Builder
-	pyRepr(&b, v)
-	return b.String()
+	return fmt.Sprint(v)
 }
 
+// pyRepr writes Python's repr(v) for JSON values.
 func pyRepr(b *strings.Builder, v any) {
 	switch x := v.(type) {
 	case string:

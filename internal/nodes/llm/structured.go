@@ -124,8 +124,8 @@ func decodeJSON(s string) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err == nil {
-		return nil, errNoJSON // trailing data
+	if strings.TrimSpace(s[dec.InputOffset():]) != "" {
+		return nil, fmt.Errorf("%w: extra data after the JSON value", errNoJSON)
 	}
 	return run.Normalize(v), nil
 }
