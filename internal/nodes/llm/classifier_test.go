@@ -91,8 +91,8 @@ func TestClassifierFallsBackToTheFirstClass(t *testing.T) {
 func TestClassifierAnswerWithoutJSONFails(t *testing.T) {
 	t.Parallel()
 	for answer, typ := range map[string]string{
-		"It is about billing.":  "ValueError",
-		"{not json}":            "OutputParserError",
+		"It is about billing.": "ValueError",
+		"{not json}":           "OutputParserError",
 		`[{"a": 1}, {"b": 2}]`: "OutputParserError",
 	} {
 		fake := newFake(t, say(answer))
