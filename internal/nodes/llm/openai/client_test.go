@@ -144,7 +144,6 @@ func TestCancelAndIdleTimeout(t *testing.T) {
 
 	c.IdleTimeout = 30 * time.Millisecond
 	_, err := c.Chat(context.Background(), &ChatRequest{Model: "m", Stream: true}, nil)
-	<-started
 	if !errors.Is(err, ErrConnection) || !errors.Is(err, ErrIdleTimeout) {
 		t.Fatalf("idle: %v", err)
 	}
