@@ -124,11 +124,6 @@ func usageMap(u openai.Usage, start, first, end time.Time) map[string]any {
 	return m
 }
 
-// emptyUsage is LLMUsage.empty_usage().
-func emptyUsage() map[string]any {
-	return usageMap(openai.Usage{}, time.Time{}, time.Time{}, time.Time{})
-}
-
 // seconds rounds d to milliseconds, in seconds, as Dify's round(x, 3).
 func seconds(d time.Duration) float64 {
 	return math.Round(d.Seconds()*1000) / 1000

@@ -184,6 +184,7 @@ func (n *llmNode) Execute(ctx context.Context, x *run.Exec) (*run.Result, error)
 	if u := userID(pool); u != "" {
 		params = withParams(params, map[string]any{"user": u})
 	}
+	prompts := savedPrompts(n.chat, msgs) // before any schema instructions, as Dify records them
 	if n.structured {
 		if n.model.prov.StructuredOutput == StructuredOutputJSONSchema {
 			schema := booleansAsStrings(n.schema)
@@ -205,7 +206,7 @@ func (n *llmNode) Execute(ctx context.Context, x *run.Exec) (*run.Result, error)
 	}
 	process := run.Vars{
 		{Name: "model_mode", Value: n.mc.Mode},
-		{Name: "prompts", Value: savedPrompts(n.chat, msgs)},
+		{Name: "prompts", Value: prompts},
 		{Name: "usage", Value: comp.usage},
 		{Name: "finish_reason", Value: comp.finish},
 		{Name: "model_provider", Value: n.mc.Provider},
