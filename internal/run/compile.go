@@ -57,6 +57,9 @@ type Workflow struct {
 	// secretEnv names the environment variables of type secret.
 	secretEnv []string
 	start     *Node
+	// live holds the streamKey of each variable an End or Answer node
+	// begins its output with: Exec.Stream forwards only those.
+	live map[string]bool
 }
 
 // Graph is a compiled graph: the top level of a workflow or the inside of an
@@ -177,6 +180,7 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 		wf.start = top.Root
 	}
 	c.build(top)
+	wf.live = liveVars(top)
 	if wf.start != nil {
 		if s, ok := wf.start.exec.(*startNode); ok {
 			wf.Inputs = s.vars
@@ -611,4 +615,40 @@ func (c *compiler) build(g *Graph) {
 
 func (c *compiler) reported(id string) bool {
 	return slices.ContainsFunc(c.problems, func(p Problem) bool { return p.NodeID == id })
+}
+
+// streamKey identifies the variable name of node id.
+func streamKey(id, name string) string { return id + "\x00" + name }
+
+// liveVars collects the variables that response nodes (End, Answer) in g
+// and its child graphs begin their output with. Dify's response
+// coordinator streams such a variable as its node produces it; only the
+// first segment can go out early without reordering the response.
+func liveVars(g *Graph) map[string]bool {
+	live := map[string]bool{}
+	var walk func(g *Graph)
+	walk = func(g *Graph) {
+		if g == nil {
+			return
+		}
+		for _, n := range g.Nodes {
+			walk(n.Child)
+			var first Selector
+			switch ex := n.exec.(type) {
+			case *endNode:
+				if len(ex.outputs) > 0 {
+					first = ex.outputs[0].ValueSelector
+				}
+			case *answerNode:
+				if len(ex.tpl.parts) > 0 {
+					first = ex.tpl.parts[0].sel
+				}
+			}
+			if len(first) == 2 {
+				live[streamKey(first[0], first[1])] = true
+			}
+		}
+	}
+	walk(g)
+	return live
 }

@@ -229,6 +229,20 @@ type runState struct {
 
 	outMu   sync.Mutex
 	outputs Vars
+
+	// streamed holds the streamKey of every variable a node has streamed
+	// live through Exec.Stream in this run.
+	streamed sync.Map
+}
+
+// wasStreamed reports whether the variable sel names was streamed live in
+// this run, so a response node must not send it again.
+func (rs *runState) wasStreamed(sel Selector) bool {
+	if len(sel) != 2 {
+		return false
+	}
+	_, ok := rs.streamed.Load(streamKey(sel[0], sel[1]))
+	return ok
 }
 
 func (rs *runState) now() time.Time { return rs.eng.cfg.Clock() }

@@ -180,6 +180,22 @@ func (x *Exec) Chunk(sel Selector, text string) {
 	x.run.emit(&Event{Type: EventTextChunk, Chunk: &Chunk{Text: text, Selector: sel, NodeID: x.Node.ID}})
 }
 
+// Stream streams a piece of the node's own output variable name while the
+// node runs (Dify's StreamChunkEvent with selector [node_id, name], as an
+// LLM node does with its tokens). As with Dify's response coordinator, the
+// piece reaches the listener as a text_chunk only when an End or Answer
+// node begins its output with that variable, and that response node then
+// leaves the value out of its own chunks instead of sending it twice.
+// Pieces no response node starts with are dropped: Dify never shows them.
+func (x *Exec) Stream(name, text string) {
+	key := streamKey(x.Node.ID, name)
+	if !x.run.wf.live[key] {
+		return
+	}
+	x.run.streamed.Store(key, true)
+	x.Chunk(Selector{x.Node.ID, name}, text)
+}
+
 // SetOutputs records the run's outputs (End nodes call it).
 func (x *Exec) SetOutputs(vs Vars) { x.run.setOutputs(vs) }
 

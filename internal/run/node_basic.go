@@ -284,7 +284,9 @@ func buildEnd(b *Build) (Executor, error) {
 
 // Execute collects the outputs and streams them as text_chunk events:
 // Dify 1.9+ treats End as a response node whose template is its outputs
-// joined by "\n", the separators attributed to [end_id, "answer"].
+// joined by "\n", the separators attributed to [end_id, "answer"]. A first
+// output that its node already streamed live (Exec.Stream) is not sent
+// again.
 func (e *endNode) Execute(_ context.Context, x *Exec) (*Result, error) {
 	out := make(Vars, len(e.outputs))
 	for i, o := range e.outputs {
@@ -297,6 +299,9 @@ func (e *endNode) Execute(_ context.Context, x *Exec) (*Result, error) {
 	for i, o := range e.outputs {
 		if i > 0 {
 			x.Chunk(Selector{x.Node.ID, "answer"}, "\n")
+		}
+		if i == 0 && x.run.wasStreamed(o.ValueSelector) {
+			continue // its node streamed it already (Exec.Stream)
 		}
 		x.Chunk(o.ValueSelector, Markdown(out[i].Value))
 	}
@@ -321,7 +326,10 @@ func buildAnswer(b *Build) (Executor, error) {
 }
 
 func (a *answerNode) Execute(_ context.Context, x *Exec) (*Result, error) {
-	for _, p := range a.tpl.parts {
+	for i, p := range a.tpl.parts {
+		if i == 0 && p.sel != nil && x.run.wasStreamed(p.sel) {
+			continue // its node streamed it already (Exec.Stream)
+		}
 		if p.sel == nil {
 			x.Chunk(Selector{x.Node.ID, "answer"}, p.lit)
 		} else if v, ok := x.Pool.Get(p.sel); ok {

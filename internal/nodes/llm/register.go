@@ -1,0 +1,36 @@
+// Package llm implements Dify's model-backed workflow nodes — llm,
+// parameter-extractor and question-classifier — on top of OpenAI-compatible
+// chat completion servers (package openai).
+//
+// Each Dify model provider named in a DSL (model.provider) is mapped by
+// Config to a server; see docs/nodes.md for the environment variables cmd/
+// reads to fill Config. Prompts are assembled as Dify 1.x assembles them in
+// a workflow run; conversation memory is not kept (flowrun runs workflows,
+// not chats), so memory windows and histories are always empty.
+//
+// # Streaming
+//
+// The llm node streams its answer with Exec.Stream under the selector
+// [node_id, "text"] as tokens arrive. The engine shows those pieces as
+// text_chunk events only when an End or Answer node begins its output with
+// that variable, and the End node then does not send the text again — the
+// single stream Dify's response coordinator produces.
+package llm
+
+import (
+	"github.com/flowrun/flowrun/internal/run"
+)
+
+// Register adds the llm (with retry_config support, as in Dify),
+// parameter-extractor and question-classifier node types to r. It returns
+// an error wrapping ErrInvalidConfig when cfg is inconsistent.
+func Register(r *run.Registry, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	c := cfg.withDefaults()
+	r.Register(run.NodeType{Name: "llm", Retry: true, Build: func(b *run.Build) (run.Executor, error) { return buildLLM(&c, b) }})
+	r.Register(run.NodeType{Name: "parameter-extractor", Build: func(b *run.Build) (run.Executor, error) { return buildExtractor(&c, b) }})
+	r.Register(run.NodeType{Name: "question-classifier", Build: func(b *run.Build) (run.Executor, error) { return buildClassifier(&c, b) }})
+	return nil
+}
