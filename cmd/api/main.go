@@ -75,6 +75,8 @@ type config struct {
 	InstanceLostAfter time.Duration `envconfig:"INSTANCE_LOST_AFTER" default:"30s"`
 	AppsReload        time.Duration `envconfig:"APPS_RELOAD_INTERVAL" default:"30s"`
 
+	Nodes nodeConfig
+
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"text"`
 }
@@ -103,13 +105,18 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		return fmt.Errorf("configuration: WORKFLOW_MAX_EXECUTION_TIME, WORKFLOW_MAX_EXECUTION_STEPS, WORKFLOW_MAX_PARALLEL and LOOP_NODE_MAX_COUNT must be positive")
 	}
 
+	nodes, stopNodes, err := registry(ctx, cfg.Nodes, os.Environ())
+	if err != nil {
+		return err
+	}
+	defer stopNodes()
 	eng := run.New(run.Config{
 		MaxParallel:  cfg.WorkflowMaxParallel,
 		MaxSteps:     cfg.WorkflowMaxExecutionSteps,
 		Timeout:      time.Duration(cfg.WorkflowMaxExecutionTime) * time.Second,
 		LoopMaxCount: cfg.LoopNodeMaxCount,
 		Logger:       logger,
-	}, nil)
+	}, nodes)
 	examples := app.NewMemory(nil)
 	n, err := app.LoadDir(ctx, cfg.AppsDir, eng, examples)
 	if err != nil {

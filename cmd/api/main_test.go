@@ -110,3 +110,25 @@ func TestWorkflowEnv(t *testing.T) {
 		t.Fatalf("workflowEnv = %v", got)
 	}
 }
+
+func TestLLMConfigFromEnv(t *testing.T) {
+	t.Parallel()
+	nc := nodeConfig{LLMProviders: []string{"openai", "deep-seek"}, LLMModelMap: "gpt-4o=gpt-4o-mini", LLMDefaultProvider: "openai"}
+	cfg, err := llmConfig(nc, []string{
+		"LLM_PROVIDER_OPENAI_BASE_URL=http://127.0.0.1:9/v1", "LLM_PROVIDER_OPENAI_API_KEY=k",
+		"LLM_PROVIDER_DEEP_SEEK_BASE_URL=http://127.0.0.1:8/v1", "LLM_PROVIDER_DEEP_SEEK_MODEL_MAP=gpt-4o=deepseek-chat", "LLM_PROVIDER_DEEP_SEEK_TOOL_CALLS=false",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, d := cfg.Providers["openai"], cfg.Providers["deep-seek"]
+	if o.APIKey != "k" || o.Models["gpt-4o"] != "gpt-4o-mini" || d.Models["gpt-4o"] != "deepseek-chat" || !d.NoToolCalls || cfg.DefaultProvider != "openai" {
+		t.Fatalf("config %+v", cfg)
+	}
+	if _, err := llmConfig(nodeConfig{LLMProviders: []string{"x"}}, nil); err == nil || !strings.Contains(err.Error(), "LLM_PROVIDER_X_BASE_URL") {
+		t.Fatalf("missing base url: %v", err)
+	}
+	if _, err := llmConfig(nodeConfig{LLMModelMap: "nonsense"}, nil); err == nil {
+		t.Fatal("bad model map accepted")
+	}
+}

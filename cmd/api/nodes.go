@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowrun/flowrun/internal/nodes/code"
+	"github.com/flowrun/flowrun/internal/nodes/httpreq"
+	"github.com/flowrun/flowrun/internal/nodes/llm"
+	"github.com/flowrun/flowrun/internal/run"
+)
+
+// nodeConfig configures the node types that reach outside the process
+// (see docs/nodes.md). Names follow Dify's where Dify has one.
+type nodeConfig struct {
+	CodeEndpoint       string        `envconfig:"CODE_EXECUTION_ENDPOINT"`
+	CodeEndpointKey    string        `envconfig:"CODE_EXECUTION_API_KEY"`
+	CodeTimeout        time.Duration `envconfig:"CODE_EXECUTION_TIMEOUT" default:"15s"`
+	CodePythonBinary   string        `envconfig:"CODE_PYTHON_BINARY"`
+	CodePythonWorkers  int           `envconfig:"CODE_PYTHON_WORKERS" default:"0"`
+	CodePythonNetwork  bool          `envconfig:"CODE_PYTHON_ALLOW_NETWORK" default:"false"`
+	CodeJSPoolSize     int           `envconfig:"CODE_JS_POOL_SIZE" default:"0"`
+	HTTPMaxConnect     int           `envconfig:"HTTP_REQUEST_MAX_CONNECT_TIMEOUT" default:"10"`
+	HTTPMaxRead        int           `envconfig:"HTTP_REQUEST_MAX_READ_TIMEOUT" default:"600"`
+	HTTPMaxWrite       int           `envconfig:"HTTP_REQUEST_MAX_WRITE_TIMEOUT" default:"600"`
+	HTTPMaxText        int64         `envconfig:"HTTP_REQUEST_NODE_MAX_TEXT_SIZE" default:"1048576"`
+	HTTPMaxBinary      int64         `envconfig:"HTTP_REQUEST_NODE_MAX_BINARY_SIZE" default:"10485760"`
+	SSRFAllow          []string      `envconfig:"SSRF_ALLOW"`
+	SSRFAllowPrivate   bool          `envconfig:"SSRF_ALLOW_PRIVATE_NETWORKS" default:"false"`
+	LLMProviders       []string      `envconfig:"LLM_PROVIDERS"`
+	LLMModelMap        string        `envconfig:"LLM_MODEL_MAP"`
+	LLMDefaultProvider string        `envconfig:"LLM_DEFAULT_PROVIDER"`
+	LLMTimeout         time.Duration `envconfig:"LLM_TIMEOUT" default:"0"`
+	LLMIdleTimeout     time.Duration `envconfig:"LLM_IDLE_TIMEOUT" default:"0"`
+	LLMConnectTimeout  time.Duration `envconfig:"LLM_CONNECT_TIMEOUT" default:"0"`
+}
+
+// registry returns the node registry with every node type flowrun
+// supports, and a stop function for the code runtimes.
+func registry(ctx context.Context, nc nodeConfig, environ []string) (*run.Registry, func(), error) {
+	reg := run.NewRegistry()
+	if err := httpreq.Register(reg, httpreq.Config{
+		MaxConnectTimeout: time.Duration(nc.HTTPMaxConnect) * time.Second,
+		MaxReadTimeout:    time.Duration(nc.HTTPMaxRead) * time.Second,
+		MaxWriteTimeout:   time.Duration(nc.HTTPMaxWrite) * time.Second,
+		MaxTextSize:       nc.HTTPMaxText, MaxBinarySize: nc.HTTPMaxBinary,
+		Allow: nc.SSRFAllow, AllowPrivateNetworks: nc.SSRFAllowPrivate,
+	}); err != nil {
+		return nil, nil, fmt.Errorf("configuration: http-request: %w", err)
+	}
+	lc, err := llmConfig(nc, environ)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := llm.Register(reg, lc); err != nil {
+		return nil, nil, fmt.Errorf("configuration: llm: %w", err)
+	}
+	py := nc.CodePythonBinary
+	if py == "" {
+		// A system interpreter can be run by the unprivileged user the
+		// workers drop to; one under /root (pyenv) cannot.
+		py = "python3"
+		if _, err := os.Stat("/usr/bin/python3"); err == nil {
+			py = "/usr/bin/python3"
+		}
+	}
+	runner, err := code.Register(reg, code.Config{
+		Timeout: nc.CodeTimeout, JSPoolSize: nc.CodeJSPoolSize,
+		PythonBinary: py, PythonWorkers: nc.CodePythonWorkers, PythonAllowNetwork: nc.CodePythonNetwork,
+		Endpoint: nc.CodeEndpoint, EndpointKey: nc.CodeEndpointKey,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuration: code: %w", err)
+	}
+	if err := runner.Start(ctx); err != nil {
+		return nil, nil, fmt.Errorf("code node runtimes: %w (set CODE_PYTHON_BINARY to a python3, or CODE_EXECUTION_ENDPOINT to a sandbox)", err)
+	}
+	return reg, func() { runner.Stop(context.Background()) }, nil
+}
+
+// llmConfig reads LLM_PROVIDERS and LLM_PROVIDER_<KEY>_* (docs/nodes.md).
+func llmConfig(nc nodeConfig, environ []string) (llm.Config, error) {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	global, err := modelMap(nc.LLMModelMap)
+	if err != nil {
+		return llm.Config{}, fmt.Errorf("configuration: LLM_MODEL_MAP: %w", err)
+	}
+	cfg := llm.Config{Providers: map[string]llm.Provider{}, DefaultProvider: nc.LLMDefaultProvider,
+		Timeout: nc.LLMTimeout, IdleTimeout: nc.LLMIdleTimeout, ConnectTimeout: nc.LLMConnectTimeout}
+	for _, key := range nc.LLMProviders {
+		key = strings.TrimSpace(key)
+		if key == "" {
+			continue
+		}
+		prefix := "LLM_PROVIDER_" + strings.ToUpper(strings.NewReplacer("-", "_", "/", "_", ".", "_").Replace(key)) + "_"
+		models, err := modelMap(env[prefix+"MODEL_MAP"])
+		if err != nil {
+			return llm.Config{}, fmt.Errorf("configuration: %sMODEL_MAP: %w", prefix, err)
+		}
+		for k, v := range global {
+			if _, ok := models[k]; !ok {
+				models[k] = v
+			}
+		}
+		p := llm.Provider{BaseURL: env[prefix+"BASE_URL"], APIKey: env[prefix+"API_KEY"], Models: models,
+			StructuredOutput: env[prefix+"STRUCTURED_OUTPUT"]}
+		if v := env[prefix+"TOOL_CALLS"]; v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return llm.Config{}, fmt.Errorf("configuration: %sTOOL_CALLS: %w", prefix, err)
+			}
+			p.NoToolCalls = !on
+		}
+		if p.BaseURL == "" {
+			return llm.Config{}, fmt.Errorf("configuration: LLM provider %q needs %sBASE_URL", key, prefix)
+		}
+		cfg.Providers[key] = p
+	}
+	if cfg.DefaultProvider != "" && !slices.Contains(nc.LLMProviders, cfg.DefaultProvider) {
+		return llm.Config{}, fmt.Errorf("configuration: LLM_DEFAULT_PROVIDER %q is not in LLM_PROVIDERS", cfg.DefaultProvider)
+	}
+	return cfg, nil
+}
+
+// modelMap parses "dify-model=upstream,…".
+func modelMap(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("%q is not model=upstream", pair)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
