@@ -16,6 +16,8 @@
 # when run as root the cluster belongs to the `postgres` user.
 #
 # Environment knobs:
+#   FLOWRUN_FUZZTIME               run every fuzzer this long after a green full run
+#                                  (default 3s when CI=true, otherwise off)
 #   FLOWRUN_TEST_REDIS_APPENDONLY  yes|no (default no)
 #   FLOWRUN_TEST_KEEP              1 keeps the temp dir (logs) after the run
 set -Eeuo pipefail
@@ -241,4 +243,21 @@ set +e
 go test -race -count=1 "${pkgs[@]}" "$@"
 rc=$?
 set -e
+
+# After a green full run, each fuzzer runs briefly on top of its committed
+# seeds: FLOWRUN_FUZZTIME per target (default 3s under CI=true, off
+# otherwise; set it to fuzz locally).
+fuzztime=${FLOWRUN_FUZZTIME:-}
+if [[ -z $fuzztime && ${CI:-} == true ]]; then
+	fuzztime=3s
+fi
+if [[ $rc == 0 && -n $fuzztime && $# == 0 ]]; then
+	while IFS=: read -r file fn; do
+		dir=./$(dirname "${file#./}")
+		log "fuzz $fn in $dir for $fuzztime"
+		if ! go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$fuzztime" -fuzzminimizetime 50x "$dir"; then
+			rc=1
+		fi
+	done < <(grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's/:func /:/' | sort)
+fi
 exit "$rc"

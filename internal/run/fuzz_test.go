@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzCompile feeds arbitrary documents to the loader: it must return a
@@ -21,6 +22,22 @@ func FuzzCompile(f *testing.F) {
 	f.Add([]byte(`{"workflow":{"graph":{"nodes":[{"id":"s","data":{"type":"start"}}],"edges":[{"source":"s","target":"s"}]}}}`))
 	e := New(Config{MaxSteps: 50, Logger: discardLogger()}, nil)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// A document must never hang the loader or the engine.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			compileAndRun(e, data)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("compile+run did not finish within 5 s")
+		}
+	})
+}
+
+func compileAndRun(e *Engine, data []byte) {
+	{
 		wf, err := e.Compile(data)
 		if err != nil {
 			return
@@ -32,7 +49,7 @@ func FuzzCompile(f *testing.F) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		e.Run(ctx, wf, Params{RunID: "r", Inputs: in}, nil)
-	})
+	}
 }
 
 // FuzzTemplate checks that {{#...#}} parsing and rendering never panic and
