@@ -233,6 +233,13 @@ func pyFloat(f float64) string {
 	return s
 }
 
+// PyStr renders v as Python's str() would: how Dify shows a value in
+// messages and prompts.
+func PyStr(v any) string { return pyStr(v) }
+
+// PyFloat formats f as Python's repr(float) does ("5.0", "1e-05").
+func PyFloat(f float64) string { return pyFloat(f) }
+
 // pyStr renders v as Python's str() would.
 func pyStr(v any) string {
 	switch x := v.(type) {

@@ -550,62 +550,7 @@ func pyType(v any) string {
 }
 
 // pyStr is Python's str(v) for JSON values.
-func pyStr(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "None"
-	case string:
-		return x
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	case float64:
-		return pyFloat(x)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case []any, map[string]any:
-		var b strings.Builder
-		pyRepr(&b, v)
-		return b.String()
-	}
-	return fmt.Sprint(v)
-}
-
-// pyRepr writes Python's repr(v) for JSON values.
-func pyRepr(b *strings.Builder, v any) {
-	switch x := v.(type) {
-	case string:
-		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(x, `\`, `\\`), "'", `\'`))
-		b.WriteByte('\'')
-	case []any:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			pyRepr(b, e)
-		}
-		b.WriteByte(']')
-	case map[string]any:
-		b.WriteByte('{')
-		i := 0
-		for _, k := range sortedKeys(x) {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			i++
-			pyRepr(b, k)
-			b.WriteString(": ")
-			pyRepr(b, x[k])
-		}
-		b.WriteByte('}')
-	default:
-		b.WriteString(pyStr(v))
-	}
-}
+func pyStr(v any) string { return run.PyStr(v) }
 
 func sortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/flowrun/flowrun/internal/run"
 )
 
 // Dify builds several prompts with Python's json.dumps, whose output the
@@ -178,7 +180,8 @@ func writePyString(b *strings.Builder, s string, ascii bool) {
 	b.WriteByte('"')
 }
 
-// pyFloat formats f as Python's repr(float) does.
+// pyFloat formats f as json.dumps does: Python's repr(float), with
+// JavaScript's names for the non-finite values.
 func pyFloat(f float64) string {
 	switch {
 	case math.IsInf(f, 1):
@@ -187,19 +190,6 @@ func pyFloat(f float64) string {
 		return "-Infinity"
 	case math.IsNaN(f):
 		return "NaN"
-	case f == 0:
-		if math.Signbit(f) {
-			return "-0.0"
-		}
-		return "0.0"
 	}
-	exp := int(math.Floor(math.Log10(math.Abs(f))))
-	if exp < -4 || exp >= 16 {
-		return strconv.FormatFloat(f, 'e', -1, 64)
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.Contains(s, ".") {
-		s += ".0"
-	}
-	return s
+	return run.PyFloat(f)
 }
