@@ -132,18 +132,24 @@ func workflowFinished(e *enc, r *run.RunInfo, endUserID string) {
 
 // nodeHead writes the fields node_started and node_finished open with.
 func nodeHead(e *enc, n *run.NodeRun) {
+	nodeIdentity(e, n.ID, n.NodeID, n.NodeType, n.Title, n.Index, n.PredecessorNodeID)
+}
+
+// nodeIdentity writes the fields that identify a node execution, in the
+// order of Dify's node events (also used for stored node executions).
+func nodeIdentity(e *enc, id, nodeID, nodeType, title string, index int64, pred string) {
 	e.key("id")
-	e.str(n.ID)
+	e.str(id)
 	e.key("node_id")
-	e.str(n.NodeID)
+	e.str(nodeID)
 	e.key("node_type")
-	e.str(n.NodeType)
+	e.str(nodeType)
 	e.key("title")
-	e.str(n.Title)
+	e.str(title)
 	e.key("index")
-	e.int(n.Index)
+	e.int(index)
 	e.key("predecessor_node_id")
-	e.nullStr(n.PredecessorNodeID)
+	e.nullStr(pred)
 }
 
 func nodeStarted(e *enc, n *run.NodeRun) {

@@ -223,18 +223,7 @@ func (s *Server) handleNodeExecutions(w http.ResponseWriter, r *http.Request) {
 			e.b = append(e.b, ", "...)
 		}
 		e.open()
-		e.key("id")
-		e.str(n.ID)
-		e.key("node_id")
-		e.str(n.NodeID)
-		e.key("node_type")
-		e.str(n.NodeType)
-		e.key("title")
-		e.str(n.Title)
-		e.key("index")
-		e.int(n.Index)
-		e.key("predecessor_node_id")
-		e.nullStr(n.PredecessorNodeID)
+		nodeIdentity(&e, n.ID, n.NodeID, n.NodeType, n.Title, n.Index, n.PredecessorNodeID)
 		for _, f := range []struct {
 			k string
 			v json.RawMessage
