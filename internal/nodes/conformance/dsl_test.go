@@ -139,6 +139,7 @@ func runFile(t *testing.T, data []byte, c fileCase, rc runCase) {
 	if stub != nil {
 		r.http = stub.requests()
 	}
+	t.Logf("status %s, outputs %s, streamed %q, %d model calls, %d HTTP requests", info.Status, mustJSON(t, info.Outputs), r.chunks(), len(r.llm), len(r.http))
 	if len(errs) > 0 {
 		t.Fatalf("the fake model could not answer: %q", errs)
 	}

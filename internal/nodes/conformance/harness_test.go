@@ -192,26 +192,34 @@ func (d *dslDoc) nodeTypes() []string {
 	return out
 }
 
-// rewriteURLs points a document's http-request URLs at the stub: each
-// key of urls (a URL as the DSL writes it) is replaced, everywhere in the
-// text, by the stub's address followed by the value (a path). Nothing else
-// in the document changes. Every key must occur, and afterwards every
-// http-request node's url must lead to the stub.
+// rewriteURLs points a document's http-request URLs at the stub: in every
+// "url:" line, each key of urls (a URL prefix as the DSL writes it, usually
+// scheme and host) is replaced by the stub's address followed by the value
+// (a path, or "" to keep the document's path and query). Nothing else in
+// the document changes. Every key must be replaced somewhere, and
+// afterwards every http-request node's url must lead to the stub.
 func rewriteURLs(t testing.TB, data []byte, urls map[string]string, stub *stubHTTP) []byte {
 	t.Helper()
-	s := string(data)
+	lines := strings.SplitAfter(string(data), "\n")
 	for from, path := range urls {
-		if !strings.Contains(s, from) {
-			t.Fatalf("URL %q to rewrite does not occur in the document", from)
+		n := 0
+		for i, l := range lines {
+			if strings.HasPrefix(strings.TrimSpace(l), "url: ") && strings.Contains(l, from) {
+				lines[i] = strings.ReplaceAll(l, from, stub.URL+path)
+				n++
+			}
 		}
-		s = strings.ReplaceAll(s, from, stub.URL+path)
+		if n == 0 {
+			t.Fatalf("no url: field with %q to rewrite", from)
+		}
 	}
-	for _, n := range parseDoc(t, []byte(s)).Workflow.Graph.Nodes {
+	out := []byte(strings.Join(lines, ""))
+	for _, n := range parseDoc(t, out).Workflow.Graph.Nodes {
 		if n.Data.Type == "http-request" && (stub == nil || !strings.HasPrefix(n.Data.URL, stub.URL+"/")) {
 			t.Fatalf("http-request node %s calls %q, not the stub: add it to the case's URL rewrites", n.ID, n.Data.URL)
 		}
 	}
-	return []byte(s)
+	return out
 }
 
 // result is what one run produced.
