@@ -23,6 +23,8 @@ import (
 // runRequest is a validated run request (WorkflowRunPayload plus the
 // user argument).
 type runRequest struct {
+	// query is the optional chatflow message (sys.query).
+	query     string
 	inputs    map[string]any
 	streaming bool
 	user      string
@@ -112,6 +114,11 @@ func parseRunRequest(m map[string]any) (*runRequest, error) {
 	default:
 		return nil, payloadError("response_mode", "Input should be 'blocking' or 'streaming'")
 	}
+	if q, ok := m["query"]; ok && q != nil {
+		if req.query, ok = q.(string); !ok {
+			return nil, payloadError("query", "Input should be a valid string")
+		}
+	}
 	if f, ok := m["files"]; ok && f != nil {
 		if req.files, ok = f.([]any); !ok {
 			return nil, payloadError("files", "Input should be a valid list")
@@ -170,6 +177,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		UserID:     req.user,
 		Inputs:     inputs,
 		Files:      req.files,
+		Query:      req.query,
 		Env:        s.cfg.Env,
 	}
 	// A run may outlast the server's WriteTimeout: lift the write deadline

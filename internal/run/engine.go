@@ -104,6 +104,10 @@ type Params struct {
 	Inputs Vars
 	// Files become sys.files.
 	Files []any
+	// Query is the user's message for chatflow (advanced-chat) apps:
+	// sys.query, as Dify's chat API supplies it. Workflow apps have no
+	// sys.query.
+	Query string
 	// Env supplies values of the DSL's environment variables by name,
 	// replacing the document's. Secret variables get their value only from
 	// here; wherever a secret's value appears in an event (and so in a
@@ -129,6 +133,10 @@ func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *R
 	sys := Vars{
 		{"files", files}, {"user_id", p.UserID}, {"app_id", p.AppID},
 		{"workflow_id", p.WorkflowID}, {"workflow_run_id", p.RunID}, {"timestamp", now.Unix()},
+	}
+	if wf.Doc.App.Mode == "advanced-chat" {
+		// flowrun keeps no conversations: every run is the first turn.
+		sys = append(sys, Var{"query", p.Query}, Var{"conversation_id", ""}, Var{"dialogue_count", int64(0)})
 	}
 	inputs := make(Vars, 0, len(p.Inputs)+5)
 	inputs = append(inputs, p.Inputs...)

@@ -39,7 +39,9 @@ type fileCase struct {
 type runCase struct {
 	Name   string
 	Inputs map[string]any
-	LLM    llmScript
+	// Query is sys.query, for chatflow apps.
+	Query string
+	LLM   llmScript
 	// Status is the expected run status (default succeeded).
 	Status run.Status
 	// Error, for an expected failure, is the run's exact error.
@@ -132,7 +134,7 @@ func runFile(t *testing.T, data []byte, c fileCase, rc runCase) {
 		stub = newStubHTTP(t, c.HTTP)
 	}
 	data = rewriteURLs(t, data, c.URLs, stub)
-	info, events := execute(t, engine(t, fake), data, rc.Inputs)
+	info, events := execute(t, engine(t, fake), data, rc.Inputs, rc.Query)
 	r := &result{info: info, events: events}
 	var errs []string
 	r.llm, errs = fake.log()

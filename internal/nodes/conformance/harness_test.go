@@ -311,7 +311,7 @@ func (r *result) failures() string {
 }
 
 // execute compiles data and runs it once with inputs.
-func execute(t testing.TB, e *run.Engine, data []byte, inputs map[string]any) (*run.RunInfo, []*run.Event) {
+func execute(t testing.TB, e *run.Engine, data []byte, inputs map[string]any, query string) (*run.RunInfo, []*run.Event) {
 	t.Helper()
 	wf, err := e.Compile(data)
 	if err != nil {
@@ -324,7 +324,7 @@ func execute(t testing.TB, e *run.Engine, data []byte, inputs map[string]any) (*
 	var mu sync.Mutex
 	var events []*run.Event
 	info := e.Run(context.Background(), wf, run.Params{
-		RunID: "run-1", TaskID: "task-1", WorkflowID: "wf-1", AppID: "app-1", UserID: "conformance", Inputs: in,
+		RunID: "run-1", TaskID: "task-1", WorkflowID: "wf-1", AppID: "app-1", UserID: "conformance", Inputs: in, Query: query,
 	}, run.ListenerFunc(func(ev *run.Event) {
 		mu.Lock()
 		events = append(events, ev)
