@@ -303,8 +303,11 @@ type done struct {
 // run concurrently up to s.Parallel; with one ready node and none running,
 // it runs on the scheduler's own goroutine, which keeps chains cheap.
 func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	// The graph's own cancellable context (to stop the other branches when
+	// one fails) is created only when a node first runs on another
+	// goroutine: a sequential graph never needs it.
+	gc := graphCtx{parent: ctx}
+	defer gc.stop(nil)
 
 	edges := make([]edgeState, len(g.Edges))
 	pending := make([]int, len(g.Nodes))
@@ -315,7 +318,7 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 	}
 	ready := make([]*Node, 0, 4)
 	ready = append(ready, g.Root)
-	results := make(chan done, len(g.Nodes))
+	var results chan done
 	running, steps := 0, 0
 	var failed error
 
@@ -347,7 +350,7 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 		if d.err != nil {
 			if failed == nil {
 				failed = d.err
-				cancel(d.err)
+				gc.stop(d.err)
 			}
 			return
 		}
@@ -369,7 +372,7 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 				steps++
 				if steps > rs.eng.cfg.MaxSteps {
 					failed = ErrMaxSteps
-					cancel(ErrMaxSteps)
+					gc.stop(ErrMaxSteps)
 					break
 				}
 				rs.steps.Add(1)
@@ -378,6 +381,10 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 			if len(ready) == 0 && running == 0 {
 				finish(rs.execNode(ctx, n, pool, s, pred))
 				continue
+			}
+			if gc.cancel == nil {
+				ctx = gc.detach()
+				results = make(chan done, len(g.Nodes))
 			}
 			running++
 			go func() { results <- rs.execNode(ctx, n, pool, s, pred) }()
@@ -396,6 +403,26 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// graphCtx lazily derives a graph run's cancellable context.
+type graphCtx struct {
+	parent context.Context
+	cancel context.CancelCauseFunc
+}
+
+// detach returns the cancellable context, creating it on first use.
+func (g *graphCtx) detach() context.Context {
+	ctx, cancel := context.WithCancelCause(g.parent)
+	g.cancel = cancel
+	return ctx
+}
+
+// stop cancels the graph's context, if it was created.
+func (g *graphCtx) stop(err error) {
+	if g.cancel != nil {
+		g.cancel(err)
+	}
 }
 
 // execNode runs one node with retries, error strategy and panic recovery,
