@@ -24,7 +24,7 @@ const chain3Key = "app-flowrun-chain3-local-only"
 func TestDifyNodeSDK(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed; this end-to-end test needs node and npm")
+		t.Fatal("node is not installed: this end-to-end test needs node and npm (CI machines have them)")
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {

@@ -94,8 +94,9 @@ func workflowStarted(e *enc, r *run.RunInfo) {
 	e.close()
 }
 
-func workflowFinished(e *enc, r *run.RunInfo, endUserID string) {
-	e.open()
+// runSummary writes the fields workflow_finished's data and the blocking
+// response's data open with, in Dify's order.
+func runSummary(e *enc, r *run.RunInfo) {
 	e.key("id")
 	e.str(r.ID)
 	e.key("workflow_id")
@@ -112,6 +113,11 @@ func workflowFinished(e *enc, r *run.RunInfo, endUserID string) {
 	e.int(r.TotalTokens)
 	e.key("total_steps")
 	e.int(r.TotalSteps)
+}
+
+func workflowFinished(e *enc, r *run.RunInfo, endUserID string) {
+	e.open()
+	runSummary(e, r)
 	e.key("created_by")
 	e.open()
 	e.key("id")
