@@ -240,35 +240,43 @@ func (w *Writer) final() {
 	w.flush(context.Background(), true)
 }
 
-// take removes up to MaxBatch records' worth of batches from the buffer.
-func (w *Writer) take() *repo.Batch {
+// drain takes every buffered batch at once (one swap under the lock, so a
+// backlog costs O(n), not O(n) per chunk).
+func (w *Writer) drain() []*repo.Batch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.buf) == 0 {
-		return nil
-	}
-	out := &repo.Batch{}
-	i := 0
-	for i < len(w.buf) && (out.Len() == 0 || out.Len()+w.buf[i].Len() <= w.cfg.MaxBatch) {
-		b := w.buf[i]
-		out.Runs = append(out.Runs, b.Runs...)
-		out.NodeExecutions = append(out.NodeExecutions, b.NodeExecutions...)
-		out.AppLogs = append(out.AppLogs, b.AppLogs...)
-		i++
-	}
-	w.buf = slices.Delete(w.buf, 0, i)
-	w.buffered -= out.Len()
-	w.cfg.Metrics.Buffered.Set(float64(w.buffered))
+	out := w.buf
+	w.buf = nil
+	w.buffered = 0
+	w.cfg.Metrics.Buffered.Set(0)
 	return out
 }
 
-// putBack returns an unsent batch to the front of the buffer.
-func (w *Writer) putBack(b *repo.Batch) {
+// putBack returns unsent batches to the front of the buffer.
+func (w *Writer) putBack(bs []*repo.Batch) {
+	n := 0
+	for _, b := range bs {
+		n += b.Len()
+	}
 	w.mu.Lock()
-	w.buf = slices.Insert(w.buf, 0, b)
-	w.buffered += b.Len()
+	w.buf = append(bs, w.buf...)
+	w.buffered += n
 	w.cfg.Metrics.Buffered.Set(float64(w.buffered))
 	w.mu.Unlock()
+}
+
+// chunk merges the leading batches of bs into one of at most MaxBatch
+// records (a single larger batch stays whole) and returns how many it used.
+func (w *Writer) chunk(bs []*repo.Batch) (*repo.Batch, int) {
+	out := &repo.Batch{}
+	i := 0
+	for i < len(bs) && (out.Len() == 0 || out.Len()+bs[i].Len() <= w.cfg.MaxBatch) {
+		out.Runs = append(out.Runs, bs[i].Runs...)
+		out.NodeExecutions = append(out.NodeExecutions, bs[i].NodeExecutions...)
+		out.AppLogs = append(out.AppLogs, bs[i].AppLogs...)
+		i++
+	}
+	return out, i
 }
 
 // flush sends the whole buffer: to Redis while it answers, else to the
@@ -276,42 +284,62 @@ func (w *Writer) putBack(b *repo.Batch) {
 // enqueued or spooled is dropped, loudly.
 func (w *Writer) flush(ctx context.Context, final bool) {
 	for {
-		b := w.take()
-		if b == nil {
+		pending := w.drain()
+		if len(pending) == 0 {
 			return
 		}
-		payload, err := EncodeBatch(b)
-		if err != nil {
-			w.cfg.Metrics.Dropped.Add(float64(b.Len()))
-			w.cfg.Logger.Error("async: cannot encode batch; records dropped", "records", b.Len(), "error", err)
-			continue
-		}
-		if !w.down.Load() {
-			if err := w.enqueue(ctx, payload); err == nil {
-				w.cfg.Metrics.Enqueued.Add(float64(b.Len()))
-				continue
-			} else {
-				w.down.Store(true)
-				w.cfg.Logger.Warn("async: redis unavailable; spooling records", "error", err)
+		for len(pending) > 0 {
+			b, n := w.chunk(pending)
+			pending = pending[n:]
+			if !w.send(ctx, b, final) {
+				// Keep it in memory and retry on the next replay tick.
+				w.putBack(append([]*repo.Batch{b}, pending...))
+				return
 			}
 		}
-		if w.spoolUsable() {
-			if err := w.spool(payload); err == nil {
-				w.cfg.Metrics.Spooled.Add(float64(b.Len()))
-				continue
-			} else {
-				w.cfg.Logger.Error("async: cannot spool batch", "error", err)
-			}
-		}
-		if final {
-			w.cfg.Metrics.Dropped.Add(float64(b.Len()))
-			w.cfg.Logger.Error("async: shutting down with records that could not be enqueued or spooled; dropped", "records", b.Len())
-			continue
-		}
-		// Keep it in memory and retry on the next replay tick.
-		w.putBack(b)
-		return
 	}
+}
+
+// send enqueues one chunk, or spools it when Redis is down. It reports
+// false when the chunk could go nowhere and must stay in memory (never
+// when final: then it is dropped and counted).
+func (w *Writer) send(ctx context.Context, b *repo.Batch, final bool) bool {
+	// Keep only the highest version of each record: a chunk usually holds
+	// both the running and the final version of a node execution, and the
+	// store would discard the lower one anyway. (An invalid chunk is sent as
+	// it is; the persister archives it with a log line and a metric.)
+	if p, err := b.Prepare(); err == nil {
+		b = p
+	}
+	payload, err := EncodeBatch(b)
+	if err != nil {
+		w.cfg.Metrics.Dropped.Add(float64(b.Len()))
+		w.cfg.Logger.Error("async: cannot encode batch; records dropped", "records", b.Len(), "error", err)
+		return true
+	}
+	if !w.down.Load() {
+		err := w.enqueue(ctx, payload)
+		if err == nil {
+			w.cfg.Metrics.Enqueued.Add(float64(b.Len()))
+			return true
+		}
+		w.down.Store(true)
+		w.cfg.Logger.Warn("async: redis unavailable; spooling records", "error", err)
+	}
+	if w.spoolUsable() {
+		err := w.spool(payload)
+		if err == nil {
+			w.cfg.Metrics.Spooled.Add(float64(b.Len()))
+			return true
+		}
+		w.cfg.Logger.Error("async: cannot spool batch", "error", err)
+	}
+	if final {
+		w.cfg.Metrics.Dropped.Add(float64(b.Len()))
+		w.cfg.Logger.Error("async: shutting down with records that could not be enqueued or spooled; dropped", "records", b.Len())
+		return true
+	}
+	return false
 }
 
 func (w *Writer) enqueue(ctx context.Context, payload []byte) error {
