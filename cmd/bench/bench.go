@@ -57,6 +57,7 @@ func runBench(ctx context.Context, cfg config, log *slog.Logger) (*Report, error
 	began := time.Now()
 	b := &bench{cfg: cfg, log: log, rep: &Report{Generated: began.UTC().Round(time.Second), Profile: cfg.Profile, Note: cfg.Note, Command: cfg.Command}}
 	b.rep.Settings = cfg.settings()
+	b.rep.Reference = isReference(b.rep.Settings) && cfg.PGDurable && cfg.APILogLevel == "info"
 	b.rep.Machine = machineInfo()
 	b.rep.Config = map[string]map[string]string{}
 
@@ -313,28 +314,25 @@ func (b *bench) startAPI(ctx context.Context, mode string) (*process, string, er
 		return nil, "", err
 	}
 	env := b.apiEnv(mode, metrics)
-	ready := listeningAddr
-	var addr string
+	ready := logLine(listeningAddr)
 	if b.cfg.APILogLevel != "info" && b.cfg.APILogLevel != "debug" {
 		// The listening line is not logged: pick the port ourselves.
-		if addr, err = freePort(); err != nil {
+		addr, err := freePort()
+		if err != nil {
 			return nil, "", err
 		}
 		env = append(env, "ADDR="+addr)
-		ready = func(string) (string, bool) { return addr, httpGet("http://"+addr+"/healthz") == nil }
+		ready = func(*process) (string, bool) { return addr, httpGet("http://"+addr+"/healthz") == nil }
 	}
 	p, err := startProcess(ctx, "api-"+mode, b.apiBin, nil, env, b.work, ready)
 	if err != nil {
 		return nil, "", err
 	}
-	if ready != nil && addr != "" {
-		p.addr = addr
-	}
 	return p, metrics, nil
 }
 
 func (b *bench) startPersister(ctx context.Context) (*process, error) {
-	return startProcess(ctx, "persister", b.persisterBin, nil, b.persisterEnv(), b.work, persisterStarted)
+	return startProcess(ctx, "persister", b.persisterBin, nil, b.persisterEnv(), b.work, logLine(persisterStarted))
 }
 
 func httpGet(u string) error {
@@ -539,7 +537,7 @@ func (b *bench) apiBuffered(mp *modeProcs) (int, error) {
 }
 
 // waitDrained waits until the api holds no buffered record and the queue
-// is empty, twice in a row 20 ms apart (a batch being enqueued is in
+// is empty, twice in a row 10 ms apart (a batch being enqueued is in
 // neither place for a moment). It returns how long that took.
 func (b *bench) waitDrained(ctx context.Context, mp *modeProcs, limit time.Duration) (time.Duration, error) {
 	start := time.Now()
@@ -568,7 +566,7 @@ func (b *bench) waitDrained(ctx context.Context, mp *modeProcs, limit time.Durat
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("queue not drained after %s (%d tasks, %d buffered records)", limit, tasks, buffered)
 		}
-		if !sleepCtx(ctx, 20*time.Millisecond) {
+		if !sleepCtx(ctx, 10*time.Millisecond) {
 			return 0, ctx.Err()
 		}
 	}
@@ -864,37 +862,58 @@ func (b *bench) drain(ctx context.Context, mp *modeProcs) (*DrainResult, error) 
 		last = tasks
 		sleepCtx(ctx, 20*time.Millisecond)
 	}
+	// A poller watches the queue from before the persister starts: the
+	// clock runs from the last reading with the queue still full to the
+	// first reading with it empty (every 5 ms), so it overstates the drain
+	// by at most two polls.
+	type reading struct {
+		full, empty time.Time
+		err         error
+	}
+	polled := make(chan reading, 1)
+	go func() {
+		var rd reading
+		defer func() { polled <- rd }()
+		deadline := time.Now().Add(10 * time.Minute)
+		for {
+			n, retry, err := b.queueLen()
+			now := time.Now()
+			switch {
+			case err != nil:
+				rd.err = err
+				return
+			case retry > 0:
+				rd.err = fmt.Errorf("%d batches failed during the drain", retry)
+				return
+			case n >= tasks:
+				rd.full = now
+			case n == 0:
+				rd.empty = now
+				return
+			}
+			if now.After(deadline) {
+				rd.err = fmt.Errorf("queue not drained after 10 minutes (%d tasks left)", n)
+				return
+			}
+			if !sleepCtx(ctx, 5*time.Millisecond) {
+				rd.err = ctx.Err()
+				return
+			}
+		}
+	}()
 	p, err := b.startPersister(ctx)
 	if err != nil {
+		<-polled
 		return nil, err
 	}
 	mp.persister = p
-	cpu0 := snapCPU(p.pid())
-	// The clock starts when the first batch leaves the queue and stops
-	// when none is left (polled every 5 ms).
-	var t0, t1 time.Time
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		n, retry, err := b.queueLen()
-		if err != nil {
-			return nil, err
-		}
-		if retry > 0 {
-			return nil, fmt.Errorf("%d batches failed during the drain; persister log:\n%s", retry, p.tail(10))
-		}
-		now := time.Now()
-		if t0.IsZero() && n < tasks {
-			t0 = now
-		}
-		if n == 0 && !t0.IsZero() {
-			t1 = now
-			break
-		}
-		if now.After(deadline) {
-			return nil, fmt.Errorf("queue not drained after 10 minutes (%d tasks left)", n)
-		}
-		sleepCtx(ctx, 5*time.Millisecond)
+	// Its CPU from its start (start-up included).
+	cpu0 := cpuSnap{pid: p.pid()}
+	rd := <-polled
+	if rd.err != nil {
+		return nil, fmt.Errorf("%w; persister log:\n%s", rd.err, p.tail(10))
 	}
+	t0, t1 := rd.full, rd.empty
 	rows, err := b.countRows(ctx)
 	if err != nil {
 		return nil, err
@@ -981,7 +1000,7 @@ func (b *bench) httpCeiling(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := startProcess(ctx, "ceiling", exe, nil, []string{roleEnv + "=" + roleCeiling, bodyBytesEnv + "=" + strconv.Itoa(size)}, b.work, listeningAddr)
+	p, err := startProcess(ctx, "ceiling", exe, nil, []string{roleEnv + "=" + roleCeiling, bodyBytesEnv + "=" + strconv.Itoa(size)}, b.work, logLine(listeningAddr))
 	if err != nil {
 		return err
 	}

@@ -237,6 +237,11 @@ func closedLoop(ctx context.Context, c *http.Client, t target, clients int, warm
 	})
 }
 
+// minWindowRuns is the fewest completed requests a window may hold: a
+// window is extended (by up to a minute) until it has them, so that tiny
+// windows still produce every figure.
+const minWindowRuns = 5
+
 // closedLoopFunc is closedLoop over any operation: newWorker is called once
 // per client goroutine and returns that goroutine's operation.
 func closedLoopFunc(ctx context.Context, clients int, warmup, window time.Duration, onWindow func(start bool), newWorker func() func(i int) result) *closedLoopResult {
@@ -266,6 +271,14 @@ func closedLoopFunc(ctx context.Context, clients int, warmup, window time.Durati
 	begin := time.Now()
 	phase.Store(1)
 	sleepCtx(ctx, window)
+	for limit := time.Now().Add(time.Minute); time.Now().Before(limit); {
+		res.mu.Lock()
+		n := res.runs + res.errors
+		res.mu.Unlock()
+		if n >= minWindowRuns || !sleepCtx(ctx, 5*time.Millisecond) {
+			break
+		}
+	}
 	phase.Store(2)
 	res.window = time.Since(begin)
 	if onWindow != nil {

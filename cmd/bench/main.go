@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,12 +127,12 @@ func profile(name string) (config, error) {
 		c.DrainRuns = 20_000
 		c.NaiveDuration = 5 * time.Second
 	case "smoke":
-		c.Warmup, c.Window = 20*time.Millisecond, 100*time.Millisecond
-		c.SoakRuns, c.SoakClients = 300, 16
-		c.LagRate, c.LagDuration = 200, time.Second
-		c.QueueRate, c.QueueDuration = 200, 1500*time.Millisecond
+		c.Warmup, c.Window = 10*time.Millisecond, 60*time.Millisecond
+		c.SoakRuns, c.SoakClients = 200, 16
+		c.LagRate, c.LagDuration = 200, 500*time.Millisecond
+		c.QueueRate, c.QueueDuration = 200, time.Second
 		c.DrainRuns = 100
-		c.NaiveDuration = 300 * time.Millisecond
+		c.NaiveDuration = 200 * time.Millisecond
 	default:
 		return c, fmt.Errorf("unknown profile %q (want full or smoke)", name)
 	}
@@ -246,6 +247,15 @@ func (c config) settings() Settings {
 		DrainRuns: c.DrainRuns, NaiveS: c.NaiveDuration.Seconds(), NaiveClients: c.NaiveClients,
 		BuildFlags: c.BuildFlags,
 	}
+}
+
+// isReference reports whether s has the full profile's settings (the
+// services and build flags aside).
+func isReference(s Settings) bool {
+	full, _ := profile("full")
+	f := full.settings()
+	s.BuildFlags, s.OwnServices = "", false
+	return reflect.DeepEqual(s, f)
 }
 
 func splitList(s string, dst *[]string) {

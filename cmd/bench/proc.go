@@ -33,10 +33,18 @@ type process struct {
 	waitErr  error
 }
 
+// readyFunc reports whether a starting process is ready, and its address.
+type readyFunc func(p *process) (string, bool)
+
+// logLine is ready when the process log has a line match accepts.
+func logLine(match func(line string) (string, bool)) readyFunc {
+	return func(p *process) (string, bool) { return scanLog(p.logPath, match) }
+}
+
 // startProcess starts path with env (and nothing else from the bench's
-// environment but PATH and HOME) and waits until its log has a line for
-// which ready returns true, returning the value ready extracted.
-func startProcess(ctx context.Context, name, path string, args, env []string, logDir string, ready func(line string) (string, bool)) (*process, error) {
+// environment but PATH and HOME) and waits until ready says it is ready,
+// keeping the address ready returns.
+func startProcess(ctx context.Context, name, path string, args, env []string, logDir string, ready readyFunc) (*process, error) {
 	logPath := filepath.Join(logDir, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano()))
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -57,7 +65,7 @@ func startProcess(ctx context.Context, name, path string, args, env []string, lo
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if v, ok := scanLog(logPath, ready); ok {
+		if v, ok := ready(p); ok {
 			p.addr = v
 			return p, nil
 		}

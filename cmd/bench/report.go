@@ -13,13 +13,16 @@ import (
 type Report struct {
 	Generated time.Time `json:"generated"`
 	// Command is how the run was started (flags included).
-	Command  string   `json:"command"`
-	Profile  string   `json:"profile"`
-	Note     string   `json:"note,omitempty"`
-	Settings Settings `json:"settings"`
-	Machine  Machine  `json:"machine"`
-	Postgres Server   `json:"postgres"`
-	Redis    Server   `json:"redis"`
+	Command string `json:"command"`
+	Profile string `json:"profile"`
+	// Reference is true when every setting is the full profile's: only
+	// such a run gives the reference figures.
+	Reference bool     `json:"reference_run"`
+	Note      string   `json:"note,omitempty"`
+	Settings  Settings `json:"settings"`
+	Machine   Machine  `json:"machine"`
+	Postgres  Server   `json:"postgres"`
+	Redis     Server   `json:"redis"`
 	// Config is the environment given to the api and the persister (URLs
 	// left out), beyond which they run with their defaults.
 	Config map[string]map[string]string `json:"config"`
