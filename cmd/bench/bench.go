@@ -372,9 +372,14 @@ func (b *bench) runMode(ctx context.Context, mode string) (err error) {
 				b.log.Warn("stop persister", "err", e)
 			}
 		}
+		// net/http's Shutdown waits up to 5 s for connections that never
+		// carried a request (the transport dials spares): close ours first.
+		b.client.CloseIdleConnections()
+		t := time.Now()
 		if e := api.stop(30 * time.Second); e != nil {
 			b.log.Warn("stop api", "err", e)
 		}
+		b.log.Info("api stopped", "mode", mode, "took", time.Since(t).Round(time.Millisecond))
 	}()
 	if mode == "async" {
 		if mp.persister, err = b.startPersister(ctx); err != nil {
@@ -1004,7 +1009,10 @@ func (b *bench) httpCeiling(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer p.stop(10 * time.Second)
+	defer func() {
+		b.client.CloseIdleConnections()
+		p.stop(10 * time.Second)
+	}()
 	t := target{url: "http://" + p.addr + "/v1/workflows/run", bodies: runTarget("", "chain3", false).bodies, bare: true}
 	self := os.Getpid()
 	for _, c := range b.cfg.Clients {
