@@ -242,7 +242,8 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
 		echo "REDIS_URL=$SERVICES_REDIS_URL"
 		;;
 	stop)
-		PGBIN=$(find_pg_bin) || true
+		set +e
+		PGBIN=$(find_pg_bin)
 		PGDATA=$TMPROOT/pg/data
 		REDIS_PIDFILE=$TMPROOT/redis/redis.pid
 		services_stop

@@ -437,6 +437,11 @@ func (b *bench) runMode(ctx context.Context, mode string) (err error) {
 			*ms.PersisterPeakRSSMB = max(*ms.PersisterPeakRSSMB, round3(float64(hwm)/(1<<20)))
 		}
 	}
+	if mode == "async" {
+		if v, err := apiMetric(mp, "flowrun_records_dropped_total"); err == nil {
+			ms.APIDroppedRecords = &v
+		}
+	}
 	ms.APIErrorLogLines, ms.FirstAPIErrorLine = api.errorLines()
 	b.rep.Modes = append(b.rep.Modes, ms)
 	return nil
@@ -524,8 +529,15 @@ func (b *bench) queueLen() (tasks, retry int, err error) {
 	return qi.Pending + qi.Active, qi.Retry, nil
 }
 
-// apiBuffered reads flowrun_records_buffered from the api's metrics.
+// apiBuffered reads flowrun_records_buffered from the api's metrics:
+// records in the api's memory not yet enqueued.
 func (b *bench) apiBuffered(mp *modeProcs) (int, error) {
+	v, err := apiMetric(mp, "flowrun_records_buffered")
+	return int(v), err
+}
+
+// apiMetric reads one unlabelled metric from the api's /metrics.
+func apiMetric(mp *modeProcs, name string) (float64, error) {
 	resp, err := http.Get("http://" + mp.metrics + "/metrics")
 	if err != nil {
 		return 0, err
@@ -533,12 +545,14 @@ func (b *bench) apiBuffered(mp *modeProcs) (int, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "flowrun_records_buffered "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f), err
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return 0, sc.Err()
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("metric %s not found", name)
 }
 
 // waitDrained waits until the api holds no buffered record and the queue
@@ -583,6 +597,7 @@ func (b *bench) soak(ctx context.Context, mp *modeProcs) (*Soak, error) {
 	var progress atomic.Int64
 	var mu sync.Mutex
 	var samples []RSSSample
+	maxBuffered := -1
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -601,6 +616,11 @@ func (b *bench) soak(ctx context.Context, mp *modeProcs) (*Soak, error) {
 				samples = append(samples, RSSSample{Runs: int(progress.Load()), RSSMB: round3(float64(rss) / (1 << 20))})
 				mu.Unlock()
 			}
+			if mp.persister != nil {
+				if n, err := b.apiBuffered(mp); err == nil {
+					maxBuffered = max(maxBuffered, n)
+				}
+			}
 		}
 	}()
 	if rss, _, err := procMem(mp.api.pid()); err == nil {
@@ -613,6 +633,9 @@ func (b *bench) soak(ctx context.Context, mp *modeProcs) (*Soak, error) {
 		samples = append(samples, RSSSample{Runs: res.runs + res.errors, RSSMB: round3(float64(rss) / (1 << 20))})
 	}
 	s := &Soak{Runs: res.runs, Errors: res.errors, Clients: b.cfg.SoakClients, Latency: percentiles(res.lat)}
+	if maxBuffered >= 0 {
+		s.MaxBuffered = &maxBuffered
+	}
 	if res.window > 0 {
 		s.RunsPerS = round3(float64(res.runs) / res.window.Seconds())
 	}
@@ -803,25 +826,29 @@ func (b *bench) queueDepth(ctx context.Context, mp *modeProcs) (*QueueResult, er
 	if res.elapsed > 0 {
 		q.AchievedPS = round3(float64(res.runs) / res.elapsed.Seconds())
 	}
-	var q2, q4 []float64
+	var q2, q4, b2, b4 []float64
 	for _, s := range samples {
 		q.MaxTasks = max(q.MaxTasks, s.Tasks)
+		q.MaxBuffered = max(q.MaxBuffered, s.Buffered)
 		f := s.T / b.cfg.QueueDuration.Seconds()
 		switch {
 		case f >= 0.25 && f < 0.5:
-			q2 = append(q2, float64(s.Tasks))
+			q2, b2 = append(q2, float64(s.Tasks)), append(b2, float64(s.Buffered))
 		case f >= 0.75:
-			q4 = append(q4, float64(s.Tasks))
+			q4, b4 = append(q4, float64(s.Tasks)), append(b4, float64(s.Buffered))
 		}
 	}
 	if len(samples) > 0 {
-		q.FinalTasks = samples[len(samples)-1].Tasks
+		q.FinalTasks, q.FinalBuffered = samples[len(samples)-1].Tasks, samples[len(samples)-1].Buffered
 	}
 	q.Q2Mean, q.Q4Mean = round3(meanOf(q2)), round3(meanOf(q4))
-	// Bounded: the queue does not grow from the second quarter to the
-	// last (a persister that falls behind grows it linearly).
-	q.Bounded = q.Q4Mean <= 1.5*q.Q2Mean+5
-	b.log.Info("queue depth", "rate", q.Rate, "achieved", q.AchievedPS, "max_tasks", q.MaxTasks, "q2", q.Q2Mean, "q4", q.Q4Mean)
+	q.Q2Buffered, q.Q4Buffered = round3(meanOf(b2)), round3(meanOf(b4))
+	// Bounded: neither the queue nor the api's buffer grows from the
+	// second quarter to the last (a stage that falls behind grows its
+	// backlog linearly).
+	q.Bounded = q.Q4Mean <= 1.5*q.Q2Mean+5 && q.Q4Buffered <= 1.5*q.Q2Buffered+1000
+	b.log.Info("queue depth", "rate", q.Rate, "achieved", q.AchievedPS, "max_tasks", q.MaxTasks, "max_buffered", q.MaxBuffered,
+		"q2", q.Q2Mean, "q4", q.Q4Mean, "q2_buffered", q.Q2Buffered, "q4_buffered", q.Q4Buffered)
 	return q, nil
 }
 

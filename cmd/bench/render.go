@@ -186,7 +186,7 @@ func modesSection(b *strings.Builder, r *Report) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("## Results per mode\n\n")
 	w("Latency in µs (request sent → response or stream fully read); TTFE is streaming's time to first event (request written → first `data:` line). ")
-	w("CPU is user+system time of the whole process per run; the persister's is charged to the cell whose records it wrote (warm-up included). ")
+	w("CPU is user+system time of the whole process per run; the persister's is charged to the cell whose records it wrote (warm-up included) and includes its idle polling of Redis (`PERSISTER_CHECK_INTERVAL`, 10 ms), so it is higher at low rates. ")
 	w("The load generator's own CPU per run is in the JSON (`bench_cpu_us_per_run`).\n\n")
 	for _, mode := range r.Settings.Modes {
 		w("### %s\n\n", mode)
@@ -292,7 +292,7 @@ func asyncSection(b *strings.Builder, r *Report) {
 	w("## Async mode: lag, queue, drain\n\n")
 	if l := r.Lag; l != nil {
 		w("### Persistence lag\n\n")
-		w("Open loop at %d runs/s for %.0f s (chain3, blocking; %.0f runs/s achieved, %d sent, %d missed, %d errors). ", l.Rate, l.DurationS, l.AchievedPS, l.Sent, l.Missed, l.Errors)
+		w("Open loop at %d runs/s for %g s (chain3, blocking; %.0f runs/s achieved, %d sent, %d missed, %d errors). ", l.Rate, l.DurationS, l.AchievedPS, l.Sent, l.Missed, l.Errors)
 		w("A trigger on `workflow_runs`, created in the bench's database only for this measurement, NOTIFYs the id of each run row written with a terminal status; ")
 		w("PostgreSQL delivers a notification when the writing transaction commits, and a dedicated connection LISTENs. ")
 		w("Lag = notification received − blocking response received (which carries `workflow_finished`), both on the bench's monotonic clock. ")
@@ -303,16 +303,18 @@ func asyncSection(b *strings.Builder, r *Report) {
 	}
 	if q := r.Queue; q != nil {
 		w("### Queue depth\n\n")
-		w("Open loop at %d runs/s for %.0f s (chain3, blocking; %.0f runs/s achieved, %d missed, %d errors; request p50 %s µs, p99 %s µs). ",
+		w("Open loop at %d runs/s for %g s (chain3, blocking; %.0f runs/s achieved, %d missed, %d errors; request p50 %s µs, p99 %s µs). ",
 			q.Rate, q.DurationS, q.AchievedPS, q.Missed, q.Errors, pct(q.Request, getP50), pct(q.Request, getP99))
 		w("Tasks are record batches (up to 500 records) pending or being written in the asynq queue (asynq `Inspector.GetQueueInfo`); ")
 		w("buffered records are in the api's memory, not yet enqueued (`flowrun_records_buffered`). ")
-		w("Bounded means the mean depth over the last quarter is at most 1.5× that of the second quarter plus 5 tasks (a persister that falls behind grows it linearly). ")
+		w("Bounded means that over the last quarter both means are at most 1.5× those of the second quarter, plus 5 tasks or 1,000 records (a stage that falls behind grows its backlog linearly). ")
+		w("Beyond `ASYNC_MAX_BUFFERED` (100,000 by default) buffered records the api drops records. ")
 		bounded := "bounded"
 		if !q.Bounded {
 			bounded = "**not bounded**"
 		}
-		w("Result: %s (max %d tasks, final %d, mean %.1f → %.1f); the queue was empty %.2f s after the load stopped.\n\n", bounded, q.MaxTasks, q.FinalTasks, q.Q2Mean, q.Q4Mean, q.DrainAfterS)
+		w("Result: %s. Queued tasks: max %d, final %d, mean %.1f → %.1f. Buffered records: max %s, final %s, mean %s → %s. Both were empty %.2f s after the load stopped.\n\n",
+			bounded, q.MaxTasks, q.FinalTasks, q.Q2Mean, q.Q4Mean, commas(fmt.Sprint(q.MaxBuffered)), commas(fmt.Sprint(q.FinalBuffered)), num(q.Q2Buffered), num(q.Q4Buffered), q.DrainAfterS)
 		w("| t (s) | tasks | buffered records |\n|--:|--:|--:|\n")
 		step := max(1, len(q.Samples)/12)
 		for i := 0; i < len(q.Samples); i += step {
@@ -336,23 +338,29 @@ func memorySection(b *strings.Builder, r *Report) {
 	w("Peak RSS is `VmHWM` from `/proc/<pid>/status` over the process's whole life (every cell, then the soak). ")
 	w("The soak sends chain3 blocking runs with %d clients and samples `VmRSS` every 250 ms; ", r.Settings.SoakClients)
 	w("the trend compares mean RSS over its last quarter with its second quarter.\n\n")
-	w("| mode | api peak RSS MB | persister peak RSS MB | soak runs | soak runs/s | RSS at start → middle → end MB | trend |\n|---|--:|--:|--:|--:|---|--:|\n")
+	w("| mode | api peak RSS MB | persister peak RSS MB | soak runs | soak runs/s | RSS at start → middle → end MB | trend | max api-buffered records in the soak |\n|---|--:|--:|--:|--:|---|--:|--:|\n")
 	for _, m := range r.Modes {
 		pers := "–"
 		if m.PersisterPeakRSSMB != nil {
 			pers = num(*m.PersisterPeakRSSMB)
 		}
-		soakRuns, rate, path, trend := "–", "–", "–", "–"
+		soakRuns, rate, path, trend, buffered := "–", "–", "–", "–", "–"
+		if s := m.Soak; s != nil && s.MaxBuffered != nil {
+			buffered = commas(fmt.Sprint(*s.MaxBuffered))
+		}
 		if s := m.Soak; s != nil && len(s.Samples) > 0 {
 			soakRuns, rate = commas(fmt.Sprint(s.Runs)), num(s.RunsPerS)
 			mid := s.Samples[len(s.Samples)/2]
 			path = fmt.Sprintf("%s → %s → %s", num(s.Samples[0].RSSMB), num(mid.RSSMB), num(s.Samples[len(s.Samples)-1].RSSMB))
 			trend = fmt.Sprintf("%+.1f %%", s.TrendPct)
 		}
-		w("| %s | %s | %s | %s | %s | %s | %s |\n", m.Mode, num(m.APIPeakRSSMB), pers, soakRuns, rate, path, trend)
+		w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Mode, num(m.APIPeakRSSMB), pers, soakRuns, rate, path, trend, buffered)
 	}
 	w("\n")
 	for _, m := range r.Modes {
+		if m.APIDroppedRecords != nil {
+			w("Records the %s api dropped (buffer full, `flowrun_records_dropped_total`) over the whole mode: %.0f.\n\n", m.Mode, *m.APIDroppedRecords)
+		}
 		if m.APIErrorLogLines > 0 {
 			w("The %s api logged %d ERROR lines; the first: `%s`\n\n", m.Mode, m.APIErrorLogLines, strings.ReplaceAll(m.FirstAPIErrorLine, "`", "'"))
 		}

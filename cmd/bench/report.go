@@ -108,8 +108,11 @@ type ModeSummary struct {
 	APIPeakRSSMB       float64  `json:"api_peak_rss_mb"`
 	PersisterPeakRSSMB *float64 `json:"persister_peak_rss_mb,omitempty"`
 	Soak               *Soak    `json:"soak"`
-	APIErrorLogLines   int      `json:"api_error_log_lines"`
-	FirstAPIErrorLine  string   `json:"first_api_error_line,omitempty"`
+	// APIDroppedRecords is flowrun_records_dropped_total at the end
+	// (async): records lost because the api's buffer was full.
+	APIDroppedRecords *float64 `json:"api_dropped_records,omitempty"`
+	APIErrorLogLines  int      `json:"api_error_log_lines"`
+	FirstAPIErrorLine string   `json:"first_api_error_line,omitempty"`
 }
 
 // Soak is RSS over a long run of chain3 blocking requests.
@@ -123,6 +126,9 @@ type Soak struct {
 	// TrendPct compares mean RSS over the last quarter of the soak with
 	// the second quarter (after warm-up): growth in percent.
 	TrendPct float64 `json:"trend_pct"`
+	// MaxBuffered is the most records the api held unenqueued during
+	// the soak (async).
+	MaxBuffered *int `json:"max_api_buffered_records,omitempty"`
 }
 
 // RSSSample is the api's RSS after a number of soak runs.
@@ -196,10 +202,15 @@ type QueueResult struct {
 	MaxTasks   int           `json:"max_tasks"`
 	FinalTasks int           `json:"final_tasks"`
 	// Q2Mean and Q4Mean are the mean queued tasks over the second and the
-	// last quarter of the run.
-	Q2Mean  float64 `json:"q2_mean_tasks"`
-	Q4Mean  float64 `json:"q4_mean_tasks"`
-	Bounded bool    `json:"bounded"`
+	// last quarter of the run; Q2Buffered and Q4Buffered the same for the
+	// api's buffered records.
+	Q2Mean        float64 `json:"q2_mean_tasks"`
+	Q4Mean        float64 `json:"q4_mean_tasks"`
+	MaxBuffered   int     `json:"max_buffered_records"`
+	FinalBuffered int     `json:"final_buffered_records"`
+	Q2Buffered    float64 `json:"q2_mean_buffered_records"`
+	Q4Buffered    float64 `json:"q4_mean_buffered_records"`
+	Bounded       bool    `json:"bounded"`
 	// DrainAfterS is how long the persister needed after the load stopped
 	// to empty the queue.
 	DrainAfterS float64 `json:"drain_after_s"`
@@ -318,6 +329,9 @@ func validate(r *Report) error {
 		if m == "async" && (ms.PersisterPeakRSSMB == nil || *ms.PersisterPeakRSSMB <= 0) {
 			miss("%s: persister peak RSS missing", m)
 		}
+		if m == "async" && ms.APIDroppedRecords == nil {
+			miss("%s: dropped-records count missing", m)
+		}
 		if s.SoakRuns > 0 && (ms.Soak == nil || ms.Soak.Runs == 0 || len(ms.Soak.Samples) < 2) {
 			miss("%s: soak missing", m)
 		}
@@ -371,7 +385,7 @@ func evaluateTargets(r *Report) []TargetResult {
 	if ceil := r.httpCeiling(16); mem16 != nil && ceil != nil {
 		v := mem16.RunsPerS / ceil.RunsPerS * 100
 		add("memory chain3, 16 clients vs HTTP ceiling (a)", v, "%", "≥ 50 %", v >= 50,
-			fmt.Sprintf("%.0f vs %.0f req/s (blocking)", mem16.RunsPerS, ceil.RunsPerS))
+			fmt.Sprintf("%s vs %s req/s (blocking)", num(mem16.RunsPerS), num(ceil.RunsPerS)))
 	}
 	mem1 := r.cell("memory", "chain3", "blocking", 1)
 	if mem1 != nil && mem1.Latency != nil {
@@ -380,24 +394,24 @@ func evaluateTargets(r *Report) []TargetResult {
 	if a := r.cell("async", "chain3", "blocking", 16); a != nil && mem16 != nil {
 		v := a.RunsPerS / mem16.RunsPerS * 100
 		add("async vs memory throughput (chain3, 16 clients)", v, "%", "≥ 80 %", v >= 80,
-			fmt.Sprintf("%.0f vs %.0f runs/s (blocking)", a.RunsPerS, mem16.RunsPerS))
+			fmt.Sprintf("%s vs %s runs/s (blocking)", num(a.RunsPerS), num(mem16.RunsPerS)))
 	}
 	if a := r.cell("async", "chain3", "blocking", 1); a != nil && mem1 != nil && a.Latency != nil && mem1.Latency != nil {
 		v := a.Latency.P50 / mem1.Latency.P50
 		add("async vs memory p50 (chain3, 1 client)", v, "×", "≤ 1.2×", v <= 1.2,
-			fmt.Sprintf("%.0f vs %.0f µs (blocking)", a.Latency.P50, mem1.Latency.P50))
+			fmt.Sprintf("%s vs %s µs (blocking)", num(a.Latency.P50), num(mem1.Latency.P50)))
 	}
 	if l := r.Lag; l != nil && l.Lag != nil {
 		v := l.Lag.P99 / 1000
-		detail := fmt.Sprintf("at %d runs/s offered (%.0f achieved) for %.0f s; %d of %d runs observed", l.Rate, l.AchievedPS, l.DurationS, l.Observed, l.Observed+l.NotObserved)
+		detail := fmt.Sprintf("at %d runs/s offered (%.0f achieved) for %g s; %d of %d runs observed", l.Rate, l.AchievedPS, l.DurationS, l.Observed, l.Observed+l.NotObserved)
 		if l.Rate < 1000 {
 			detail += "; the target asks for 1,000 runs/s"
 		}
 		add("async persistence lag p99", v, "ms", "≤ 100 ms at 1,000 runs/s", v <= 100 && l.Rate >= 1000 && l.NotObserved == 0, detail)
 	}
 	if q := r.Queue; q != nil {
-		detail := fmt.Sprintf("%d runs/s offered (%.0f achieved) for %.0f s; queued tasks max %d, final %d, mean Q2 %.1f → Q4 %.1f",
-			q.Rate, q.AchievedPS, q.DurationS, q.MaxTasks, q.FinalTasks, q.Q2Mean, q.Q4Mean)
+		detail := fmt.Sprintf("%d runs/s offered (%.0f achieved) for %g s; queued tasks max %d, mean Q2 %.1f → Q4 %.1f; api-buffered records max %d, mean Q2 %.0f → Q4 %.0f",
+			q.Rate, q.AchievedPS, q.DurationS, q.MaxTasks, q.Q2Mean, q.Q4Mean, q.MaxBuffered, q.Q2Buffered, q.Q4Buffered)
 		met := q.Bounded && q.AchievedPS >= 0.95*float64(q.Rate) && q.Rate >= 2000 && q.DurationS >= 60
 		if q.AchievedPS < 0.95*float64(q.Rate) {
 			detail += "; the offered rate was not reached"
@@ -405,17 +419,17 @@ func evaluateTargets(r *Report) []TargetResult {
 		if q.Rate < 2000 || q.DurationS < 60 {
 			detail += "; the target asks for 2,000 runs/s for 60 s"
 		}
-		add("async queue depth bounded", q.Q4Mean, "tasks", "bounded at 2,000 runs/s for 60 s", met, detail)
+		add("async queue depth bounded (last-quarter mean of queued tasks)", q.Q4Mean, "tasks", "bounded at 2,000 runs/s for 60 s", met, detail)
 	}
 	if s, n := r.cell("sync", "chain3", "blocking", 16), r.Ceilings.Naive; s != nil && n != nil && n.RunsPerS > 0 {
 		v := s.RunsPerS / n.RunsPerS
 		add("sync vs naive baseline (b)", v, "×", "≥ 2×", v >= 2,
-			fmt.Sprintf("sync over HTTP %.0f runs/s vs naive in-process %.0f runs/s (chain3, %d clients)", s.RunsPerS, n.RunsPerS, n.Clients))
+			fmt.Sprintf("sync over HTTP %s runs/s vs naive in-process %s runs/s (chain3, %d clients)", num(s.RunsPerS), num(n.RunsPerS), n.Clients))
 	}
 	if d, c := r.Drain, r.Ceilings.Copy; d != nil && c != nil && c.RowsPerS > 0 {
 		v := d.RowsPerS / c.RowsPerS * 100
 		add("persister drain vs COPY ceiling (c)", v, "%", "≥ 50 %", v >= 50,
-			fmt.Sprintf("%.0f vs %.0f rows/s", d.RowsPerS, c.RowsPerS))
+			fmt.Sprintf("%s vs %s rows/s", num(d.RowsPerS), num(c.RowsPerS)))
 	}
 	if m := r.cell("memory", "chain3", "streaming", 1); m != nil && m.TTFE != nil {
 		add("streaming time to first event p50", m.TTFE.P50, "µs", "≤ 1,000 µs", m.TTFE.P50 <= 1000, "memory, chain3, 1 client")
@@ -424,7 +438,7 @@ func evaluateTargets(r *Report) []TargetResult {
 		if ms.Soak == nil {
 			continue
 		}
-		detail := fmt.Sprintf("after %d soak runs (plus every cell); RSS trend over the soak %+.1f %%", ms.Soak.Runs, ms.Soak.TrendPct)
+		detail := fmt.Sprintf("after %s soak runs (plus every cell); RSS trend over the soak %+.1f %%", commas(fmt.Sprint(ms.Soak.Runs)), ms.Soak.TrendPct)
 		met := ms.APIPeakRSSMB <= 150 && ms.Soak.TrendPct <= 10 && ms.Soak.Runs >= 100_000
 		if ms.Soak.Runs < 100_000 {
 			detail += "; the target asks for 100k runs"
