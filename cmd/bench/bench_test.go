@@ -74,3 +74,10 @@ func TestValidateReportsMissingFigures(t *testing.T) {
 		t.Fatalf("validate = %v", err)
 	}
 }
+
+func TestCommandLine(t *testing.T) {
+	got := commandLine([]string{"-duration", "1s", "-note", "a long note", "-modes=memory", "-note=x", "-out", "my dir"})
+	if want := "go run ./cmd/bench -duration 1s -modes=memory -out 'my dir'"; got != want {
+		t.Fatalf("commandLine = %q, want %q", got, want)
+	}
+}

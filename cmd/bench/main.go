@@ -178,7 +178,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if err != nil {
 		return c, err
 	}
-	c.Command = "go run ./cmd/bench " + strings.Join(args, " ")
+	c.Command = commandLine(args)
 	c.RepoDir, c.OutDir, c.DatabaseURL, c.RedisURL = *repoDir, *outDir, *dbURL, *redisURL
 	c.BinDir, c.BuildFlags, c.PGDurable, c.Keep, c.APILogLevel, c.Note = *binDir, *buildFlags, *durable, *keep, *logLevel, *note
 	if c.RepoDir == "" {
@@ -247,6 +247,27 @@ func (c config) settings() Settings {
 		DrainRuns: c.DrainRuns, NaiveS: c.NaiveDuration.Seconds(), NaiveClients: c.NaiveClients,
 		BuildFlags: c.BuildFlags,
 	}
+}
+
+// commandLine is how the run was started, for the report: -note (shown
+// on its own) is left out, arguments are quoted for a shell when needed.
+func commandLine(args []string) string {
+	out := []string{"go", "run", "./cmd/bench"}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "-note" || a == "--note" {
+			i++
+			continue
+		}
+		if strings.HasPrefix(a, "-note=") || strings.HasPrefix(a, "--note=") {
+			continue
+		}
+		if strings.ContainsAny(a, " \t'\"$`\\*?;&|<>()") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out = append(out, a)
+	}
+	return strings.Join(out, " ")
 }
 
 // isReference reports whether s has the full profile's settings (the

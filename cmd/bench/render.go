@@ -95,7 +95,7 @@ func markdown(r *Report) string {
 		strings.TrimSpace(r.Command), r.Generated.Format("2006-01-02 15:04 MST"), r.DurationS)
 	if !r.Reference {
 		s := r.Settings
-		w("> **Short run: not the reference figures.** Settings differ from the full profile's (`make bench`): profile `%s`, windows of %.2f s after %.2f s of warm-up, %s soak runs per mode, lag at %d runs/s for %.0f s, queue depth at %d runs/s for %.0f s, %s drain runs. Short windows make every figure noisier.\n\n",
+		w("> **Short run: not the reference figures.** Settings differ from the full profile's (`make bench`): profile `%s`, windows of %.2f s after %.2f s of warm-up, %s soak runs per mode, lag at %d runs/s for %g s, queue depth at %d runs/s for %g s, %s drain runs. Short windows make every figure noisier.\n\n",
 			r.Profile, s.WindowS, s.WarmupS, commas(fmt.Sprint(s.SoakRuns)), s.LagRate, s.LagS, s.QueueRate, s.QueueS, commas(fmt.Sprint(s.DrainRuns)))
 	}
 	if r.Note != "" {
