@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,6 +54,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
+	if cfg.Render != "" {
+		if err := rerender(cfg.Render, cfg.OutDir); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	rep, err := runBench(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -86,6 +94,7 @@ type config struct {
 	Keep          bool
 	APILogLevel   string
 	Note          string
+	Render        string
 	Modes         []string
 	Workflows     []string
 	ResponseModes []string
@@ -153,6 +162,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	keep := fs.Bool("keep", false, "keep the work directory (process logs), the database and the services")
 	logLevel := fs.String("api-log-level", "info", "the api's LOG_LEVEL (info, its default, logs every request)")
 	note := fs.String("note", "", "a note printed at the top of the generated document")
+	render := fs.String("render", "", "measure nothing: re-render benchmarks.md and the plot into -out from this benchmarks.json")
 	modes := fs.String("modes", "", "persistence modes, comma-separated")
 	workflows := fs.String("workflows", "", "workflows of the bench set, comma-separated")
 	rmodes := fs.String("response-modes", "", "blocking,streaming")
@@ -180,7 +190,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	}
 	c.Command = commandLine(args)
 	c.RepoDir, c.OutDir, c.DatabaseURL, c.RedisURL = *repoDir, *outDir, *dbURL, *redisURL
-	c.BinDir, c.BuildFlags, c.PGDurable, c.Keep, c.APILogLevel, c.Note = *binDir, *buildFlags, *durable, *keep, *logLevel, *note
+	c.BinDir, c.BuildFlags, c.PGDurable, c.Keep, c.APILogLevel, c.Note, c.Render = *binDir, *buildFlags, *durable, *keep, *logLevel, *note, *render
 	if c.RepoDir == "" {
 		if c.RepoDir, err = findRepo(); err != nil {
 			return c, err
@@ -318,6 +328,21 @@ func findRepo() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// rerender writes benchmarks.md and the plot again from a report (targets
+// re-evaluated), after a change to the rendering.
+func rerender(jsonPath, outDir string) error {
+	raw, err := os.ReadFile(jsonPath)
+	if err != nil {
+		return err
+	}
+	var r Report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("%s: %w", jsonPath, err)
+	}
+	r.Targets = evaluateTargets(&r)
+	return writeOutputs(outDir, &r)
 }
 
 // ceilingServerMain is ceiling (a): a bare net/http server whose only

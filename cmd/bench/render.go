@@ -101,6 +101,12 @@ func markdown(r *Report) string {
 	if r.Note != "" {
 		w("> **Note.** %s\n\n", r.Note)
 	}
+	for _, m := range r.Modes {
+		if m.APIDroppedRecords != nil && *m.APIDroppedRecords > 0 {
+			w("> **Records were lost.** The %s api dropped %s records (`flowrun_records_dropped_total`): its buffer reached `ASYNC_MAX_BUFFERED`. See [Queue depth](#queue-depth).\n\n",
+				m.Mode, commas(fmt.Sprintf("%.0f", *m.APIDroppedRecords)))
+		}
+	}
 	w("The load generator, the api, the persister, PostgreSQL and Redis all share the machine's cores; ")
 	w("figures from a machine that other work also uses are noisy (see the load averages below). ")
 	w("CPU time per run (from `/proc`) moves much less with machine load than latency and throughput do.\n\n")
@@ -359,7 +365,7 @@ func memorySection(b *strings.Builder, r *Report) {
 	w("\n")
 	for _, m := range r.Modes {
 		if m.APIDroppedRecords != nil {
-			w("Records the %s api dropped (buffer full, `flowrun_records_dropped_total`) over the whole mode: %.0f.\n\n", m.Mode, *m.APIDroppedRecords)
+			w("Records the %s api dropped (buffer full, `flowrun_records_dropped_total`) over the whole mode: %s.\n\n", m.Mode, commas(fmt.Sprintf("%.0f", *m.APIDroppedRecords)))
 		}
 		if m.APIErrorLogLines > 0 {
 			w("The %s api logged %d ERROR lines; the first: `%s`\n\n", m.Mode, m.APIErrorLogLines, strings.ReplaceAll(m.FirstAPIErrorLine, "`", "'"))

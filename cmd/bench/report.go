@@ -403,15 +403,16 @@ func evaluateTargets(r *Report) []TargetResult {
 	}
 	if l := r.Lag; l != nil && l.Lag != nil {
 		v := l.Lag.P99 / 1000
-		detail := fmt.Sprintf("at %d runs/s offered (%.0f achieved) for %g s; %d of %d runs observed", l.Rate, l.AchievedPS, l.DurationS, l.Observed, l.Observed+l.NotObserved)
+		detail := fmt.Sprintf("at %s runs/s offered (%s achieved) for %g s; %s of %s runs observed", commas(fmt.Sprint(l.Rate)), num(l.AchievedPS), l.DurationS,
+			commas(fmt.Sprint(l.Observed)), commas(fmt.Sprint(l.Observed+l.NotObserved)))
 		if l.Rate < 1000 {
 			detail += "; the target asks for 1,000 runs/s"
 		}
 		add("async persistence lag p99", v, "ms", "≤ 100 ms at 1,000 runs/s", v <= 100 && l.Rate >= 1000 && l.NotObserved == 0, detail)
 	}
 	if q := r.Queue; q != nil {
-		detail := fmt.Sprintf("%d runs/s offered (%.0f achieved) for %g s; queued tasks max %d, mean Q2 %.1f → Q4 %.1f; api-buffered records max %d, mean Q2 %.0f → Q4 %.0f",
-			q.Rate, q.AchievedPS, q.DurationS, q.MaxTasks, q.Q2Mean, q.Q4Mean, q.MaxBuffered, q.Q2Buffered, q.Q4Buffered)
+		detail := fmt.Sprintf("%s runs/s offered (%s achieved) for %g s; queued tasks max %d, mean Q2 %.1f → Q4 %.1f; api-buffered records max %s, mean Q2 %s → Q4 %s",
+			commas(fmt.Sprint(q.Rate)), num(q.AchievedPS), q.DurationS, q.MaxTasks, q.Q2Mean, q.Q4Mean, commas(fmt.Sprint(q.MaxBuffered)), num(q.Q2Buffered), num(q.Q4Buffered))
 		met := q.Bounded && q.AchievedPS >= 0.95*float64(q.Rate) && q.Rate >= 2000 && q.DurationS >= 60
 		if q.AchievedPS < 0.95*float64(q.Rate) {
 			detail += "; the offered rate was not reached"
