@@ -367,18 +367,15 @@ func (b *bench) runMode(ctx context.Context, mode string) (err error) {
 	}
 	mp := &modeProcs{api: api, base: "http://" + api.addr, metrics: metrics}
 	defer func() {
+		// A server that fails to stop cleanly fails the run.
 		if mp.persister != nil {
-			if e := mp.persister.stop(30 * time.Second); e != nil {
-				b.log.Warn("stop persister", "err", e)
-			}
+			err = errors.Join(err, mp.persister.stop(30*time.Second))
 		}
 		// net/http's Shutdown waits up to 5 s for connections that never
 		// carried a request (the transport dials spares): close ours first.
 		b.client.CloseIdleConnections()
 		t := time.Now()
-		if e := api.stop(30 * time.Second); e != nil {
-			b.log.Warn("stop api", "err", e)
-		}
+		err = errors.Join(err, api.stop(30*time.Second))
 		b.log.Info("api stopped", "mode", mode, "took", time.Since(t).Round(time.Millisecond))
 	}()
 	if mode == "async" {
@@ -1038,7 +1035,9 @@ func (b *bench) httpCeiling(ctx context.Context) error {
 	}
 	defer func() {
 		b.client.CloseIdleConnections()
-		p.stop(10 * time.Second)
+		if e := p.stop(10 * time.Second); e != nil {
+			b.log.Warn("stop ceiling server", "err", e)
+		}
 	}()
 	t := target{url: "http://" + p.addr + "/v1/workflows/run", bodies: runTarget("", "chain3", false).bodies, bare: true}
 	self := os.Getpid()

@@ -2,7 +2,7 @@
 // sync, async) against ceilings measured in the same run, and writes
 // docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks-latency.svg.
 //
-//	go run ./cmd/bench                 # the full run (make bench), ~10 min
+//	go run ./cmd/bench                 # the full run (make bench), ~13 min
 //	go run ./cmd/bench -profile smoke  # every figure, tiny counts (make bench-smoke)
 //
 // It builds cmd/api and cmd/persister, starts a throwaway PostgreSQL and
@@ -113,7 +113,7 @@ type config struct {
 }
 
 // profile returns the defaults of a profile: "full" is the reference run
-// (about 10 minutes on 2 cores), "smoke" produces every figure with tiny
+// (about 13 minutes on 2 cores), "smoke" produces every figure with tiny
 // counts (CI).
 func profile(name string) (config, error) {
 	c := config{
@@ -151,7 +151,7 @@ func profile(name string) (config, error) {
 func parseFlags(args []string, out io.Writer) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(out)
-	prof := fs.String("profile", "full", "defaults for everything below: full (reference, ~10 min on 2 cores) or smoke (tiny counts)")
+	prof := fs.String("profile", "full", "defaults for everything below: full (reference, ~13 min on 2 cores) or smoke (tiny counts)")
 	repoDir := fs.String("repo", "", "repository root (default: the nearest directory above the working directory with go.mod)")
 	outDir := fs.String("out", "docs", "where benchmarks.md, benchmarks.json and benchmarks-latency.svg are written (empty: not written)")
 	dbURL := fs.String("database-url", os.Getenv("BENCH_DATABASE_URL"), "PostgreSQL to use instead of starting one (a role that may CREATE DATABASE; env BENCH_DATABASE_URL)")

@@ -55,6 +55,8 @@ func startProcess(ctx context.Context, name, path string, args, env []string, lo
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	cmd.Stdout = f
 	cmd.Stderr = f
+	// A bench that dies takes its servers with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{}), started: time.Now()}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -120,22 +122,31 @@ func persisterStarted(line string) (string, bool) {
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
-// stop sends SIGTERM and waits up to grace, then kills the process.
+// stop sends SIGTERM and waits up to grace, then kills the process. It
+// returns an error if the process had to be killed or did not exit 0 (a
+// binary built with -race exits 66 when it saw a data race).
 func (p *process) stop(grace time.Duration) error {
 	select {
 	case <-p.done:
-		return nil
+		return p.exitErr("had exited")
 	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-		return nil
+		return p.exitErr("exited")
 	case <-time.After(grace):
 		_ = p.cmd.Process.Kill()
 		<-p.done
 		return fmt.Errorf("%s did not stop within %s; killed", p.name, grace)
 	}
+}
+
+func (p *process) exitErr(what string) error {
+	if p.waitErr == nil {
+		return nil
+	}
+	return fmt.Errorf("%s %s: %w; log %s ends with:\n%s", p.name, what, p.waitErr, p.logPath, p.tail(30))
 }
 
 // tail returns the last n lines of the process log.
