@@ -595,6 +595,9 @@ func (b *bench) soak(ctx context.Context, mp *modeProcs) (*Soak, error) {
 	var mu sync.Mutex
 	var samples []RSSSample
 	maxBuffered := -1
+	if rss, _, err := procMem(mp.api.pid()); err == nil {
+		samples = append(samples, RSSSample{Runs: 0, RSSMB: round3(float64(rss) / (1 << 20))})
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -620,9 +623,6 @@ func (b *bench) soak(ctx context.Context, mp *modeProcs) (*Soak, error) {
 			}
 		}
 	}()
-	if rss, _, err := procMem(mp.api.pid()); err == nil {
-		samples = append(samples, RSSSample{Runs: 0, RSSMB: round3(float64(rss) / (1 << 20))})
-	}
 	res := countLoop(ctx, b.client, t, b.cfg.SoakClients, b.cfg.SoakRuns, &progress)
 	close(stop)
 	wg.Wait()
