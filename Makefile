@@ -1,0 +1,23 @@
+# Common commands; `make help` lists them. Everything here is a thin
+# wrapper: the logic lives in scripts/ and cmd/.
+.DEFAULT_GOAL := help
+GO ?= go
+# Extra flags for cmd/bench, e.g. BENCH_FLAGS='-modes memory -note "…"'.
+BENCH_FLAGS ?=
+
+.PHONY: help test run bench bench-smoke
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+test: ## run the whole test suite (starts PostgreSQL and Redis): scripts/test.sh
+	./scripts/test.sh
+
+run: ## serve the example apps in memory mode on 127.0.0.1:5001
+	$(GO) run ./cmd/api
+
+bench: ## full benchmark, about 13 min on 2 cores: writes docs/benchmarks.md, .json and -latency.svg
+	$(GO) run ./cmd/bench -profile full -out docs $(BENCH_FLAGS)
+
+bench-smoke: ## every benchmark figure with tiny counts (about a minute), written to bench-out/
+	$(GO) run ./cmd/bench -profile smoke -out bench-out $(BENCH_FLAGS)

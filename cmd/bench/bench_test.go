@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentiles(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(101-i)*time.Microsecond)
+	}
+	p := percentiles(d)
+	if p.P50 != 50 || p.P95 != 95 || p.P99 != 99 || p.Max != 100 || p.N != 100 || p.Mean != 50.5 {
+		t.Fatalf("percentiles = %+v", p)
+	}
+	if percentiles(nil) != nil {
+		t.Fatal("percentiles of nothing should be nil")
+	}
+}
+
+func TestListeningAddr(t *testing.T) {
+	line := `time=2026-01-01T00:00:00Z level=INFO msg=listening addr=127.0.0.1:43121 apps=6 apps_dir=examples repo_mode=memory admin_api=false`
+	if got, ok := listeningAddr(line); !ok || got != "127.0.0.1:43121" {
+		t.Fatalf("listeningAddr = %q, %v", got, ok)
+	}
+	if _, ok := listeningAddr(`level=INFO msg=request addr=x`); ok {
+		t.Fatal("matched a line that is not the listening line")
+	}
+}
+
+func TestProcSelf(t *testing.T) {
+	end := time.Now().Add(30 * time.Millisecond)
+	for time.Now().Before(end) {
+	}
+	cpu, err := procCPU(os.Getpid())
+	if err != nil || cpu <= 0 {
+		t.Fatalf("procCPU = %v, %v", cpu, err)
+	}
+	rss, hwm, err := procMem(os.Getpid())
+	if err != nil || rss <= 0 || hwm < rss {
+		t.Fatalf("procMem = %d, %d, %v", rss, hwm, err)
+	}
+}
+
+func TestJSONBody(t *testing.T) {
+	for _, n := range []int{12, 100, 457} {
+		if b := jsonBody(n); len(b) != n || !strings.HasPrefix(string(b), "{") {
+			t.Fatalf("jsonBody(%d) = %q", n, b)
+		}
+	}
+}
+
+func TestRSSTrend(t *testing.T) {
+	flat := []RSSSample{{0, 30}, {250, 40}, {500, 40}, {750, 40}, {1000, 40}}
+	if got := rssTrend(flat, 1000); got != 0 {
+		t.Fatalf("flat trend = %v", got)
+	}
+	growing := []RSSSample{{0, 30}, {300, 40}, {450, 45}, {800, 80}, {1000, 90}}
+	if got := rssTrend(growing, 1000); got < 50 {
+		t.Fatalf("growing trend = %v", got)
+	}
+}
+
+func TestValidateReportsMissingFigures(t *testing.T) {
+	c, err := profile("smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = validate(&Report{Settings: c.settings()})
+	if err == nil || !strings.Contains(err.Error(), "memory/chain3/blocking/c16: no cell") || !strings.Contains(err.Error(), "ceiling (c)") {
+		t.Fatalf("validate = %v", err)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	got := commandLine([]string{"-duration", "1s", "-note", "a long note", "-modes=memory", "-note=x", "-out", "my dir"})
+	if want := "go run ./cmd/bench -duration 1s -modes=memory -out 'my dir'"; got != want {
+		t.Fatalf("commandLine = %q, want %q", got, want)
+	}
+}
