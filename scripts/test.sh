@@ -74,6 +74,10 @@ else
 	log "using TEST_REDIS_URL from the environment"
 fi
 
+# Code nodes run real CPython workers, and the SDK test needs node/npm.
+command -v python3 >/dev/null || apt_install python3
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+
 pkgs=(./...)
 for a in "$@"; do
 	case $a in
