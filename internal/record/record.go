@@ -42,6 +42,16 @@ type Source struct {
 	// InstanceID is the API instance running the run (its lease id), so
 	// the run can be closed if the instance is lost ("" when not tracked).
 	InstanceID string
+
+	endUser string // EndUserID(AppID, SessionID), derived once
+}
+
+// createdBy returns the end-user id of the run, deriving it on first use.
+func (src *Source) createdBy() string {
+	if src.endUser == "" {
+		src.endUser = EndUserID(src.AppID, src.SessionID)
+	}
+	return src.endUser
 }
 
 // logNamespace derives app log and end user ids deterministically, so that a
@@ -73,16 +83,25 @@ type Recorder struct {
 
 // Options tunes a Recorder.
 type Options struct {
-	// Inline writes each event's records synchronously in OnEvent instead
-	// of pipelining them on a goroutine. Use it for writers whose Write only
-	// enqueues.
+	// Inline writes on the caller's goroutine instead of pipelining on
+	// another: use it for writers whose Write only buffers or enqueues
+	// (memory, async). An inline recorder also coalesces: the run's record
+	// is written at workflow_started (so the run is visible while it runs),
+	// node executions are written when they finish — together, at
+	// workflow_finished, or every InlineFlushRecords records of a long run —
+	// and the running versions that those would supersede are not written.
 	Inline bool
 }
+
+// InlineFlushRecords bounds how many records an inline recorder holds
+// before writing them.
+const InlineFlushRecords = 256
 
 // New returns a recorder for one run writing to w. ctx bounds the writes; it
 // must not be the request's context when records must survive a client that
 // goes away.
 func New(ctx context.Context, w repo.Writer, src Source, opt Options) *Recorder {
+	src.createdBy()
 	idle := make(chan struct{})
 	close(idle)
 	return &Recorder{src: src, w: w, ctx: ctx, inline: opt.Inline, idle: idle}
@@ -92,16 +111,15 @@ func New(ctx context.Context, w repo.Writer, src Source, opt Options) *Recorder 
 // workflow_finished it returns only once every record of the run is written
 // (or failed: see Err).
 func (r *Recorder) OnEvent(e *run.Event) {
+	if r.inline && superseded(e.Type) {
+		return
+	}
 	b := Convert(&r.src, e)
 	if b.Len() == 0 {
 		return
 	}
 	if r.inline {
-		if err := r.w.Write(r.ctx, b); err != nil {
-			r.mu.Lock()
-			r.err = err
-			r.mu.Unlock()
-		}
+		r.coalesce(e, b)
 		return
 	}
 	r.mu.Lock()
@@ -122,6 +140,39 @@ func (r *Recorder) OnEvent(e *run.Event) {
 	if e.Type == run.EventWorkflowFinished {
 		<-idle
 	}
+}
+
+// coalesce is OnEvent for an inline recorder (see Options.Inline). It runs
+// on the engine's goroutine, which delivers events one at a time.
+func (r *Recorder) coalesce(e *run.Event, b *repo.Batch) {
+	if r.pending == nil {
+		r.pending = &repo.Batch{}
+	}
+	p := r.pending
+	p.Runs = append(p.Runs, b.Runs...)
+	p.NodeExecutions = append(p.NodeExecutions, b.NodeExecutions...)
+	p.AppLogs = append(p.AppLogs, b.AppLogs...)
+	if e.Type != run.EventWorkflowStarted && e.Type != run.EventWorkflowFinished && p.Len() < InlineFlushRecords {
+		return
+	}
+	r.pending = nil
+	if err := r.w.Write(r.ctx, p); err != nil {
+		r.mu.Lock()
+		if r.err == nil {
+			r.err = err
+		}
+		r.mu.Unlock()
+	}
+}
+
+// superseded reports events whose record an inline recorder skips: the
+// execution's final version, written in the same batch, replaces it.
+func superseded(t run.EventType) bool {
+	switch t {
+	case run.EventNodeStarted, run.EventNodeRetry, run.EventIterationStarted, run.EventLoopStarted:
+		return true
+	}
+	return false
 }
 
 // flush writes pending batches until none is left.
@@ -180,7 +231,7 @@ func Convert(src *Source, e *run.Event) *repo.Batch {
 				WorkflowRunID: e.Run.ID,
 				CreatedFrom:   or(src.CreatedFrom, "service-api"),
 				CreatedByRole: repo.RoleEndUser,
-				CreatedBy:     EndUserID(src.AppID, src.SessionID),
+				CreatedBy:     src.createdBy(),
 				SessionID:     src.SessionID,
 				CreatedAt:     e.Run.CreatedAt,
 				Seq:           e.Seq,
@@ -212,7 +263,7 @@ func runRecord(src *Source, info *run.RunInfo, seq int64) *repo.WorkflowRun {
 		TotalSteps:      info.TotalSteps,
 		ExceptionsCount: info.ExceptionsCount,
 		CreatedByRole:   repo.RoleEndUser,
-		CreatedBy:       EndUserID(src.AppID, src.SessionID),
+		CreatedBy:       src.createdBy(),
 		SessionID:       src.SessionID,
 		CreatedAt:       info.CreatedAt,
 		FinishedAt:      info.FinishedAt,
@@ -244,7 +295,7 @@ func nodeRecord(src *Source, n *run.NodeRun, seq int64) *repo.NodeExecution {
 		IterationID:       n.IterationID,
 		LoopID:            n.LoopID,
 		CreatedByRole:     repo.RoleEndUser,
-		CreatedBy:         EndUserID(src.AppID, src.SessionID),
+		CreatedBy:         src.createdBy(),
 		CreatedAt:         n.CreatedAt,
 		FinishedAt:        n.FinishedAt,
 		Seq:               seq,
@@ -281,10 +332,19 @@ func metadata(n *run.NodeRun) json.RawMessage {
 }
 
 func jsonOf(v any) json.RawMessage {
-	if vs, ok := v.(run.Vars); ok && vs == nil {
-		return nil
+	var (
+		b   []byte
+		err error
+	)
+	if vs, ok := v.(run.Vars); ok {
+		if vs == nil {
+			return nil
+		}
+		// Vars encode themselves: skip reflection and re-compaction.
+		b, err = vs.MarshalJSON()
+	} else {
+		b, err = json.Marshal(v)
 	}
-	b, err := json.Marshal(v)
 	if err != nil {
 		// Values come from JSON and the engine's own types; a value that
 		// cannot be encoded is recorded as an explanation, never lost

@@ -237,6 +237,9 @@ type Writer interface {
 	// Returns ErrInvalid if a record has a missing or malformed ID or run ID
 	// or invalid JSON, ErrConflict if a record ID already belongs to another
 	// run or app, and ErrUnavailable if the store cannot be reached.
+	//
+	// A store may keep the JSON byte slices of b's records: callers must not
+	// modify a batch's records after writing it.
 	Write(ctx context.Context, b *Batch) error
 }
 

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/flowrun/flowrun/internal/repo"
@@ -51,9 +52,10 @@ var _ repo.Store = (*Store)(nil)
 type entry struct {
 	runID string
 	run   *repo.WorkflowRun // nil until the run record arrives
-	// search is the lower-cased text that RunList's keyword matches in the
-	// run's inputs and outputs.
-	search string
+	// search caches the lower-cased text that RunList's keyword matches in
+	// the run's inputs and outputs; it is built on the first keyword query
+	// after a write (nil: not built), keeping writes cheap.
+	search atomic.Pointer[string]
 	nodes  map[string]*repo.NodeExecution
 	logs   map[string]*repo.AppLog
 	elem   *list.Element
@@ -117,8 +119,8 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 	for _, r := range b.Runs {
 		e := s.entry(r.ID)
 		if e.run == nil || repo.Supersedes(r.Status, r.Seq, e.run.Status, e.run.Seq) {
-			e.run = cloneRun(r)
-			e.search = searchText(r.Inputs) + "\x00" + searchText(r.Outputs)
+			e.run = r // Prepare copied the record; its bytes are ours (repo.Writer)
+			e.search.Store(nil)
 			if r.Status.Terminal() && !e.done {
 				s.active.Remove(e.elem)
 				e.elem, e.done = s.finished.PushBack(e), true
@@ -128,7 +130,7 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 	for _, n := range b.NodeExecutions {
 		e := s.entry(n.WorkflowRunID)
 		if old := e.nodes[n.ID]; old == nil || repo.Supersedes(n.Status, n.Seq, old.Status, old.Seq) {
-			e.nodes[n.ID] = cloneNode(n)
+			e.nodes[n.ID] = n
 			s.nodes[n.ID] = e
 		}
 	}
@@ -246,7 +248,7 @@ func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunLi
 			}
 			if keyword != "" {
 				match := strings.Contains(strings.ToLower(l.SessionID), keyword) ||
-					run != nil && (strings.Contains(e.search, keyword) || run.ID == keywordID)
+					run != nil && (strings.Contains(e.searchText(), keyword) || run.ID == keywordID)
 				if !match {
 					continue
 				}
@@ -279,6 +281,17 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n])
+}
+
+// searchText returns the entry's search text, building it if needed.
+// Concurrent readers may both build it; they store the same value.
+func (e *entry) searchText() string {
+	if p := e.search.Load(); p != nil {
+		return *p
+	}
+	t := searchText(e.run.Inputs) + "\x00" + searchText(e.run.Outputs)
+	e.search.Store(&t)
+	return t
 }
 
 // searchText renders JSON as compact text with strings unescaped, close to
