@@ -232,8 +232,8 @@ func readStream(body io.Reader, o *Outcome) {
 			continue
 		}
 		var ev struct {
-			Event string          `json:"event"`
-			RunID string          `json:"workflow_run_id"`
+			Event  string          `json:"event"`
+			RunID  string          `json:"workflow_run_id"`
 			Code   string          `json:"code"`
 			Status int             `json:"status"`
 			Data   json.RawMessage `json:"data"`

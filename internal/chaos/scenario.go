@@ -83,7 +83,9 @@ type Result struct {
 // OK reports whether the scenario ran and found nothing wrong.
 func (r *Result) OK() bool { return r.Err == nil && r.Check != nil && r.Check.OK() }
 
-func (r *Result) note(format string, args ...any) { r.Notes = append(r.Notes, fmt.Sprintf(format, args...)) }
+func (r *Result) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
 
 // Harness runs scenarios.
 type Harness struct {
