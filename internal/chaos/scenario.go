@@ -589,7 +589,7 @@ func Totals(rs []*Result) Check {
 // times and notes.
 func Table(scale Scale, rs []*Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| scenario | issued | answered | persisted | lost | duplicated | regressed | incomplete | unanswered | refused | closed lost | stopped | lost w/ process | ok |\n")
+	fmt.Fprintf(&b, "| scenario | issued | answered | persisted | lost | duplicated | regressed | incomplete | unanswered | errors | closed lost | stopped | lost w/ process | ok |\n")
 	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	row := func(name string, c *Check, ok string) {
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %s |\n", name,

@@ -126,8 +126,8 @@ type Check struct {
 	// Unanswered requests: no response (killed or restarting api) or a
 	// stream cut before its end.
 	Unanswered int
-	// Refused: answered with an error before any run (503 while draining,
-	// 503 persistence_unavailable, 429).
+	// Refused: answered with an error instead of the run's end (503 while
+	// draining, 503 persistence_unavailable or its stream error event).
 	Refused int
 	// Status5xx counts responses with a 5xx status or a 5xx error event.
 	Status5xx int
@@ -186,9 +186,11 @@ func Verify(outs []*Outcome, rows map[string]*Row, opt CheckOptions) *Check {
 		switch {
 		case o.Answered():
 			c.Answered++
-		case o.RunID == "" && o.HTTPStatus != 0 && o.Err == "":
+		case o.HTTPStatus != 0 && o.Err == "" && o.Code != "":
 			c.Refused++
-			continue
+			if o.RunID == "" {
+				continue
+			}
 		default:
 			c.Unanswered++
 		}
