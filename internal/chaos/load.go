@@ -54,11 +54,14 @@ type Mix struct {
 	Apps []App
 	// StreamingShare is the share of streaming requests (default 0.5).
 	StreamingShare float64
-	// SlowShare is the share of requests that run the slow app, with
-	// SlowRounds rounds of SlowWork template iterations each.
-	SlowShare  float64
-	SlowRounds int
-	SlowWork   int
+	// SlowClients of the clients run only the slow app, with SlowRounds
+	// rounds of SlowWork template iterations each (they burn CPU: keep
+	// them few).
+	SlowClients int
+	SlowRounds  int
+	SlowWork    int
+	// SlowTargets, when set, chooses the api URLs of slow requests.
+	SlowTargets func() []string
 }
 
 // Load is a running load generator: Clients goroutines, each sending one
@@ -97,7 +100,7 @@ func StartLoad(ctx context.Context, clients int, targets func() []string, mix Mi
 			defer l.wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))
 			for ctx.Err() == nil {
-				o := l.one(ctx, rng)
+				o := l.one(ctx, rng, i < mix.SlowClients)
 				if o == nil {
 					continue
 				}
@@ -134,8 +137,11 @@ func (l *Load) Outcomes() []*Outcome {
 // Issued is how many requests were sent so far.
 func (l *Load) Issued() int64 { return l.seq.Load() }
 
-func (l *Load) one(ctx context.Context, rng *rand.Rand) *Outcome {
+func (l *Load) one(ctx context.Context, rng *rand.Rand, slow bool) *Outcome {
 	targets := l.targets()
+	if slow && l.mix.SlowTargets != nil {
+		targets = l.mix.SlowTargets()
+	}
 	if len(targets) == 0 {
 		select {
 		case <-ctx.Done():
@@ -146,7 +152,7 @@ func (l *Load) one(ctx context.Context, rng *rand.Rand) *Outcome {
 	seq := l.seq.Add(1)
 	o := &Outcome{Seq: seq, Target: targets[int(seq)%len(targets)], Streaming: rng.Float64() < l.mix.StreamingShare}
 	var inputs string
-	if rng.Float64() < l.mix.SlowShare {
+	if slow {
 		o.App = AppSlow
 		inputs = fmt.Sprintf(`{"rounds": %d, "work": %d}`, l.mix.SlowRounds, l.mix.SlowWork)
 	} else {

@@ -27,9 +27,12 @@ type Scale struct {
 	Heartbeat, LostAfter time.Duration
 	// ShutdownTimeout is the api's drain deadline in scenario 4.
 	ShutdownTimeout time.Duration
-	// SlowRounds × SlowWork sizes the slow runs (scenarios 4 and 5): they
-	// must outlast ShutdownTimeout and Before.
-	SlowRounds, SlowWork int
+	// SlowClients clients (scenarios 4 and 5) run only the slow app, with
+	// SlowRounds × SlowWork: its runs must outlast ShutdownTimeout.
+	SlowClients, SlowRounds, SlowWork int
+	// Poll is how often PostgreSQL is read while waiting for it to be
+	// complete, and by the monitor.
+	Poll time.Duration
 	// Recover bounds the wait for PostgreSQL to be complete after a fault.
 	Recover time.Duration
 	// LostBound is the longest a killed instance's runs may stay running
@@ -44,8 +47,8 @@ var CIScale = Scale{
 	PersisterKills: 2, PersisterDown: 300 * time.Millisecond, PersisterUp: 700 * time.Millisecond,
 	RedisDown: 2 * time.Second, PGDown: 3 * time.Second,
 	Heartbeat: 500 * time.Millisecond, LostAfter: 2 * time.Second,
-	ShutdownTimeout: time.Second, SlowRounds: 25, SlowWork: 20000,
-	Recover: 4 * time.Minute, LostBound: 10 * time.Second,
+	ShutdownTimeout: time.Second, SlowClients: 3, SlowRounds: 40, SlowWork: 10000,
+	Recover: 4 * time.Minute, LostBound: 10 * time.Second, Poll: 200 * time.Millisecond,
 }
 
 // FullScale is make chaos: minutes of load, PostgreSQL down for 30 s, the
@@ -55,8 +58,8 @@ var FullScale = Scale{
 	Before: 20 * time.Second, After: 20 * time.Second,
 	PersisterKills: 5, PersisterDown: 2 * time.Second, PersisterUp: 8 * time.Second,
 	RedisDown: 10 * time.Second, PGDown: 30 * time.Second,
-	ShutdownTimeout: 5 * time.Second, SlowRounds: 40, SlowWork: 40000,
-	Recover: 6 * time.Minute, LostBound: 60 * time.Second,
+	ShutdownTimeout: 5 * time.Second, SlowClients: 4, SlowRounds: 80, SlowWork: 20000,
+	Recover: 6 * time.Minute, LostBound: 60 * time.Second, Poll: time.Second,
 }
 
 // Recovery is how long one fault took to heal.
@@ -186,7 +189,7 @@ func (t *targets) set(urls ...string) {
 // how long it took from since.
 func settle(ctx context.Context, h *Harness, e *Env, outs []*Outcome, opt CheckOptions, since time.Time) (*Check, time.Duration) {
 	var c *Check
-	err := waitFor(ctx, h.Scale.Recover, 100*time.Millisecond, func(ctx context.Context) error {
+	err := waitFor(ctx, h.Scale.Recover, h.Scale.Poll, func(ctx context.Context) error {
 		rows, err := Snapshot(ctx, e.Pool)
 		if err != nil {
 			return err
@@ -246,7 +249,7 @@ func persisterKill(ctx context.Context, h *Harness, e *Env, r *Result) error {
 		return err
 	}
 	life := newLifetimes()
-	mon := StartMonitor(ctx, e.Pool, 250*time.Millisecond, life.alive)
+	mon := StartMonitor(ctx, e.Pool, sc.Poll, life.alive)
 	load := StartLoad(ctx, sc.Clients, func() []string { return []string{api.URL()} }, Mix{})
 	pause(ctx, sc.Before)
 	var restarted time.Time
@@ -298,7 +301,7 @@ func redisRestart(ctx context.Context, h *Harness, e *Env, r *Result) error {
 		return err
 	}
 	life := newLifetimes()
-	mon := StartMonitor(ctx, e.Pool, 250*time.Millisecond, life.alive)
+	mon := StartMonitor(ctx, e.Pool, sc.Poll, life.alive)
 	load := StartLoad(ctx, sc.Clients, func() []string { return []string{api.URL()} }, Mix{})
 	pause(ctx, sc.Before)
 	if err := e.Redis.Stop(); err != nil {
@@ -341,7 +344,7 @@ func pgStop(ctx context.Context, h *Harness, e *Env, r *Result, mode string) err
 		}
 	}
 	life := newLifetimes()
-	mon := StartMonitor(ctx, e.Pool, 250*time.Millisecond, life.alive)
+	mon := StartMonitor(ctx, e.Pool, sc.Poll, life.alive)
 	load := StartLoad(ctx, sc.Clients, func() []string { return []string{apis[0].URL(), apis[1].URL()} }, Mix{})
 	pause(ctx, sc.Before)
 	if err := e.PG.Stop(); err != nil {
@@ -419,10 +422,10 @@ func apiTerm(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 		}
 	}
 	life := newLifetimes()
-	mon := StartMonitor(ctx, e.Pool, 250*time.Millisecond, life.alive)
+	mon := StartMonitor(ctx, e.Pool, sc.Poll, life.alive)
 	tg := &targets{}
 	tg.set(api.URL())
-	load := StartLoad(ctx, sc.Clients, tg.get, Mix{SlowShare: 0.15, SlowRounds: sc.SlowRounds, SlowWork: sc.SlowWork})
+	load := StartLoad(ctx, sc.Clients+sc.SlowClients, tg.get, Mix{SlowClients: sc.SlowClients, SlowRounds: sc.SlowRounds, SlowWork: sc.SlowWork})
 	pause(ctx, sc.Before)
 	term := time.Now()
 	if err := api.Signal(syscall.SIGTERM); err != nil {
@@ -437,7 +440,7 @@ func apiTerm(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 	up := time.Now()
 	pause(ctx, sc.After)
 	outs := load.Stop()
-	c, took := settle(ctx, h, e, outs, CheckOptions{}, up)
+	c, took := settle(ctx, h, e, outs, CheckOptions{}, lastAnswer(outs))
 	finish(c, mon)
 	r.Check = c
 	if exitErr != nil {
@@ -464,7 +467,8 @@ func apiTerm(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 		mode, inflight, stopped, sc.ShutdownTimeout, exited.Sub(term).Round(time.Millisecond))
 	r.Recovery = append(r.Recovery,
 		Recovery{"api SIGTERM (" + mode + ")", exited.Sub(term), "SIGTERM → drained and exited"},
-		Recovery{"api SIGTERM (" + mode + ")", took, "restarted → every answered run complete"})
+		Recovery{"api SIGTERM (" + mode + ")", up.Sub(exited), "exited → restarted and ready"},
+		Recovery{"api SIGTERM (" + mode + ")", took, "last answer → every answered run complete"})
 	return nil
 }
 
@@ -488,14 +492,16 @@ func apiKill(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 		}
 	}
 	life := newLifetimes()
-	mon := StartMonitor(ctx, e.Pool, 250*time.Millisecond, life.alive)
-	tg := &targets{}
+	mon := StartMonitor(ctx, e.Pool, sc.Poll, life.alive)
+	// Slow runs go to the victim, so some are in flight when it dies.
+	tg, slow := &targets{}, &targets{}
+	slow.set(victim.URL())
 	if survivor != nil {
 		tg.set(victim.URL(), survivor.URL())
 	} else {
 		tg.set(victim.URL())
 	}
-	load := StartLoad(ctx, sc.Clients, tg.get, Mix{SlowShare: 0.3, SlowRounds: sc.SlowRounds, SlowWork: sc.SlowWork})
+	load := StartLoad(ctx, sc.Clients+sc.SlowClients, tg.get, Mix{SlowClients: sc.SlowClients, SlowRounds: sc.SlowRounds, SlowWork: sc.SlowWork, SlowTargets: slow.get})
 	pause(ctx, sc.Before)
 	lost := victim.Instance()
 	if err := victim.Kill(); err != nil {
@@ -506,6 +512,7 @@ func apiKill(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 	e.Logf("%s killed", victim.Name)
 	if survivor != nil {
 		tg.set(survivor.URL())
+		slow.set(survivor.URL())
 	} else {
 		if err := e.StartAPI(ctx, victim); err != nil {
 			return err
@@ -513,7 +520,7 @@ func apiKill(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 	}
 	// The lost instance's runs must all be closed within LostBound.
 	var open int
-	closeErr := waitFor(ctx, sc.LostBound+30*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
+	closeErr := waitFor(ctx, sc.LostBound+30*time.Second, 50*time.Millisecond, func(ctx context.Context) error {
 		err := e.Pool.QueryRow(ctx, `SELECT count(*) FROM workflow_runs WHERE instance_id = $1 AND status = 'running'`, lost).Scan(&open)
 		if err == nil && open > 0 {
 			err = fmt.Errorf("%d runs of the killed instance still running", open)
@@ -525,11 +532,13 @@ func apiKill(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 	e.Pool.QueryRow(ctx, `SELECT count(*) FROM workflow_runs WHERE instance_id = $1 AND error = $2`, lost, lostError).Scan(&closedLost)
 	pause(ctx, sc.After)
 	outs := load.Stop()
+	// Async mode answers before the records reach Redis: those of runs
+	// answered just before the SIGKILL die with the process.
 	window := time.Duration(0)
 	if mode == "async" {
-		window = time.Second
+		window = 500 * time.Millisecond
 	}
-	c, took := settle(ctx, h, e, outs, CheckOptions{Killed: []Killed{{lost, killed}}, KillWindow: window}, killed)
+	c, took := settle(ctx, h, e, outs, CheckOptions{Killed: []Killed{{lost, victim.URL(), killed}}, KillWindow: window}, lastAnswer(outs))
 	finish(c, mon)
 	r.Check = c
 	if closeErr != nil {
@@ -546,10 +555,25 @@ func apiKill(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 		by = "the surviving instance"
 	}
 	r.note("%s: %d runs of the killed instance closed as %q by %s (lease %s/%s)", mode, closedLost, lostError, by, or(sc.Heartbeat, 5*time.Second), or(sc.LostAfter, 30*time.Second))
+	if c.LostWithProcess > 0 {
+		r.note("%s: %d runs answered at most %s before the SIGKILL lost their records with the process (not yet handed to Redis)",
+			mode, c.LostWithProcess, c.LostWithProcessAge.Round(time.Millisecond))
+	}
 	r.Recovery = append(r.Recovery,
 		Recovery{"api SIGKILL (" + mode + ")", closedIn, "kill → its running runs closed \"instance lost\""},
-		Recovery{"api SIGKILL (" + mode + ")", took, "kill → every answered run complete"})
+		Recovery{"api SIGKILL (" + mode + ")", took, "last answer → every answered run complete"})
 	return nil
+}
+
+// lastAnswer is when the last response ended.
+func lastAnswer(outs []*Outcome) time.Time {
+	var t time.Time
+	for _, o := range outs {
+		if o.End.After(t) {
+			t = o.End
+		}
+	}
+	return t
 }
 
 func or(d, def time.Duration) time.Duration {

@@ -109,7 +109,10 @@ func Snapshot(ctx context.Context, pool *pgxpool.Pool) (map[string]*Row, error) 
 // with it (up to ASYNC_FLUSH_INTERVAL of them).
 type Killed struct {
 	InstanceID string
-	At         time.Time
+	// URL is the instance's base URL (a run whose records all died with it
+	// has no row to name its instance).
+	URL string
+	At  time.Time
 }
 
 // Check is the comparison of the clients' outcomes with PostgreSQL.
@@ -135,9 +138,12 @@ type Check struct {
 	ClosedLost int
 	// Stopped: runs answered or stored as stopped (shutdown deadline).
 	Stopped int
-	// LostWithProcess: answered runs whose final records died with a
-	// SIGKILLed async api (allowed only when Check is told so).
-	LostWithProcess int
+	// LostWithProcess: answered runs whose records (all, or the last ones)
+	// died with a SIGKILLed async api before it handed them to Redis
+	// (allowed only within CheckOptions.KillWindow of the kill), and the
+	// oldest such answer's age at the kill.
+	LostWithProcess    int
+	LostWithProcessAge time.Duration
 	// Unrecorded: unanswered runs with an id that PostgreSQL never got.
 	Unrecorded int
 	// Unknown: runs in PostgreSQL no client learnt the id of (a request
@@ -162,8 +168,9 @@ func (c *Check) problem(format string, args ...any) {
 // CheckOptions relaxes Verify where a fault loses records by design.
 type CheckOptions struct {
 	// Killed lists SIGKILLed async api instances: an answered run of one of
-	// them that ended within KillWindow before its death may be found
-	// closed as "instance lost" instead of with its final state.
+	// them that ended within KillWindow before its death may be missing, or
+	// closed as "instance lost" instead of with its final state: async mode
+	// answers before its records reach Redis.
 	Killed     []Killed
 	KillWindow time.Duration
 }
@@ -214,8 +221,19 @@ func Verify(outs []*Outcome, rows map[string]*Row, opt CheckOptions) *Check {
 			c.Stopped++
 		}
 		if r == nil || r.Status == "" {
+			var before time.Duration
+			for _, k := range opt.Killed {
+				if k.URL == o.Target {
+					before = k.At.Sub(o.End)
+				}
+			}
+			if before > 0 && before < opt.KillWindow {
+				c.LostWithProcess++
+				c.LostWithProcessAge = max(c.LostWithProcessAge, before)
+				continue
+			}
 			c.Lost++
-			c.problem("run %s (%s, %s) answered %s is not in PostgreSQL", o.RunID, o.App.Name, o.Target, o.Status)
+			c.problem("run %s (%s, %s) answered %s is not in PostgreSQL (answered %s before the kill)", o.RunID, o.App.Name, o.Target, o.Status, before)
 			continue
 		}
 		if r.Logs > 1 || r.DupNodes > 0 {
@@ -226,6 +244,7 @@ func Verify(outs []*Outcome, rows map[string]*Row, opt CheckOptions) *Check {
 		if r.Status != o.Status {
 			if at, ok := killedAt[r.InstanceID]; ok && r.Error == lostError && o.End.After(at.Add(-opt.KillWindow)) {
 				c.LostWithProcess++
+				c.LostWithProcessAge = max(c.LostWithProcessAge, at.Sub(o.End))
 				continue
 			}
 			c.Regressed++

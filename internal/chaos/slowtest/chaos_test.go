@@ -11,6 +11,7 @@ package slowtest
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,28 +45,40 @@ func TestChaosCIScale(t *testing.T) {
 		Scale: chaos.CIScale,
 		Logf:  t.Logf,
 	}
+	// Scenarios own their servers and ports, so they run at once (up to
+	// four): the minute or more asynq takes to recover a task lost with a
+	// killed persister or a restarted Redis then overlaps the others. The
+	// go test -parallel limit (GOMAXPROCS) would allow only two.
 	results := make([]*chaos.Result, len(chaos.Scenarios))
-	t.Run("scenarios", func(t *testing.T) {
-		for i, s := range chaos.Scenarios {
-			t.Run(s.Name, func(t *testing.T) {
-				// Scenarios own their servers and ports: they run at once,
-				// so the minute asynq takes to recover a task lost with a
-				// killed persister or a restarted Redis overlaps the others.
-				t.Parallel()
-				r := h.Run(ctx, s)
-				results[i] = r
-				if r.Err != nil {
-					t.Fatalf("%v (logs in %s)", r.Err, r.Dir)
-				}
-				for _, p := range r.Check.Problems {
-					t.Error(p)
-				}
-				if !r.OK() {
-					t.Logf("logs in %s", r.Dir)
-				}
-			})
-		}
-	})
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, s := range chaos.Scenarios {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = h.Run(ctx, s)
+		}()
+	}
+	wg.Wait()
+	for i, s := range chaos.Scenarios {
+		t.Run(s.Name, func(t *testing.T) {
+			r := results[i]
+			if r.Err != nil {
+				t.Fatalf("%v (logs in %s)", r.Err, r.Dir)
+			}
+			for _, p := range r.Check.Problems {
+				t.Error(p)
+			}
+			for _, n := range r.Notes {
+				t.Log(n)
+			}
+			if !r.OK() {
+				t.Logf("logs in %s", r.Dir)
+			}
+		})
+	}
 	var done []*chaos.Result
 	for _, r := range results {
 		if r != nil {
