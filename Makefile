@@ -5,7 +5,7 @@ GO ?= go
 # Extra flags for cmd/bench, e.g. BENCH_FLAGS='-modes memory -note "…"'.
 BENCH_FLAGS ?=
 
-.PHONY: help test run bench bench-smoke
+.PHONY: help test run bench bench-smoke chaos chaos-ci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,3 +21,9 @@ bench: ## full benchmark, about 13 min on 2 cores: writes docs/benchmarks.md, .j
 
 bench-smoke: ## every benchmark figure with tiny counts (about a minute), written to bench-out/
 	$(GO) run ./cmd/bench -profile smoke -out bench-out $(BENCH_FLAGS)
+
+chaos: ## fault-injection suite at full scale (several minutes; own PostgreSQL and Redis): prints the figures table
+	$(GO) run ./cmd/chaos -scale full
+
+chaos-ci: ## the fault-injection suite at CI scale (what internal/chaos/slowtest runs under go test)
+	$(GO) run ./cmd/chaos -scale ci

@@ -36,7 +36,8 @@ type storage struct {
 //
 //   - memory: records are kept in a bounded in-memory store only.
 //   - sync:   records are written to PostgreSQL, pipelined per run; a run's
-//     records are committed before its end reaches the client.
+//     records are committed before its end reaches the client. Records
+//     whose write failed are written again in the background.
 //   - async:  records are handed to Redis (asynq) for cmd/persister and kept
 //     in memory for read-your-writes; reads fall back to PostgreSQL.
 func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log *slog.Logger) (*storage, error) {
@@ -57,11 +58,19 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 			return nil, err
 		}
 		store := reposql.New(pool)
+		// Records whose write failed are written again once PostgreSQL is
+		// back, so a run cut off by an outage does not stay "running".
+		retrier := repo.NewRetrier(store, repo.RetryConfig{Logger: log})
+		retrier.Start(ctx)
 		return &storage{
 			pool:   pool,
-			writer: store, reader: store, durable: true,
+			writer: retrier, reader: store, durable: true,
 			ready: pool.Ping,
-			stop:  func(context.Context) error { pool.Close(); return nil },
+			stop: func(ctx context.Context) error {
+				err := retrier.Stop(ctx)
+				pool.Close()
+				return err
+			},
 		}, nil
 	case "async":
 		var missing []string

@@ -40,7 +40,10 @@ type LeaseConfig struct {
 	Heartbeat time.Duration
 	// LostAfter is how long an instance may miss heartbeats before its
 	// running runs are closed as failed (default 30 s). Runs of a killed
-	// instance are closed within LostAfter + Heartbeat.
+	// instance are closed within LostAfter + Heartbeat by an instance that
+	// has been connected to PostgreSQL for LostAfter; an instance judges
+	// others only then (so that after an outage of PostgreSQL live
+	// instances can refresh their leases first).
 	LostAfter time.Duration
 	// Logger receives what the reaper did (default slog.Default()).
 	Logger *slog.Logger
@@ -57,6 +60,7 @@ type Lease struct {
 	cfg LeaseConfig
 	db  LeaseDB
 
+	host   string
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -81,9 +85,8 @@ func NewLease(db LeaseDB, cfg LeaseConfig) (*Lease, error) {
 // Start registers the instance (failing fast if PostgreSQL does not
 // answer) and starts heartbeating and reaping.
 func (l *Lease) Start(ctx context.Context) error {
-	host, _ := os.Hostname()
-	if _, err := l.db.Exec(ctx, `INSERT INTO instances (id, hostname) VALUES ($1, $2)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`, l.cfg.InstanceID, host); err != nil {
+	l.host, _ = os.Hostname()
+	if err := l.heartbeat(ctx); err != nil {
 		return fmt.Errorf("lease: register instance: %w", interpretError(err))
 	}
 	ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -108,21 +111,44 @@ func (l *Lease) Stop(ctx context.Context) error {
 	return err
 }
 
+// heartbeat registers the instance or refreshes its lease. It inserts the
+// row if it is missing: an instance that could not heartbeat for
+// LostAfter (PostgreSQL down, a partition) has had its row removed by a
+// reaper, and must hold a lease again once it is back.
+func (l *Lease) heartbeat(ctx context.Context) error {
+	_, err := l.db.Exec(ctx, `INSERT INTO instances (id, hostname) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`, l.cfg.InstanceID, l.host)
+	return err
+}
+
 func (l *Lease) loop(ctx context.Context) {
 	defer close(l.done)
 	t := time.NewTicker(l.cfg.Heartbeat)
 	defer t.Stop()
+	// connected is when this instance's heartbeats last began to succeed
+	// (zero while they fail). It judges other instances only after being
+	// connected for LostAfter: when PostgreSQL comes back from an outage
+	// every lease in it is stale, and the live instances need a heartbeat
+	// interval to refresh theirs before anyone may count them lost.
+	connected := time.Now()
 	for {
-		if _, err := l.Reap(ctx); err != nil && ctx.Err() == nil {
-			l.cfg.Logger.Warn("lease: reaping lost instances failed", "err", err)
+		if !connected.IsZero() && time.Since(connected) >= l.cfg.LostAfter {
+			if _, err := l.Reap(ctx); err != nil && ctx.Err() == nil {
+				l.cfg.Logger.Warn("lease: reaping lost instances failed", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if _, err := l.db.Exec(ctx, `UPDATE instances SET heartbeat_at = now() WHERE id = $1`, l.cfg.InstanceID); err != nil && ctx.Err() == nil {
-			l.cfg.Logger.Warn("lease: heartbeat failed", "err", err)
+		if err := l.heartbeat(ctx); err != nil {
+			connected = time.Time{}
+			if ctx.Err() == nil {
+				l.cfg.Logger.Warn("lease: heartbeat failed", "err", err)
+			}
+		} else if connected.IsZero() {
+			connected = time.Now()
 		}
 	}
 }

@@ -103,3 +103,70 @@ func TestLeaseConfig(t *testing.T) {
 		t.Error("accepted LostAfter shorter than Heartbeat")
 	}
 }
+
+// TestLeaseAfterOutage: when PostgreSQL comes back from an outage every
+// lease in it is stale. A reaper must not count a live instance lost
+// before it had LostAfter to heartbeat again, and an instance whose row
+// was removed meanwhile registers again on its next heartbeat.
+func TestLeaseAfterOutage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	store := reposql.New(pool)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const lostAfter = 300 * time.Millisecond
+
+	// Another instance's lease is stale, as after an outage.
+	other := uuid.NewString()
+	if _, err := pool.Exec(ctx, `INSERT INTO instances (id, heartbeat_at) VALUES ($1, now() - interval '1 minute')`, other); err != nil {
+		t.Fatal(err)
+	}
+	run := &repo.WorkflowRun{ID: uuid.NewString(), AppID: "app", Status: repo.StatusRunning, InstanceID: other, CreatedAt: time.Now(), Seq: 1}
+	if err := store.Write(ctx, &repo.Batch{Runs: []*repo.WorkflowRun{run}}); err != nil {
+		t.Fatal(err)
+	}
+	self := uuid.NewString()
+	lease, err := reposql.NewLease(pool, reposql.LeaseConfig{InstanceID: self, Heartbeat: 20 * time.Millisecond, LostAfter: lostAfter, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	if err := lease.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Stop(ctx)
+	// Its own row removed, as a reaper would after the outage: the next
+	// heartbeat puts it back.
+	if _, err := pool.Exec(ctx, `DELETE FROM instances WHERE id = $1`, self); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	var registered bool
+	for {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM instances WHERE id = $1`, self).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		registered = registered || n == 1
+		got, err := store.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: run.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == repo.StatusFailed {
+			if since := time.Since(started); since < lostAfter {
+				t.Fatalf("the run of the stale instance was closed %s after start, before LostAfter (%s)", since, lostAfter)
+			}
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatal("the run of the lost instance was never closed")
+		case <-tick.C:
+		}
+	}
+	if !registered {
+		t.Fatal("the instance did not register again after its row was removed")
+	}
+}

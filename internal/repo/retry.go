@@ -1,0 +1,179 @@
+package repo
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Defaults for RetryConfig.
+const (
+	DefaultRetryInterval   = time.Second
+	DefaultRetryMaxRecords = 100_000
+	DefaultRetryMaxBatch   = 1000
+)
+
+// RetryConfig tunes a Retrier. Zero values take the defaults.
+type RetryConfig struct {
+	// Interval is how often failed batches are written again (default 1 s).
+	Interval time.Duration
+	// MaxRecords bounds the records kept for retrying (default 100,000);
+	// beyond it failed batches are dropped with an error log.
+	MaxRecords int
+	// MaxBatch is the most records written again in one write (default
+	// 1000).
+	MaxBatch int
+	// Logger receives drops and give-ups (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Retrier is a Writer that writes through another one and keeps every
+// batch whose write failed, for a reason other than ErrInvalid or
+// ErrConflict, to write it again every Interval until it succeeds.
+//
+// Write still returns the failure at once: the sync mode reports it to the
+// client (503 persistence_unavailable) without waiting for the store. The
+// retries are what make the store end up with a run's real final state
+// once it is back, rather than a run stuck "running" because its later
+// records were cut off by the outage. Writes are idempotent and may come in
+// any order (the version rule), so a batch written again, or after a later
+// one, is harmless.
+type Retrier struct {
+	cfg  RetryConfig
+	next Writer
+
+	mu      sync.Mutex
+	pending []*Batch
+	n       int
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewRetrier returns a Retrier writing through next. Call Start, then
+// Stop.
+func NewRetrier(next Writer, cfg RetryConfig) *Retrier {
+	cfg.Interval = cmp.Or(cfg.Interval, DefaultRetryInterval)
+	cfg.MaxRecords = cmp.Or(cfg.MaxRecords, DefaultRetryMaxRecords)
+	cfg.MaxBatch = cmp.Or(cfg.MaxBatch, DefaultRetryMaxBatch)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Retrier{cfg: cfg, next: next, done: make(chan struct{})}
+}
+
+// Write implements Writer: it writes b through, and keeps it for retrying
+// if that fails.
+func (r *Retrier) Write(ctx context.Context, b *Batch) error {
+	err := r.next.Write(ctx, b)
+	if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrConflict) {
+		r.keep(b, err)
+	}
+	return err
+}
+
+func (r *Retrier) keep(b *Batch, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n+b.Len() > r.cfg.MaxRecords {
+		r.cfg.Logger.Error("repo: too many records waiting to be written again; dropped", "records", b.Len(), "waiting", r.n, "err", err)
+		return
+	}
+	r.pending = append(r.pending, b)
+	r.n += b.Len()
+}
+
+// Pending returns how many records wait to be written again.
+func (r *Retrier) Pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
+// Start starts retrying in the background.
+func (r *Retrier) Start(ctx context.Context) {
+	ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(r.cfg.Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.retry(ctx)
+			}
+		}
+	}()
+}
+
+// Stop stops retrying after a last attempt bounded by ctx, and logs what
+// is still unwritten.
+func (r *Retrier) Stop(ctx context.Context) error {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+	}
+	r.retry(ctx)
+	if n := r.Pending(); n > 0 {
+		r.cfg.Logger.Error("repo: records still unwritten at shutdown; dropped", "records", n)
+		return errors.New("repo: records still unwritten at shutdown")
+	}
+	return nil
+}
+
+// retry writes the waiting batches, MaxBatch records at a time, until one
+// write fails.
+func (r *Retrier) retry(ctx context.Context) {
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		i, merged := 0, &Batch{}
+		for i < len(r.pending) && (i == 0 || merged.Len()+r.pending[i].Len() <= r.cfg.MaxBatch) {
+			b := r.pending[i]
+			merged.Runs = append(merged.Runs, b.Runs...)
+			merged.NodeExecutions = append(merged.NodeExecutions, b.NodeExecutions...)
+			merged.AppLogs = append(merged.AppLogs, b.AppLogs...)
+			i++
+		}
+		// Only retry removes batches, so these stay at the front.
+		taken := slices.Clone(r.pending[:i])
+		r.mu.Unlock()
+		if i == 0 {
+			return
+		}
+		records := merged.Len()
+		err := r.next.Write(ctx, merged)
+		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrConflict) {
+			// One batch spoils the merge: write them one by one and give up
+			// on those the store rejects.
+			for _, b := range taken {
+				if berr := r.next.Write(ctx, b); berr != nil {
+					if !errors.Is(berr, ErrInvalid) && !errors.Is(berr, ErrConflict) {
+						return
+					}
+					r.cfg.Logger.Error("repo: records rejected when written again; dropped", "records", b.Len(), "err", berr)
+				}
+				r.dropFront(1, b.Len())
+			}
+			continue
+		}
+		if err != nil {
+			return
+		}
+		r.dropFront(i, records)
+	}
+}
+
+// dropFront forgets the first k waiting batches, holding records records
+// (written, or given up on).
+func (r *Retrier) dropFront(k, records int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending = slices.Delete(r.pending, 0, k)
+	r.n -= records
+}
