@@ -403,7 +403,7 @@ func pgStop(ctx context.Context, h *Harness, e *Env, r *Result, mode string) err
 	r.note("sync: %d requests answered 503 persistence_unavailable while PostgreSQL was down %s (slowest answer %s)", failed, back.Sub(down).Round(time.Millisecond), slowest.Round(time.Millisecond))
 	r.Recovery = append(r.Recovery,
 		Recovery{fmt.Sprintf("PostgreSQL down %s (sync)", sc.PGDown), max(recovered.Sub(back), 0), "PostgreSQL back → last request failing with 503"},
-		Recovery{fmt.Sprintf("PostgreSQL down %s (sync)", sc.PGDown), took, "PostgreSQL back → every answered run complete"})
+		Recovery{fmt.Sprintf("PostgreSQL down %s (sync)", sc.PGDown), took, "PostgreSQL back → runs cut off by the outage rewritten, none left running"})
 	return nil
 }
 
@@ -599,6 +599,7 @@ func Totals(rs []*Result) Check {
 		t.Regressed += c.Regressed
 		t.Incomplete += c.Incomplete
 		t.Unanswered += c.Unanswered
+		t.NotAccepted += c.NotAccepted
 		t.Refused += c.Refused
 		t.ClosedLost += c.ClosedLost
 		t.Stopped += c.Stopped
@@ -613,12 +614,12 @@ func Totals(rs []*Result) Check {
 // times and notes.
 func Table(scale Scale, rs []*Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| scenario | issued | answered | persisted | lost | duplicated | regressed | incomplete | unanswered | errors | closed lost | stopped | lost w/ process | ok |\n")
-	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(&b, "| scenario | issued | answered | persisted | lost | duplicated | regressed | incomplete | error answers | refused conn. | unanswered | closed lost | stopped | lost w/ process | ok |\n")
+	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	row := func(name string, c *Check, ok string) {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %s |\n", name,
-			c.Issued, c.Answered, c.Persisted, c.Lost, c.Duplicated, c.Regressed, c.Incomplete, c.Unanswered,
-			c.Refused, c.ClosedLost, c.Stopped, c.LostWithProcess, ok)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %s |\n", name,
+			c.Issued, c.Answered, c.Persisted, c.Lost, c.Duplicated, c.Regressed, c.Incomplete, c.Refused, c.NotAccepted,
+			c.Unanswered, c.ClosedLost, c.Stopped, c.LostWithProcess, ok)
 	}
 	allOK := true
 	for _, r := range rs {
