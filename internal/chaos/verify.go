@@ -126,9 +126,12 @@ type Check struct {
 	// Incomplete: stored with the right status but wrong outputs, steps,
 	// node executions or app logs.
 	Incomplete int
-	// Unanswered requests: no response (killed or restarting api) or a
+	// Unanswered requests: accepted, then no response (a killed api) or a
 	// stream cut before its end.
 	Unanswered int
+	// NotAccepted: connection refused (no api listening during a restart
+	// or a drain).
+	NotAccepted int
 	// Refused: answered with an error instead of the run's end (503 while
 	// draining, 503 persistence_unavailable or its stream error event).
 	Refused int
@@ -198,6 +201,10 @@ func Verify(outs []*Outcome, rows map[string]*Row, opt CheckOptions) *Check {
 			if o.RunID == "" {
 				continue
 			}
+		case o.HTTPStatus == 0 && o.RunID == "" && strings.Contains(o.Err, "connection refused"):
+			// Nobody listened (a restart): no run began.
+			c.NotAccepted++
+			continue
 		default:
 			c.Unanswered++
 		}
@@ -233,7 +240,11 @@ func Verify(outs []*Outcome, rows map[string]*Row, opt CheckOptions) *Check {
 				continue
 			}
 			c.Lost++
-			c.problem("run %s (%s, %s) answered %s is not in PostgreSQL (answered %s before the kill)", o.RunID, o.App.Name, o.Target, o.Status, before)
+			if before != 0 {
+				c.problem("run %s (%s, %s) answered %s is not in PostgreSQL (answered %s before the kill)", o.RunID, o.App.Name, o.Target, o.Status, before)
+			} else {
+				c.problem("run %s (%s, %s) answered %s is not in PostgreSQL", o.RunID, o.App.Name, o.Target, o.Status)
+			}
 			continue
 		}
 		if r.Logs > 1 || r.DupNodes > 0 {

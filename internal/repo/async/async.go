@@ -416,6 +416,10 @@ func (w *Writer) replay(ctx context.Context) {
 		}
 		w.spoolN.Add(-1)
 		w.cfg.Metrics.Replayed.Inc()
+		// Replaying a long outage's spool takes a while: meanwhile new
+		// records must go on too, or they pile up in memory (and are
+		// dropped beyond MaxBuffered) until the replay ends.
+		w.flush(ctx, false)
 	}
 	if len(files) == 0 {
 		w.spoolN.Store(0)
