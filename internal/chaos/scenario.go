@@ -465,6 +465,10 @@ func apiTerm(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 		case o.Answered():
 		case o.HTTPStatus == 0 && o.RunID == "":
 			unread = append(unread, o)
+		case o.HTTPStatus == 503 && o.Code == "service_unavailable" && o.RunID == "":
+			// Sent before SIGTERM but read after the drain began: the api
+			// refuses new runs then (documented); no run was started.
+			unread = append(unread, o)
 		default:
 			c.problem("request %d (%s) in flight at SIGTERM got no answer: HTTP %d %q %s", o.Seq, o.App.Name, o.HTTPStatus, o.Code, o.Err)
 		}
@@ -475,7 +479,7 @@ func apiTerm(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 				c.problem("request %d (%s) in flight at SIGTERM got no answer (%s), and PostgreSQL holds %d runs no client knows", o.Seq, o.App.Name, o.Err, c.Unknown)
 			}
 		} else {
-			r.note("%s: %d requests on keep-alive connections closed by the shutdown before the api read them (%s); no run was started for them", mode, len(unread), unread[0].Err)
+			r.note("%s: %d requests read only after the shutdown began (connection closed unread, or 503 service_unavailable); no run was started for them", mode, len(unread))
 		}
 	}
 	if stopped == 0 {

@@ -234,9 +234,12 @@ func Verify(outs []*Outcome, rows map[string]*Row, opt CheckOptions) *Check {
 					before = k.At.Sub(o.End)
 				}
 			}
-			if before > 0 && before < opt.KillWindow {
+			// The client may read an answer after the kill signal (it sat in
+			// the socket buffer): the process wrote it before it died, so it
+			// counts as answered just before the kill.
+			if before != 0 && before < opt.KillWindow {
 				c.LostWithProcess++
-				c.LostWithProcessAge = max(c.LostWithProcessAge, before)
+				c.LostWithProcessAge = max(c.LostWithProcessAge, max(before, 0))
 				continue
 			}
 			c.Lost++
