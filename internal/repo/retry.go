@@ -22,7 +22,8 @@ type RetryConfig struct {
 	// Interval is how often failed batches are written again (default 1 s).
 	Interval time.Duration
 	// MaxRecords bounds the records kept for retrying (default 100,000);
-	// beyond it failed batches are dropped with an error log.
+	// beyond it failed batches are dropped with an error log, except those
+	// of runs the store already holds as running (see Retrier).
 	MaxRecords int
 	// MaxBatch is the most records written again in one write (default
 	// 1000).
@@ -42,6 +43,14 @@ type RetryConfig struct {
 // records were cut off by the outage. Writes are idempotent and may come in
 // any order (the version rule), so a batch written again, or after a later
 // one, is harmless.
+//
+// Memory is bounded by MaxRecords, with one exception: a failed batch of a
+// run that the store holds as running (a non-final version of it was
+// written, its final one not yet) is always kept, or that run would stay
+// running in the store for good. Those are the runs in flight when the
+// store went away, so their number is bounded by concurrency, not by the
+// outage's length. Runs of which nothing was written yet are the ones
+// dropped when the bound is reached: the store holds nothing of them.
 type Retrier struct {
 	cfg  RetryConfig
 	next Writer
@@ -49,6 +58,8 @@ type Retrier struct {
 	mu      sync.Mutex
 	pending []*Batch
 	n       int
+	// open holds the runs written as running and not yet as finished.
+	open map[string]bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -63,28 +74,61 @@ func NewRetrier(next Writer, cfg RetryConfig) *Retrier {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Retrier{cfg: cfg, next: next, done: make(chan struct{})}
+	return &Retrier{cfg: cfg, next: next, open: map[string]bool{}, done: make(chan struct{})}
 }
 
 // Write implements Writer: it writes b through, and keeps it for retrying
 // if that fails.
 func (r *Retrier) Write(ctx context.Context, b *Batch) error {
 	err := r.next.Write(ctx, b)
-	if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrConflict) {
-		r.keep(b, err)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err == nil:
+		r.written(b)
+	case !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrConflict):
+		if r.n+b.Len() > r.cfg.MaxRecords && !r.needed(b) {
+			r.cfg.Logger.Error("repo: too many records waiting to be written again; dropped", "records", b.Len(), "waiting", r.n, "err", err)
+			break
+		}
+		r.pending = append(r.pending, b)
+		r.n += b.Len()
 	}
 	return err
 }
 
-func (r *Retrier) keep(b *Batch, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.n+b.Len() > r.cfg.MaxRecords {
-		r.cfg.Logger.Error("repo: too many records waiting to be written again; dropped", "records", b.Len(), "waiting", r.n, "err", err)
-		return
+// written notes the runs of a batch the store took: running ones are
+// open until a final version of them is written.
+func (r *Retrier) written(b *Batch) {
+	final := map[string]bool{}
+	for _, run := range b.Runs {
+		if run.Status.Terminal() {
+			final[run.ID] = true
+		}
 	}
-	r.pending = append(r.pending, b)
-	r.n += b.Len()
+	for _, run := range b.Runs {
+		if final[run.ID] {
+			delete(r.open, run.ID)
+		} else {
+			r.open[run.ID] = true
+		}
+	}
+}
+
+// needed reports whether b holds records of a run the store holds as
+// running.
+func (r *Retrier) needed(b *Batch) bool {
+	for _, run := range b.Runs {
+		if r.open[run.ID] {
+			return true
+		}
+	}
+	for _, n := range b.NodeExecutions {
+		if r.open[n.WorkflowRunID] {
+			return true
+		}
+	}
+	return false
 }
 
 // Pending returns how many records wait to be written again.
@@ -157,6 +201,10 @@ func (r *Retrier) retry(ctx context.Context) {
 						return
 					}
 					r.cfg.Logger.Error("repo: records rejected when written again; dropped", "records", b.Len(), "err", berr)
+				} else {
+					r.mu.Lock()
+					r.written(b)
+					r.mu.Unlock()
 				}
 				r.dropFront(1, b.Len())
 			}
@@ -165,6 +213,9 @@ func (r *Retrier) retry(ctx context.Context) {
 		if err != nil {
 			return
 		}
+		r.mu.Lock()
+		r.written(merged)
+		r.mu.Unlock()
 		r.dropFront(i, records)
 	}
 }

@@ -104,3 +104,30 @@ func TestRetrierStopReportsUnwritten(t *testing.T) {
 		t.Fatal("Stop with unwritten records returned nil")
 	}
 }
+
+// TestRetrierKeepsRunsTheStoreHoldsAsRunning: past MaxRecords, failed
+// batches are dropped, except those of a run the store already holds as
+// running; dropping them would leave it running for good.
+func TestRetrierKeepsRunsTheStoreHoldsAsRunning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := &flakyWriter{stored: map[string]bool{}}
+	r := repo.NewRetrier(w, repo.RetryConfig{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r.Start(ctx)
+	defer r.Stop(ctx)
+	run := func(id string, st repo.Status) *repo.Batch {
+		return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id, Status: st}}}
+	}
+	// "open" reached the store as running before the outage.
+	if err := r.Write(ctx, run("open", repo.StatusRunning)); err != nil {
+		t.Fatal(err)
+	}
+	w.set(repo.ErrUnavailable)
+	r.Write(ctx, run("other", repo.StatusRunning))  // kept: within the bound
+	r.Write(ctx, run("new", repo.StatusRunning))    // dropped: the store holds nothing of it
+	r.Write(ctx, run("open", repo.StatusSucceeded)) // kept beyond the bound
+	r.Write(ctx, &repo.Batch{NodeExecutions: []*repo.NodeExecution{{ID: "n", WorkflowRunID: "open", Status: repo.StatusSucceeded}}})
+	if n := r.Pending(); n != 3 {
+		t.Fatalf("Pending = %d, want 3 (other, and both batches of open)", n)
+	}
+}
