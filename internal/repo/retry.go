@@ -44,13 +44,14 @@ type RetryConfig struct {
 // any order (the version rule), so a batch written again, or after a later
 // one, is harmless.
 //
-// Memory is bounded by MaxRecords, with one exception: a failed batch of a
-// run that the store holds as running (a non-final version of it was
-// written, its final one not yet) is always kept, or that run would stay
-// running in the store for good. Those are the runs in flight when the
-// store went away, so their number is bounded by concurrency, not by the
-// outage's length. Runs of which nothing was written yet are the ones
-// dropped when the bound is reached: the store holds nothing of them.
+// Memory is bounded by MaxRecords, with one exception: once the store
+// holds, or a kept batch will give it, a record of a run whose final
+// version it does not have yet, every later failed batch of that run is
+// kept whatever the bound: dropping it would leave the run "running" (or
+// its node executions without a run) in the store for good. Those are the
+// runs in flight when the store went away, so their number is bounded by
+// concurrency, not by the outage's length. Runs of which nothing was
+// written or kept are the ones dropped when the bound is reached.
 type Retrier struct {
 	cfg  RetryConfig
 	next Writer
@@ -58,7 +59,8 @@ type Retrier struct {
 	mu      sync.Mutex
 	pending []*Batch
 	n       int
-	// open holds the runs written as running and not yet as finished.
+	// open holds the runs of which the store holds or will hold records,
+	// but not yet the final version.
 	open map[string]bool
 
 	cancel context.CancelFunc
@@ -85,7 +87,7 @@ func (r *Retrier) Write(ctx context.Context, b *Batch) error {
 	defer r.mu.Unlock()
 	switch {
 	case err == nil:
-		r.written(b)
+		r.track(b)
 	case !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrConflict):
 		if r.n+b.Len() > r.cfg.MaxRecords && !r.needed(b) {
 			r.cfg.Logger.Error("repo: too many records waiting to be written again; dropped", "records", b.Len(), "waiting", r.n, "err", err)
@@ -93,30 +95,40 @@ func (r *Retrier) Write(ctx context.Context, b *Batch) error {
 		}
 		r.pending = append(r.pending, b)
 		r.n += b.Len()
+		r.track(b)
 	}
 	return err
 }
 
-// written notes the runs of a batch the store took: running ones are
-// open until a final version of them is written.
-func (r *Retrier) written(b *Batch) {
+// track notes the runs of a batch written or kept: they are open until
+// their final version is written or kept. (A run's final version comes in
+// its last batch.)
+func (r *Retrier) track(b *Batch) {
 	final := map[string]bool{}
 	for _, run := range b.Runs {
 		if run.Status.Terminal() {
 			final[run.ID] = true
 		}
 	}
-	for _, run := range b.Runs {
-		if final[run.ID] {
-			delete(r.open, run.ID)
+	note := func(id string) {
+		if final[id] {
+			delete(r.open, id)
 		} else {
-			r.open[run.ID] = true
+			r.open[id] = true
 		}
+	}
+	for _, run := range b.Runs {
+		note(run.ID)
+	}
+	for _, n := range b.NodeExecutions {
+		note(n.WorkflowRunID)
+	}
+	for _, l := range b.AppLogs {
+		note(l.WorkflowRunID)
 	}
 }
 
-// needed reports whether b holds records of a run the store holds as
-// running.
+// needed reports whether b holds records of an open run.
 func (r *Retrier) needed(b *Batch) bool {
 	for _, run := range b.Runs {
 		if r.open[run.ID] {
@@ -125,6 +137,11 @@ func (r *Retrier) needed(b *Batch) bool {
 	}
 	for _, n := range b.NodeExecutions {
 		if r.open[n.WorkflowRunID] {
+			return true
+		}
+	}
+	for _, l := range b.AppLogs {
+		if r.open[l.WorkflowRunID] {
 			return true
 		}
 	}
@@ -201,10 +218,6 @@ func (r *Retrier) retry(ctx context.Context) {
 						return
 					}
 					r.cfg.Logger.Error("repo: records rejected when written again; dropped", "records", b.Len(), "err", berr)
-				} else {
-					r.mu.Lock()
-					r.written(b)
-					r.mu.Unlock()
 				}
 				r.dropFront(1, b.Len())
 			}
@@ -213,9 +226,6 @@ func (r *Retrier) retry(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		r.mu.Lock()
-		r.written(merged)
-		r.mu.Unlock()
 		r.dropFront(i, records)
 	}
 }

@@ -105,10 +105,11 @@ func TestRetrierStopReportsUnwritten(t *testing.T) {
 	}
 }
 
-// TestRetrierKeepsRunsTheStoreHoldsAsRunning: past MaxRecords, failed
-// batches are dropped, except those of a run the store already holds as
-// running; dropping them would leave it running for good.
-func TestRetrierKeepsRunsTheStoreHoldsAsRunning(t *testing.T) {
+// TestRetrierKeepsOpenRuns: past MaxRecords, failed batches are dropped,
+// except those of a run the store holds (or a kept batch will give it)
+// records of without its final version: dropping them would leave it
+// running for good.
+func TestRetrierKeepsOpenRuns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := &flakyWriter{stored: map[string]bool{}}
@@ -118,16 +119,18 @@ func TestRetrierKeepsRunsTheStoreHoldsAsRunning(t *testing.T) {
 	run := func(id string, st repo.Status) *repo.Batch {
 		return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id, Status: st}}}
 	}
-	// "open" reached the store as running before the outage.
-	if err := r.Write(ctx, run("open", repo.StatusRunning)); err != nil {
+	// "written" reached the store as running before the outage.
+	if err := r.Write(ctx, run("written", repo.StatusRunning)); err != nil {
 		t.Fatal(err)
 	}
 	w.set(repo.ErrUnavailable)
-	r.Write(ctx, run("other", repo.StatusRunning))  // kept: within the bound
-	r.Write(ctx, run("new", repo.StatusRunning))    // dropped: the store holds nothing of it
-	r.Write(ctx, run("open", repo.StatusSucceeded)) // kept beyond the bound
-	r.Write(ctx, &repo.Batch{NodeExecutions: []*repo.NodeExecution{{ID: "n", WorkflowRunID: "open", Status: repo.StatusSucceeded}}})
-	if n := r.Pending(); n != 3 {
-		t.Fatalf("Pending = %d, want 3 (other, and both batches of open)", n)
+	r.Write(ctx, run("kept", repo.StatusRunning))      // kept: within the bound
+	r.Write(ctx, run("new", repo.StatusRunning))       // dropped: nothing of it written or kept
+	r.Write(ctx, run("written", repo.StatusSucceeded)) // kept beyond the bound
+	r.Write(ctx, &repo.Batch{NodeExecutions: []*repo.NodeExecution{{ID: "n", WorkflowRunID: "kept", Status: repo.StatusSucceeded}}})
+	r.Write(ctx, run("kept", repo.StatusSucceeded)) // kept beyond the bound
+	r.Write(ctx, run("new", repo.StatusSucceeded))  // dropped
+	if n := r.Pending(); n != 4 {
+		t.Fatalf("Pending = %d, want 4 (both later batches of written, every batch of kept)", n)
 	}
 }
