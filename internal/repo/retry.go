@@ -22,7 +22,8 @@ type RetryConfig struct {
 	// Interval is how often failed batches are written again (default 1 s).
 	Interval time.Duration
 	// MaxRecords bounds the records kept for retrying (default 100,000);
-	// beyond it failed batches are dropped with an error log.
+	// beyond it failed batches are dropped with an error log, except those
+	// of runs the store already holds as running (see Retrier).
 	MaxRecords int
 	// MaxBatch is the most records written again in one write (default
 	// 1000).
@@ -42,6 +43,15 @@ type RetryConfig struct {
 // records were cut off by the outage. Writes are idempotent and may come in
 // any order (the version rule), so a batch written again, or after a later
 // one, is harmless.
+//
+// Memory is bounded by MaxRecords, with one exception: once the store
+// holds, or a kept batch will give it, a record of a run whose final
+// version it does not have yet, every later failed batch of that run is
+// kept whatever the bound: dropping it would leave the run "running" (or
+// its node executions without a run) in the store for good. Those are the
+// runs in flight when the store went away, so their number is bounded by
+// concurrency, not by the outage's length. Runs of which nothing was
+// written or kept are the ones dropped when the bound is reached.
 type Retrier struct {
 	cfg  RetryConfig
 	next Writer
@@ -49,6 +59,9 @@ type Retrier struct {
 	mu      sync.Mutex
 	pending []*Batch
 	n       int
+	// open holds the runs of which the store holds or will hold records,
+	// but not yet the final version.
+	open map[string]bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -63,28 +76,76 @@ func NewRetrier(next Writer, cfg RetryConfig) *Retrier {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Retrier{cfg: cfg, next: next, done: make(chan struct{})}
+	return &Retrier{cfg: cfg, next: next, open: map[string]bool{}, done: make(chan struct{})}
 }
 
 // Write implements Writer: it writes b through, and keeps it for retrying
 // if that fails.
 func (r *Retrier) Write(ctx context.Context, b *Batch) error {
 	err := r.next.Write(ctx, b)
-	if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrConflict) {
-		r.keep(b, err)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err == nil:
+		r.track(b)
+	case !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrConflict):
+		if r.n+b.Len() > r.cfg.MaxRecords && !r.needed(b) {
+			r.cfg.Logger.Error("repo: too many records waiting to be written again; dropped", "records", b.Len(), "waiting", r.n, "err", err)
+			break
+		}
+		r.pending = append(r.pending, b)
+		r.n += b.Len()
+		r.track(b)
 	}
 	return err
 }
 
-func (r *Retrier) keep(b *Batch, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.n+b.Len() > r.cfg.MaxRecords {
-		r.cfg.Logger.Error("repo: too many records waiting to be written again; dropped", "records", b.Len(), "waiting", r.n, "err", err)
-		return
+// track notes the runs of a batch written or kept: they are open until
+// their final version is written or kept. (A run's final version comes in
+// its last batch.)
+func (r *Retrier) track(b *Batch) {
+	final := map[string]bool{}
+	for _, run := range b.Runs {
+		if run.Status.Terminal() {
+			final[run.ID] = true
+		}
 	}
-	r.pending = append(r.pending, b)
-	r.n += b.Len()
+	note := func(id string) {
+		if final[id] {
+			delete(r.open, id)
+		} else {
+			r.open[id] = true
+		}
+	}
+	for _, run := range b.Runs {
+		note(run.ID)
+	}
+	for _, n := range b.NodeExecutions {
+		note(n.WorkflowRunID)
+	}
+	for _, l := range b.AppLogs {
+		note(l.WorkflowRunID)
+	}
+}
+
+// needed reports whether b holds records of an open run.
+func (r *Retrier) needed(b *Batch) bool {
+	for _, run := range b.Runs {
+		if r.open[run.ID] {
+			return true
+		}
+	}
+	for _, n := range b.NodeExecutions {
+		if r.open[n.WorkflowRunID] {
+			return true
+		}
+	}
+	for _, l := range b.AppLogs {
+		if r.open[l.WorkflowRunID] {
+			return true
+		}
+	}
+	return false
 }
 
 // Pending returns how many records wait to be written again.

@@ -104,3 +104,33 @@ func TestRetrierStopReportsUnwritten(t *testing.T) {
 		t.Fatal("Stop with unwritten records returned nil")
 	}
 }
+
+// TestRetrierKeepsOpenRuns: past MaxRecords, failed batches are dropped,
+// except those of a run the store holds (or a kept batch will give it)
+// records of without its final version: dropping them would leave it
+// running for good.
+func TestRetrierKeepsOpenRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := &flakyWriter{stored: map[string]bool{}}
+	r := repo.NewRetrier(w, repo.RetryConfig{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r.Start(ctx)
+	defer r.Stop(ctx)
+	run := func(id string, st repo.Status) *repo.Batch {
+		return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id, Status: st}}}
+	}
+	// "written" reached the store as running before the outage.
+	if err := r.Write(ctx, run("written", repo.StatusRunning)); err != nil {
+		t.Fatal(err)
+	}
+	w.set(repo.ErrUnavailable)
+	r.Write(ctx, run("kept", repo.StatusRunning))      // kept: within the bound
+	r.Write(ctx, run("new", repo.StatusRunning))       // dropped: nothing of it written or kept
+	r.Write(ctx, run("written", repo.StatusSucceeded)) // kept beyond the bound
+	r.Write(ctx, &repo.Batch{NodeExecutions: []*repo.NodeExecution{{ID: "n", WorkflowRunID: "kept", Status: repo.StatusSucceeded}}})
+	r.Write(ctx, run("kept", repo.StatusSucceeded)) // kept beyond the bound
+	r.Write(ctx, run("new", repo.StatusSucceeded))  // dropped
+	if n := r.Pending(); n != 4 {
+		t.Fatalf("Pending = %d, want 4 (both later batches of written, every batch of kept)", n)
+	}
+}
