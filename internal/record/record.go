@@ -74,6 +74,11 @@ type Recorder struct {
 	// enqueue (memory, async) where a hand-off would cost more than it saves.
 	inline bool
 
+	// d, when set, takes the run's records lazily (see Deferrer): the
+	// recorder keeps events and builds records only when d asks.
+	d      Deferrer
+	events []*run.Event
+
 	mu      sync.Mutex
 	pending *repo.Batch
 	busy    bool
@@ -90,7 +95,18 @@ type Options struct {
 	// node executions are written when they finish — together, at
 	// workflow_finished, or every InlineFlushRecords records of a long run —
 	// and the running versions that those would supersede are not written.
+	//
+	// If the writer also implements Deferrer, an inline recorder hands it
+	// the run's records lazily instead of writing them.
 	Inline bool
+}
+
+// Deferrer is a writer that can take a run's records lazily: build returns
+// every record of the run so far, and the writer calls it only when it
+// needs them (memory.Store, when a reader asks for the run). Defer is
+// called when the run starts, then with finished set when it ends.
+type Deferrer interface {
+	Defer(runID string, finished bool, build func() *repo.Batch)
 }
 
 // InlineFlushRecords bounds how many records an inline recorder holds
@@ -104,7 +120,11 @@ func New(ctx context.Context, w repo.Writer, src Source, opt Options) *Recorder 
 	src.createdBy()
 	idle := make(chan struct{})
 	close(idle)
-	return &Recorder{src: src, w: w, ctx: ctx, inline: opt.Inline, idle: idle}
+	r := &Recorder{src: src, w: w, ctx: ctx, inline: opt.Inline, idle: idle}
+	if d, ok := w.(Deferrer); ok && opt.Inline {
+		r.d = d
+	}
+	return r
 }
 
 // OnEvent converts e into records and queues them for writing. For
@@ -112,6 +132,10 @@ func New(ctx context.Context, w repo.Writer, src Source, opt Options) *Recorder 
 // (or failed: see Err).
 func (r *Recorder) OnEvent(e *run.Event) {
 	if r.inline && superseded(e.Type) {
+		return
+	}
+	if r.d != nil {
+		r.keep(e)
 		return
 	}
 	b := Convert(&r.src, e)
@@ -126,9 +150,7 @@ func (r *Recorder) OnEvent(e *run.Event) {
 	if r.pending == nil {
 		r.pending = b
 	} else {
-		r.pending.Runs = append(r.pending.Runs, b.Runs...)
-		r.pending.NodeExecutions = append(r.pending.NodeExecutions, b.NodeExecutions...)
-		r.pending.AppLogs = append(r.pending.AppLogs, b.AppLogs...)
+		r.pending.Append(b)
 	}
 	if !r.busy {
 		r.busy = true
@@ -149,9 +171,7 @@ func (r *Recorder) coalesce(e *run.Event, b *repo.Batch) {
 		r.pending = &repo.Batch{}
 	}
 	p := r.pending
-	p.Runs = append(p.Runs, b.Runs...)
-	p.NodeExecutions = append(p.NodeExecutions, b.NodeExecutions...)
-	p.AppLogs = append(p.AppLogs, b.AppLogs...)
+	p.Append(b)
 	if e.Type != run.EventWorkflowStarted && e.Type != run.EventWorkflowFinished && p.Len() < InlineFlushRecords {
 		return
 	}
@@ -163,6 +183,32 @@ func (r *Recorder) coalesce(e *run.Event, b *repo.Batch) {
 		}
 		r.mu.Unlock()
 	}
+}
+
+// keep is OnEvent for a deferring recorder.
+func (r *Recorder) keep(e *run.Event) {
+	if e.Run == nil && e.Node == nil {
+		return // no records
+	}
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	if e.Type == run.EventWorkflowStarted || e.Type == run.EventWorkflowFinished {
+		r.d.Defer(e.Run.ID, e.Type == run.EventWorkflowFinished, r.build)
+	}
+}
+
+// build converts the events kept so far into records. It may run
+// concurrently with OnEvent.
+func (r *Recorder) build() *repo.Batch {
+	r.mu.Lock()
+	events := r.events[:len(r.events):len(r.events)]
+	r.mu.Unlock()
+	b := &repo.Batch{}
+	for _, e := range events {
+		b.Append(Convert(&r.src, e))
+	}
+	return b
 }
 
 // superseded reports events whose record an inline recorder skips: the

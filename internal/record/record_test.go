@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/repo/memory"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -191,4 +194,143 @@ func TestConvertAppLogIsDeterministic(t *testing.T) {
 	if Convert(src, &run.Event{Type: run.EventTextChunk, Chunk: &run.Chunk{Text: "x"}}).Len() != 0 {
 		t.Fatal("text chunk produced records")
 	}
+}
+
+// writeOnly hides a store's Defer, so a recorder writes to it.
+type writeOnly struct{ repo.Writer }
+
+// TestDeferringRecorderMatchesWrittenRecords feeds one run's events both to
+// a recorder that defers into a memory store and to one that writes into
+// another: the records that readers get are the same, a run in progress
+// reads as running, and nothing is built before a reader asks.
+func TestDeferringRecorderMatchesWrittenRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, wf, p := chain3(t)
+	lazy, _ := memory.New(memory.Config{})
+	eager, _ := memory.New(memory.Config{})
+	src := Source{RunID: p.RunID, AppID: "app", WorkflowID: "wf", SessionID: "alice"}
+	d := &countingDeferrer{Store: lazy}
+	deferring := New(ctx, d, src, Options{Inline: true})
+	writing := New(ctx, writeOnly{eager}, src, Options{Inline: true})
+	if deferring.d == nil || writing.d != nil {
+		t.Fatal("recorder did not pick its mode from the writer")
+	}
+
+	// Readers poll the lazy store while the run goes on (for the race
+	// detector), and one read happens mid-run on the engine's goroutine.
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, _ = lazy.NodeExecutionList(ctx, &repo.NodeExecutionListParams{AppID: "app", RunID: p.RunID})
+				_, _ = lazy.RunList(ctx, &repo.RunListParams{AppID: "app"})
+			}
+		}()
+	}
+	var midRun *repo.WorkflowRun
+	probe := run.ListenerFunc(func(ev *run.Event) {
+		if ev.Type == run.EventNodeFinished && midRun == nil {
+			r, err := lazy.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: p.RunID})
+			if err != nil {
+				t.Errorf("RunGet mid-run: %v", err)
+				return
+			}
+			midRun = r
+		}
+	})
+	e.Run(ctx, wf, p, run.Listeners(deferring, writing, probe))
+	close(stop)
+	readers.Wait()
+	if midRun == nil || midRun.Status != repo.StatusRunning {
+		t.Fatalf("run read mid-run: %+v, want running", midRun)
+	}
+	if got := d.calls(); len(got) != 2 || got[0] || !got[1] {
+		t.Fatalf("Defer calls (finished flags) = %v, want [false true]", got)
+	}
+
+	for name, s := range map[string]*memory.Store{"lazy": lazy, "eager": eager} {
+		if _, err := s.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: p.RunID}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	lr, _ := lazy.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: p.RunID})
+	er, _ := eager.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: p.RunID})
+	if !reflect.DeepEqual(lr, er) {
+		t.Fatalf("run records differ:\nlazy  %+v\neager %+v", lr, er)
+	}
+	ln, _ := lazy.NodeExecutionList(ctx, &repo.NodeExecutionListParams{AppID: "app", RunID: p.RunID})
+	en, _ := eager.NodeExecutionList(ctx, &repo.NodeExecutionListParams{AppID: "app", RunID: p.RunID})
+	if len(ln) != 5 || !reflect.DeepEqual(ln, en) {
+		t.Fatalf("node records differ: %d lazy, %d eager", len(ln), len(en))
+	}
+	ll, _ := lazy.RunList(ctx, &repo.RunListParams{AppID: "app"})
+	el, _ := eager.RunList(ctx, &repo.RunListParams{AppID: "app"})
+	if ll.Total != 1 || !reflect.DeepEqual(ll, el) {
+		t.Fatalf("logs differ: %+v vs %+v", ll, el)
+	}
+	// The run finished: its records are built once more at most, then kept.
+	n := d.builds()
+	for range 3 {
+		_, _ = lazy.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: p.RunID})
+	}
+	if d.builds() != n {
+		t.Fatalf("finished run rebuilt on read: %d builds, then %d", n, d.builds())
+	}
+}
+
+// TestDeferringRecorderBuildsNothingUnread checks that a run nobody reads
+// is never converted into records.
+func TestDeferringRecorderBuildsNothingUnread(t *testing.T) {
+	t.Parallel()
+	e, wf, p := chain3(t)
+	s, _ := memory.New(memory.Config{})
+	d := &countingDeferrer{Store: s}
+	rec := New(context.Background(), d, Source{RunID: p.RunID, AppID: "app"}, Options{Inline: true})
+	if info := e.Run(context.Background(), wf, p, rec); info.Status != run.StatusSucceeded {
+		t.Fatal(info.Status)
+	}
+	if err := rec.Wait(); err != nil || d.builds() != 0 || s.Len() != 1 {
+		t.Fatalf("err %v, %d builds, %d runs stored; want nil, 0, 1", err, d.builds(), s.Len())
+	}
+}
+
+// countingDeferrer is a memory store that counts Defer calls and builds.
+type countingDeferrer struct {
+	*memory.Store
+	mu       sync.Mutex
+	finished []bool
+	n        int
+}
+
+func (c *countingDeferrer) Defer(runID string, finished bool, build func() *repo.Batch) {
+	c.mu.Lock()
+	c.finished = append(c.finished, finished)
+	c.mu.Unlock()
+	c.Store.Defer(runID, finished, func() *repo.Batch {
+		c.mu.Lock()
+		c.n++
+		c.mu.Unlock()
+		return build()
+	})
+}
+
+func (c *countingDeferrer) calls() []bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.finished)
+}
+
+func (c *countingDeferrer) builds() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }

@@ -227,6 +227,16 @@ func (b *Batch) Len() int {
 	return len(b.Runs) + len(b.NodeExecutions) + len(b.AppLogs)
 }
 
+// Append adds the records of o to b.
+func (b *Batch) Append(o *Batch) {
+	if o == nil {
+		return
+	}
+	b.Runs = append(b.Runs, o.Runs...)
+	b.NodeExecutions = append(b.NodeExecutions, o.NodeExecutions...)
+	b.AppLogs = append(b.AppLogs, o.AppLogs...)
+}
+
 // Writer is the write side: the engine's events, turned into records, feed it.
 type Writer interface {
 	// Write stores every record of b, keeping per record ID the version that

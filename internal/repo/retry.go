@@ -195,10 +195,7 @@ func (r *Retrier) retry(ctx context.Context) {
 		r.mu.Lock()
 		i, merged := 0, &Batch{}
 		for i < len(r.pending) && (i == 0 || merged.Len()+r.pending[i].Len() <= r.cfg.MaxBatch) {
-			b := r.pending[i]
-			merged.Runs = append(merged.Runs, b.Runs...)
-			merged.NodeExecutions = append(merged.NodeExecutions, b.NodeExecutions...)
-			merged.AppLogs = append(merged.AppLogs, b.AppLogs...)
+			merged.Append(r.pending[i])
 			i++
 		}
 		// Only retry removes batches, so these stay at the front.

@@ -271,9 +271,7 @@ func (w *Writer) chunk(bs []*repo.Batch) (*repo.Batch, int) {
 	out := &repo.Batch{}
 	i := 0
 	for i < len(bs) && (out.Len() == 0 || out.Len()+bs[i].Len() <= w.cfg.MaxBatch) {
-		out.Runs = append(out.Runs, bs[i].Runs...)
-		out.NodeExecutions = append(out.NodeExecutions, bs[i].NodeExecutions...)
-		out.AppLogs = append(out.AppLogs, bs[i].AppLogs...)
+		out.Append(bs[i])
 		i++
 	}
 	return out, i

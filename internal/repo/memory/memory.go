@@ -11,6 +11,7 @@ import (
 	"container/list"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,6 +45,8 @@ type Store struct {
 	// Eviction order: runs that have finished, in the order they finished,
 	// then the others, in the order they were first stored.
 	finished, active list.List
+	// deferred holds the entries whose records are deferred (see Defer).
+	deferred map[*entry]struct{}
 }
 
 var _ repo.Store = (*Store)(nil)
@@ -60,6 +63,11 @@ type entry struct {
 	logs   map[string]*repo.AppLog
 	elem   *list.Element
 	done   bool // in s.finished
+	// build returns the run's deferred records (see Defer); nil when none
+	// are pending. final: the run finished, so build's result is final and
+	// build is dropped once applied.
+	build func() *repo.Batch
+	final bool
 }
 
 // New returns an empty store.
@@ -72,6 +80,7 @@ func New(cfg Config) (*Store, error) {
 		runs:     make(map[string]*entry),
 		nodes:    make(map[string]*entry),
 		logs:     make(map[string]*entry),
+		deferred: make(map[*entry]struct{}),
 	}, nil
 }
 
@@ -94,7 +103,85 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.apply(b); err != nil {
+		return err
+	}
+	s.trim()
+	return nil
+}
 
+// Defer registers the records of run runID without building them: build
+// returns them (all the run's records so far) and is called only when a
+// reader first needs the run, so runs that nobody reads cost nothing to
+// record. Call Defer when the run starts, and again with finished set when
+// it ends (build's result must not change after that). A run still in
+// progress is rebuilt on every read; build must be safe to call
+// concurrently with the run. The run counts toward the capacity and its
+// eviction order as if its records had been written.
+//
+// Records that build returns are checked like written ones: a reader gets
+// the error of a batch that Write would have refused.
+func (s *Store) Defer(runID string, finished bool, build func() *repo.Batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(repo.NormalizeUUID(runID))
+	e.build, e.final = build, finished
+	s.deferred[e] = struct{}{}
+	e.search.Store(nil)
+	if finished {
+		s.markDone(e)
+	}
+	s.trim()
+}
+
+// settle applies the deferred records of run id, or of every run if id is
+// "", so that a reader sees them.
+func (s *Store) settle(id string) error {
+	s.mu.RLock()
+	pending := len(s.deferred) > 0
+	if pending && id != "" {
+		e := s.runs[id]
+		pending = e != nil && e.build != nil
+	}
+	s.mu.RUnlock()
+	if !pending {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id != "" {
+		if e := s.runs[id]; e != nil && e.build != nil {
+			return s.settleEntry(e)
+		}
+		return nil
+	}
+	var errs []error
+	for e := range s.deferred {
+		if err := s.settleEntry(e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// settleEntry builds and applies e's deferred records. Callers hold s.mu.
+func (s *Store) settleEntry(e *entry) error {
+	b, err := e.build().Prepare()
+	if err == nil {
+		err = s.apply(b)
+	}
+	if err != nil {
+		return fmt.Errorf("deferred records of run %s: %w", e.runID, err)
+	}
+	if e.final {
+		e.build = nil
+		delete(s.deferred, e)
+	}
+	return nil
+}
+
+// apply stores a prepared batch, atomically. Callers hold s.mu.
+func (s *Store) apply(b *repo.Batch) error {
 	// Check every record before changing anything: a batch is atomic.
 	for _, r := range b.Runs {
 		if e := s.runs[r.ID]; e != nil && e.run != nil && e.run.AppID != r.AppID {
@@ -121,9 +208,8 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 		if e.run == nil || repo.Supersedes(r.Status, r.Seq, e.run.Status, e.run.Seq) {
 			e.run = r // Prepare copied the record; its bytes are ours (repo.Writer)
 			e.search.Store(nil)
-			if r.Status.Terminal() && !e.done {
-				s.active.Remove(e.elem)
-				e.elem, e.done = s.finished.PushBack(e), true
+			if r.Status.Terminal() {
+				s.markDone(e)
 			}
 		}
 	}
@@ -142,7 +228,20 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 			s.logs[l.ID] = e
 		}
 	}
+	return nil
+}
 
+// markDone moves e to the finished runs, which are evicted first.
+// Callers hold s.mu.
+func (s *Store) markDone(e *entry) {
+	if !e.done {
+		s.active.Remove(e.elem)
+		e.elem, e.done = s.finished.PushBack(e), true
+	}
+}
+
+// trim evicts runs beyond the capacity. Callers hold s.mu.
+func (s *Store) trim() {
 	for len(s.runs) > s.capacity {
 		front := s.finished.Front()
 		if front == nil {
@@ -150,7 +249,6 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 		}
 		s.evict(front.Value.(*entry))
 	}
-	return nil
 }
 
 // entry returns the entry of a run, creating it. Callers hold s.mu.
@@ -176,6 +274,7 @@ func (s *Store) evict(e *entry) {
 	for id := range e.logs {
 		delete(s.logs, id)
 	}
+	delete(s.deferred, e)
 	delete(s.runs, e.runID)
 }
 
@@ -184,9 +283,13 @@ func (s *Store) RunGet(ctx context.Context, p *repo.RunGetParams) (*repo.Workflo
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	id := repo.NormalizeUUID(p.RunID)
+	if err := s.settle(id); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	e := s.runs[repo.NormalizeUUID(p.RunID)]
+	e := s.runs[id]
 	if e == nil || e.run == nil || e.run.AppID != p.AppID {
 		return nil, fmt.Errorf("run %s: %w", p.RunID, repo.ErrNotFound)
 	}
@@ -198,9 +301,13 @@ func (s *Store) NodeExecutionList(ctx context.Context, p *repo.NodeExecutionList
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	id := repo.NormalizeUUID(p.RunID)
+	if err := s.settle(id); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	e := s.runs[repo.NormalizeUUID(p.RunID)]
+	e := s.runs[id]
 	if e == nil || e.run == nil || e.run.AppID != p.AppID {
 		return nil, fmt.Errorf("run %s: %w", p.RunID, repo.ErrNotFound)
 	}
@@ -230,6 +337,9 @@ func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunLi
 		keywordID = repo.NormalizeUUID(p.Keyword)
 	}
 
+	if err := s.settle(""); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var items []*repo.RunListItem

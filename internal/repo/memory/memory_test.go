@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -33,10 +34,21 @@ func TestNewInvalid(t *testing.T) {
 
 // TestEviction checks that a full store forgets the runs that finished
 // first, then the oldest unfinished ones, with their records.
+// Runs whose records are deferred (Defer) are evicted the same way.
 func TestEviction(t *testing.T) {
 	t.Parallel()
+	for _, deferred := range []bool{false, true} {
+		t.Run(fmt.Sprintf("deferred=%v", deferred), func(t *testing.T) {
+			t.Parallel()
+			testEviction(t, deferred)
+		})
+	}
+}
+
+func testEviction(t *testing.T, deferred bool) {
 	s := newStore(t, 3)
 	ctx := t.Context()
+	all := map[string]*repo.Batch{} // per run, every record so far (for Defer)
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	mk := func(i int) (*repo.WorkflowRun, *repo.Batch) {
 		r := &repo.WorkflowRun{ID: repotest.NewID(), AppID: "app", Status: repo.StatusRunning, Seq: 1, CreatedAt: base.Add(time.Duration(i) * time.Second)}
@@ -46,9 +58,19 @@ func TestEviction(t *testing.T) {
 	}
 	write := func(b *repo.Batch) {
 		t.Helper()
-		if err := s.Write(ctx, b); err != nil {
-			t.Fatal(err)
+		if !deferred {
+			if err := s.Write(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			return
 		}
+		id := b.Runs[0].ID
+		if all[id] == nil {
+			all[id] = &repo.Batch{}
+		}
+		all[id].Append(b)
+		snapshot := *all[id]
+		s.Defer(id, b.Runs[0].Status.Terminal(), func() *repo.Batch { return &snapshot })
 	}
 	finish := func(r *repo.WorkflowRun) {
 		t.Helper()
@@ -115,5 +137,42 @@ func TestCapacityBound(t *testing.T) {
 		if s.Len() > 10 {
 			t.Fatalf("Len = %d > capacity", s.Len())
 		}
+	}
+}
+
+// TestDeferInvalidIsReported checks that deferred records the store would
+// refuse are reported to the reader, not dropped silently.
+func TestDeferInvalidIsReported(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, 0)
+	id := repotest.NewID()
+	s.Defer(id, true, func() *repo.Batch {
+		return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id, AppID: "app", Status: repo.StatusSucceeded, Inputs: []byte("{")}}}
+	})
+	if _, err := s.RunGet(t.Context(), &repo.RunGetParams{AppID: "app", RunID: id}); !errors.Is(err, repo.ErrInvalid) {
+		t.Fatalf("RunGet = %v, want ErrInvalid", err)
+	}
+	if _, err := s.RunList(t.Context(), &repo.RunListParams{AppID: "app"}); !errors.Is(err, repo.ErrInvalid) {
+		t.Fatalf("RunList = %v, want ErrInvalid", err)
+	}
+}
+
+// TestDeferMixesWithWrite checks that deferred and written versions of one
+// run rank as usual: a late deferred running version never hides a
+// written final one.
+func TestDeferMixesWithWrite(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, 0)
+	id := repotest.NewID()
+	done := &repo.WorkflowRun{ID: id, AppID: "app", Status: repo.StatusSucceeded, Seq: 9}
+	if err := s.Write(t.Context(), &repo.Batch{Runs: []*repo.WorkflowRun{done}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Defer(id, false, func() *repo.Batch {
+		return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id, AppID: "app", Status: repo.StatusRunning, Seq: 1}}}
+	})
+	r, err := s.RunGet(t.Context(), &repo.RunGetParams{AppID: "app", RunID: id})
+	if err != nil || r.Status != repo.StatusSucceeded {
+		t.Fatalf("RunGet = %+v, %v; want succeeded", r, err)
 	}
 }
