@@ -112,9 +112,11 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := s.cfg.Clock()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		s.log.InfoContext(r.Context(), "request",
-			"method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes,
-			"duration", s.cfg.Clock().Sub(start).Round(time.Microsecond), "request_id", requestIDFrom(r.Context()))
+		// LogAttrs: typed attributes, no boxing of each value.
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+			slog.Int64("bytes", sw.bytes), slog.Duration("duration", s.cfg.Clock().Sub(start).Round(time.Microsecond)),
+			slog.String("request_id", requestIDFrom(r.Context())))
 	})
 }
 

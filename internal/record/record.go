@@ -117,12 +117,13 @@ const InlineFlushRecords = 256
 // must not be the request's context when records must survive a client that
 // goes away.
 func New(ctx context.Context, w repo.Writer, src Source, opt Options) *Recorder {
-	src.createdBy()
 	idle := make(chan struct{})
 	close(idle)
 	r := &Recorder{src: src, w: w, ctx: ctx, inline: opt.Inline, idle: idle}
 	if d, ok := w.(Deferrer); ok && opt.Inline {
-		r.d = d
+		r.d = d // build derives the end-user id, if ever
+	} else {
+		r.src.createdBy()
 	}
 	return r
 }
@@ -202,6 +203,7 @@ func (r *Recorder) keep(e *run.Event) {
 // concurrently with OnEvent.
 func (r *Recorder) build() *repo.Batch {
 	r.mu.Lock()
+	r.src.createdBy() // once; later builds read it after this lock
 	events := r.events[:len(r.events):len(r.events)]
 	r.mu.Unlock()
 	b := &repo.Batch{}
