@@ -69,7 +69,7 @@ type config struct {
 	AsyncQueue         string        `envconfig:"ASYNC_QUEUE" default:"flowrun-records"`
 	AsyncFlushInterval time.Duration `envconfig:"ASYNC_FLUSH_INTERVAL" default:"5ms"`
 	AsyncMaxBatch      int           `envconfig:"ASYNC_MAX_BATCH" default:"500"`
-	AsyncMaxBuffered   int           `envconfig:"ASYNC_MAX_BUFFERED" default:"100000"`
+	AsyncMaxBuffered   int           `envconfig:"ASYNC_MAX_BUFFERED" default:"20000"`
 	AsyncSpoolDir      string        `envconfig:"ASYNC_SPOOL_DIR"`
 	MetricsAddr        string        `envconfig:"METRICS_ADDR"`
 	Pprof              bool          `envconfig:"PPROF" default:"false"`

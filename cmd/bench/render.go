@@ -314,7 +314,7 @@ func asyncSection(b *strings.Builder, r *Report) {
 		w("Tasks are record batches (up to 500 records) pending or being written in the asynq queue (asynq `Inspector.GetQueueInfo`); ")
 		w("buffered records are in the api's memory, not yet enqueued (`flowrun_records_buffered`). ")
 		w("Bounded means that over the last quarter both means are at most 1.5× those of the second quarter, plus 5 tasks or 1,000 records (a stage that falls behind grows its backlog linearly). ")
-		w("Beyond `ASYNC_MAX_BUFFERED` (100,000 by default) buffered records the api drops records. ")
+		w("At `ASYNC_MAX_BUFFERED` (20,000 by default) buffered records the api makes runs wait for room (backpressure), so a persistence pipeline slower than the offered rate shows as missed runs, not as lost records. ")
 		bounded := "bounded"
 		if !q.Bounded {
 			bounded = "**not bounded**"

@@ -4,15 +4,20 @@
 //
 // # Write path (API process)
 //
-// Writer.Write never waits on Redis or the database: it appends the batch to
-// an in-memory buffer and returns. A flusher goroutine coalesces buffered
+// Writer.Write never waits on the database: it appends the batch to an
+// in-memory buffer and returns. A flusher goroutine coalesces buffered
 // records for FlushInterval and enqueues them as tasks of up to MaxBatch
 // records (one asynq task per record would cap throughput at asynq's task
 // rate). When Redis cannot be reached, batches go to an on-disk spool
 // directory instead, and a replayer enqueues them once Redis answers again.
-// Records are dropped only when both the memory bound (MaxBuffered) and the
-// spool fail, and then with an error log line and the dropped-records
-// metric.
+//
+// The buffer holds at most MaxBuffered records. When it is full while the
+// flusher can still make progress (Redis answers, or the spool takes
+// batches), Write waits for room: the API slows to the pace Redis takes
+// records instead of growing without bound or losing them. Records are
+// dropped only when the buffer is full and neither Redis nor the spool
+// takes anything (or the caller's context ends first), and then with an
+// error log line and the dropped-records metric.
 //
 // # Read path (persister process)
 //
@@ -53,7 +58,7 @@ const (
 	DefaultQueue          = "flowrun-records"
 	DefaultFlushInterval  = 5 * time.Millisecond
 	DefaultMaxBatch       = 500
-	DefaultMaxBuffered    = 100_000
+	DefaultMaxBuffered    = 20_000
 	DefaultMaxRetry       = 25
 	DefaultEnqueueTimeout = 2 * time.Second
 	DefaultReplayInterval = time.Second
@@ -68,8 +73,9 @@ type Config struct {
 	FlushInterval time.Duration
 	// MaxBatch is the most records per task (default 500).
 	MaxBatch int
-	// MaxBuffered bounds records held in memory while they cannot be
-	// enqueued nor spooled (default 100,000).
+	// MaxBuffered bounds the records held in memory (default 20,000).
+	// Beyond it Write waits while Redis or the spool takes records, and
+	// drops them otherwise.
 	MaxBuffered int
 	// SpoolDir is where batches wait while Redis is unreachable. Empty
 	// disables the spool: records then wait in memory only.
@@ -117,9 +123,14 @@ type Writer struct {
 	mu       sync.Mutex
 	buf      []*repo.Batch
 	buffered int
-	kick     chan struct{}
+	// room is closed (and replaced) when the buffer shrinks or a flush
+	// fails: writers waiting for room look again.
+	room chan struct{}
+	kick chan struct{}
 	// down is set while Redis is unreachable: flushes go to the spool.
-	down    atomic.Bool
+	down atomic.Bool
+	// spoolFailing is set while spooling fails.
+	spoolFailing atomic.Bool
 	spoolN  atomic.Int64
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -135,7 +146,7 @@ func New(q Enqueuer, cfg Config) (*Writer, error) {
 			return nil, fmt.Errorf("async: spool dir: %w", err)
 		}
 	}
-	return &Writer{cfg: cfg, q: q, kick: make(chan struct{}, 1), done: make(chan struct{})}, nil
+	return &Writer{cfg: cfg, q: q, room: make(chan struct{}), kick: make(chan struct{}, 1), done: make(chan struct{})}, nil
 }
 
 // Start starts the flusher and the spool replayer. Batches spooled by an
@@ -174,31 +185,62 @@ func (w *Writer) Stop(ctx context.Context) error {
 	}
 }
 
-// Write buffers b for the persister. It never waits on Redis. It returns an
-// error only when b cannot be kept: the memory bound is reached and the
-// spool is unavailable (the records are then dropped, logged and counted).
-func (w *Writer) Write(_ context.Context, b *repo.Batch) error {
+// Write buffers b for the persister. While the buffer is full and Redis
+// or the spool still takes records, it waits for room (see the package
+// doc). It returns an error only when b cannot be kept: the buffer is full
+// and neither Redis nor the spool takes records, or ctx ends while it
+// waits, or the writer has stopped. The records are then dropped, logged
+// and counted.
+func (w *Writer) Write(ctx context.Context, b *repo.Batch) error {
 	n := b.Len()
 	if n == 0 {
 		return nil
 	}
-	w.mu.Lock()
-	// The buffer only fills up when Redis and the spool both fail.
-	if buffered := w.buffered; buffered+n > w.cfg.MaxBuffered {
+	waited := false
+	for {
+		w.mu.Lock()
+		buffered := w.buffered
+		// A batch larger than the bound is taken into an empty buffer.
+		if buffered == 0 || buffered+n <= w.cfg.MaxBuffered {
+			w.buf = append(w.buf, b)
+			w.buffered += n
+			w.cfg.Metrics.Buffered.Set(float64(w.buffered))
+			w.mu.Unlock()
+			select {
+			case w.kick <- struct{}{}:
+			default:
+			}
+			return nil
+		}
+		room := w.room
 		w.mu.Unlock()
+		if !waited {
+			waited = true
+			w.cfg.Metrics.Waits.Inc()
+		}
+		var why error
+		if w.down.Load() && (!w.spoolUsable() || w.spoolFailing.Load()) {
+			why = errors.New("redis and spool unavailable")
+		} else {
+			select {
+			case <-room:
+				continue
+			case <-ctx.Done():
+				why = context.Cause(ctx)
+			case <-w.done:
+				why = errors.New("writer stopped")
+			}
+		}
 		w.cfg.Metrics.Dropped.Add(float64(n))
-		w.cfg.Logger.Error("async: record buffer full (redis and spool unavailable); records dropped", "records", n, "buffered", buffered)
-		return fmt.Errorf("async: buffer full (%d records): %w", w.cfg.MaxBuffered, repo.ErrUnavailable)
+		w.cfg.Logger.Error("async: record buffer full; records dropped", "records", n, "buffered", buffered, "reason", why)
+		return fmt.Errorf("async: buffer full (%d records), %w: %w", w.cfg.MaxBuffered, why, repo.ErrUnavailable)
 	}
-	w.buf = append(w.buf, b)
-	w.buffered += n
-	w.cfg.Metrics.Buffered.Set(float64(w.buffered))
-	w.mu.Unlock()
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-	return nil
+}
+
+// wake tells writers waiting for room to look again. Callers hold w.mu.
+func (w *Writer) wake() {
+	close(w.room)
+	w.room = make(chan struct{})
 }
 
 func (w *Writer) spoolUsable() bool { return w.cfg.SpoolDir != "" }
@@ -241,27 +283,32 @@ func (w *Writer) final() {
 }
 
 // drain takes every buffered batch at once (one swap under the lock, so a
-// backlog costs O(n), not O(n) per chunk).
+// backlog costs O(n), not O(n) per chunk). The records still count as
+// buffered until release: they are in memory until Redis or the spool
+// has them.
 func (w *Writer) drain() []*repo.Batch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := w.buf
 	w.buf = nil
-	w.buffered = 0
-	w.cfg.Metrics.Buffered.Set(0)
 	return out
+}
+
+// release uncounts n records that left memory (sent, spooled or dropped)
+// and lets waiting writers in.
+func (w *Writer) release(n int) {
+	w.mu.Lock()
+	w.buffered -= n
+	w.cfg.Metrics.Buffered.Set(float64(w.buffered))
+	w.wake()
+	w.mu.Unlock()
 }
 
 // putBack returns unsent batches to the front of the buffer.
 func (w *Writer) putBack(bs []*repo.Batch) {
-	n := 0
-	for _, b := range bs {
-		n += b.Len()
-	}
 	w.mu.Lock()
 	w.buf = append(bs, w.buf...)
-	w.buffered += n
-	w.cfg.Metrics.Buffered.Set(float64(w.buffered))
+	w.wake() // the flush failed: writers re-check whether to wait
 	w.mu.Unlock()
 }
 
@@ -289,11 +336,13 @@ func (w *Writer) flush(ctx context.Context, final bool) {
 		for len(pending) > 0 {
 			b, n := w.chunk(pending)
 			pending = pending[n:]
+			records := b.Len()
 			if !w.send(ctx, b, final) {
 				// Keep it in memory and retry on the next replay tick.
 				w.putBack(append([]*repo.Batch{b}, pending...))
 				return
 			}
+			w.release(records)
 		}
 	}
 }
@@ -326,6 +375,7 @@ func (w *Writer) send(ctx context.Context, b *repo.Batch, final bool) bool {
 	}
 	if w.spoolUsable() {
 		err := w.spool(payload)
+		w.spoolFailing.Store(err != nil)
 		if err == nil {
 			w.cfg.Metrics.Spooled.Add(float64(b.Len()))
 			return true

@@ -448,3 +448,67 @@ func TestReplayDoesNotHoldUpNewRecords(t *testing.T) {
 	}
 	t.Fatal("the new record was never enqueued")
 }
+
+// TestFullBufferWaitsWhileRedisTakesRecords checks the backpressure: with
+// Redis slower than the writes, a write into a full buffer waits until the
+// flusher makes room, nothing is dropped, and every record arrives.
+func TestFullBufferWaitsWhileRedisTakesRecords(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics(nil)
+	g := &gated{tokens: make(chan struct{})}
+	w, _ := New(g, Config{MaxBuffered: 6, MaxBatch: 3, FlushInterval: time.Millisecond,
+		EnqueueTimeout: time.Minute, Metrics: m, Logger: quiet()})
+	w.Start(context.Background())
+	defer w.Stop(context.Background())
+
+	// The first batch is taken by the flusher, which then blocks in Redis.
+	if err := w.Write(context.Background(), batchOf(uuid.NewString(), 2)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the flusher in Redis", func() bool { return g.waiting.Load() == 1 })
+	// Records count until Redis has them: the one in flight (3) and one
+	// more batch (3) fill the buffer (bound 6).
+	if err := w.Write(context.Background(), batchOf(uuid.NewString(), 2)); err != nil {
+		t.Fatal(err)
+	}
+	// The fourth must wait for room.
+	wrote := make(chan error, 1)
+	go func() { wrote <- w.Write(context.Background(), batchOf(uuid.NewString(), 2)) }()
+	eventually(t, "a write waiting for room", func() bool { return testutil.ToFloat64(m.Waits) == 1 })
+	select {
+	case err := <-wrote:
+		t.Fatalf("write into a full buffer returned %v; want it to wait", err)
+	default:
+	}
+	// A write whose context ends while it waits is refused and counted.
+	ctx, cancel := context.WithCancel(context.Background())
+	refused := make(chan error, 1)
+	go func() { refused <- w.Write(ctx, batchOf(uuid.NewString(), 2)) }()
+	eventually(t, "a second waiting write", func() bool { return testutil.ToFloat64(m.Waits) == 2 })
+	cancel()
+	if err := <-refused; !errors.Is(err, repo.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+	if testutil.ToFloat64(m.Dropped) != 3 {
+		t.Fatalf("dropped %v, want the cancelled write's 3", testutil.ToFloat64(m.Dropped))
+	}
+
+	// Redis takes records again: the waiting write goes through.
+	close(g.tokens)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "all kept records delivered", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		n := 0
+		for _, p := range g.got {
+			b, err := DecodeBatch(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += b.Len()
+		}
+		return n == 9
+	})
+}

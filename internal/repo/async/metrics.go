@@ -10,6 +10,8 @@ type Metrics struct {
 	Spooled  prometheus.Counter
 	Replayed prometheus.Counter
 	Dropped  prometheus.Counter
+	// Waits counts writes that waited for room in a full buffer.
+	Waits prometheus.Counter
 	// Persister side.
 	Persisted   prometheus.Counter
 	WriteErrors prometheus.Counter
@@ -30,6 +32,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Spooled batches enqueued after Redis came back."}),
 		Dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_records_dropped_total",
 			Help: "Records lost because neither Redis, the spool nor the memory buffer could take them."}),
+		Waits: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_records_buffer_waits_total",
+			Help: "Writes that waited for room in a full record buffer (Redis taking records slower than runs make them)."}),
 		Persisted: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_records_persisted_total",
 			Help: "Records written to PostgreSQL by the persister."}),
 		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_persist_errors_total",
@@ -38,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Batches the store rejected as invalid; archived without retry."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Buffered, m.Enqueued, m.Spooled, m.Replayed, m.Dropped, m.Persisted, m.WriteErrors, m.Rejected)
+		reg.MustRegister(m.Buffered, m.Enqueued, m.Spooled, m.Replayed, m.Dropped, m.Waits, m.Persisted, m.WriteErrors, m.Rejected)
 	}
 	return m
 }
