@@ -207,6 +207,7 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		Writer:            st.writer,
 		Reader:            st.reader,
 		InlineWrites:      st.inline,
+		Mirror:            st.mirror,
 		Durable:           st.durable,
 		Ready:             st.ready,
 		InstanceID:        instanceID,

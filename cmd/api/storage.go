@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/repo/async"
 	"github.com/flowrun/flowrun/internal/repo/memory"
@@ -22,9 +23,11 @@ import (
 type storage struct {
 	// pool is the PostgreSQL pool of the sync and async modes (nil in
 	// memory mode): apps, keys and leases live there too.
-	pool    *pgxpool.Pool
-	writer  repo.Writer
-	reader  repo.Reader
+	pool   *pgxpool.Pool
+	writer repo.Writer
+	reader repo.Reader
+	// mirror also gets each run's records, lazily (async: read-your-writes).
+	mirror  record.Deferrer
 	inline  bool
 	durable bool
 	ready   func(ctx context.Context) error
@@ -116,7 +119,8 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		}
 		return &storage{
 			pool:   pool,
-			writer: repo.Tee(recent, w),
+			writer: w,
+			mirror: recent,
 			reader: repo.Fallback(recent, reposql.New(pool)),
 			inline: true,
 			ready: func(ctx context.Context) error {

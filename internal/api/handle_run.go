@@ -219,7 +219,7 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.Ru
 	rec := record.New(s.runCtx, s.cfg.Writer, record.Source{
 		RunID: p.RunID, AppID: a.ID, WorkflowID: a.WorkflowID, Version: a.UpdatedAt.UTC().Format("2006-01-02 15:04:05.000000"),
 		SessionID: p.UserID, TriggeredFrom: "app-run", CreatedFrom: "service-api", InstanceID: s.cfg.InstanceID,
-	}, record.Options{Inline: s.cfg.InlineWrites})
+	}, record.Options{Inline: s.cfg.InlineWrites, Mirror: s.cfg.Mirror})
 	info = s.cfg.Engine.Run(ctx, a.Workflow, p, run.Listeners(rec, l))
 	if werr := rec.Wait(); werr != nil {
 		s.log.Error("writing run records", "app_id", a.ID, "run_id", p.RunID, "err", werr)

@@ -28,6 +28,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/repo/memory"
 	"github.com/flowrun/flowrun/internal/run"
@@ -69,6 +70,10 @@ type Config struct {
 	// Writer receives every run's execution records (default: an
 	// in-memory store of RunHistory runs, also used as Reader).
 	Writer repo.Writer
+	// Mirror, when set, also receives every run's records, built lazily
+	// when a reader asks for them: async mode keeps its recent runs there
+	// for read-your-writes (its Reader falls back from it to PostgreSQL).
+	Mirror record.Deferrer
 	// InlineWrites writes records on the engine's goroutine; set it when
 	// Writer only buffers or enqueues (memory, async). Otherwise writes are
 	// pipelined, one in flight per run (sync).

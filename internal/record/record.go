@@ -75,9 +75,11 @@ type Recorder struct {
 	inline bool
 
 	// d, when set, takes the run's records lazily (see Deferrer): the
-	// recorder keeps events and builds records only when d asks.
-	d      Deferrer
-	events []*run.Event
+	// recorder keeps events and builds records only when d asks. lazyOnly:
+	// d is the writer, nothing is written eagerly.
+	d        Deferrer
+	lazyOnly bool
+	events   []*run.Event
 
 	mu      sync.Mutex
 	pending *repo.Batch
@@ -99,6 +101,11 @@ type Options struct {
 	// If the writer also implements Deferrer, an inline recorder hands it
 	// the run's records lazily instead of writing them.
 	Inline bool
+	// Mirror, when set, also receives the run's records lazily, besides
+	// the writer (async mode keeps recent runs in memory this way, for
+	// read-your-writes, without converting or indexing records that nobody
+	// reads).
+	Mirror Deferrer
 }
 
 // Deferrer is a writer that can take a run's records lazily: build returns
@@ -121,10 +128,11 @@ func New(ctx context.Context, w repo.Writer, src Source, opt Options) *Recorder 
 	close(idle)
 	r := &Recorder{src: src, w: w, ctx: ctx, inline: opt.Inline, idle: idle}
 	if d, ok := w.(Deferrer); ok && opt.Inline {
-		r.d = d // build derives the end-user id, if ever
-	} else {
-		r.src.createdBy()
+		r.d, r.lazyOnly = d, true // build derives the end-user id, if ever
+		return r
 	}
+	r.d = opt.Mirror
+	r.src.createdBy()
 	return r
 }
 
@@ -137,7 +145,9 @@ func (r *Recorder) OnEvent(e *run.Event) {
 	}
 	if r.d != nil {
 		r.keep(e)
-		return
+		if r.lazyOnly {
+			return
+		}
 	}
 	b := Convert(&r.src, e)
 	if b.Len() == 0 {

@@ -334,3 +334,31 @@ func (c *countingDeferrer) builds() int {
 	defer c.mu.Unlock()
 	return c.n
 }
+
+// TestMirrorGetsRecordsLazilyBesideTheWriter checks Options.Mirror: the
+// writer gets every record as usual, and the mirror serves the same run
+// once a reader asks.
+func TestMirrorGetsRecordsLazilyBesideTheWriter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, wf, p := chain3(t)
+	w := &gateWriter{}
+	s, _ := memory.New(memory.Config{})
+	d := &countingDeferrer{Store: s}
+	rec := New(ctx, w, Source{RunID: p.RunID, AppID: "app"}, Options{Inline: true, Mirror: d})
+	e.Run(ctx, wf, p, rec)
+	if err := rec.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	runs, nodes, logs := w.final()
+	if runs[p.RunID] == nil || runs[p.RunID].Status != repo.StatusSucceeded || len(nodes) != 5 || logs != 1 {
+		t.Fatalf("writer got %d runs, %d nodes, %d logs", len(runs), len(nodes), logs)
+	}
+	if d.builds() != 0 {
+		t.Fatal("mirror built records nobody read")
+	}
+	got, err := s.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: p.RunID})
+	if err != nil || got.Status != repo.StatusSucceeded || string(got.Outputs) != string(runs[p.RunID].Outputs) {
+		t.Fatalf("mirror: %+v, %v", got, err)
+	}
+}

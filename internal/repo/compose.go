@@ -5,22 +5,6 @@ import (
 	"errors"
 )
 
-// Tee returns a Writer that writes each batch to every writer in order and
-// stops at the first error. The async mode tees into the in-memory store
-// (for read-your-writes) and the queue.
-func Tee(ws ...Writer) Writer { return tee(ws) }
-
-type tee []Writer
-
-func (t tee) Write(ctx context.Context, b *Batch) error {
-	for _, w := range t {
-		if err := w.Write(ctx, b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Fallback returns a Reader that answers single-run lookups from primary
 // and, when primary returns ErrNotFound, from secondary. Lists come from
 // secondary, the complete store. The async mode puts the in-memory store of

@@ -131,10 +131,10 @@ type Writer struct {
 	down atomic.Bool
 	// spoolFailing is set while spooling fails.
 	spoolFailing atomic.Bool
-	spoolN  atomic.Int64
-	cancel  context.CancelFunc
-	done    chan struct{}
-	started bool
+	spoolN       atomic.Int64
+	cancel       context.CancelFunc
+	done         chan struct{}
+	started      bool
 }
 
 // New returns a writer enqueuing through q (an *asynq.Client). Call Start
