@@ -1,7 +1,10 @@
 package async
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -331,7 +334,24 @@ func TestBatchRoundTrip(t *testing.T) {
 	if out.Len() != 3 || string(out.Runs[0].Inputs) != `{"q":"\u003cb\u003e"}` && string(out.Runs[0].Inputs) != `{"q":"<b>"}` || !out.Runs[0].CreatedAt.Equal(in.Runs[0].CreatedAt) {
 		t.Fatalf("round trip changed the batch: %+v", out.Runs[0])
 	}
-	for _, bad := range []string{``, `{}`, `{"v":2}`, `{"v":1,"runs":[null]}`, `{"v":1,"x":1}`, `{"v":1}{"v":1}`} {
+	// Payloads of the older JSON format still decode.
+	old, err := json.Marshal(wireBatch{Version: wireJSON, Runs: in.Runs, NodeExecutions: in.NodeExecutions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := DecodeBatch(old); err != nil || out.Len() != 3 || !out.Runs[0].CreatedAt.Equal(in.Runs[0].CreatedAt) {
+		t.Fatalf("JSON payload: %v, %v", out, err)
+	}
+	gobOf := func(w wireBatch) string {
+		var buf bytes.Buffer
+		buf.WriteByte(wireGob)
+		if err := gob.NewEncoder(&buf).Encode(w); err != nil {
+			t.Fatal(err)
+		}
+		return buf.String()
+	}
+	for _, bad := range []string{``, `{}`, `{"v":2}`, `{"v":1,"runs":[null]}`, `{"v":1,"x":1}`, `{"v":1}{"v":1}`,
+		"\x02", "\x02garbage", gobOf(wireBatch{Version: 1}), gobOf(wireBatch{Version: wireGob}) + "x", string(payload[:len(payload)/2])} {
 		if _, err := DecodeBatch([]byte(bad)); !errors.Is(err, ErrBadPayload) {
 			t.Errorf("DecodeBatch(%q) = %v, want ErrBadPayload", bad, err)
 		}
@@ -342,6 +362,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	good, _ := EncodeBatch(batchOf("6f1b8d4e-3b1e-4c55-9a43-5a0b0d3c9e21", 2))
 	f.Add(good)
 	f.Add([]byte(`{"v":1,"nodes":[{"ID":"x","Inputs":{"a":1}}]}`))
+	f.Add(append([]byte{wireGob}, good[1:len(good)/2]...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := DecodeBatch(data)
 		if err != nil {
