@@ -21,9 +21,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flowrun/flowrun/internal/migrate"
+	"github.com/flowrun/flowrun/internal/opshttp"
 	"github.com/flowrun/flowrun/internal/repo/async"
 	reposql "github.com/flowrun/flowrun/internal/repo/sql"
 	"github.com/flowrun/flowrun/migrations"
@@ -40,6 +40,7 @@ type config struct {
 	MaxRetry        int           `envconfig:"PERSISTER_MAX_RETRY" default:"25"`
 	MigrateOnStart  bool          `envconfig:"MIGRATE_ON_START" default:"false"`
 	MetricsAddr     string        `envconfig:"PERSISTER_METRICS_ADDR" default:"127.0.0.1:9091"`
+	Pprof           bool          `envconfig:"PPROF" default:"false"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
 	LogLevel        slog.Level    `envconfig:"LOG_LEVEL" default:"info"`
 }
@@ -135,10 +136,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- struc
 	if err := srv.Start(async.NewHandler(reposql.New(pool), log, metrics)); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	hs := &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Addr: cfg.MetricsAddr, Handler: opshttp.Handler(reg, cfg.Pprof), ReadHeaderTimeout: 5 * time.Second}
 	httpErr := make(chan error, 1)
 	go func() {
 		if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
