@@ -29,6 +29,7 @@ import (
 	"github.com/flowrun/flowrun/internal/app"
 	"github.com/flowrun/flowrun/internal/logbuf"
 	"github.com/flowrun/flowrun/internal/opshttp"
+	"github.com/flowrun/flowrun/internal/repo/async"
 	reposql "github.com/flowrun/flowrun/internal/repo/sql"
 	"github.com/flowrun/flowrun/internal/run"
 )
@@ -70,6 +71,7 @@ type config struct {
 	AsyncMaxBatch      int           `envconfig:"ASYNC_MAX_BATCH" default:"500"`
 	AsyncMaxBuffered   int           `envconfig:"ASYNC_MAX_BUFFERED" default:"20000"`
 	AsyncSpoolDir      string        `envconfig:"ASYNC_SPOOL_DIR"`
+	AsyncAck           string        `envconfig:"ASYNC_ACK" default:"buffered"`
 	MetricsAddr        string        `envconfig:"METRICS_ADDR"`
 	Pprof              bool          `envconfig:"PPROF" default:"false"`
 	// Instance leases (sync and async): runs of an instance that stops
@@ -82,6 +84,16 @@ type config struct {
 
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"text"`
+}
+
+// asyncAck parses ASYNC_ACK (checked in every mode, so that a typo fails
+// before it matters).
+func (c config) asyncAck() (async.Ack, error) {
+	var ack async.Ack
+	if err := ack.UnmarshalText([]byte(c.AsyncAck)); err != nil {
+		return 0, fmt.Errorf("configuration: invalid ASYNC_ACK %q: %w", c.AsyncAck, async.ErrInvalidAck)
+	}
+	return ack, nil
 }
 
 // defaultGCPercent is the api's GOGC when the environment sets none. A run
@@ -120,6 +132,9 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 	}
 	if cfg.WorkflowMaxExecutionTime <= 0 || cfg.WorkflowMaxExecutionSteps <= 0 || cfg.WorkflowMaxParallel <= 0 || cfg.LoopNodeMaxCount <= 0 {
 		return fmt.Errorf("configuration: WORKFLOW_MAX_EXECUTION_TIME, WORKFLOW_MAX_EXECUTION_STEPS, WORKFLOW_MAX_PARALLEL and LOOP_NODE_MAX_COUNT must be positive")
+	}
+	if _, err := cfg.asyncAck(); err != nil {
+		return err
 	}
 
 	nodes, stopNodes, err := registry(ctx, cfg.Nodes, os.Environ())

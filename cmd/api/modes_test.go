@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,10 +27,18 @@ import (
 // TestModesEndToEnd drives the real server in sync and async mode: after N
 // runs over HTTP, PostgreSQL holds exactly N runs with the right node
 // executions, their statuses and outputs equal to the HTTP responses, and
-// GET /workflows/run/{id} answers each run.
+// GET /workflows/run/{id} answers each run. async-ack is async mode with
+// ASYNC_ACK=enqueued and a flush interval of a minute: each run's records
+// must be in Redis by the time its answer arrives.
 func TestModesEndToEnd(t *testing.T) {
-	for _, mode := range []string{"sync", "async"} {
+	for _, mode := range []string{"sync", "async", "async-ack"} {
 		t.Run(mode, func(t *testing.T) {
+			ack := mode == "async-ack"
+			if ack {
+				mode = "async"
+				t.Setenv("ASYNC_ACK", "enqueued")
+				t.Setenv("ASYNC_FLUSH_INTERVAL", "1m")
+			}
 			redisURL := os.Getenv("TEST_REDIS_URL")
 			if redisURL == "" {
 				t.Fatal("TEST_REDIS_URL is not set: run the tests with scripts/test.sh")
@@ -65,16 +74,21 @@ func TestModesEndToEnd(t *testing.T) {
 			}
 			defer pool.Close()
 			store := reposql.New(pool)
-			if mode == "async" {
+			opt, _ := asynq.ParseRedisURI(redisURL)
+			persist := func() {
 				// What cmd/persister runs, in-process.
-				opt, _ := asynq.ParseRedisURI(redisURL)
 				srv := asynq.NewServer(opt, asynq.Config{Queues: map[string]int{queue: 1}, Concurrency: 4,
 					TaskCheckInterval: 10 * time.Millisecond, Logger: quietAsynq{}})
 				if err := srv.Start(async.NewHandler(store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)); err != nil {
 					t.Fatal(err)
 				}
-				defer srv.Shutdown()
+				t.Cleanup(srv.Shutdown)
 			}
+			if mode == "async" && !ack {
+				persist()
+			}
+			insp := asynq.NewInspector(opt)
+			defer insp.Close()
 
 			const n = 30
 			type result struct {
@@ -96,6 +110,12 @@ func TestModesEndToEnd(t *testing.T) {
 				if got["status"] != res.status {
 					t.Fatalf("GET run right after it finished: %v", got)
 				}
+				if ack && queuedStatus(t, insp, queue, id) != res.status {
+					t.Fatalf("run %s answered %s, but Redis holds %q for it", id, res.status, queuedStatus(t, insp, queue, id))
+				}
+			}
+			if ack {
+				persist()
 			}
 			var runs *repo.RunListResult
 			deadline := time.After(20 * time.Second)
@@ -228,6 +248,35 @@ func getRun(t *testing.T, addr, key, id string) map[string]any {
 		t.Fatalf("GET run %s: %d", id, resp.StatusCode)
 	}
 	return m
+}
+
+// queuedStatus returns the status of run id's latest version pending in
+// queue ("" if none).
+func queuedStatus(t *testing.T, insp *asynq.Inspector, queue, id string) string {
+	t.Helper()
+	tasks, err := insp.ListPendingTasks(queue, asynq.PageSize(1000))
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return "" // nothing was ever enqueued
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var latest *repo.WorkflowRun
+	for _, task := range tasks {
+		b, err := async.DecodeBatch(task.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range b.Runs {
+			if r.ID == id && (latest == nil || repo.Supersedes(r.Status, r.Seq, latest.Status, latest.Seq)) {
+				latest = r
+			}
+		}
+	}
+	if latest == nil {
+		return ""
+	}
+	return string(latest.Status)
 }
 
 func withSearchPath(t *testing.T, raw, schema string) string {

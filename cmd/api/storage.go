@@ -42,7 +42,9 @@ type storage struct {
 //     records are committed before its end reaches the client. Records
 //     whose write failed are written again in the background.
 //   - async:  records are handed to Redis (asynq) for cmd/persister and kept
-//     in memory for read-your-writes; reads fall back to PostgreSQL.
+//     in memory for read-your-writes; reads fall back to PostgreSQL. With
+//     ASYNC_ACK=enqueued a run's end reaches the client only once its
+//     records are in Redis or the spool.
 func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log *slog.Logger) (*storage, error) {
 	recent, err := memory.New(memory.Config{Capacity: cfg.RunHistorySize})
 	if err != nil {
@@ -86,6 +88,10 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		if len(missing) > 0 {
 			return nil, fmt.Errorf("configuration: WORKFLOW_REPO_MODE=async needs %v", missing)
 		}
+		ack, err := cfg.asyncAck()
+		if err != nil {
+			return nil, err
+		}
 		redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
 		if err != nil {
 			return nil, fmt.Errorf("configuration: REDIS_URL: %w", err)
@@ -108,6 +114,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		w, err := async.New(client, async.Config{
 			Queue: cfg.AsyncQueue, FlushInterval: cfg.AsyncFlushInterval, MaxBatch: cfg.AsyncMaxBatch,
 			MaxBuffered: cfg.AsyncMaxBuffered, SpoolDir: cfg.AsyncSpoolDir, Logger: log, Metrics: async.NewMetrics(reg),
+			Ack: ack,
 		})
 		if err != nil {
 			client.Close()
@@ -123,6 +130,9 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 			mirror: recent,
 			reader: repo.Fallback(recent, reposql.New(pool)),
 			inline: true,
+			// ASYNC_ACK=enqueued promises that a run the client sees finish
+			// is in Redis or the spool: tell the client when it is not.
+			durable: ack == async.AckEnqueued,
 			ready: func(ctx context.Context) error {
 				if err := pool.Ping(ctx); err != nil {
 					return err

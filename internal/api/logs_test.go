@@ -166,20 +166,35 @@ func (failing) Write(context.Context, *repo.Batch) error {
 	return fmt.Errorf("dial tcp: %w", repo.ErrUnavailable)
 }
 
+// writeOnly hides every method of a writer but Write.
+type writeOnly struct{ repo.Writer }
+
+// TestDurableModeReportsUnwrittenRecords: sync mode (pipelined writes) and
+// async mode with ASYNC_ACK=enqueued (inline writes) tell the client when
+// a run's records could not be written.
 func TestDurableModeReportsUnwrittenRecords(t *testing.T) {
 	t.Parallel()
-	m, _ := memory.New(memory.Config{})
-	b := setup(t, options{mutate: func(c *api.Config) {
-		c.Writer, c.Reader, c.Durable = failing{m}, m, true
-	}})
-	rec := b.do("POST", "/v1/workflows/run", echoKey, `{"inputs": {"query": "x"}, "user": "u"}`)
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code": "persistence_unavailable"`) {
-		t.Fatalf("blocking: %d %s", rec.Code, rec.Body)
-	}
-	rec = b.do("POST", "/v1/workflows/run", echoKey, `{"inputs": {"query": "x"}, "user": "u", "response_mode": "streaming"}`)
-	frames := strings.Split(strings.TrimSpace(rec.Body.String()), "\n\n")
-	last := frames[len(frames)-1]
-	if !strings.Contains(last, `"event":"error"`) || !strings.Contains(last, `"code":"persistence_unavailable"`) {
-		t.Fatalf("streaming: last frame %s", last)
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+			t.Parallel()
+			m, _ := memory.New(memory.Config{})
+			b := setup(t, options{mutate: func(c *api.Config) {
+				// Write only: a memory.Store would take an inline
+				// recorder's records lazily (record.Deferrer), as in memory
+				// mode, and never write them.
+				c.Writer = writeOnly{failing{m}}
+				c.Reader, c.Durable, c.InlineWrites = m, true, inline
+			}})
+			rec := b.do("POST", "/v1/workflows/run", echoKey, `{"inputs": {"query": "x"}, "user": "u"}`)
+			if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code": "persistence_unavailable"`) {
+				t.Fatalf("blocking: %d %s", rec.Code, rec.Body)
+			}
+			rec = b.do("POST", "/v1/workflows/run", echoKey, `{"inputs": {"query": "x"}, "user": "u", "response_mode": "streaming"}`)
+			frames := strings.Split(strings.TrimSpace(rec.Body.String()), "\n\n")
+			last := frames[len(frames)-1]
+			if !strings.Contains(last, `"event":"error"`) || !strings.Contains(last, `"code":"persistence_unavailable"`) {
+				t.Fatalf("streaming: last frame %s", last)
+			}
+		})
 	}
 }

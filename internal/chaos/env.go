@@ -141,6 +141,8 @@ type APIConfig struct {
 	Heartbeat, LostAfter time.Duration
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT (zero: the default).
 	ShutdownTimeout time.Duration
+	// Ack is ASYNC_ACK: buffered or enqueued ("": the default, buffered).
+	Ack string
 }
 
 // API is one api instance on a fixed port, so clients can keep using it
@@ -194,6 +196,9 @@ func (e *Env) NewAPI(ctx context.Context, cfg APIConfig) (*API, error) {
 		}
 		if cfg.ShutdownTimeout > 0 {
 			env = append(env, "SHUTDOWN_TIMEOUT="+cfg.ShutdownTimeout.String())
+		}
+		if cfg.Ack != "" {
+			env = append(env, "ASYNC_ACK="+cfg.Ack)
 		}
 		a := &API{Port: port, Cfg: cfg, Proc: &Proc{
 			Name: fmt.Sprintf("api-%d", n), Path: e.Bin.API, Env: env, Dir: e.Dir,

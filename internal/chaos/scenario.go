@@ -28,7 +28,9 @@ type Scale struct {
 	// ShutdownTimeout is the api's drain deadline in scenario 4.
 	ShutdownTimeout time.Duration
 	// SlowClients clients (scenarios 4 and 5) run only the slow app, with
-	// SlowRounds × SlowWork: its runs must outlast ShutdownTimeout.
+	// SlowRounds × SlowWork: its runs must outlast ShutdownTimeout (with
+	// margin: as the engine gets faster, a run of the same work gets
+	// shorter; 40 × 10,000 lasted under 0.6 s by November 2026).
 	SlowClients, SlowRounds, SlowWork int
 	// Poll is how often PostgreSQL is read while waiting for it to be
 	// complete, and by the monitor.
@@ -47,7 +49,7 @@ var CIScale = Scale{
 	PersisterKills: 2, PersisterDown: 300 * time.Millisecond, PersisterUp: 700 * time.Millisecond,
 	RedisDown: 2 * time.Second, PGDown: 3 * time.Second,
 	Heartbeat: 500 * time.Millisecond, LostAfter: 2 * time.Second,
-	ShutdownTimeout: time.Second, SlowClients: 3, SlowRounds: 40, SlowWork: 10000,
+	ShutdownTimeout: time.Second, SlowClients: 3, SlowRounds: 160, SlowWork: 10000,
 	Recover: 4 * time.Minute, LostBound: 10 * time.Second, Poll: 200 * time.Millisecond,
 }
 
@@ -58,7 +60,7 @@ var FullScale = Scale{
 	Before: 20 * time.Second, After: 20 * time.Second,
 	PersisterKills: 5, PersisterDown: 2 * time.Second, PersisterUp: 8 * time.Second,
 	RedisDown: 10 * time.Second, PGDown: 30 * time.Second,
-	ShutdownTimeout: 5 * time.Second, SlowClients: 4, SlowRounds: 80, SlowWork: 20000,
+	ShutdownTimeout: 5 * time.Second, SlowClients: 4, SlowRounds: 320, SlowWork: 20000,
 	Recover: 6 * time.Minute, LostBound: 60 * time.Second, Poll: time.Second,
 }
 
@@ -112,8 +114,30 @@ var Scenarios = []Scenario{
 	{"3-postgres-stop-sync", func(ctx context.Context, h *Harness, e *Env, r *Result) error { return pgStop(ctx, h, e, r, "sync") }},
 	{"4-api-sigterm-sync", func(ctx context.Context, h *Harness, e *Env, r *Result) error { return apiTerm(ctx, h, e, r, "sync") }},
 	{"4-api-sigterm-async", func(ctx context.Context, h *Harness, e *Env, r *Result) error { return apiTerm(ctx, h, e, r, "async") }},
-	{"5-api-sigkill-sync", func(ctx context.Context, h *Harness, e *Env, r *Result) error { return apiKill(ctx, h, e, r, "sync") }},
-	{"5-api-sigkill-async", func(ctx context.Context, h *Harness, e *Env, r *Result) error { return apiKill(ctx, h, e, r, "async") }},
+	{"5-api-sigkill-sync", func(ctx context.Context, h *Harness, e *Env, r *Result) error {
+		return apiKill(ctx, h, e, r, "sync", "")
+	}},
+	{"5-api-sigkill-async", func(ctx context.Context, h *Harness, e *Env, r *Result) error {
+		return apiKill(ctx, h, e, r, "async", ackEnqueued)
+	}},
+	{"5-api-sigkill-async-buffered", func(ctx context.Context, h *Harness, e *Env, r *Result) error {
+		return apiKill(ctx, h, e, r, "async", "buffered")
+	}},
+}
+
+// ackEnqueued is the ASYNC_ACK of the async scenarios: the api answers a
+// run's end only once its records are in Redis or the spool, so a SIGKILL
+// loses no answered run. 5-api-sigkill-async-buffered runs the default
+// (buffered), whose SIGKILL loses the runs answered within a few ms.
+const ackEnqueued = "enqueued"
+
+// apiConfig is the api configuration of a scenario in mode.
+func apiConfig(sc Scale, mode string) APIConfig {
+	c := APIConfig{Mode: mode, Heartbeat: sc.Heartbeat, LostAfter: sc.LostAfter}
+	if mode == "async" {
+		c.Ack = ackEnqueued
+	}
+	return c
 }
 
 // Run runs s in an environment of its own.
@@ -240,7 +264,7 @@ func requireRegistered(ctx context.Context, e *Env, c *Check, apis ...*API) {
 // restarted. Nothing may be lost or duplicated; no status may regress.
 func persisterKill(ctx context.Context, h *Harness, e *Env, r *Result) error {
 	sc := h.Scale
-	api, err := e.NewAPI(ctx, APIConfig{Mode: "async", Heartbeat: sc.Heartbeat, LostAfter: sc.LostAfter})
+	api, err := e.NewAPI(ctx, apiConfig(sc, "async"))
 	if err != nil {
 		return err
 	}
@@ -293,7 +317,7 @@ func requireNoErrors(c *Check, outs []*Outcome, fault string) {
 // records are complete afterwards.
 func redisRestart(ctx context.Context, h *Harness, e *Env, r *Result) error {
 	sc := h.Scale
-	api, err := e.NewAPI(ctx, APIConfig{Mode: "async", Heartbeat: sc.Heartbeat, LostAfter: sc.LostAfter})
+	api, err := e.NewAPI(ctx, apiConfig(sc, "async"))
 	if err != nil {
 		return err
 	}
@@ -332,7 +356,7 @@ func pgStop(ctx context.Context, h *Harness, e *Env, r *Result, mode string) err
 	sc := h.Scale
 	var apis []*API
 	for range 2 {
-		a, err := e.NewAPI(ctx, APIConfig{Mode: mode, Heartbeat: sc.Heartbeat, LostAfter: sc.LostAfter})
+		a, err := e.NewAPI(ctx, apiConfig(sc, mode))
 		if err != nil {
 			return err
 		}
@@ -412,7 +436,9 @@ func pgStop(ctx context.Context, h *Harness, e *Env, r *Result, mode string) err
 // accepted is answered; records are whole.
 func apiTerm(ctx context.Context, h *Harness, e *Env, r *Result, mode string) error {
 	sc := h.Scale
-	api, err := e.NewAPI(ctx, APIConfig{Mode: mode, Heartbeat: sc.Heartbeat, LostAfter: sc.LostAfter, ShutdownTimeout: sc.ShutdownTimeout})
+	cfg := apiConfig(sc, mode)
+	cfg.ShutdownTimeout = sc.ShutdownTimeout
+	api, err := e.NewAPI(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -496,16 +522,22 @@ func apiTerm(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 
 // Scenario 5: an api is SIGKILLed mid-run. Its runs left running are
 // closed as failed "instance lost" within LostBound: in async mode by the
-// surviving instance, in sync mode by the restarted one.
-func apiKill(ctx context.Context, h *Harness, e *Env, r *Result, mode string) error {
+// surviving instance, in sync mode by the restarted one. Every answered run
+// must be in PostgreSQL, except in async mode with ASYNC_ACK=buffered
+// (ack), where the runs answered just before the kill may be lost.
+func apiKill(ctx context.Context, h *Harness, e *Env, r *Result, mode, ack string) error {
 	sc := h.Scale
-	cfg := APIConfig{Mode: mode, Heartbeat: sc.Heartbeat, LostAfter: sc.LostAfter}
+	cfg := apiConfig(sc, mode)
+	cfg.Ack = ack
+	if ack != "" {
+		mode += ", ASYNC_ACK=" + ack
+	}
 	victim, err := e.NewAPI(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	var survivor *API
-	if mode == "async" {
+	if cfg.Mode == "async" {
 		if survivor, err = e.NewAPI(ctx, cfg); err != nil {
 			return err
 		}
@@ -554,13 +586,15 @@ func apiKill(ctx context.Context, h *Harness, e *Env, r *Result, mode string) er
 	e.Pool.QueryRow(ctx, `SELECT count(*) FROM workflow_runs WHERE instance_id = $1 AND error = $2`, lost, lostError).Scan(&closedLost)
 	pause(ctx, sc.After)
 	outs := load.Stop()
-	// Async mode answers before the records reach Redis: those of runs
-	// answered just before the SIGKILL die with the process.
-	window := time.Duration(0)
-	if mode == "async" {
-		window = 500 * time.Millisecond
+	// Async mode with ASYNC_ACK=buffered answers before the records reach
+	// Redis: those of runs answered just before the SIGKILL die with the
+	// process. Otherwise an answered run is persisted, whenever the client
+	// read its answer.
+	var opt CheckOptions
+	if cfg.Mode == "async" && cfg.Ack != ackEnqueued {
+		opt = CheckOptions{Killed: []Killed{{lost, victim.URL(), killed}}, KillWindow: 500 * time.Millisecond}
 	}
-	c, took := settle(ctx, h, e, outs, CheckOptions{Killed: []Killed{{lost, victim.URL(), killed}}, KillWindow: window}, lastAnswer(outs))
+	c, took := settle(ctx, h, e, outs, opt, lastAnswer(outs))
 	finish(c, mon)
 	r.Check = c
 	if closeErr != nil {

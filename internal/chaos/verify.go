@@ -105,8 +105,8 @@ func Snapshot(ctx context.Context, pool *pgxpool.Pool) (map[string]*Row, error) 
 }
 
 // Killed describes an api instance killed by SIGKILL: the ids it ran under
-// and when it died. In async mode the records it still held in memory die
-// with it (up to ASYNC_FLUSH_INTERVAL of them).
+// and when it died. In async mode with ASYNC_ACK=buffered the records it
+// still held in memory die with it (up to ASYNC_FLUSH_INTERVAL of them).
 type Killed struct {
 	InstanceID string
 	// URL is the instance's base URL (a run whose records all died with it
@@ -173,7 +173,7 @@ type CheckOptions struct {
 	// Killed lists SIGKILLed async api instances: an answered run of one of
 	// them that ended within KillWindow before its death may be missing, or
 	// closed as "instance lost" instead of with its final state: async mode
-	// answers before its records reach Redis.
+	// with ASYNC_ACK=buffered answers before its records reach Redis.
 	Killed     []Killed
 	KillWindow time.Duration
 }

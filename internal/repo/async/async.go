@@ -11,6 +11,14 @@
 // rate). When Redis cannot be reached, batches go to an on-disk spool
 // directory instead, and a replayer enqueues them once Redis answers again.
 //
+// With Config.Ack set to AckEnqueued, Write of a batch that finishes a run
+// returns only once the batch has left memory: enqueued to Redis, or
+// written and fsynced to the spool. The flusher sends batches in order, so
+// every earlier record of the run has left too, and a process killed after
+// the client saw the run end loses none of it. Waiting writers make the
+// flusher flush at once instead of after FlushInterval; the runs that
+// finish while one enqueue is under way share the next one (group commit).
+//
 // The buffer holds at most MaxBuffered records. When it is full while the
 // flusher can still make progress (Redis answers, or the spool takes
 // batches), Write waits for room: the API slows to the pace Redis takes
@@ -65,6 +73,52 @@ const (
 	DefaultReplayInterval = time.Second
 )
 
+// Ack says when Write returns for a batch that finishes a run (one holding
+// a workflow run record in a terminal status). Batches that do not finish a
+// run are always acknowledged once buffered.
+type Ack int
+
+const (
+	// AckBuffered acknowledges a batch once it is in the memory buffer:
+	// Write never waits on Redis, but a process killed within about
+	// FlushInterval of a run's end loses its last records.
+	AckBuffered Ack = iota
+	// AckEnqueued acknowledges a batch that finishes a run once it has left
+	// memory: enqueued to Redis, or written and fsynced to the spool. It
+	// costs the run one Redis round trip, shared by the runs that finish
+	// meanwhile.
+	AckEnqueued
+)
+
+// String returns the ack mode's name: "buffered" or "enqueued".
+func (a Ack) String() string {
+	switch a {
+	case AckBuffered:
+		return "buffered"
+	case AckEnqueued:
+		return "enqueued"
+	}
+	return fmt.Sprintf("Ack(%d)", int(a))
+}
+
+// ErrInvalidAck is returned by Ack.UnmarshalText for an unknown name.
+var ErrInvalidAck = errors.New("want buffered or enqueued")
+
+// UnmarshalText sets a from its name ("buffered" or "enqueued"), so that
+// configuration libraries can read it. An unknown name is an error
+// wrapping ErrInvalidAck.
+func (a *Ack) UnmarshalText(text []byte) error {
+	switch string(text) {
+	case "buffered":
+		*a = AckBuffered
+	case "enqueued":
+		*a = AckEnqueued
+	default:
+		return fmt.Errorf("async: invalid ack mode %q: %w", text, ErrInvalidAck)
+	}
+	return nil
+}
+
 // Config tunes a Writer. Zero values take the defaults.
 type Config struct {
 	// Queue is the asynq queue name (default "flowrun-records").
@@ -92,6 +146,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics counts what happens to records (default: unregistered).
 	Metrics *Metrics
+	// Ack says when Write returns for a batch that finishes a run
+	// (default AckBuffered).
+	Ack Ack
 }
 
 func (c Config) withDefaults() Config {
@@ -122,12 +179,15 @@ type Writer struct {
 	q   Enqueuer
 
 	mu       sync.Mutex
-	buf      []*repo.Batch
+	buf      []entry
 	buffered int
 	// room is closed (and replaced) when the buffer shrinks or a flush
 	// fails: writers waiting for room look again.
 	room chan struct{}
 	kick chan struct{}
+	// urgent tells the flusher that a writer waits for its batch
+	// (AckEnqueued): flush now rather than after FlushInterval.
+	urgent chan struct{}
 	// down is set while Redis is unreachable: flushes go to the spool.
 	down atomic.Bool
 	// spoolFailing is set while spooling fails.
@@ -147,7 +207,34 @@ func New(q Enqueuer, cfg Config) (*Writer, error) {
 			return nil, fmt.Errorf("async: spool dir: %w", err)
 		}
 	}
-	return &Writer{cfg: cfg, q: q, room: make(chan struct{}), kick: make(chan struct{}, 1), done: make(chan struct{})}, nil
+	return &Writer{cfg: cfg, q: q, room: make(chan struct{}), kick: make(chan struct{}, 1),
+		urgent: make(chan struct{}, 1), done: make(chan struct{})}, nil
+}
+
+// entry is a buffered batch and the writers waiting for it to leave
+// memory (AckEnqueued). Each channel receives exactly one value: nil once
+// Redis or the spool has the batch, or why it was dropped.
+type entry struct {
+	b    *repo.Batch
+	acks []chan error
+}
+
+// ack tells e's waiting writers what became of it.
+func (e entry) ack(err error) {
+	for _, c := range e.acks {
+		c <- err
+	}
+}
+
+// finishes reports whether b holds the end of a run: a workflow run
+// record in a terminal status.
+func finishes(b *repo.Batch) bool {
+	for _, r := range b.Runs {
+		if r.Status.Terminal() {
+			return true
+		}
+	}
+	return false
 }
 
 // Start starts the flusher and the spool replayer. Batches spooled by an
@@ -192,10 +279,21 @@ func (w *Writer) Stop(ctx context.Context) error {
 // and neither Redis nor the spool takes records, or ctx ends while it
 // waits, or the writer has stopped. The records are then dropped, logged
 // and counted.
+//
+// With AckEnqueued, Write of a batch that finishes a run then waits until
+// the batch has left memory (see Ack). It returns an error wrapping
+// repo.ErrUnavailable if the batch is dropped, or if ctx ends or the writer
+// stops first; in the last two cases the batch stays buffered and may
+// still be sent. While neither Redis nor the spool takes records, the
+// batch stays buffered and Write waits (for ctx).
 func (w *Writer) Write(ctx context.Context, b *repo.Batch) error {
 	n := b.Len()
 	if n == 0 {
 		return nil
+	}
+	e := entry{b: b}
+	if w.cfg.Ack == AckEnqueued && finishes(b) {
+		e.acks = []chan error{make(chan error, 1)}
 	}
 	waited := false
 	for {
@@ -203,15 +301,16 @@ func (w *Writer) Write(ctx context.Context, b *repo.Batch) error {
 		buffered := w.buffered
 		// A batch larger than the bound is taken into an empty buffer.
 		if buffered == 0 || buffered+n <= w.cfg.MaxBuffered {
-			w.buf = append(w.buf, b)
+			w.buf = append(w.buf, e)
 			w.buffered += n
 			w.cfg.Metrics.Buffered.Set(float64(w.buffered))
 			w.mu.Unlock()
-			select {
-			case w.kick <- struct{}{}:
-			default:
+			signal(w.kick)
+			if e.acks == nil {
+				return nil
 			}
-			return nil
+			signal(w.urgent)
+			return w.awaitAck(ctx, e.acks[0])
 		}
 		room := w.room
 		w.mu.Unlock()
@@ -221,7 +320,7 @@ func (w *Writer) Write(ctx context.Context, b *repo.Batch) error {
 		}
 		var why error
 		if w.down.Load() && (!w.spoolUsable() || w.spoolFailing.Load()) {
-			why = errors.New("redis and spool unavailable")
+			why = errNotTaken
 		} else {
 			select {
 			case <-room:
@@ -229,12 +328,43 @@ func (w *Writer) Write(ctx context.Context, b *repo.Batch) error {
 			case <-ctx.Done():
 				why = context.Cause(ctx)
 			case <-w.done:
-				why = errors.New("writer stopped")
+				why = errStopped
 			}
 		}
 		w.cfg.Metrics.Dropped.Add(float64(n))
 		w.cfg.Logger.Error("async: record buffer full; records dropped", "records", n, "buffered", buffered, "reason", why)
 		return fmt.Errorf("async: buffer full (%d records), %w: %w", w.cfg.MaxBuffered, why, repo.ErrUnavailable)
+	}
+}
+
+// awaitAck waits until the flusher reports on a batch (see Write).
+func (w *Writer) awaitAck(ctx context.Context, ack <-chan error) error {
+	var why error
+	select {
+	case why = <-ack:
+	case <-ctx.Done():
+		why = context.Cause(ctx)
+	case <-w.done:
+		why = errStopped
+	}
+	if why != nil {
+		select {
+		case why = <-ack: // it left memory meanwhile (or was dropped)
+		default:
+		}
+	}
+	if why == nil {
+		return nil
+	}
+	return fmt.Errorf("async: batch finishing a run not enqueued: %w: %w", why, repo.ErrUnavailable)
+}
+
+// signal sends on a channel of capacity 1 without blocking: a signal
+// already pending stands for this one.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -258,15 +388,20 @@ func (w *Writer) loop(ctx context.Context) {
 			w.final()
 			return
 		case <-w.kick:
+			// Coalesce for FlushInterval, unless a writer waits for its
+			// batch: then flush at once. Writers that arrive during the
+			// enqueue are taken by the same flush, in one chunk.
 			t := time.NewTimer(w.cfg.FlushInterval)
 			select {
 			case <-t.C:
-				w.flush(ctx, false)
+			case <-w.urgent:
+				t.Stop()
 			case <-ctx.Done():
 				t.Stop()
 				w.final()
 				return
 			}
+			w.flush(ctx, false)
 		case <-replay.C:
 			if w.down.Load() || w.spoolN.Load() > 0 {
 				w.replay(ctx)
@@ -287,7 +422,7 @@ func (w *Writer) final() {
 // backlog costs O(n), not O(n) per chunk). The records still count as
 // buffered until release: they are in memory until Redis or the spool
 // has them.
-func (w *Writer) drain() []*repo.Batch {
+func (w *Writer) drain() []entry {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := w.buf
@@ -305,21 +440,24 @@ func (w *Writer) release(n int) {
 	w.mu.Unlock()
 }
 
-// putBack returns unsent batches to the front of the buffer.
-func (w *Writer) putBack(bs []*repo.Batch) {
+// putBack returns unsent batches to the front of the buffer; their
+// waiting writers go on waiting.
+func (w *Writer) putBack(es []entry) {
 	w.mu.Lock()
-	w.buf = append(bs, w.buf...)
+	w.buf = append(es, w.buf...)
 	w.wake() // the flush failed: writers re-check whether to wait
 	w.mu.Unlock()
 }
 
-// chunk merges the leading batches of bs into one of at most MaxBatch
-// records (a single larger batch stays whole) and returns how many it used.
-func (w *Writer) chunk(bs []*repo.Batch) (*repo.Batch, int) {
-	out := &repo.Batch{}
+// chunk merges the leading entries of es into one of at most MaxBatch
+// records (a single larger batch stays whole), with all their waiting
+// writers, and returns how many it used.
+func (w *Writer) chunk(es []entry) (entry, int) {
+	out := entry{b: &repo.Batch{}}
 	i := 0
-	for i < len(bs) && (out.Len() == 0 || out.Len()+bs[i].Len() <= w.cfg.MaxBatch) {
-		out.Append(bs[i])
+	for i < len(es) && (out.b.Len() == 0 || out.b.Len()+es[i].b.Len() <= w.cfg.MaxBatch) {
+		out.b.Append(es[i].b)
+		out.acks = append(out.acks, es[i].acks...)
 		i++
 	}
 	return out, i
@@ -330,28 +468,51 @@ func (w *Writer) chunk(bs []*repo.Batch) (*repo.Batch, int) {
 // enqueued or spooled is dropped, loudly.
 func (w *Writer) flush(ctx context.Context, final bool) {
 	for {
+		// This flush serves every writer waiting so far. (A writer that
+		// signals between here and drain leaves a stale signal: at most one
+		// later flush comes early.)
+		select {
+		case <-w.urgent:
+		default:
+		}
 		pending := w.drain()
 		if len(pending) == 0 {
 			return
 		}
 		for len(pending) > 0 {
-			b, n := w.chunk(pending)
+			c, n := w.chunk(pending)
 			pending = pending[n:]
-			records := b.Len()
-			if !w.send(ctx, b, final) {
-				// Keep it in memory and retry on the next replay tick.
-				w.putBack(append([]*repo.Batch{b}, pending...))
-				return
+			records := c.b.Len()
+			err := w.send(ctx, c.b)
+			if errors.Is(err, errNotTaken) {
+				if !final {
+					// Keep it in memory and retry on the next replay tick.
+					w.putBack(append([]entry{c}, pending...))
+					return
+				}
+				w.cfg.Metrics.Dropped.Add(float64(records))
+				w.cfg.Logger.Error("async: shutting down with records that could not be enqueued or spooled; dropped", "records", records)
 			}
 			w.release(records)
+			c.ack(err)
 		}
 	}
 }
 
-// send enqueues one chunk, or spools it when Redis is down. It reports
-// false when the chunk could go nowhere and must stay in memory (never
-// when final: then it is dropped and counted).
-func (w *Writer) send(ctx context.Context, b *repo.Batch, final bool) bool {
+// Reasons for refusing or dropping records, wrapped with
+// repo.ErrUnavailable.
+var (
+	// errNotTaken: neither Redis nor the spool takes records (also send's
+	// report of a chunk that could go nowhere).
+	errNotTaken = errors.New("redis and spool unavailable")
+	errStopped  = errors.New("writer stopped")
+)
+
+// send enqueues one chunk, or spools it when Redis is down. It returns nil
+// once Redis or the spool has the chunk, errNotTaken when neither took it
+// (the caller keeps it in memory, or drops it at shutdown), or why it was
+// dropped (it cannot be encoded: logged and counted here).
+func (w *Writer) send(ctx context.Context, b *repo.Batch) error {
 	// Keep only the highest version of each record: a chunk usually holds
 	// both the running and the final version of a node execution, and the
 	// store would discard the lower one anyway. (An invalid chunk is sent as
@@ -363,13 +524,13 @@ func (w *Writer) send(ctx context.Context, b *repo.Batch, final bool) bool {
 	if err != nil {
 		w.cfg.Metrics.Dropped.Add(float64(b.Len()))
 		w.cfg.Logger.Error("async: cannot encode batch; records dropped", "records", b.Len(), "error", err)
-		return true
+		return fmt.Errorf("encoding batch: %w", err)
 	}
 	if !w.down.Load() {
 		err := w.enqueue(ctx, payload)
 		if err == nil {
 			w.cfg.Metrics.Enqueued.Add(float64(b.Len()))
-			return true
+			return nil
 		}
 		w.down.Store(true)
 		w.cfg.Logger.Warn("async: redis unavailable; spooling records", "error", err)
@@ -379,16 +540,11 @@ func (w *Writer) send(ctx context.Context, b *repo.Batch, final bool) bool {
 		w.spoolFailing.Store(err != nil)
 		if err == nil {
 			w.cfg.Metrics.Spooled.Add(float64(b.Len()))
-			return true
+			return nil
 		}
 		w.cfg.Logger.Error("async: cannot spool batch", "error", err)
 	}
-	if final {
-		w.cfg.Metrics.Dropped.Add(float64(b.Len()))
-		w.cfg.Logger.Error("async: shutting down with records that could not be enqueued or spooled; dropped", "records", b.Len())
-		return true
-	}
-	return false
+	return errNotTaken
 }
 
 func (w *Writer) enqueue(ctx context.Context, payload []byte) error {

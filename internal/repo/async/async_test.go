@@ -38,13 +38,15 @@ func redisOpt(t testing.TB) asynq.RedisConnOpt {
 // switchable wraps the real client; while down it fails like an
 // unreachable Redis.
 type switchable struct {
-	q    Enqueuer
-	down atomic.Bool
-	n    atomic.Int64
+	q      Enqueuer
+	down   atomic.Bool
+	n      atomic.Int64
+	failed atomic.Int64
 }
 
 func (s *switchable) EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
 	if s.down.Load() {
+		s.failed.Add(1)
 		return nil, errors.New("dial tcp: connection refused")
 	}
 	s.n.Add(1)
@@ -378,16 +380,18 @@ func FuzzDecodeBatch(f *testing.F) {
 	})
 }
 
-// gated is an Enqueuer that lets one task through per token and keeps
-// their payloads in order.
+// gated is an Enqueuer that lets one task through per token (all, once
+// tokens is closed) and keeps their payloads in order. With next set, the
+// tasks it lets through go on to next.
 type gated struct {
 	tokens  chan struct{}
+	next    Enqueuer
 	waiting atomic.Int64
 	mu      sync.Mutex
 	got     [][]byte
 }
 
-func (g *gated) EnqueueContext(ctx context.Context, t *asynq.Task, _ ...asynq.Option) (*asynq.TaskInfo, error) {
+func (g *gated) EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
 	g.waiting.Add(1)
 	defer g.waiting.Add(-1)
 	select {
@@ -398,12 +402,17 @@ func (g *gated) EnqueueContext(ctx context.Context, t *asynq.Task, _ ...asynq.Op
 	g.mu.Lock()
 	g.got = append(g.got, t.Payload())
 	g.mu.Unlock()
+	if g.next != nil {
+		return g.next.EnqueueContext(ctx, t, opts...)
+	}
 	return &asynq.TaskInfo{}, nil
 }
 
-type refusing struct{}
+// refusing fails like an unreachable Redis and counts the attempts.
+type refusing struct{ tries atomic.Int64 }
 
-func (refusing) EnqueueContext(context.Context, *asynq.Task, ...asynq.Option) (*asynq.TaskInfo, error) {
+func (r *refusing) EnqueueContext(context.Context, *asynq.Task, ...asynq.Option) (*asynq.TaskInfo, error) {
+	r.tries.Add(1)
 	return nil, errors.New("dial tcp: connection refused")
 }
 
@@ -416,7 +425,7 @@ func TestReplayDoesNotHoldUpNewRecords(t *testing.T) {
 	spool := t.TempDir()
 	const spooled = 50
 	// One record per batch and per task: one spool file each.
-	w1, err := New(refusing{}, Config{SpoolDir: spool, MaxBatch: 1, Logger: quiet()})
+	w1, err := New(&refusing{}, Config{SpoolDir: spool, MaxBatch: 1, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
