@@ -133,3 +133,15 @@ func TestLLMConfigFromEnv(t *testing.T) {
 		t.Fatal("bad model map accepted")
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	def := config{AsyncMaxBuffered: 20000, RunHistorySize: 1000}
+	if got := def.memoryLimit(); got != baseMemoryLimit {
+		t.Errorf("default sizes: limit %d, want %d", got, baseMemoryLimit)
+	}
+	big := config{AsyncMaxBuffered: 120000, RunHistorySize: 11000}
+	want := int64(baseMemoryLimit) + 100000*bufferedRecordBytes + 10000*historyRunBytes
+	if got := big.memoryLimit(); got != want {
+		t.Errorf("raised sizes: limit %d, want %d", got, want)
+	}
+}

@@ -298,7 +298,7 @@ func asyncSection(b *strings.Builder, r *Report) {
 	w("## Async mode: lag, queue, drain\n\n")
 	if l := r.Lag; l != nil {
 		w("### Persistence lag\n\n")
-		w("Open loop at %d runs/s for %g s (chain3, blocking; %.0f runs/s achieved, %d sent, %d missed, %d errors). ", l.Rate, l.DurationS, l.AchievedPS, l.Sent, l.Missed, l.Errors)
+		w("Open loop at %d runs/s for %g s (chain3, blocking; %.0f runs/s achieved, %d sent, %d missed, %d errors), started once the backlog of the runs before it is drained (api buffer and queue empty). ", l.Rate, l.DurationS, l.AchievedPS, l.Sent, l.Missed, l.Errors)
 		w("A trigger on `workflow_runs`, created in the bench's database only for this measurement, NOTIFYs the id of each run row written with a terminal status; ")
 		w("PostgreSQL delivers a notification when the writing transaction commits, and a dedicated connection LISTENs. ")
 		w("Lag = notification received − blocking response received (which carries `workflow_finished`), both on the bench's monotonic clock. ")
