@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flowrun/flowrun/internal/repo"
 )
@@ -168,6 +170,18 @@ func TestAckConcurrentRunsShareEnqueues(t *testing.T) {
 	if len(got) > 2 {
 		t.Fatalf("%d tasks for %d runs finishing together, want them to share enqueues (≤ 2)", len(got), writers)
 	}
+	if c := histogramCount(t, m.AckWait); c != writers {
+		t.Fatalf("ack waits observed: %d, want %d", c, writers)
+	}
+}
+
+func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
+	t.Helper()
+	var d dto.Metric
+	if err := h.Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d.GetHistogram().GetSampleCount()
 }
 
 func TestAckWaiterOutlivesRetries(t *testing.T) {

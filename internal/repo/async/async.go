@@ -339,6 +339,7 @@ func (w *Writer) Write(ctx context.Context, b *repo.Batch) error {
 
 // awaitAck waits until the flusher reports on a batch (see Write).
 func (w *Writer) awaitAck(ctx context.Context, ack <-chan error) error {
+	defer func(start time.Time) { w.cfg.Metrics.AckWait.Observe(time.Since(start).Seconds()) }(time.Now())
 	var why error
 	select {
 	case why = <-ack:

@@ -12,6 +12,9 @@ type Metrics struct {
 	Dropped  prometheus.Counter
 	// Waits counts writes that waited for room in a full buffer.
 	Waits prometheus.Counter
+	// AckWait is how long writes of a run's last batch waited for it to
+	// leave memory (AckEnqueued only).
+	AckWait prometheus.Histogram
 	// Persister side.
 	Persisted   prometheus.Counter
 	WriteErrors prometheus.Counter
@@ -34,6 +37,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Records lost because neither Redis, the spool nor the memory buffer could take them."}),
 		Waits: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_records_buffer_waits_total",
 			Help: "Writes that waited for room in a full record buffer (Redis taking records slower than runs make them)."}),
+		AckWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowrun_records_ack_wait_seconds",
+			Help:    "Time a run's end waited for its records to be enqueued in Redis or spooled (ASYNC_ACK=enqueued).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5}}),
 		Persisted: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_records_persisted_total",
 			Help: "Records written to PostgreSQL by the persister."}),
 		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_persist_errors_total",
@@ -42,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Batches the store rejected as invalid; archived without retry."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Buffered, m.Enqueued, m.Spooled, m.Replayed, m.Dropped, m.Waits, m.Persisted, m.WriteErrors, m.Rejected)
+		reg.MustRegister(m.Buffered, m.Enqueued, m.Spooled, m.Replayed, m.Dropped, m.Waits, m.AckWait, m.Persisted, m.WriteErrors, m.Rejected)
 	}
 	return m
 }
