@@ -16,7 +16,7 @@ test: ## run the whole test suite (starts PostgreSQL and Redis): scripts/test.sh
 run: ## serve the example apps in memory mode on 127.0.0.1:5001
 	$(GO) run ./cmd/api
 
-bench: ## full benchmark, about 13 min on 2 cores: writes docs/benchmarks.md, .json and -latency.svg
+bench: ## full benchmark, about 9 min on 2 cores: writes docs/benchmarks.md, .json and -latency.svg
 	$(GO) run ./cmd/bench -profile full -out docs $(BENCH_FLAGS)
 
 bench-smoke: ## every benchmark figure with tiny counts (about a minute), written to bench-out/

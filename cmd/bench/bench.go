@@ -57,7 +57,7 @@ func runBench(ctx context.Context, cfg config, log *slog.Logger) (*Report, error
 	began := time.Now()
 	b := &bench{cfg: cfg, log: log, rep: &Report{Generated: began.UTC().Round(time.Second), Profile: cfg.Profile, Note: cfg.Note, Command: cfg.Command}}
 	b.rep.Settings = cfg.settings()
-	b.rep.Reference = isReference(b.rep.Settings) && cfg.PGDurable && cfg.APILogLevel == "info"
+	b.rep.Reference = isReference(b.rep.Settings) && cfg.PGDurable && cfg.APILogLevel == "info" && len(cfg.APIEnv) == 0
 	b.rep.Machine = machineInfo()
 	b.rep.Config = map[string]map[string]string{}
 
@@ -270,6 +270,10 @@ func (b *bench) apiEnv(mode, metrics string) []string {
 	if mode == "async" {
 		env["REDIS_URL"] = b.redisURL
 		env["ASYNC_QUEUE"] = b.queue
+	}
+	for _, kv := range b.cfg.APIEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
 	}
 	b.recordConfig("api ("+mode+")", env)
 	return envList(env)

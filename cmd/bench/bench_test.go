@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +81,18 @@ func TestCommandLine(t *testing.T) {
 	got := commandLine([]string{"-duration", "1s", "-note", "a long note", "-modes=memory", "-note=x", "-out", "my dir"})
 	if want := "go run ./cmd/bench -duration 1s -modes=memory -out 'my dir'"; got != want {
 		t.Fatalf("commandLine = %q, want %q", got, want)
+	}
+}
+
+func TestAPIEnvFlag(t *testing.T) {
+	c, err := parseFlags([]string{"-repo", ".", "-api-env", "ASYNC_MAX_BUFFERED=10000, GOMEMLIMIT=256MiB"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ASYNC_MAX_BUFFERED=10000", "GOMEMLIMIT=256MiB"}; !slices.Equal(c.APIEnv, want) {
+		t.Fatalf("APIEnv = %q, want %q", c.APIEnv, want)
+	}
+	if _, err := parseFlags([]string{"-repo", ".", "-api-env", "NOEQUALS"}, io.Discard); err == nil {
+		t.Fatal("-api-env NOEQUALS: no error")
 	}
 }

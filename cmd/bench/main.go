@@ -82,17 +82,19 @@ func main() {
 
 // config is the run's configuration (flags; see parseFlags).
 type config struct {
-	Profile       string
-	Command       string
-	RepoDir       string
-	OutDir        string
-	DatabaseURL   string
-	RedisURL      string
-	BinDir        string
-	BuildFlags    string
-	PGDurable     bool
-	Keep          bool
-	APILogLevel   string
+	Profile     string
+	Command     string
+	RepoDir     string
+	OutDir      string
+	DatabaseURL string
+	RedisURL    string
+	BinDir      string
+	BuildFlags  string
+	PGDurable   bool
+	Keep        bool
+	APILogLevel string
+	// APIEnv is extra environment for the api ("KEY=VALUE"), for A/B runs.
+	APIEnv        []string
 	Note          string
 	Render        string
 	Modes         []string
@@ -113,7 +115,7 @@ type config struct {
 }
 
 // profile returns the defaults of a profile: "full" is the reference run
-// (about 13 minutes on 2 cores), "smoke" produces every figure with tiny
+// (about 9 minutes on 2 cores), "smoke" produces every figure with tiny
 // counts (CI).
 func profile(name string) (config, error) {
 	c := config{
@@ -161,6 +163,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	durable := fs.Bool("pg-durable", true, "started PostgreSQL keeps fsync/synchronous_commit on and Redis appends to its AOF (false: test.sh's fast settings)")
 	keep := fs.Bool("keep", false, "keep the work directory (process logs), the database and the services")
 	logLevel := fs.String("api-log-level", "info", "the api's LOG_LEVEL (info, its default, logs every request)")
+	apiEnv := fs.String("api-env", "", "extra api environment, comma-separated KEY=VALUE pairs (a run with any is not a reference run)")
 	note := fs.String("note", "", "a note printed at the top of the generated document")
 	render := fs.String("render", "", "measure nothing: re-render benchmarks.md and the plot into -out from this benchmarks.json")
 	modes := fs.String("modes", "", "persistence modes, comma-separated")
@@ -197,6 +200,12 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		}
 	}
 	splitList(*modes, &c.Modes)
+	splitList(*apiEnv, &c.APIEnv)
+	for _, kv := range c.APIEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return c, fmt.Errorf("-api-env: %q is not KEY=VALUE", kv)
+		}
+	}
 	splitList(*workflows, &c.Workflows)
 	splitList(*rmodes, &c.ResponseModes)
 	if *clients != "" {

@@ -389,7 +389,7 @@ func methodSection(b *strings.Builder, r *Report) {
 	w("- Table truncation: the record tables are emptied before each mode, before the drain, and before each in-process loop.\n")
 	w("- Open-loop phases (lag, queue depth) send each request on schedule on its own goroutine whatever the answers (at most 1,024 or 2,048 in flight; a request due beyond that is counted as missed).\n")
 	w("- PostgreSQL's own CPU is not counted in the api's or the persister's figures.\n\n")
-	w("Re-run: `make bench` (about 13 minutes on 2 cores, most of it the sync soak); `make bench-smoke` produces every figure with tiny counts in well under a minute. ")
+	w("Re-run: `make bench` (about 9 minutes on 2 cores, most of it the sync soak); `make bench-smoke` produces every figure with tiny counts in well under a minute. ")
 	w("`go run ./cmd/bench -h` lists the flags (durations, rates, counts, external PostgreSQL/Redis).\n")
 }
 
