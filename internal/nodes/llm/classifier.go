@@ -96,14 +96,10 @@ type classifierData struct {
 }
 
 type classifierNode struct {
-	cfg      *Config
-	mc       modelConfig
-	model    *model
-	modelErr error
-	params   map[string]any
-	query    run.Selector
-	classes  []classifierClass
-	instr    run.Template
+	modelNode
+	query   run.Selector
+	classes []classifierClass
+	instr   run.Template
 }
 
 func buildClassifier(cfg *Config, b *run.Build) (run.Executor, error) {
@@ -111,9 +107,7 @@ func buildClassifier(cfg *Config, b *run.Build) (run.Executor, error) {
 	if err := b.Decode(&d); err != nil {
 		return nil, err
 	}
-	n := &classifierNode{cfg: cfg, mc: d.Model, classes: d.Classes}
-	n.model, n.modelErr = cfg.resolve(d.Model)
-	n.params = requestParams(b, d.Model.CompletionParams)
+	n := &classifierNode{modelNode: newModelNode(cfg, b, d.Model), classes: d.Classes}
 	if len(d.QueryVariableSelector) > 0 {
 		n.query = b.Selector("query_variable_selector", d.QueryVariableSelector)
 	}

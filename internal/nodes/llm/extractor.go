@@ -86,11 +86,7 @@ type extractorData struct {
 }
 
 type extractorNode struct {
-	cfg         *Config
-	mc          modelConfig
-	model       *model
-	modelErr    error
-	params      map[string]any
+	modelNode
 	query       run.Selector
 	parameters  []extractParam
 	instruction string
@@ -113,9 +109,7 @@ func buildExtractor(cfg *Config, b *run.Build) (run.Executor, error) {
 	if err := b.Decode(&d); err != nil {
 		return nil, err
 	}
-	n := &extractorNode{cfg: cfg, mc: d.Model, instruction: d.Instruction}
-	n.model, n.modelErr = cfg.resolve(d.Model)
-	n.params = requestParams(b, d.Model.CompletionParams)
+	n := &extractorNode{modelNode: newModelNode(cfg, b, d.Model), instruction: d.Instruction}
 	if len(d.Query) > 0 {
 		n.query = b.Selector("query", d.Query)
 	}

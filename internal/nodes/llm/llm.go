@@ -49,12 +49,25 @@ type message struct {
 	tpl  run.Template
 }
 
-type llmNode struct {
+// modelNode is what every model-calling node holds: its configured model,
+// resolved (or why it cannot be), and the request parameters.
+type modelNode struct {
 	cfg      *Config
 	mc       modelConfig
 	model    *model
 	modelErr error
 	params   map[string]any
+}
+
+func newModelNode(cfg *Config, b *run.Build, mc modelConfig) modelNode {
+	m := modelNode{cfg: cfg, mc: mc}
+	m.model, m.modelErr = cfg.resolve(mc)
+	m.params = requestParams(b, mc.CompletionParams)
+	return m
+}
+
+type llmNode struct {
+	modelNode
 	// chat is false for a completion template: msgs then holds one user
 	// message.
 	chat      bool
@@ -77,9 +90,7 @@ func buildLLM(cfg *Config, b *run.Build) (run.Executor, error) {
 	if err := b.Decode(&d); err != nil {
 		return nil, err
 	}
-	n := &llmNode{cfg: cfg, mc: d.Model, separated: d.ReasoningFormat == "separated"}
-	n.model, n.modelErr = cfg.resolve(d.Model)
-	n.params = requestParams(b, d.Model.CompletionParams)
+	n := &llmNode{modelNode: newModelNode(cfg, b, d.Model), separated: d.ReasoningFormat == "separated"}
 	raw := bytes.TrimSpace(d.PromptTemplate)
 	switch {
 	case len(raw) > 0 && raw[0] == '[':
