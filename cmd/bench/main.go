@@ -30,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/chaos"
 )
 
 // The ceiling server (a) is this binary re-executed with roleEnv set.
@@ -195,8 +197,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	c.RepoDir, c.OutDir, c.DatabaseURL, c.RedisURL = *repoDir, *outDir, *dbURL, *redisURL
 	c.BinDir, c.BuildFlags, c.PGDurable, c.Keep, c.APILogLevel, c.Note, c.Render = *binDir, *buildFlags, *durable, *keep, *logLevel, *note, *render
 	if c.RepoDir == "" {
-		if c.RepoDir, err = findRepo(); err != nil {
-			return c, err
+		if c.RepoDir, err = chaos.ModuleRoot(); err != nil {
+			return c, fmt.Errorf("%w: pass -repo", err)
 		}
 	}
 	splitList(*modes, &c.Modes)
@@ -319,23 +321,6 @@ func setDur(dst *time.Duration, v time.Duration) {
 func setInt(dst *int, v int) {
 	if v > 0 {
 		*dst = v
-	}
-}
-
-func findRepo() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: pass -repo")
-		}
-		dir = parent
 	}
 }
 
