@@ -731,7 +731,16 @@ func NewHandler(store repo.Writer, log *slog.Logger, m *Metrics) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		b, err := DecodeBatch(t.Payload())
 		if err == nil {
-			err = store.Write(ctx, b)
+			start := time.Now()
+			if err = store.Write(ctx, b); err == nil {
+				now := time.Now()
+				m.Write.Observe(now.Sub(start).Seconds())
+				for _, r := range b.Runs {
+					if r.Status.Terminal() && !r.FinishedAt.IsZero() {
+						m.Lag.Observe(max(0, now.Sub(r.FinishedAt).Seconds()))
+					}
+				}
+			}
 		}
 		switch {
 		case err == nil:

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flowrun/flowrun/internal/repo"
 )
@@ -317,6 +318,33 @@ func TestHandlerArchivesInvalidBatches(t *testing.T) {
 	payload, _ := EncodeBatch(batchOf(uuid.NewString(), 1))
 	if err := h.ProcessTask(context.Background(), asynq.NewTask(TaskType, payload)); err == nil || errors.Is(err, asynq.SkipRetry) {
 		t.Fatalf("outage: %v, want a retryable error", err)
+	}
+}
+
+func TestHandlerObservesWritesAndLag(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics(nil)
+	h := NewHandler(&collect{got: make(chan int, 10)}, quiet(), m)
+	// A running run: its write is timed, but it has no lag yet.
+	running := batchOf(uuid.NewString(), 1)
+	finished := batchOf(uuid.NewString(), 1)
+	finished.Runs[0].Status = repo.StatusSucceeded
+	finished.Runs[0].FinishedAt = time.Now().Add(-time.Second)
+	for _, b := range []*repo.Batch{running, finished} {
+		payload, _ := EncodeBatch(b)
+		if err := h.ProcessTask(context.Background(), asynq.NewTask(TaskType, payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := histogramCount(t, m.Write); n != 2 {
+		t.Fatalf("%d writes observed, want 2", n)
+	}
+	var d dto.Metric
+	if err := m.Lag.Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	if n, sum := d.GetHistogram().GetSampleCount(), d.GetHistogram().GetSampleSum(); n != 1 || sum < 1 || sum > 60 {
+		t.Fatalf("lag: %d observations summing to %v s, want one of about 1 s", n, sum)
 	}
 }
 

@@ -19,7 +19,15 @@ type Metrics struct {
 	Persisted   prometheus.Counter
 	WriteErrors prometheus.Counter
 	Rejected    prometheus.Counter
+	// Write is how long each batch's write to the store took.
+	Write prometheus.Histogram
+	// Lag is, for each finished run, the time from its end (the api's
+	// clock) to the commit of its final state (the persister's clock).
+	Lag prometheus.Histogram
 }
+
+// lagBuckets are seconds, from 1 ms to a minute.
+var lagBuckets = []float64{.001, .0025, .005, .01, .025, .05, .075, .1, .15, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
 // registered).
@@ -46,9 +54,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Batch writes that failed and will be retried."}),
 		Rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_batches_rejected_total",
 			Help: "Batches the store rejected as invalid; archived without retry."}),
+		Write: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowrun_persist_write_seconds",
+			Help: "Time the persister took to write one batch to PostgreSQL (one transaction).", Buckets: lagBuckets}),
+		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowrun_persist_lag_seconds",
+			Help: "Time from a run's end to the commit of its final state (api and persister clocks; skew between hosts adds to it).", Buckets: lagBuckets}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Buffered, m.Enqueued, m.Spooled, m.Replayed, m.Dropped, m.Waits, m.AckWait, m.Persisted, m.WriteErrors, m.Rejected)
+		reg.MustRegister(m.Buffered, m.Enqueued, m.Spooled, m.Replayed, m.Dropped, m.Waits, m.AckWait, m.Persisted, m.WriteErrors, m.Rejected, m.Write, m.Lag)
 	}
 	return m
 }
