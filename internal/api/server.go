@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
 
 	"github.com/flowrun/flowrun/internal/app"
 	"github.com/flowrun/flowrun/internal/record"
@@ -129,7 +128,8 @@ type Config struct {
 	// (default 10 s).
 	StopWait time.Duration
 
-	// NewID returns task and run ids (default: random UUIDs).
+	// NewID returns task and run ids (default: run.NewID, time-ordered
+	// UUIDs).
 	NewID func() string
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
@@ -151,7 +151,7 @@ func (c Config) withDefaults() Config {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
 	c.StopWait = cmp.Or(c.StopWait, DefaultStopWait)
 	if c.NewID == nil {
-		c.NewID = uuid.NewString
+		c.NewID = run.NewID
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now

@@ -272,6 +272,19 @@ func (r *Recorder) Err() error {
 	return r.err
 }
 
+// logID derives a run's app log id: a name-based UUID, so every version of
+// the record has the same id. For a time-ordered (version 7) run id, it
+// keeps the run id's 48-bit timestamp in front (a version 8 UUID), so app
+// log ids are time-ordered too, like the run ids they index.
+func logID(runID string) string {
+	id := uuid.NewSHA1(logNamespace, []byte("app-log\x00"+runID))
+	if run, err := uuid.Parse(runID); err == nil && run.Version() == 7 {
+		copy(id[:6], run[:6])
+		id[6] = 0x80 | id[6]&0x0f
+	}
+	return id.String()
+}
+
 // Convert returns the records an event produces: a run version for
 // workflow_started/finished (plus the app log at start), a node execution
 // version for node and container events, nothing for text chunks and
@@ -282,7 +295,7 @@ func Convert(src *Source, e *run.Event) *repo.Batch {
 		b := &repo.Batch{Runs: []*repo.WorkflowRun{runRecord(src, e.Run, e.Seq)}}
 		if e.Type == run.EventWorkflowStarted {
 			b.AppLogs = []*repo.AppLog{{
-				ID:            uuid.NewSHA1(logNamespace, []byte("app-log\x00"+e.Run.ID)).String(),
+				ID:            logID(e.Run.ID),
 				TenantID:      src.TenantID,
 				AppID:         src.AppID,
 				WorkflowID:    src.WorkflowID,

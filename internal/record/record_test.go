@@ -196,6 +196,30 @@ func TestConvertAppLogIsDeterministic(t *testing.T) {
 	}
 }
 
+func TestLogIDKeepsTheRunIDsTimestamp(t *testing.T) {
+	t.Parallel()
+	early, late := run.NewID(), run.NewID()
+	a, b := logID(early), logID(late)
+	if a != logID(early) {
+		t.Fatal("app log id of one run differs between calls")
+	}
+	if a == early || a == b {
+		t.Fatalf("app log ids not distinct: run %s → %s, run %s → %s", early, a, late, b)
+	}
+	id := uuid.MustParse(a)
+	if id.Version() != 8 || id.Variant() != uuid.RFC4122 || a[:13] != early[:13] {
+		t.Fatalf("app log id %s of run %s: want version 8 with the run id's 48-bit timestamp", a, early)
+	}
+	// Ids of later runs sort later (PostgreSQL compares uuids bytewise).
+	if !(a[:13] <= b[:13]) {
+		t.Fatalf("app log ids out of time order: %s then %s", a, b)
+	}
+	// A run id that is not version 7 gets the plain name-based id.
+	if v := uuid.MustParse(logID("r")).Version(); v != 5 {
+		t.Fatalf("app log id of run \"r\" has version %d, want 5", v)
+	}
+}
+
 // writeOnly hides a store's Defer, so a recorder writes to it.
 type writeOnly struct{ repo.Writer }
 

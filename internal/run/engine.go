@@ -51,7 +51,7 @@ type Config struct {
 	LoopMaxCount int
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
-	// NewID returns a fresh node execution id (default: random UUID).
+	// NewID returns a fresh node execution id (default: NewID).
 	NewID func() string
 	// Logger receives node panics with their stack (default slog.Default()).
 	Logger *slog.Logger
@@ -66,7 +66,7 @@ func (c Config) withDefaults() Config {
 		c.Clock = time.Now
 	}
 	if c.NewID == nil {
-		c.NewID = newUUID
+		c.NewID = NewID
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -76,7 +76,11 @@ func (c Config) withDefaults() Config {
 
 func init() { uuid.EnableRandPool() }
 
-func newUUID() string { return uuid.NewString() }
+// NewID returns a fresh time-ordered (version 7) UUID. Ids made close in
+// time sort close together, so PostgreSQL's indexes on them take inserts
+// at their right edge instead of dirtying a random page each: less WAL
+// (fewer full-page images after a checkpoint) and fewer pages to cache.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // Engine compiles and runs workflows. It holds no per-run state and is safe
 // for concurrent use.
