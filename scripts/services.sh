@@ -144,6 +144,7 @@ start_postgres() {
 			unix_socket_directories = '$sock'
 			max_connections = 200
 			shared_buffers = 128MB
+			track_wal_io_timing = on
 			log_min_messages = warning
 		EOF
 	else

@@ -57,7 +57,7 @@ func runBench(ctx context.Context, cfg config, log *slog.Logger) (*Report, error
 	began := time.Now()
 	b := &bench{cfg: cfg, log: log, rep: &Report{Generated: began.UTC().Round(time.Second), Profile: cfg.Profile, Note: cfg.Note, Command: cfg.Command}}
 	b.rep.Settings = cfg.settings()
-	b.rep.Reference = isReference(b.rep.Settings) && cfg.PGDurable && cfg.APILogLevel == "info" && len(cfg.APIEnv) == 0
+	b.rep.Reference = isReference(b.rep.Settings) && cfg.PGDurable && cfg.APILogLevel == "info" && len(cfg.APIEnv) == 0 && len(cfg.PersisterEnv) == 0
 	b.rep.Machine = machineInfo()
 	b.rep.Config = map[string]map[string]string{}
 
@@ -251,9 +251,10 @@ func (b *bench) build(ctx context.Context) error {
 
 // procs of one mode.
 type modeProcs struct {
-	api, persister *process
-	base           string
-	metrics        string // api metrics address
+	api, persister   *process
+	base             string
+	metrics          string // api metrics address
+	persisterMetrics string // persister metrics address
 }
 
 func (b *bench) apiEnv(mode, metrics string) []string {
@@ -271,31 +272,37 @@ func (b *bench) apiEnv(mode, metrics string) []string {
 		env["REDIS_URL"] = b.redisURL
 		env["ASYNC_QUEUE"] = b.queue
 	}
-	for _, kv := range b.cfg.APIEnv {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
+	setEnv(env, b.cfg.APIEnv)
 	b.recordConfig("api ("+mode+")", env)
 	return envList(env)
 }
 
-func (b *bench) persisterEnv() []string {
+func (b *bench) persisterEnv(metrics string) []string {
 	env := map[string]string{
 		"DATABASE_URL":           b.dbURL,
 		"REDIS_URL":              b.redisURL,
 		"PERSISTER_QUEUE":        b.queue,
-		"PERSISTER_METRICS_ADDR": "127.0.0.1:0",
+		"PERSISTER_METRICS_ADDR": metrics,
 		"LOG_LEVEL":              "info",
 	}
+	setEnv(env, b.cfg.PersisterEnv)
 	b.recordConfig("persister", env)
 	return envList(env)
+}
+
+// setEnv sets each KEY=VALUE of kvs in env.
+func setEnv(env map[string]string, kvs []string) {
+	for _, kv := range kvs {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
 }
 
 func (b *bench) recordConfig(name string, env map[string]string) {
 	m := map[string]string{}
 	for k, v := range env {
 		switch k {
-		case "DATABASE_URL", "REDIS_URL", "APPS_DIR", "ASYNC_QUEUE", "PERSISTER_QUEUE", "METRICS_ADDR":
+		case "DATABASE_URL", "REDIS_URL", "APPS_DIR", "ASYNC_QUEUE", "PERSISTER_QUEUE", "METRICS_ADDR", "PERSISTER_METRICS_ADDR":
 			v = "(bench's own)"
 		}
 		m[k] = v
@@ -335,8 +342,15 @@ func (b *bench) startAPI(ctx context.Context, mode string) (*process, string, er
 	return p, metrics, nil
 }
 
-func (b *bench) startPersister(ctx context.Context) (*process, error) {
-	return startProcess(ctx, "persister", b.persisterBin, nil, b.persisterEnv(), b.work, logLine(persisterStarted))
+// startPersister starts the persister and records its metrics address in
+// mp.
+func (b *bench) startPersister(ctx context.Context, mp *modeProcs) (*process, error) {
+	metrics, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	mp.persisterMetrics = metrics
+	return startProcess(ctx, "persister", b.persisterBin, nil, b.persisterEnv(metrics), b.work, logLine(persisterStarted))
 }
 
 func httpGet(u string) error {
@@ -383,7 +397,7 @@ func (b *bench) runMode(ctx context.Context, mode string) (err error) {
 		b.log.Info("api stopped", "mode", mode, "took", time.Since(t).Round(time.Millisecond))
 	}()
 	if mode == "async" {
-		if mp.persister, err = b.startPersister(ctx); err != nil {
+		if mp.persister, err = b.startPersister(ctx, mp); err != nil {
 			return err
 		}
 	}
@@ -717,98 +731,6 @@ func rssTrend(samples []RSSSample, n int) float64 {
 	return (q4 - q2) / q2 * 100
 }
 
-// lag measures persistence lag at a fixed open-loop rate: a trigger on
-// workflow_runs (bench database only) NOTIFYs each terminal run id; a
-// dedicated connection LISTENs. PostgreSQL delivers a notification when
-// its transaction commits, so lag = notification received − blocking
-// response received, both on the bench's clock.
-func (b *bench) lag(ctx context.Context, mp *modeProcs) (*LagResult, error) {
-	// The lag is a steady-state figure: the soak before it leaves a
-	// backlog (the api outruns the persister on shared cores), which would
-	// be measured instead.
-	if err := b.settle(ctx, mp, 3*time.Minute); err != nil {
-		return nil, err
-	}
-	if _, err := b.pool.Exec(ctx, `
-CREATE OR REPLACE FUNCTION bench_notify_run() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM pg_notify('flowrun_bench_runs', NEW.id::text); RETURN NULL; END $$;
-DROP TRIGGER IF EXISTS bench_notify_run ON workflow_runs;
-CREATE TRIGGER bench_notify_run AFTER INSERT OR UPDATE ON workflow_runs
-FOR EACH ROW WHEN (flowrun_terminal(NEW.status)) EXECUTE FUNCTION bench_notify_run();`); err != nil {
-		return nil, err
-	}
-	defer b.pool.Exec(context.WithoutCancel(ctx), `DROP TRIGGER IF EXISTS bench_notify_run ON workflow_runs`)
-	conn, err := pgx.Connect(ctx, b.dbURL)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN flowrun_bench_runs"); err != nil {
-		return nil, err
-	}
-	var mu sync.Mutex
-	seen := map[string]time.Time{}
-	lctx, cancel := context.WithCancel(ctx)
-	listened := make(chan struct{})
-	go func() {
-		defer close(listened)
-		for {
-			n, err := conn.WaitForNotification(lctx)
-			if err != nil {
-				return
-			}
-			at := time.Now()
-			mu.Lock()
-			if _, ok := seen[n.Payload]; !ok {
-				seen[n.Payload] = at
-			}
-			mu.Unlock()
-		}
-	}()
-	res := openLoop(ctx, b.client, runTarget(mp.base, "chain3", false), b.cfg.LagRate, b.cfg.LagDuration, 1024, true)
-	// Wait for the last notifications.
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		mu.Lock()
-		got := 0
-		for _, r := range res.results {
-			if _, ok := seen[r.runID]; ok {
-				got++
-			}
-		}
-		mu.Unlock()
-		if got == len(res.results) {
-			break
-		}
-		sleepCtx(ctx, 20*time.Millisecond)
-	}
-	cancel()
-	<-listened
-	lr := &LagResult{Rate: b.cfg.LagRate, DurationS: round3(b.cfg.LagDuration.Seconds()), Sent: res.sent, Missed: res.missed,
-		Errors: res.errors, Request: percentiles(res.lat),
-		Method: "trigger on workflow_runs (bench database only) NOTIFYs terminal run ids; LISTEN on a dedicated connection; lag = notification received − blocking response received"}
-	if res.elapsed > 0 {
-		lr.AchievedPS = round3(float64(res.runs) / res.elapsed.Seconds())
-	}
-	var lags []time.Duration
-	mu.Lock()
-	for _, r := range res.results {
-		if at, ok := seen[r.runID]; ok {
-			lags = append(lags, at.Sub(r.end))
-		} else {
-			lr.NotObserved++
-		}
-	}
-	mu.Unlock()
-	lr.Observed = len(lags)
-	lr.Lag = percentiles(lags)
-	if _, err := b.waitDrained(ctx, mp, 2*time.Minute); err != nil {
-		return nil, err
-	}
-	b.log.Info("persistence lag", "rate", lr.Rate, "achieved", lr.AchievedPS, "observed", lr.Observed, "p99_us", lagP99(lr))
-	return lr, nil
-}
-
 func lagP99(l *LagResult) float64 {
 	if l.Lag == nil {
 		return 0
@@ -843,7 +765,7 @@ func (b *bench) queueDepth(ctx context.Context, mp *modeProcs) (*QueueResult, er
 			samples = append(samples, QueueSample{T: round3(time.Since(begin).Seconds()), Tasks: tasks, Buffered: buffered})
 		}
 	}()
-	res := openLoop(ctx, b.client, runTarget(mp.base, "chain3", false), b.cfg.QueueRate, b.cfg.QueueDuration, 2048, false)
+	res := openLoop(ctx, b.client, runTarget(mp.base, "chain3", false), b.cfg.QueueRate, b.cfg.QueueDuration, 2048, nil)
 	close(stop)
 	<-done
 	if len(samples) < 2 && sampleErr != nil {
@@ -965,7 +887,7 @@ func (b *bench) drain(ctx context.Context, mp *modeProcs) (*DrainResult, error) 
 			}
 		}
 	}()
-	p, err := b.startPersister(ctx)
+	p, err := b.startPersister(ctx, mp)
 	if err != nil {
 		<-polled
 		return nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -94,5 +95,36 @@ func TestAPIEnvFlag(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-repo", ".", "-api-env", "NOEQUALS"}, io.Discard); err == nil {
 		t.Fatal("-api-env NOEQUALS: no error")
+	}
+	c, err = parseFlags([]string{"-repo", ".", "-persister-env", "PERSISTER_CHECK_INTERVAL=2ms"}, io.Discard)
+	if err != nil || !slices.Equal(c.PersisterEnv, []string{"PERSISTER_CHECK_INTERVAL=2ms"}) {
+		t.Fatalf("-persister-env: %q, %v", c.PersisterEnv, err)
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	before := histogram{le: []float64{.001, .01, .1, inf}, counts: []float64{5, 5, 5, 5}}
+	// Since before: 10 observations ≤ 1 ms, 80 in (1, 10] ms, 10 in (10, 100] ms.
+	after := histogram{le: before.le, counts: []float64{15, 95, 105, 105}}
+	for _, c := range []struct {
+		q    float64
+		want float64
+	}{
+		{0.05, 500},    // halfway through the first bucket
+		{0.5, 5_500},   // 40 of the 80 in (1, 10] ms: 1 + 9 × 40/80
+		{0.95, 55_000}, // 5 of the 10 in (10, 100] ms
+	} {
+		got, ok := quantile(before, after, c.q)
+		if !ok || math.Abs(got-c.want) > 1e-6 {
+			t.Errorf("quantile(%v) = %v, %v; want %v", c.q, got, ok, c.want)
+		}
+	}
+	if _, ok := quantile(before, before, 0.5); ok {
+		t.Error("quantile of no observations reported ok")
+	}
+	tail := histogram{le: before.le, counts: []float64{5, 5, 5, 10}}
+	if _, ok := quantile(before, tail, 0.5); ok {
+		t.Error("quantile in the +Inf bucket reported ok")
 	}
 }

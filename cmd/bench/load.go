@@ -324,18 +324,17 @@ type openLoopResult struct {
 	sample
 	sent, missed int
 	elapsed      time.Duration
-	results      []result // completed runs with their run ids
 }
 
 // openLoop sends requests at a fixed rate for d, whatever the answers, each
 // on its own goroutine, at most maxInFlight at once (a request due while
-// that many are outstanding is counted as missed). keepResults keeps each
-// result (with its run id) for the caller.
-func openLoop(ctx context.Context, c *http.Client, t target, rate int, d time.Duration, maxInFlight int, keepResults bool) *openLoopResult {
+// that many are outstanding is counted as missed). done, when not nil, is
+// called with each successful result (with its run id) as it arrives, from
+// the request's goroutine.
+func openLoop(ctx context.Context, c *http.Client, t target, rate int, d time.Duration, maxInFlight int, done func(result)) *openLoopResult {
 	res := &openLoopResult{}
 	sem := make(chan struct{}, maxInFlight)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	interval := time.Second / time.Duration(rate)
 	n := int(d / interval)
 	begin := time.Now()
@@ -359,13 +358,11 @@ func openLoop(ctx context.Context, c *http.Client, t target, rate int, d time.Du
 			defer wg.Done()
 			defer func() { <-sem }()
 			buf := bufs.Get().(*bytes.Buffer)
-			r := t.do(ctx, c, i, buf, keepResults)
+			r := t.do(ctx, c, i, buf, done != nil)
 			bufs.Put(buf)
 			res.add(r)
-			if keepResults && r.err == nil {
-				mu.Lock()
-				res.results = append(res.results, r)
-				mu.Unlock()
+			if done != nil && r.err == nil {
+				done(r)
 			}
 		}()
 	}

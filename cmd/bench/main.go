@@ -97,6 +97,7 @@ type config struct {
 	APILogLevel string
 	// APIEnv is extra environment for the api ("KEY=VALUE"), for A/B runs.
 	APIEnv        []string
+	PersisterEnv  []string
 	Note          string
 	Render        string
 	Modes         []string
@@ -109,6 +110,7 @@ type config struct {
 	SoakClients   int
 	LagRate       int
 	LagDuration   time.Duration
+	LagMethod     string
 	QueueRate     int
 	QueueDuration time.Duration
 	DrainRuns     int
@@ -130,6 +132,7 @@ func profile(name string) (config, error) {
 		Clients:       []int{1, 16, 64},
 		SoakClients:   64,
 		NaiveClients:  16,
+		LagMethod:     "poll",
 	}
 	switch name {
 	case "full":
@@ -165,7 +168,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	durable := fs.Bool("pg-durable", true, "started PostgreSQL keeps fsync/synchronous_commit on and Redis appends to its AOF (false: test.sh's fast settings)")
 	keep := fs.Bool("keep", false, "keep the work directory (process logs), the database and the services")
 	logLevel := fs.String("api-log-level", "info", "the api's LOG_LEVEL (info, its default, logs every request)")
-	apiEnv := fs.String("api-env", "", "extra api environment, comma-separated KEY=VALUE pairs (a run with any is not a reference run)")
+	fs.String("api-env", "", "extra api environment, comma-separated KEY=VALUE pairs (a run with any is not a reference run)")
+	fs.String("persister-env", "", "extra persister environment, as -api-env")
 	note := fs.String("note", "", "a note printed at the top of the generated document")
 	render := fs.String("render", "", "measure nothing: re-render benchmarks.md and the plot into -out from this benchmarks.json")
 	modes := fs.String("modes", "", "persistence modes, comma-separated")
@@ -178,6 +182,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	soakClients := fs.Int("soak-clients", 0, "clients of the soak")
 	lagRate := fs.Int("lag-rate", 0, "open-loop runs/s of the persistence lag measurement")
 	lagDur := fs.Duration("lag-duration", 0, "length of the persistence lag measurement")
+	lagMethod := fs.String("lag-method", "", "how committed runs are seen: poll (primary-key lookups every 5 ms) or notify (a trigger's NOTIFY, which serialises commits)")
 	queueRate := fs.Int("queue-rate", 0, "open-loop runs/s of the queue depth measurement")
 	queueDur := fs.Duration("queue-duration", 0, "length of the queue depth measurement")
 	drainRuns := fs.Int("drain-runs", 0, "runs pre-filled into the queue for the drain rate")
@@ -202,10 +207,12 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		}
 	}
 	splitList(*modes, &c.Modes)
-	splitList(*apiEnv, &c.APIEnv)
-	for _, kv := range c.APIEnv {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return c, fmt.Errorf("-api-env: %q is not KEY=VALUE", kv)
+	for name, env := range map[string]*[]string{"api-env": &c.APIEnv, "persister-env": &c.PersisterEnv} {
+		splitList(fs.Lookup(name).Value.String(), env)
+		for _, kv := range *env {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return c, fmt.Errorf("-%s: %q is not KEY=VALUE", name, kv)
+			}
 		}
 	}
 	splitList(*workflows, &c.Workflows)
@@ -228,6 +235,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	setInt(&c.SoakClients, *soakClients)
 	setInt(&c.LagRate, *lagRate)
 	setDur(&c.LagDuration, *lagDur)
+	if *lagMethod != "" {
+		c.LagMethod = *lagMethod
+	}
 	setInt(&c.QueueRate, *queueRate)
 	setDur(&c.QueueDuration, *queueDur)
 	setInt(&c.DrainRuns, *drainRuns)
@@ -252,6 +262,9 @@ func (c config) check() error {
 			return fmt.Errorf("unknown response mode %q", r)
 		}
 	}
+	if c.LagMethod != "poll" && c.LagMethod != "notify" {
+		return fmt.Errorf("unknown lag method %q (want poll or notify)", c.LagMethod)
+	}
 	if c.Window <= 0 || c.LagRate <= 0 || c.QueueRate <= 0 || c.DrainRuns <= 0 || c.NaiveClients <= 0 || c.SoakClients <= 0 {
 		return errors.New("durations, rates and counts must be positive")
 	}
@@ -263,7 +276,7 @@ func (c config) settings() Settings {
 		Modes: c.Modes, Workflows: c.Workflows, Clients: c.Clients, ResponseModes: c.ResponseModes,
 		WarmupS: c.Warmup.Seconds(), WindowS: c.Window.Seconds(),
 		SoakRuns: c.SoakRuns, SoakClients: c.SoakClients,
-		LagRate: c.LagRate, LagS: c.LagDuration.Seconds(),
+		LagRate: c.LagRate, LagS: c.LagDuration.Seconds(), LagMethod: c.LagMethod,
 		QueueRate: c.QueueRate, QueueS: c.QueueDuration.Seconds(),
 		DrainRuns: c.DrainRuns, NaiveS: c.NaiveDuration.Seconds(), NaiveClients: c.NaiveClients,
 		BuildFlags: c.BuildFlags,

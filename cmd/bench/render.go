@@ -299,13 +299,32 @@ func asyncSection(b *strings.Builder, r *Report) {
 	if l := r.Lag; l != nil {
 		w("### Persistence lag\n\n")
 		w("Open loop at %d runs/s for %g s (chain3, blocking; %.0f runs/s achieved, %d sent, %d missed, %d errors), started once the backlog of the runs before it is drained (api buffer and queue empty). ", l.Rate, l.DurationS, l.AchievedPS, l.Sent, l.Missed, l.Errors)
-		w("A trigger on `workflow_runs`, created in the bench's database only for this measurement, NOTIFYs the id of each run row written with a terminal status; ")
-		w("PostgreSQL delivers a notification when the writing transaction commits, and a dedicated connection LISTENs. ")
-		w("Lag = notification received − blocking response received (which carries `workflow_finished`), both on the bench's monotonic clock. ")
-		w("Resolution: well under a millisecond (one loopback message); the trigger adds a little work to each commit of the persister.\n\n")
+		if r.Settings.LagMethod == "notify" {
+			w("A trigger on `workflow_runs`, created in the bench's database only for this measurement, NOTIFYs the id of each run row written with a terminal status; ")
+			w("PostgreSQL delivers a notification when the writing transaction commits, and a dedicated connection LISTENs. ")
+			w("Lag = notification received − blocking response received (which carries `workflow_finished`), both on the bench's monotonic clock. ")
+			w("The trigger costs the persister: PostgreSQL holds a database-wide lock from a notifying transaction's commit until its commit record is flushed, so notifying commits queue behind each other's fsync.\n\n")
+		} else {
+			w("A dedicated connection looks up, by primary key every %s, the answered runs not yet seen, until each one's `workflow_runs` row is committed with a terminal status. ", lagPollEvery)
+			w("Lag = lookup answered − blocking response received (which carries `workflow_finished`), both on the bench's monotonic clock: an upper bound, at most one interval plus one lookup above the true lag. ")
+			w("It adds no work to the persister's commits (a NOTIFY trigger, used before, serialises them: PostgreSQL holds a database-wide lock from a notifying commit until its commit record is flushed).\n\n")
+		}
 		w("| runs observed | not observed | lag p50 ms | p95 ms | p99 ms | max ms | request p50 µs | request p99 µs |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		w("| %d | %d | %s | %s | %s | %s | %s | %s |\n\n", l.Observed, l.NotObserved, ms(l.Lag, getP50), ms(l.Lag, getP95), ms(l.Lag, getP99),
 			ms(l.Lag, func(p *Percentiles) float64 { return p.Max }), pct(l.Request, getP50), pct(l.Request, getP99))
+		if l.PersisterLag != nil && l.PersisterWrite != nil {
+			w("Where the time goes, from the persister's histograms over the same window (`flowrun_persist_lag_seconds`, `flowrun_persist_write_seconds`; interpolated within buckets): ")
+			w("run end → commit p50 %.1f ms, p99 %.1f ms; the write of one batch (one transaction, fsync included) p50 %.1f ms, p99 %.1f ms. ",
+				l.PersisterLag.P50/1000, l.PersisterLag.P99/1000, l.PersisterWrite.P50/1000, l.PersisterWrite.P99/1000)
+			w("The rest is the api's flush interval, the queue and the persister's pick-up.\n\n")
+		}
+		if pg := l.Postgres; pg != nil {
+			w("PostgreSQL meanwhile: %.1f MB/s of WAL, %s WAL flushes", pg.WALMBPerS, commas(fmt.Sprint(pg.WALSyncs)))
+			if pg.WALSyncMeanUS > 0 {
+				w(" averaging %.2f ms", pg.WALSyncMeanUS/1000)
+			}
+			w(", %s buffers written by checkpoints, %d autovacuum/autoanalyze runs on the record tables.\n\n", commas(fmt.Sprint(pg.CheckpointBuffers)), pg.Autovacuums)
+		}
 	}
 	if q := r.Queue; q != nil {
 		w("### Queue depth\n\n")

@@ -50,6 +50,7 @@ type Settings struct {
 	SoakClients   int      `json:"soak_clients"`
 	LagRate       int      `json:"lag_rate"`
 	LagS          float64  `json:"lag_s"`
+	LagMethod     string   `json:"lag_method,omitempty"`
 	QueueRate     int      `json:"queue_rate"`
 	QueueS        float64  `json:"queue_s"`
 	DrainRuns     int      `json:"drain_runs"`
@@ -187,6 +188,29 @@ type LagResult struct {
 	Lag         *Percentiles `json:"lag"`
 	Request     *Percentiles `json:"request_latency"`
 	Method      string       `json:"method"`
+	// What PostgreSQL did meanwhile (the wait for the last runs included).
+	Postgres *PGActivity `json:"postgres,omitempty"`
+	// The persister's own histograms over the same window (interpolated
+	// within buckets): run end → commit of its final state, and the write
+	// (one transaction) of each batch.
+	PersisterLag   *Quantiles `json:"persister_lag,omitempty"`
+	PersisterWrite *Quantiles `json:"persister_write,omitempty"`
+}
+
+// PGActivity is PostgreSQL's background and WAL activity over a
+// measurement.
+type PGActivity struct {
+	CheckpointBuffers int     `json:"checkpoint_buffers"`
+	Autovacuums       int     `json:"autovacuums"`
+	WALMBPerS         float64 `json:"wal_mb_per_s"`
+	WALSyncs          int     `json:"wal_syncs"`
+	WALSyncMeanUS     float64 `json:"wal_sync_mean_us,omitempty"` // 0: not timed
+}
+
+// Quantiles estimated from a histogram, in microseconds.
+type Quantiles struct {
+	P50 float64 `json:"p50_us"`
+	P99 float64 `json:"p99_us"`
 }
 
 // QueueResult is queue depth under a fixed open-loop rate.
@@ -357,6 +381,8 @@ func validate(r *Report) error {
 		}
 		if l := r.Lag; l == nil || l.Lag == nil || l.Observed == 0 || l.Lag.P99 <= 0 {
 			miss("async persistence lag missing")
+		} else if l.PersisterLag == nil || l.PersisterWrite == nil || l.Postgres == nil {
+			miss("async persistence lag: the persister's histograms or PostgreSQL's activity missing")
 		}
 		if q := r.Queue; q == nil || len(q.Samples) < 2 || q.Request == nil {
 			miss("async queue depth missing")
