@@ -57,6 +57,7 @@ func (b *bench) lag(ctx context.Context, mp *modeProcs) (*LagResult, error) {
 	begin := time.Now()
 	lag0, lagErr := readHistogram(mp.persisterMetrics, "flowrun_persist_lag_seconds")
 	write0, writeErr := readHistogram(mp.persisterMetrics, "flowrun_persist_write_seconds")
+	queue0, queueErr := readHistogram(mp.persisterMetrics, "flowrun_persist_queue_seconds")
 	res := openLoop(ctx, b.client, runTarget(mp.base, "chain3", false), b.cfg.LagRate, b.cfg.LagDuration, 1024, w.wait)
 	lags, unseen, err := w.done(ctx, 30*time.Second)
 	if err != nil {
@@ -75,6 +76,9 @@ func (b *bench) lag(ctx context.Context, mp *modeProcs) (*LagResult, error) {
 	if writeErr == nil {
 		lr.PersisterWrite = persisterQuantiles(write0, mp.persisterMetrics, "flowrun_persist_write_seconds")
 	}
+	if queueErr == nil {
+		lr.PersisterQueue = persisterQuantiles(queue0, mp.persisterMetrics, "flowrun_persist_queue_seconds")
+	}
 	if res.elapsed > 0 {
 		lr.AchievedPS = round3(float64(res.runs) / res.elapsed.Seconds())
 	}
@@ -82,7 +86,7 @@ func (b *bench) lag(ctx context.Context, mp *modeProcs) (*LagResult, error) {
 		return nil, err
 	}
 	b.log.Info("persistence lag", "method", b.cfg.LagMethod, "rate", lr.Rate, "achieved", lr.AchievedPS, "observed", lr.Observed,
-		"lag", lr.Lag, "persister_lag", lr.PersisterLag, "persister_write", lr.PersisterWrite,
+		"lag", lr.Lag, "persister_lag", lr.PersisterLag, "persister_queue", lr.PersisterQueue, "persister_write", lr.PersisterWrite,
 		"postgres", lr.Postgres)
 	return lr, nil
 }

@@ -312,11 +312,13 @@ func asyncSection(b *strings.Builder, r *Report) {
 		w("| runs observed | not observed | lag p50 ms | p95 ms | p99 ms | max ms | request p50 µs | request p99 µs |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		w("| %d | %d | %s | %s | %s | %s | %s | %s |\n\n", l.Observed, l.NotObserved, ms(l.Lag, getP50), ms(l.Lag, getP95), ms(l.Lag, getP99),
 			ms(l.Lag, func(p *Percentiles) float64 { return p.Max }), pct(l.Request, getP50), pct(l.Request, getP99))
-		if l.PersisterLag != nil && l.PersisterWrite != nil {
-			w("Where the time goes, from the persister's histograms over the same window (`flowrun_persist_lag_seconds`, `flowrun_persist_write_seconds`; interpolated within buckets): ")
-			w("run end → commit p50 %.1f ms, p99 %.1f ms; the write of one batch (one transaction, fsync included) p50 %.1f ms, p99 %.1f ms. ",
-				l.PersisterLag.P50/1000, l.PersisterLag.P99/1000, l.PersisterWrite.P50/1000, l.PersisterWrite.P99/1000)
-			w("The rest is the api's flush interval, the queue and the persister's pick-up.\n\n")
+		if l.PersisterLag != nil && l.PersisterQueue != nil && l.PersisterWrite != nil {
+			w("Where the time goes, from the persister's histograms over the same window (interpolated within buckets):\n\n")
+			w("| stage | histogram | p50 ms | p99 ms |\n|---|---|--:|--:|\n")
+			w("| run end → final state committed | `flowrun_persist_lag_seconds` | %.1f | %.1f |\n", l.PersisterLag.P50/1000, l.PersisterLag.P99/1000)
+			w("| batch: api memory → write starts (Redis, pick-up) | `flowrun_persist_queue_seconds` | %.1f | %.1f |\n", l.PersisterQueue.P50/1000, l.PersisterQueue.P99/1000)
+			w("| batch: write (one transaction, WAL flush included) | `flowrun_persist_write_seconds` | %.1f | %.1f |\n\n", l.PersisterWrite.P50/1000, l.PersisterWrite.P99/1000)
+			w("The rest of a run's lag is its wait in the api's buffer (up to `ASYNC_FLUSH_INTERVAL`, 5 ms) and the flush ahead of it.\n\n")
 		}
 		if pg := l.Postgres; pg != nil {
 			w("PostgreSQL meanwhile: %.1f MB/s of WAL, %s WAL flushes", pg.WALMBPerS, commas(fmt.Sprint(pg.WALSyncs)))

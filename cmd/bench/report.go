@@ -191,9 +191,11 @@ type LagResult struct {
 	// What PostgreSQL did meanwhile (the wait for the last runs included).
 	Postgres *PGActivity `json:"postgres,omitempty"`
 	// The persister's own histograms over the same window (interpolated
-	// within buckets): run end → commit of its final state, and the write
-	// (one transaction) of each batch.
+	// within buckets): run end → commit of its final state; per batch, from
+	// leaving the api's memory to its write starting, and the write (one
+	// transaction).
 	PersisterLag   *Quantiles `json:"persister_lag,omitempty"`
+	PersisterQueue *Quantiles `json:"persister_queue,omitempty"`
 	PersisterWrite *Quantiles `json:"persister_write,omitempty"`
 }
 
@@ -381,7 +383,7 @@ func validate(r *Report) error {
 		}
 		if l := r.Lag; l == nil || l.Lag == nil || l.Observed == 0 || l.Lag.P99 <= 0 {
 			miss("async persistence lag missing")
-		} else if l.PersisterLag == nil || l.PersisterWrite == nil || l.Postgres == nil {
+		} else if l.PersisterLag == nil || l.PersisterQueue == nil || l.PersisterWrite == nil || l.Postgres == nil {
 			miss("async persistence lag: the persister's histograms or PostgreSQL's activity missing")
 		}
 		if q := r.Queue; q == nil || len(q.Samples) < 2 || q.Request == nil {

@@ -640,6 +640,9 @@ type wireBatch struct {
 	Runs           []*repo.WorkflowRun   `json:"runs,omitempty"`
 	NodeExecutions []*repo.NodeExecution `json:"nodes,omitempty"`
 	AppLogs        []*repo.AppLog        `json:"logs,omitempty"`
+	// SentAt is when the batch left the api's memory (enqueued or
+	// spooled); zero from older writers.
+	SentAt time.Time `json:"sent_at,omitzero"`
 }
 
 // Payload formats. A payload is the byte wireGob followed by a gob stream
@@ -658,7 +661,7 @@ func EncodeBatch(b *repo.Batch) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(256 * (b.Len() + 1))
 	buf.WriteByte(wireGob)
-	err := gob.NewEncoder(&buf).Encode(wireBatch{Version: wireGob, Runs: b.Runs, NodeExecutions: b.NodeExecutions, AppLogs: b.AppLogs})
+	err := gob.NewEncoder(&buf).Encode(wireBatch{Version: wireGob, Runs: b.Runs, NodeExecutions: b.NodeExecutions, AppLogs: b.AppLogs, SentAt: time.Now()})
 	if err != nil {
 		return nil, err
 	}
@@ -671,6 +674,13 @@ var ErrBadPayload = errors.New("async: malformed batch payload")
 
 // DecodeBatch decodes a task payload, in either format.
 func DecodeBatch(payload []byte) (*repo.Batch, error) {
+	b, _, err := decodeTask(payload)
+	return b, err
+}
+
+// decodeTask decodes a task payload and tells when it was sent (zero if
+// the writer did not say).
+func decodeTask(payload []byte) (*repo.Batch, time.Time, error) {
 	var (
 		w   wireBatch
 		err error
@@ -681,13 +691,13 @@ func DecodeBatch(payload []byte) (*repo.Batch, error) {
 		err = decodeJSON(payload, &w)
 	}
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	b := &repo.Batch{Runs: w.Runs, NodeExecutions: w.NodeExecutions, AppLogs: w.AppLogs}
 	if slices.Contains(b.Runs, nil) || slices.Contains(b.NodeExecutions, nil) || slices.Contains(b.AppLogs, nil) {
-		return nil, fmt.Errorf("%w: null record", ErrBadPayload)
+		return nil, time.Time{}, fmt.Errorf("%w: null record", ErrBadPayload)
 	}
-	return b, nil
+	return b, w.SentAt, nil
 }
 
 func decodeGob(data []byte, w *wireBatch) error {
@@ -729,9 +739,12 @@ func NewHandler(store repo.Writer, log *slog.Logger, m *Metrics) asynq.Handler {
 		m = NewMetrics(nil)
 	}
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		b, err := DecodeBatch(t.Payload())
+		b, sent, err := decodeTask(t.Payload())
 		if err == nil {
 			start := time.Now()
+			if !sent.IsZero() {
+				m.Queue.Observe(max(0, start.Sub(sent).Seconds()))
+			}
 			if err = store.Write(ctx, b); err == nil {
 				now := time.Now()
 				m.Write.Observe(now.Sub(start).Seconds())

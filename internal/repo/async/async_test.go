@@ -336,8 +336,8 @@ func TestHandlerObservesWritesAndLag(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := histogramCount(t, m.Write); n != 2 {
-		t.Fatalf("%d writes observed, want 2", n)
+	if n, q := histogramCount(t, m.Write), histogramCount(t, m.Queue); n != 2 || q != 2 {
+		t.Fatalf("%d writes and %d queue waits observed, want 2 each", n, q)
 	}
 	var d dto.Metric
 	if err := m.Lag.Write(&d); err != nil {

@@ -19,6 +19,9 @@ type Metrics struct {
 	Persisted   prometheus.Counter
 	WriteErrors prometheus.Counter
 	Rejected    prometheus.Counter
+	// Queue is how long each batch waited from leaving the api's memory
+	// to its write starting: Redis (or the spool) and the pick-up.
+	Queue prometheus.Histogram
 	// Write is how long each batch's write to the store took.
 	Write prometheus.Histogram
 	// Lag is, for each finished run, the time from its end (the api's
@@ -54,13 +57,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Batch writes that failed and will be retried."}),
 		Rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_batches_rejected_total",
 			Help: "Batches the store rejected as invalid; archived without retry."}),
+		Queue: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowrun_persist_queue_seconds",
+			Help: "Time from a batch leaving the api's memory (enqueued or spooled) to the persister starting its write (api and persister clocks).", Buckets: lagBuckets}),
 		Write: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowrun_persist_write_seconds",
 			Help: "Time the persister took to write one batch to PostgreSQL (one transaction).", Buckets: lagBuckets}),
 		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowrun_persist_lag_seconds",
 			Help: "Time from a run's end to the commit of its final state (api and persister clocks; skew between hosts adds to it).", Buckets: lagBuckets}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Buffered, m.Enqueued, m.Spooled, m.Replayed, m.Dropped, m.Waits, m.AckWait, m.Persisted, m.WriteErrors, m.Rejected, m.Write, m.Lag)
+		reg.MustRegister(m.Buffered, m.Enqueued, m.Spooled, m.Replayed, m.Dropped, m.Waits, m.AckWait, m.Persisted, m.WriteErrors, m.Rejected, m.Queue, m.Write, m.Lag)
 	}
 	return m
 }
