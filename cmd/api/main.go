@@ -105,15 +105,16 @@ const defaultGCPercent = 400
 
 // Soft memory limit (GOMEMLIMIT) when the environment sets none. GOGC=400
 // lets the heap grow to five times the live heap; the limit makes the GC
-// work harder instead once the heap nears it, so the api's RSS stays near
+// work harder instead once the heap nears it, so the api's RSS stays under
 // 150 MB at the default sizes of its bounded structures (the async record
 // buffer, the run history). Configured sizes above the defaults raise it by
 // generous per-item estimates, so that a bigger live heap never leaves the
-// GC running flat out against the limit. Measured: async peak RSS 309 →
-// 154 MB in make bench, and no throughput difference between 128 and
-// 256 MiB in an interleaved A/B of 3 × 30,000 async chain3 runs each.
+// GC running flat out against the limit. Measured in async mode (make
+// bench's cells and 100k-run soak): peak RSS 309 MB with no limit, 149–150
+// at 128 MiB, 136–137 at 112 MiB, with throughput and api CPU per run
+// within noise of each other in two alternating runs each.
 const (
-	baseMemoryLimit     = 128 << 20
+	baseMemoryLimit     = 112 << 20
 	bufferedRecordBytes = 4 << 10
 	historyRunBytes     = 64 << 10
 )
