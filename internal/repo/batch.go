@@ -146,6 +146,47 @@ func (b *Batch) Prepare() (*Batch, error) {
 	return out, nil
 }
 
+// Latest returns a batch holding, per record ID, only the version of b that
+// ranks highest (see Supersedes), in first-seen order: Prepare's
+// deduplication without its validation, normalisation and copies, for a
+// writer forwarding records that it built itself to a store that calls
+// Prepare. The records are b's own; nil records are kept (the store
+// rejects them).
+func (b *Batch) Latest() *Batch {
+	return &Batch{
+		Runs:           latest(b.Runs, func(r *WorkflowRun) (string, Status, int64) { return r.ID, r.Status, r.Seq }),
+		NodeExecutions: latest(b.NodeExecutions, func(n *NodeExecution) (string, Status, int64) { return n.ID, n.Status, n.Seq }),
+		AppLogs:        latest(b.AppLogs, func(l *AppLog) (string, Status, int64) { return l.ID, "", l.Seq }),
+	}
+}
+
+// latest is Latest for one kind of record; key returns a record's ID and
+// rank.
+func latest[T any](recs []*T, key func(*T) (string, Status, int64)) []*T {
+	if len(recs) < 2 {
+		return recs
+	}
+	out := make([]*T, 0, len(recs))
+	at := make(map[string]int, len(recs))
+	for _, r := range recs {
+		if r == nil {
+			out = append(out, r)
+			continue
+		}
+		id, status, seq := key(r)
+		j, ok := at[id]
+		if !ok {
+			at[id] = len(out)
+			out = append(out, r)
+			continue
+		}
+		if _, oldStatus, oldSeq := key(out[j]); Supersedes(status, seq, oldStatus, oldSeq) {
+			out[j] = r
+		}
+	}
+	return out
+}
+
 func checkRecord(kind, id, runID, appID string, seq int64) error {
 	switch {
 	case !ValidUUID(id):

@@ -83,6 +83,50 @@ func TestValidUUID(t *testing.T) {
 	}
 }
 
+func TestLatestKeepsWhatPrepareKeeps(t *testing.T) {
+	t.Parallel()
+	const run1, run2 = "c0640fc8-0d4e-4f3a-9a59-2c0b8a6b1e11", "d0640fc8-0d4e-4f3a-9a59-2c0b8a6b1e11"
+	const node1, node2 = "e0640fc8-0d4e-4f3a-9a59-2c0b8a6b1e11", "f0640fc8-0d4e-4f3a-9a59-2c0b8a6b1e11"
+	b := &repo.Batch{
+		Runs: []*repo.WorkflowRun{
+			{ID: run1, AppID: "app", Status: repo.StatusRunning, Seq: 1},
+			{ID: run2, AppID: "app", Status: repo.StatusRunning, Seq: 1},
+			{ID: run1, AppID: "app", Status: repo.StatusSucceeded, Seq: 9},
+			{ID: run1, AppID: "app", Status: repo.StatusRunning, Seq: 12}, // late, not terminal: loses
+		},
+		NodeExecutions: []*repo.NodeExecution{
+			{ID: node1, AppID: "app", WorkflowRunID: run1, Status: repo.StatusRunning, Seq: 2},
+			{ID: node2, AppID: "app", WorkflowRunID: run1, Status: repo.StatusSucceeded, Seq: 5},
+			{ID: node1, AppID: "app", WorkflowRunID: run1, Status: repo.StatusFailed, Seq: 3},
+		},
+		AppLogs: []*repo.AppLog{
+			{ID: run2, AppID: "app", WorkflowRunID: run1, Seq: 1},
+			{ID: run2, AppID: "app", WorkflowRunID: run1, Seq: 1},
+		},
+	}
+	prepared, err := b.Prepare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := b.Latest()
+	key := func(id string, status repo.Status, seq int64) string {
+		return id + " " + string(status) + " " + strconv.FormatInt(seq, 10)
+	}
+	var want, have []string
+	for i, r := range prepared.Runs {
+		want, have = append(want, key(r.ID, r.Status, r.Seq)), append(have, key(got.Runs[i].ID, got.Runs[i].Status, got.Runs[i].Seq))
+	}
+	for i, n := range prepared.NodeExecutions {
+		want, have = append(want, key(n.ID, n.Status, n.Seq)), append(have, key(got.NodeExecutions[i].ID, got.NodeExecutions[i].Status, got.NodeExecutions[i].Seq))
+	}
+	if got.Len() != prepared.Len() || len(got.AppLogs) != 1 || strings.Join(have, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("Latest kept %v (%d records), Prepare %v (%d)", have, got.Len(), want, prepared.Len())
+	}
+	if got.Runs[0] != b.Runs[2] {
+		t.Fatal("Latest copied a record")
+	}
+}
+
 func TestPrepare(t *testing.T) {
 	t.Parallel()
 	const runID = "C0640FC8-0D4E-4F3A-9A59-2C0B8A6B1E11"

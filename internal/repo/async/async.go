@@ -515,12 +515,11 @@ var (
 // dropped (it cannot be encoded: logged and counted here).
 func (w *Writer) send(ctx context.Context, b *repo.Batch) error {
 	// Keep only the highest version of each record: a chunk usually holds
-	// both the running and the final version of a node execution, and the
-	// store would discard the lower one anyway. (An invalid chunk is sent as
-	// it is; the persister archives it with a log line and a metric.)
-	if p, err := b.Prepare(); err == nil {
-		b = p
-	}
+	// both the running and the final version of a run, and the store would
+	// discard the lower one anyway. The persister's store validates what
+	// arrives (and an invalid batch is archived with a log line and a
+	// metric), so the api, which built these records itself, does not.
+	b = b.Latest()
 	payload, err := EncodeBatch(b)
 	if err != nil {
 		w.cfg.Metrics.Dropped.Add(float64(b.Len()))
