@@ -143,7 +143,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- struc
 	if err := srv.Ping(); err != nil {
 		return fmt.Errorf("connect redis: %w", err)
 	}
-	if err := srv.Start(async.NewHandler(reposql.New(pool), log, metrics)); err != nil {
+	if err := srv.Start(async.NewHandler(reposql.New(pool, reposql.InsertFirst()), log, metrics)); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
 	hs := &http.Server{Addr: cfg.MetricsAddr, Handler: opshttp.Handler(reg, cfg.Pprof), ReadHeaderTimeout: 5 * time.Second}

@@ -74,13 +74,10 @@ const rankByStatusSeq = `(flowrun_terminal(EXCLUDED.status), EXCLUDED.seq) > (fl
 // replaced only by a version that ranks higher, and a changed identity
 // column raises unique_violation through flowrun_conflict.
 func (tb table[T]) upsert() string {
-	var names, params, selects, sets []string
-	for i, c := range tb.cols {
-		q := `"` + c.name + `"`
-		names = append(names, q)
-		params = append(params, fmt.Sprintf("$%d::%s", i+1, c.kind.arrType()))
-		selects = append(selects, "u."+q+c.kind.cast())
-		if c.name != "id" && !contains(tb.identity, c.name) {
+	names, rows := tb.rows()
+	var sets []string
+	for _, c := range tb.cols {
+		if q := `"` + c.name + `"`; c.name != "id" && !contains(tb.identity, c.name) {
 			sets = append(sets, q+" = EXCLUDED."+q)
 		}
 	}
@@ -89,13 +86,31 @@ func (tb table[T]) upsert() string {
 		changed = append(changed, fmt.Sprintf(`t."%[1]s" <> EXCLUDED."%[1]s"`, c))
 	}
 	return fmt.Sprintf(`INSERT INTO %[1]s AS t (%[2]s)
-SELECT %[3]s
-FROM unnest(%[4]s) AS u(%[2]s)
-ORDER BY u.id
-ON CONFLICT (id) DO UPDATE SET %[5]s
-WHERE CASE WHEN %[6]s THEN flowrun_conflict('%[1]s', t.id) ELSE %[7]s END`,
-		tb.name, strings.Join(names, ", "), strings.Join(selects, ", "), strings.Join(params, ", "),
-		strings.Join(sets, ", "), strings.Join(changed, " OR "), tb.rank)
+%[3]s
+ON CONFLICT (id) DO UPDATE SET %[4]s
+WHERE CASE WHEN %[5]s THEN flowrun_conflict('%[1]s', t.id) ELSE %[6]s END`,
+		tb.name, names, rows, strings.Join(sets, ", "), strings.Join(changed, " OR "), tb.rank)
+}
+
+// insert builds the plain multi-row INSERT of the same rows: it fails with
+// unique_violation if any of them exists.
+func (tb table[T]) insert() string {
+	names, rows := tb.rows()
+	return fmt.Sprintf("INSERT INTO %s (%s)\n%s", tb.name, names, rows)
+}
+
+// rows returns the column list and the query producing the rows: one array
+// parameter per column, unnested, in id order.
+func (tb table[T]) rows() (names, query string) {
+	var cols, params, selects []string
+	for i, c := range tb.cols {
+		q := `"` + c.name + `"`
+		cols = append(cols, q)
+		params = append(params, fmt.Sprintf("$%d::%s", i+1, c.kind.arrType()))
+		selects = append(selects, "u."+q+c.kind.cast())
+	}
+	names = strings.Join(cols, ", ")
+	return names, fmt.Sprintf("SELECT %s\nFROM unnest(%s) AS u(%s)\nORDER BY u.id", strings.Join(selects, ", "), strings.Join(params, ", "), names)
 }
 
 // args returns one array argument per column.
@@ -380,6 +395,8 @@ var (
 	upsertRuns  = runTable.upsert()
 	upsertNodes = nodeTable.upsert()
 	upsertLogs  = logTable.upsert()
+	insertNodes = nodeTable.insert()
+	insertLogs  = logTable.insert()
 
 	runColumns       = runTable.columns()
 	joinedRunColumns = runTable.joinedColumns("r")

@@ -45,13 +45,33 @@ type DB interface {
 // Store is a repo.Store on PostgreSQL, with the schema of package migrations
 // applied. It is safe for concurrent use when its DB is (a pool).
 type Store struct {
-	db DB
+	db          DB
+	insertFirst bool
 }
 
 var _ repo.Store = (*Store)(nil)
 
+// Option tunes a Store.
+type Option func(*Store)
+
+// InsertFirst makes Write insert node executions and app logs with a plain
+// INSERT, and write the batch again with the guarded upserts only if one
+// of them already exists (unique_violation on its primary key). Use it
+// where those records usually arrive once each, as at the async persister
+// (the api writes a node execution only when it has finished): a plain
+// INSERT spares PostgreSQL the upsert's speculative insertion per row. Run
+// records are always upserted (a run's start and end versions may travel
+// in different batches), and the outcome is the same either way.
+func InsertFirst() Option { return func(s *Store) { s.insertFirst = true } }
+
 // New returns a store that uses db.
-func New(db DB) *Store { return &Store{db: db} }
+func New(db DB, opts ...Option) *Store {
+	s := &Store{db: db}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // maxAttempts bounds retries of a batch that lost a deadlock or serialization
 // race with another transaction; retrying is safe because writes are
@@ -67,21 +87,20 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	batch := &pgx.Batch{}
-	if len(b.Runs) > 0 {
-		slices.SortFunc(b.Runs, func(x, y *repo.WorkflowRun) int { return strings.Compare(x.ID, y.ID) })
-		batch.Queue(upsertRuns, runArgs(b.Runs)...)
-	}
-	if len(b.NodeExecutions) > 0 {
-		slices.SortFunc(b.NodeExecutions, func(x, y *repo.NodeExecution) int { return strings.Compare(x.ID, y.ID) })
-		batch.Queue(upsertNodes, nodeArgs(b.NodeExecutions)...)
-	}
-	if len(b.AppLogs) > 0 {
-		slices.SortFunc(b.AppLogs, func(x, y *repo.AppLog) int { return strings.Compare(x.ID, y.ID) })
-		batch.Queue(upsertLogs, logArgs(b.AppLogs)...)
-	}
+	slices.SortFunc(b.Runs, func(x, y *repo.WorkflowRun) int { return strings.Compare(x.ID, y.ID) })
+	slices.SortFunc(b.NodeExecutions, func(x, y *repo.NodeExecution) int { return strings.Compare(x.ID, y.ID) })
+	slices.SortFunc(b.AppLogs, func(x, y *repo.AppLog) int { return strings.Compare(x.ID, y.ID) })
+	insert := s.insertFirst && len(b.NodeExecutions)+len(b.AppLogs) > 0
+	batch := statements(b, insert)
 	for attempt := 1; ; attempt++ {
 		err = s.sendBatch(ctx, batch)
+		if insert && existed(err) {
+			// A node execution or app log was there already (a batch
+			// delivered again, or a long run's): upsert instead.
+			insert, batch = false, statements(b, false)
+			attempt--
+			continue
+		}
 		if err == nil || attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
 			break
 		}
@@ -90,6 +109,34 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 		return fmt.Errorf("write %d records: %w", b.Len(), interpretError(err))
 	}
 	return nil
+}
+
+// statements returns the batch's writes, table by table, each in id
+// order (b's records are sorted): guarded upserts, or with insert plain
+// INSERTs for node executions and app logs.
+func statements(b *repo.Batch, insert bool) *pgx.Batch {
+	nodes, logs := upsertNodes, upsertLogs
+	if insert {
+		nodes, logs = insertNodes, insertLogs
+	}
+	batch := &pgx.Batch{}
+	if len(b.Runs) > 0 {
+		batch.Queue(upsertRuns, runArgs(b.Runs)...)
+	}
+	if len(b.NodeExecutions) > 0 {
+		batch.Queue(nodes, nodeArgs(b.NodeExecutions)...)
+	}
+	if len(b.AppLogs) > 0 {
+		batch.Queue(logs, logArgs(b.AppLogs)...)
+	}
+	return batch
+}
+
+// existed reports a plain INSERT's unique_violation on a primary key (and
+// not flowrun_conflict's, which names no constraint).
+func existed(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && strings.HasSuffix(pgErr.ConstraintName, "_pkey")
 }
 
 func (s *Store) sendBatch(ctx context.Context, batch *pgx.Batch) error {

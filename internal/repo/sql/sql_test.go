@@ -23,6 +23,13 @@ func TestStore(t *testing.T) {
 	repotest.Exercise(t, func(t *testing.T) repo.Store { return reposql.New(dbtest.Pool(t)) })
 }
 
+// TestStoreInsertFirst runs the conformance suite against the persister's
+// variant: redelivered and reordered batches take its upsert fallback.
+func TestStoreInsertFirst(t *testing.T) {
+	t.Parallel()
+	repotest.Exercise(t, func(t *testing.T) repo.Store { return reposql.New(dbtest.Pool(t), reposql.InsertFirst()) })
+}
+
 // countingDB counts the round trips the store starts.
 type countingDB struct {
 	reposql.DB
