@@ -54,6 +54,17 @@ const (
 	defaultMemoryLimit = 128 << 20
 )
 
+// retryDelay is asynq's default backoff, except for a batch whose lease
+// expired (its persister died holding it, or Redis handed it out just as
+// it stopped): its write did not fail, so it is retried at once instead of
+// 15–45 s later.
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return 0
+	}
+	return asynq.DefaultRetryDelayFunc(n, err, t)
+}
+
 func main() {
 	gctune.Set(defaultGCPercent, defaultMemoryLimit)
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -127,6 +138,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- struc
 		// Stock asynq polls an idle queue once a second; records must reach
 		// PostgreSQL within milliseconds of a run's end.
 		TaskCheckInterval: cfg.CheckInterval,
+		RetryDelayFunc:    retryDelay,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Logger:            asynqLogger{log},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {

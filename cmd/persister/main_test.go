@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -165,4 +167,17 @@ func withSearchPath(t *testing.T, raw, schema string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+func TestRetryDelay(t *testing.T) {
+	task := asynq.NewTask(async.TaskType, nil)
+	if d := retryDelay(0, asynq.ErrLeaseExpired, task); d != 0 {
+		t.Errorf("lease expired: retry in %v, want at once", d)
+	}
+	if d := retryDelay(0, fmt.Errorf("write: %w", asynq.ErrLeaseExpired), task); d != 0 {
+		t.Errorf("wrapped lease expiry: retry in %v, want at once", d)
+	}
+	if d := retryDelay(0, errors.New("connection refused"), task); d < 15*time.Second {
+		t.Errorf("failed write: retry in %v, want asynq's backoff (at least 15 s)", d)
+	}
 }
