@@ -55,29 +55,37 @@ func (b *bench) lag(ctx context.Context, mp *modeProcs) (*LagResult, error) {
 	}
 	act0, actErr := b.pgActivity(ctx)
 	begin := time.Now()
-	lag0, lagErr := readHistogram(mp.persisterMetrics, "flowrun_persist_lag_seconds")
-	write0, writeErr := readHistogram(mp.persisterMetrics, "flowrun_persist_write_seconds")
-	queue0, queueErr := readHistogram(mp.persisterMetrics, "flowrun_persist_queue_seconds")
+	// The persister's view of the same window, from its histograms.
+	lr := &LagResult{}
+	stages := []struct {
+		name   string
+		dst    **Quantiles
+		before histogram
+		err    error
+	}{
+		{name: "flowrun_persist_lag_seconds", dst: &lr.PersisterLag},
+		{name: "flowrun_persist_queue_seconds", dst: &lr.PersisterQueue},
+		{name: "flowrun_persist_write_seconds", dst: &lr.PersisterWrite},
+	}
+	for i := range stages {
+		stages[i].before, stages[i].err = readHistogram(mp.persisterMetrics, stages[i].name)
+	}
 	res := openLoop(ctx, b.client, runTarget(mp.base, "chain3", false), b.cfg.LagRate, b.cfg.LagDuration, 1024, w.wait)
 	lags, unseen, err := w.done(ctx, 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	act1, err := b.pgActivity(ctx)
-	lr := &LagResult{Rate: b.cfg.LagRate, DurationS: round3(b.cfg.LagDuration.Seconds()), Sent: res.sent, Missed: res.missed,
-		Errors: res.errors, Request: percentiles(res.lat), Method: method,
-		Observed: len(lags), NotObserved: unseen, Lag: percentiles(lags)}
+	lr.Rate, lr.DurationS, lr.Sent, lr.Missed = b.cfg.LagRate, round3(b.cfg.LagDuration.Seconds()), res.sent, res.missed
+	lr.Errors, lr.Request, lr.Method = res.errors, percentiles(res.lat), method
+	lr.Observed, lr.NotObserved, lr.Lag = len(lags), unseen, percentiles(lags)
 	if err == nil && actErr == nil {
 		lr.Postgres = pgActivityResult(act0, act1, time.Since(begin))
 	}
-	if lagErr == nil {
-		lr.PersisterLag = persisterQuantiles(lag0, mp.persisterMetrics, "flowrun_persist_lag_seconds")
-	}
-	if writeErr == nil {
-		lr.PersisterWrite = persisterQuantiles(write0, mp.persisterMetrics, "flowrun_persist_write_seconds")
-	}
-	if queueErr == nil {
-		lr.PersisterQueue = persisterQuantiles(queue0, mp.persisterMetrics, "flowrun_persist_queue_seconds")
+	for _, st := range stages {
+		if st.err == nil {
+			*st.dst = persisterQuantiles(st.before, mp.persisterMetrics, st.name)
+		}
 	}
 	if res.elapsed > 0 {
 		lr.AchievedPS = round3(float64(res.runs) / res.elapsed.Seconds())
