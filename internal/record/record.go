@@ -278,8 +278,8 @@ func (r *Recorder) Err() error {
 // log ids are time-ordered too, like the run ids they index.
 func logID(runID string) string {
 	id := uuid.NewSHA1(logNamespace, []byte("app-log\x00"+runID))
-	if run, err := uuid.Parse(runID); err == nil && run.Version() == 7 {
-		copy(id[:6], run[:6])
+	if rid, err := uuid.Parse(runID); err == nil && rid.Version() == 7 {
+		copy(id[:6], rid[:6])
 		id[6] = 0x80 | id[6]&0x0f
 	}
 	return id.String()

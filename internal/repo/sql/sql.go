@@ -91,19 +91,11 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 	slices.SortFunc(b.NodeExecutions, func(x, y *repo.NodeExecution) int { return strings.Compare(x.ID, y.ID) })
 	slices.SortFunc(b.AppLogs, func(x, y *repo.AppLog) int { return strings.Compare(x.ID, y.ID) })
 	insert := s.insertFirst && len(b.NodeExecutions)+len(b.AppLogs) > 0
-	batch := statements(b, insert)
-	for attempt := 1; ; attempt++ {
-		err = s.sendBatch(ctx, batch)
-		if insert && existed(err) {
-			// A node execution or app log was there already (a batch
-			// delivered again, or a long run's): upsert instead.
-			insert, batch = false, statements(b, false)
-			attempt--
-			continue
-		}
-		if err == nil || attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
-			break
-		}
+	err = s.send(ctx, statements(b, insert))
+	if insert && existed(err) {
+		// A node execution or app log was there already (a batch
+		// delivered again, or a long run's): upsert instead.
+		err = s.send(ctx, statements(b, false))
 	}
 	if err != nil {
 		return fmt.Errorf("write %d records: %w", b.Len(), interpretError(err))
@@ -137,6 +129,17 @@ func statements(b *repo.Batch, insert bool) *pgx.Batch {
 func existed(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && strings.HasSuffix(pgErr.ConstraintName, "_pkey")
+}
+
+// send runs batch, again (up to maxAttempts in all) while it loses a
+// deadlock or serialization race.
+func (s *Store) send(ctx context.Context, batch *pgx.Batch) error {
+	for attempt := 1; ; attempt++ {
+		err := s.sendBatch(ctx, batch)
+		if err == nil || attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 func (s *Store) sendBatch(ctx context.Context, batch *pgx.Batch) error {
