@@ -46,6 +46,7 @@ type bench struct {
 	dbCreated            bool
 
 	pool   *pgxpool.Pool
+	pgPID  int // the local PostgreSQL's postmaster, 0 if unknown
 	insp   *asynq.Inspector
 	client *http.Client
 	rep    *Report
@@ -187,6 +188,7 @@ func (b *bench) setup(ctx context.Context) error {
 	if b.rep.Postgres, err = postgresInfo(ctx, b.pool); err != nil {
 		return err
 	}
+	b.pgPID = postmasterPID(ctx, b.pool)
 	if b.rep.Redis, err = redisInfo(ctx, b.redisURL); err != nil {
 		return err
 	}
@@ -894,8 +896,9 @@ func (b *bench) drain(ctx context.Context, mp *modeProcs) (*DrainResult, error) 
 	}
 	mp.persister = p
 	// Its CPU from its start (start-up included).
-	cpu0 := cpuSnap{pid: p.pid()}
+	cpu0, pg0 := cpuSnap{pid: p.pid()}, snapPG(b.pgPID)
 	rd := <-polled
+	pg1 := snapPG(b.pgPID)
 	if rd.err != nil {
 		return nil, fmt.Errorf("%w; persister log:\n%s", rd.err, p.tail(10))
 	}
@@ -912,6 +915,7 @@ func (b *bench) drain(ctx context.Context, mp *modeProcs) (*DrainResult, error) 
 	if v := cpu0.perRun(int(rows)); v != nil {
 		d.CPUusPerRw = ptr(round3(*v))
 	}
+	d.PGCPUusPerRow = pg0.perUnit(pg1, rows)
 	b.log.Info("drain", "runs", d.Runs, "tasks", d.Tasks, "rows", d.Rows, "seconds", d.Seconds, "rows_per_s", d.RowsPerS)
 	return d, nil
 }
@@ -956,7 +960,7 @@ func (b *bench) copyCeiling(ctx context.Context) (*CopyResult, error) {
 		}
 	}()
 	res := &CopyResult{}
-	start := time.Now()
+	start, pg0 := time.Now(), snapPG(b.pgPID)
 	for _, t := range recordTables {
 		res.Bytes += int64(data[t].Len())
 		tag, err := pg.CopyFrom(ctx, data[t], "COPY bench_copy_"+t+" FROM STDIN")
@@ -966,6 +970,7 @@ func (b *bench) copyCeiling(ctx context.Context) (*CopyResult, error) {
 		res.Rows += tag.RowsAffected()
 	}
 	secs := time.Since(start).Seconds()
+	res.PGCPUusPerRow = pg0.perUnit(snapPG(b.pgPID), res.Rows)
 	res.Seconds = round3(secs)
 	if secs > 0 {
 		res.RowsPerS = round3(float64(res.Rows) / secs)

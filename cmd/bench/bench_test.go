@@ -4,6 +4,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +46,27 @@ func TestProcSelf(t *testing.T) {
 	rss, hwm, err := procMem(os.Getpid())
 	if err != nil || rss <= 0 || hwm < rss {
 		t.Fatalf("procMem = %d, %d, %v", rss, hwm, err)
+	}
+}
+
+// TestTreeCPU: a process tree's CPU includes children that have exited
+// (PostgreSQL's backends come and go).
+func TestTreeCPU(t *testing.T) {
+	before, err := treeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	if err := busy.Run(); err != nil {
+		t.Fatal(err)
+	}
+	child := busy.ProcessState.UserTime() + busy.ProcessState.SystemTime()
+	after, err := treeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after - before; got < child-20*time.Millisecond {
+		t.Fatalf("tree CPU grew by %v, want at least the child's %v", got, child)
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // process is a child process (the api, the persister, the ceiling server)
@@ -211,30 +213,136 @@ var clkTck = func() int64 {
 	return 100
 }()
 
+// procStat returns the fields of /proc/<pid>/stat from field 3 (state) on,
+// and the command name (field 2).
+func procStat(pid int) (comm string, rest []string, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", nil, err
+	}
+	// The command name may hold spaces and parentheses: fields start after
+	// the last ')'.
+	i, j := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
+	if i < 0 || j < i {
+		return "", nil, errors.New("malformed /proc stat")
+	}
+	rest = strings.Fields(string(data[j+1:]))
+	if len(rest) < 15 {
+		return "", nil, errors.New("malformed /proc stat")
+	}
+	return string(data[i+1 : j]), rest, nil
+}
+
+// ticks sums the clock-tick fields of rest at the given indexes.
+func ticks(rest []string, idx ...int) (time.Duration, error) {
+	var sum int64
+	for _, i := range idx {
+		v, err := strconv.ParseInt(rest[i], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return time.Duration(sum * int64(time.Second) / clkTck), nil
+}
+
+// Indexes into procStat's rest: ppid (4), utime (14), stime (15), cutime
+// (16) and cstime (17).
+const (
+	statPPID   = 1
+	statUTime  = 11
+	statSTime  = 12
+	statCUTime = 13
+	statCSTime = 14
+)
+
 // procCPU returns the user+system CPU time of a process, all threads, from
 // /proc/<pid>/stat (resolution 1/clkTck s).
 func procCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	_, rest, err := procStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name may hold spaces and parentheses: fields start after
-	// the last ')'. Field 3 (state) is rest[0]; utime (14) and stime (15)
-	// are rest[11] and rest[12].
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc stat")
-	}
-	rest := strings.Fields(string(data[i+1:]))
-	if len(rest) < 13 {
-		return 0, errors.New("malformed /proc stat")
-	}
-	ut, err1 := strconv.ParseInt(rest[11], 10, 64)
-	st, err2 := strconv.ParseInt(rest[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
+	return ticks(rest, statUTime, statSTime)
+}
+
+// treeCPU returns the CPU time of a process and of its children, living
+// and exited (the kernel adds a reaped child's time to its parent's
+// cutime and cstime): for PostgreSQL's postmaster, the whole server,
+// backends included.
+func treeCPU(pid int) (time.Duration, error) {
+	_, rest, err := procStat(pid)
+	if err != nil {
 		return 0, err
 	}
-	return time.Duration((ut + st) * int64(time.Second) / clkTck), nil
+	total, err := ticks(rest, statUTime, statSTime, statCUTime, statCSTime)
+	if err != nil {
+		return 0, err
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	parent := strconv.Itoa(pid)
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		_, rest, err := procStat(child)
+		if err != nil || rest[statPPID] != parent {
+			continue // not a child, or gone meanwhile
+		}
+		if c, err := ticks(rest, statUTime, statSTime); err == nil {
+			total += c
+		}
+	}
+	return total, nil
+}
+
+// postmasterPID returns the pid of the PostgreSQL server that pool talks
+// to, if it runs on this machine (the parent of a backend), else 0.
+func postmasterPID(ctx context.Context, pool *pgxpool.Pool) int {
+	var backend int
+	if err := pool.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0
+	}
+	comm, rest, err := procStat(backend)
+	if err != nil || comm != "postgres" {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(rest[statPPID])
+	if comm, _, err := procStat(ppid); err != nil || comm != "postgres" {
+		return 0
+	}
+	return ppid
+}
+
+// pgSnap is PostgreSQL's CPU time at one moment (zero pid: unknown).
+type pgSnap struct {
+	pid int
+	cpu time.Duration
+}
+
+func snapPG(pid int) pgSnap {
+	if pid == 0 {
+		return pgSnap{}
+	}
+	c, err := treeCPU(pid)
+	if err != nil {
+		return pgSnap{}
+	}
+	return pgSnap{pid: pid, cpu: c}
+}
+
+// perUnit returns microseconds of PostgreSQL CPU per unit from s to end,
+// or nil if either is unknown.
+func (s pgSnap) perUnit(end pgSnap, n int64) *float64 {
+	if s.pid == 0 || end.pid != s.pid || n <= 0 {
+		return nil
+	}
+	v := round3(float64(end.cpu-s.cpu) / float64(time.Microsecond) / float64(n))
+	return &v
 }
 
 // procMem returns VmRSS and VmHWM (peak RSS) of a process, in bytes.

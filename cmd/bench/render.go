@@ -282,9 +282,10 @@ func ceilingsSection(b *strings.Builder, r *Report) {
 	w("\n### (c) COPY ceiling\n\n")
 	if c.Copy != nil && r.Drain != nil {
 		w("The rows the persister wrote in the drain below, copied out (`COPY … TO STDOUT`, text) and timed as `COPY … FROM STDIN` into scratch tables with the same columns, defaults and indexes, one table after the other on one connection.\n\n")
-		w("| | rows | seconds | rows/s | vs COPY |\n|---|--:|--:|--:|--:|\n")
-		w("| persister drain (8 workers, one transaction per batch) | %s | %s | %s | %.0f %% |\n", commas(fmt.Sprint(r.Drain.Rows)), num(r.Drain.Seconds), num(r.Drain.RowsPerS), r.Drain.RowsPerS/c.Copy.RowsPerS*100)
-		w("| raw COPY (c) | %s | %s | %s | 100 %% |\n\n", commas(fmt.Sprint(c.Copy.Rows)), num(c.Copy.Seconds), num(c.Copy.RowsPerS))
+		w("| | rows | seconds | rows/s | vs COPY | PostgreSQL CPU µs/row |\n|---|--:|--:|--:|--:|--:|\n")
+		w("| persister drain (8 workers, one transaction per batch) | %s | %s | %s | %.0f %% | %s |\n", commas(fmt.Sprint(r.Drain.Rows)), num(r.Drain.Seconds), num(r.Drain.RowsPerS), r.Drain.RowsPerS/c.Copy.RowsPerS*100, numP(r.Drain.PGCPUusPerRow))
+		w("| raw COPY (c) | %s | %s | %s | 100 %% | %s |\n\n", commas(fmt.Sprint(c.Copy.Rows)), num(c.Copy.Seconds), num(c.Copy.RowsPerS), numP(c.Copy.PGCPUusPerRow))
+		w("PostgreSQL CPU is that of all its processes (backends, WAL writer, checkpointer, autovacuum), read from /proc; – when it runs elsewhere.\n\n")
 	} else {
 		w("Not measured (needs async mode).\n\n")
 	}
@@ -354,8 +355,8 @@ func asyncSection(b *strings.Builder, r *Report) {
 		w("### Drain rate\n\n")
 		w("The persister is stopped, %s chain3 runs are sent to the api (%d tasks queued), then the persister is started. ", commas(fmt.Sprint(d.Runs)), d.Tasks)
 		w("The queue is polled every 5 ms from before the persister starts; the clock runs from the last reading with the queue full to the first reading with it empty (so it overstates the drain by at most two polls, and leaves out the persister's start-up); rows are counted in the tables afterwards.\n\n")
-		w("| rows | seconds | rows/s | runs/s | persister CPU µs/row |\n|--:|--:|--:|--:|--:|\n")
-		w("| %s | %s | %s | %s | %s |\n\n", commas(fmt.Sprint(d.Rows)), num(d.Seconds), num(d.RowsPerS), num(d.RunsPerS), numP(d.CPUusPerRw))
+		w("| rows | seconds | rows/s | runs/s | persister CPU µs/row | PostgreSQL CPU µs/row |\n|--:|--:|--:|--:|--:|--:|\n")
+		w("| %s | %s | %s | %s | %s | %s |\n\n", commas(fmt.Sprint(d.Rows)), num(d.Seconds), num(d.RowsPerS), num(d.RunsPerS), numP(d.CPUusPerRw), numP(d.PGCPUusPerRow))
 	}
 }
 

@@ -173,6 +173,9 @@ type CopyResult struct {
 	Bytes    int64   `json:"bytes"`
 	Seconds  float64 `json:"seconds"`
 	RowsPerS float64 `json:"rows_per_s"`
+	// PGCPUusPerRow is PostgreSQL's CPU per row copied (all its
+	// processes), when it runs on this machine.
+	PGCPUusPerRow *float64 `json:"postgres_cpu_us_per_row,omitempty"`
 }
 
 // LagResult is async persistence lag under a fixed open-loop rate.
@@ -260,6 +263,10 @@ type DrainResult struct {
 	RowsPerS   float64  `json:"rows_per_s"`
 	RunsPerS   float64  `json:"runs_per_s"`
 	CPUusPerRw *float64 `json:"persister_cpu_us_per_row"`
+	// PGCPUusPerRow is PostgreSQL's CPU per row drained (all its
+	// processes, from the persister's start to the empty queue), when it
+	// runs on this machine.
+	PGCPUusPerRow *float64 `json:"postgres_cpu_us_per_row,omitempty"`
 }
 
 // TargetResult is one target of the issue, evaluated (reported, never
@@ -461,8 +468,11 @@ func evaluateTargets(r *Report) []TargetResult {
 	}
 	if d, c := r.Drain, r.Ceilings.Copy; d != nil && c != nil && c.RowsPerS > 0 {
 		v := d.RowsPerS / c.RowsPerS * 100
-		add("persister drain vs COPY ceiling (c)", v, "%", "≥ 50 %", v >= 50,
-			fmt.Sprintf("%s vs %s rows/s", num(d.RowsPerS), num(c.RowsPerS)))
+		detail := fmt.Sprintf("%s vs %s rows/s", num(d.RowsPerS), num(c.RowsPerS))
+		if d.PGCPUusPerRow != nil && c.PGCPUusPerRow != nil && d.CPUusPerRw != nil {
+			detail += fmt.Sprintf("; CPU per row: PostgreSQL %s vs %s µs, persister %s µs", num(*d.PGCPUusPerRow), num(*c.PGCPUusPerRow), num(*d.CPUusPerRw))
+		}
+		add("persister drain vs COPY ceiling (c)", v, "%", "≥ 50 %", v >= 50, detail)
 	}
 	if m := r.cell("memory", "chain3", "streaming", 1); m != nil && m.TTFE != nil {
 		add("streaming time to first event p50", m.TTFE.P50, "µs", "≤ 1,000 µs", m.TTFE.P50 <= 1000, "memory, chain3, 1 client")

@@ -61,6 +61,10 @@ func TestSmoke(t *testing.T) {
 	if err := validate(&got); err != nil {
 		t.Fatalf("figures missing from benchmarks.json:\n%v", err)
 	}
+	// PostgreSQL runs on this machine: its CPU is read from /proc.
+	if got.Drain.PGCPUusPerRow == nil || got.Ceilings.Copy.PGCPUusPerRow == nil {
+		t.Errorf("PostgreSQL CPU per row missing: drain %v, COPY %v", got.Drain.PGCPUusPerRow, got.Ceilings.Copy.PGCPUusPerRow)
+	}
 	if n := len(got.Cells); n != 3*4*2*3 {
 		t.Fatalf("benchmarks.json has %d cells, want 72", n)
 	}
