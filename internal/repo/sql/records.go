@@ -92,13 +92,6 @@ WHERE CASE WHEN %[5]s THEN flowrun_conflict('%[1]s', t.id) ELSE %[6]s END`,
 		tb.name, names, rows, strings.Join(sets, ", "), strings.Join(changed, " OR "), tb.rank)
 }
 
-// insert builds the plain multi-row INSERT of the same rows: it fails with
-// unique_violation if any of them exists.
-func (tb table[T]) insert() string {
-	names, rows := tb.rows()
-	return fmt.Sprintf("INSERT INTO %s (%s)\n%s", tb.name, names, rows)
-}
-
 // rows returns the column list and the query producing the rows: one array
 // parameter per column, unnested, in id order.
 func (tb table[T]) rows() (names, query string) {
@@ -395,8 +388,8 @@ var (
 	upsertRuns  = runTable.upsert()
 	upsertNodes = nodeTable.upsert()
 	upsertLogs  = logTable.upsert()
-	insertNodes = nodeTable.insert()
-	insertLogs  = logTable.insert()
+	copyNodes   = nodeTable.copyIn()
+	copyLogs    = logTable.copyIn()
 
 	runColumns       = runTable.columns()
 	joinedRunColumns = runTable.joinedColumns("r")

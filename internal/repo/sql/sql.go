@@ -10,7 +10,8 @@
 // order-independent, and at-least-once delivery of the same batches through
 // the same SQL converges. Rows are written in id order, table by table, so
 // concurrent batches lock rows in one global order and cannot deadlock each
-// other.
+// other. The persister's variant (InsertFirst) copies node executions and
+// app logs in, in the same order, and upserts only when one exists.
 //
 // PostgreSQL cannot store NUL characters in text or jsonb, nor invalid
 // UTF-8; Write replaces them with U+FFFD rather than losing the batch.
@@ -19,6 +20,7 @@
 package sql
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +42,7 @@ type DB interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // Store is a repo.Store on PostgreSQL, with the schema of package migrations
@@ -54,14 +57,16 @@ var _ repo.Store = (*Store)(nil)
 // Option tunes a Store.
 type Option func(*Store)
 
-// InsertFirst makes Write insert node executions and app logs with a plain
-// INSERT, and write the batch again with the guarded upserts only if one
-// of them already exists (unique_violation on its primary key). Use it
-// where those records usually arrive once each, as at the async persister
-// (the api writes a node execution only when it has finished): a plain
-// INSERT spares PostgreSQL the upsert's speculative insertion per row. Run
-// records are always upserted (a run's start and end versions may travel
-// in different batches), and the outcome is the same either way.
+// InsertFirst makes Write copy node executions and app logs in (COPY, in
+// the batch's transaction, after the runs' upsert), and write the batch
+// again with the guarded upserts only if one of them already exists
+// (unique_violation on its primary key). Use it where those records
+// usually arrive once each, as at the async persister (the api writes a
+// node execution only when it has finished): COPY spares PostgreSQL the
+// upsert's per-row work. Run records are always upserted (a run's start
+// and end versions may travel in different batches), and the outcome is
+// the same either way. A batch then takes five round trips (BEGIN, the
+// runs, two COPYs, COMMIT) instead of one.
 func InsertFirst() Option { return func(s *Store) { s.insertFirst = true } }
 
 // New returns a store that uses db.
@@ -91,11 +96,15 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 	slices.SortFunc(b.NodeExecutions, func(x, y *repo.NodeExecution) int { return strings.Compare(x.ID, y.ID) })
 	slices.SortFunc(b.AppLogs, func(x, y *repo.AppLog) int { return strings.Compare(x.ID, y.ID) })
 	insert := s.insertFirst && len(b.NodeExecutions)+len(b.AppLogs) > 0
-	err = s.send(ctx, statements(b, insert))
+	if insert {
+		err = s.retry(ctx, func() error { return s.copyIn(ctx, b) })
+	} else {
+		err = s.send(ctx, b)
+	}
 	if insert && existed(err) {
 		// A node execution or app log was there already (a batch
 		// delivered again, or a long run's): upsert instead.
-		err = s.send(ctx, statements(b, false))
+		err = s.send(ctx, b)
 	}
 	if err != nil {
 		return fmt.Errorf("write %d records: %w", b.Len(), interpretError(err))
@@ -103,25 +112,56 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 	return nil
 }
 
-// statements returns the batch's writes, table by table, each in id
-// order (b's records are sorted): guarded upserts, or with insert plain
-// INSERTs for node executions and app logs.
-func statements(b *repo.Batch, insert bool) *pgx.Batch {
-	nodes, logs := upsertNodes, upsertLogs
-	if insert {
-		nodes, logs = insertNodes, insertLogs
-	}
+// send writes the batch with the guarded upserts, table by table, each in
+// id order (b's records are sorted), in one round trip.
+func (s *Store) send(ctx context.Context, b *repo.Batch) error {
 	batch := &pgx.Batch{}
 	if len(b.Runs) > 0 {
 		batch.Queue(upsertRuns, runArgs(b.Runs)...)
 	}
 	if len(b.NodeExecutions) > 0 {
-		batch.Queue(nodes, nodeArgs(b.NodeExecutions)...)
+		batch.Queue(upsertNodes, nodeArgs(b.NodeExecutions)...)
 	}
 	if len(b.AppLogs) > 0 {
-		batch.Queue(logs, logArgs(b.AppLogs)...)
+		batch.Queue(upsertLogs, logArgs(b.AppLogs)...)
 	}
-	return batch
+	return s.retry(ctx, func() error { return s.sendBatch(ctx, batch) })
+}
+
+// copyIn writes the batch in one transaction: runs with the guarded
+// upsert, node executions and app logs with a binary COPY (see copyData),
+// which fails with unique_violation if any of them exists. COPY spares
+// PostgreSQL the per-row work of an INSERT fed by arrays (decoding them,
+// casting, sorting, one heap and WAL insertion per row): it reads binary
+// rows and inserts them in multi-row groups.
+func (s *Store) copyIn(ctx context.Context, b *repo.Batch) error {
+	nodes, err := nodeTable.copyData(b.NodeExecutions)
+	if err != nil {
+		return err
+	}
+	logs, err := logTable.copyData(b.AppLogs)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if len(b.Runs) > 0 {
+			if _, err := tx.Exec(ctx, upsertRuns, runArgs(b.Runs)...); err != nil {
+				return err
+			}
+		}
+		pg := tx.Conn().PgConn()
+		if len(b.NodeExecutions) > 0 {
+			if _, err := pg.CopyFrom(ctx, bytes.NewReader(nodes), copyNodes); err != nil {
+				return err
+			}
+		}
+		if len(b.AppLogs) > 0 {
+			if _, err := pg.CopyFrom(ctx, bytes.NewReader(logs), copyLogs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // existed reports a plain INSERT's unique_violation on a primary key (and
@@ -131,11 +171,11 @@ func existed(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && strings.HasSuffix(pgErr.ConstraintName, "_pkey")
 }
 
-// send runs batch, again (up to maxAttempts in all) while it loses a
+// retry runs write, again (up to maxAttempts in all) while it loses a
 // deadlock or serialization race.
-func (s *Store) send(ctx context.Context, batch *pgx.Batch) error {
+func (s *Store) retry(ctx context.Context, write func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.sendBatch(ctx, batch)
+		err := write()
 		if err == nil || attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
 			return err
 		}

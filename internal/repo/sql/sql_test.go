@@ -104,30 +104,48 @@ func TestOneRoundTripPerBatch(t *testing.T) {
 }
 
 // TestUnstorableCharacters: NUL characters and invalid UTF-8, which
-// PostgreSQL cannot store, become U+FFFD instead of failing the batch.
+// PostgreSQL cannot store, become U+FFFD instead of failing the batch,
+// whether a record is upserted or copied (InsertFirst).
 func TestUnstorableCharacters(t *testing.T) {
 	t.Parallel()
-	s := reposql.New(dbtest.Pool(t))
-	ctx := t.Context()
-	r, b := fixture("app")
-	r.Error = "bad\x00byte \xff"
-	r.Inputs = json.RawMessage(`{"a":"x\u0000y","b":"\\u0000 stays","c":"` + "\xfe" + `"}`)
-	if err := s.Write(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: r.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Error != "bad\uFFFDbyte \uFFFD" {
-		t.Errorf("error = %q", got.Error)
-	}
-	var in map[string]string
-	if err := json.Unmarshal(got.Inputs, &in); err != nil {
-		t.Fatal(err)
-	}
-	if in["a"] != "x\uFFFDy" || in["b"] != `\u0000 stays` || in["c"] != "\uFFFD" {
-		t.Errorf("inputs = %q", in)
+	for name, opts := range map[string][]reposql.Option{"upsert": nil, "insert-first": {reposql.InsertFirst()}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := reposql.New(dbtest.Pool(t), opts...)
+			ctx := t.Context()
+			r, b := fixture("app")
+			r.Error = "bad\x00byte \xff"
+			r.Inputs = json.RawMessage(`{"a":"x\u0000y","b":"\\u0000 stays","c":"` + "\xfe" + `"}`)
+			n := b.NodeExecutions[0]
+			n.Error, n.Title = r.Error, "t\x00"
+			n.Inputs = r.Inputs
+			if err := s.Write(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: r.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes, err := s.NodeExecutionList(ctx, &repo.NodeExecutionListParams{AppID: "app", RunID: r.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Error != "bad\uFFFDbyte \uFFFD" {
+				t.Errorf("run error = %q", got.Error)
+			}
+			if e, title := nodes[0].Error, nodes[0].Title; e != got.Error || title != "t\uFFFD" {
+				t.Errorf("node error = %q, title %q", e, title)
+			}
+			for _, raw := range []json.RawMessage{got.Inputs, nodes[0].Inputs} {
+				var in map[string]string
+				if err := json.Unmarshal(raw, &in); err != nil {
+					t.Fatal(err)
+				}
+				if in["a"] != "x\uFFFDy" || in["b"] != `\u0000 stays` || in["c"] != "\uFFFD" {
+					t.Errorf("inputs = %q", in)
+				}
+			}
+		})
 	}
 }
 
