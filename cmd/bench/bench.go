@@ -484,6 +484,10 @@ func (b *bench) measureCell(ctx context.Context, mp *modeProcs, mode, wf, rm str
 	if mp.persister != nil {
 		persS = snapCPU(mp.persister.pid())
 	}
+	var pgS pgSnap
+	if mode != "memory" {
+		pgS = snapPG(b.pgPID)
+	}
 	res := closedLoop(ctx, b.client, t, clients, b.cfg.Warmup, b.cfg.Window, func(start bool) {
 		if start {
 			apiS, benchS = snapCPU(mp.api.pid()), snapCPU(self)
@@ -516,6 +520,9 @@ func (b *bench) measureCell(ctx context.Context, mp *modeProcs, mode, wf, rm str
 			cell.PersisterCPUus = ptr(round3(*v))
 		}
 	}
+	// PostgreSQL's CPU, like the persister's, from before the warm-up to
+	// the last record written, over every run.
+	cell.PGCPUus = pgS.perUnit(snapPG(b.pgPID), int64(res.total))
 	b.log.Info("cell", "mode", mode, "workflow", wf, "response", rm, "clients", clients,
 		"runs_per_s", cell.RunsPerS, "p50_us", p50(cell.Latency), "errors", cell.Errors)
 	if cell.Errors > 0 {

@@ -192,19 +192,19 @@ func modesSection(b *strings.Builder, r *Report) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("## Results per mode\n\n")
 	w("Latency in µs (request sent → response or stream fully read); TTFE is streaming's time to first event (request written → first `data:` line). ")
-	w("CPU is user+system time of the whole process per run; the persister's is charged to the cell whose records it wrote (warm-up included) and includes its idle polling of Redis (`PERSISTER_CHECK_INTERVAL`, 10 ms), so it is higher at low rates. ")
+	w("CPU is user+system time of the whole process per run; the persister's is charged to the cell whose records it wrote (warm-up included) and includes its idle polling of Redis (`PERSISTER_CHECK_INTERVAL`, 10 ms), so it is higher at low rates. PostgreSQL's (all its processes, read from /proc when it runs on this machine) is charged the same way, in sync and async mode. ")
 	w("The load generator's own CPU per run is in the JSON (`bench_cpu_us_per_run`).\n\n")
 	for _, mode := range r.Settings.Modes {
 		w("### %s\n\n", mode)
-		w("| workflow | response | clients | runs/s | p50 | p95 | p99 | TTFE p50 | TTFE p99 | api CPU µs/run | persister CPU µs/run | errors |\n")
-		w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		w("| workflow | response | clients | runs/s | p50 | p95 | p99 | TTFE p50 | TTFE p99 | api CPU µs/run | persister CPU µs/run | PostgreSQL CPU µs/run | errors |\n")
+		w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, c := range r.Cells {
 			if c.Mode != mode {
 				continue
 			}
-			w("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", c.Workflow, c.ResponseMode, c.Clients, num(c.RunsPerS),
+			w("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", c.Workflow, c.ResponseMode, c.Clients, num(c.RunsPerS),
 				pct(c.Latency, getP50), pct(c.Latency, getP95), pct(c.Latency, getP99), pct(c.TTFE, getP50), pct(c.TTFE, getP99),
-				numP(c.APICPUus), numP(c.PersisterCPUus), c.Errors)
+				numP(c.APICPUus), numP(c.PersisterCPUus), numP(c.PGCPUus), c.Errors)
 		}
 		w("\n")
 	}

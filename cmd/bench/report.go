@@ -99,7 +99,10 @@ type Cell struct {
 	// CPU per run in microseconds, from /proc/<pid>/stat (utime+stime).
 	APICPUus       *float64 `json:"api_cpu_us_per_run"`
 	PersisterCPUus *float64 `json:"persister_cpu_us_per_run,omitempty"`
-	BenchCPUus     *float64 `json:"bench_cpu_us_per_run"`
+	// PGCPUus is PostgreSQL's CPU per run (sync and async, when it runs
+	// on this machine), charged like the persister's.
+	PGCPUus    *float64 `json:"postgres_cpu_us_per_run,omitempty"`
+	BenchCPUus *float64 `json:"bench_cpu_us_per_run"`
 }
 
 // ModeSummary is per-mode memory use and the soak.
@@ -430,8 +433,12 @@ func evaluateTargets(r *Report) []TargetResult {
 		v := a.RunsPerS / mem16.RunsPerS * 100
 		detail := fmt.Sprintf("%s vs %s runs/s (blocking)", num(a.RunsPerS), num(mem16.RunsPerS))
 		if a.APICPUus != nil && mem16.APICPUus != nil && a.PersisterCPUus != nil {
-			detail += fmt.Sprintf("; CPU per run: api %s µs async against %s memory, persister %s µs, PostgreSQL and Redis besides, all on the same cores",
+			detail += fmt.Sprintf("; CPU per run: api %s µs async against %s memory, persister %s µs",
 				num(*a.APICPUus), num(*mem16.APICPUus), num(*a.PersisterCPUus))
+			if bound := cpuBound(mem16, a); bound > 0 {
+				detail += fmt.Sprintf(", PostgreSQL %s µs, load generator %s against %s µs: with all of them on the same cores, CPU alone bounds async at %.0f %% of memory mode's rate (Redis besides)",
+					num(*a.PGCPUus), num(*a.BenchCPUus), num(*mem16.BenchCPUus), bound)
+			}
 		}
 		add("async vs memory throughput (chain3, 16 clients)", v, "%", "≥ 80 %", v >= 80, detail)
 	}
@@ -497,4 +504,20 @@ func round3(v float64) float64 {
 	}
 	d := math.Pow(10, 3-math.Ceil(math.Log10(math.Abs(v))))
 	return math.Round(v*d) / d
+}
+
+// cpuBound returns, in percent of mem's runs/s, the most runs/s async can
+// reach when every process shares the same cores: the CPU a memory run
+// costs (api and load generator) over what an async run costs (api, load
+// generator, persister and PostgreSQL). 0 if a figure is missing.
+func cpuBound(mem, async *Cell) float64 {
+	if mem.APICPUus == nil || mem.BenchCPUus == nil || async.APICPUus == nil || async.BenchCPUus == nil ||
+		async.PersisterCPUus == nil || async.PGCPUus == nil {
+		return 0
+	}
+	cost := *async.APICPUus + *async.BenchCPUus + *async.PersisterCPUus + *async.PGCPUus
+	if cost <= 0 {
+		return 0
+	}
+	return (*mem.APICPUus + *mem.BenchCPUus) / cost * 100
 }

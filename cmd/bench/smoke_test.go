@@ -65,6 +65,11 @@ func TestSmoke(t *testing.T) {
 	if got.Drain.PGCPUusPerRow == nil || got.Ceilings.Copy.PGCPUusPerRow == nil {
 		t.Errorf("PostgreSQL CPU per row missing: drain %v, COPY %v", got.Drain.PGCPUusPerRow, got.Ceilings.Copy.PGCPUusPerRow)
 	}
+	for _, c := range got.Cells {
+		if c.Mode != "memory" && c.PGCPUus == nil {
+			t.Errorf("%s/%s/%s/c%d: PostgreSQL CPU per run missing", c.Mode, c.Workflow, c.ResponseMode, c.Clients)
+		}
+	}
 	if n := len(got.Cells); n != 3*4*2*3 {
 		t.Fatalf("benchmarks.json has %d cells, want 72", n)
 	}
