@@ -484,7 +484,7 @@ func (b *bench) measureCell(ctx context.Context, mp *modeProcs, mode, wf, rm str
 	if mp.persister != nil {
 		persS = snapCPU(mp.persister.pid())
 	}
-	var pgS pgSnap
+	var pgS cpuSnap
 	if mode != "memory" {
 		pgS = snapPG(b.pgPID)
 	}

@@ -318,26 +318,22 @@ func postmasterPID(ctx context.Context, pool *pgxpool.Pool) int {
 	return ppid
 }
 
-// pgSnap is PostgreSQL's CPU time at one moment (zero pid: unknown).
-type pgSnap struct {
-	pid int
-	cpu time.Duration
-}
-
-func snapPG(pid int) pgSnap {
+// snapPG is snapCPU for PostgreSQL: the CPU of its whole process tree
+// (see treeCPU), unknown (zero pid) if pid is 0 or unreadable.
+func snapPG(pid int) cpuSnap {
 	if pid == 0 {
-		return pgSnap{}
+		return cpuSnap{}
 	}
 	c, err := treeCPU(pid)
 	if err != nil {
-		return pgSnap{}
+		return cpuSnap{}
 	}
-	return pgSnap{pid: pid, cpu: c}
+	return cpuSnap{pid: pid, cpu: c}
 }
 
-// perUnit returns microseconds of PostgreSQL CPU per unit from s to end,
-// or nil if either is unknown.
-func (s pgSnap) perUnit(end pgSnap, n int64) *float64 {
+// perUnit returns microseconds of CPU per unit from s to end, or nil if
+// either is unknown.
+func (s cpuSnap) perUnit(end cpuSnap, n int64) *float64 {
 	if s.pid == 0 || end.pid != s.pid || n <= 0 {
 		return nil
 	}
