@@ -10,9 +10,9 @@ import (
 	"github.com/flowrun/flowrun/internal/repo"
 )
 
-// copyIn returns the COPY statement that reads tb's rows in the binary
+// copyStmt returns the COPY statement that reads tb's rows in the binary
 // format copyData writes.
-func (tb table[T]) copyIn() string {
+func (tb table[T]) copyStmt() string {
 	return fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", tb.name, tb.columns())
 }
 

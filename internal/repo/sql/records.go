@@ -388,8 +388,8 @@ var (
 	upsertRuns  = runTable.upsert()
 	upsertNodes = nodeTable.upsert()
 	upsertLogs  = logTable.upsert()
-	copyNodes   = nodeTable.copyIn()
-	copyLogs    = logTable.copyIn()
+	copyNodes   = nodeTable.copyStmt()
+	copyLogs    = logTable.copyStmt()
 
 	runColumns       = runTable.columns()
 	joinedRunColumns = runTable.joinedColumns("r")
