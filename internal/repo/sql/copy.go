@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/flowrun/flowrun/internal/repo"
 )
 
@@ -52,8 +54,8 @@ func (tb table[T]) copyData(rows []T) ([]byte, error) {
 					null()
 					continue
 				}
-				id, ok := parseUUID(s)
-				if !ok {
+				id, err := uuid.Parse(s)
+				if err != nil {
 					return nil, fmt.Errorf("%s.%s %q: %w", tb.name, c.name, s, repo.ErrInvalid)
 				}
 				field(id[:])
@@ -85,38 +87,4 @@ func (tb table[T]) copyData(rows []T) ([]byte, error) {
 		}
 	}
 	return binary.BigEndian.AppendUint16(out, math.MaxUint16), nil // -1: end
-}
-
-// parseUUID decodes the canonical 36-character form (either case).
-func parseUUID(s string) (id [16]byte, ok bool) {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return id, false
-	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i--
-			continue
-		}
-		hi, ok1 := unhex(s[i])
-		lo, ok2 := unhex(s[i+1])
-		if !ok1 || !ok2 {
-			return id, false
-		}
-		id[j] = hi<<4 | lo
-		j++
-	}
-	return id, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
