@@ -247,6 +247,10 @@ func ceilingsSection(b *strings.Builder, r *Report) {
 	w("### (a) HTTP ceiling\n\n")
 	w("A bare `net/http` server in its own process whose one handler reads the body and answers a fixed %d-byte JSON body, ", c.BodyBytes)
 	w("the size of a chain3 blocking response; same client, same connections. It bounds what memory mode can reach over HTTP on this machine.\n\n")
+	if len(c.HTTP) > 0 && c.HTTP[0].Windows > 1 {
+		w("Each client count is measured in two half windows, just before and just after memory mode's chain3 blocking cell at that count, ")
+		w("so that the ratio compares measurements seconds apart on this shared machine, not minutes.\n\n")
+	}
 	w("| clients | ceiling req/s | p50 µs | p99 µs | server CPU µs/req | memory chain3 runs/s | memory / ceiling |\n|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, h := range c.HTTP {
 		mem := r.cell("memory", "chain3", "blocking", h.Clients)

@@ -83,16 +83,19 @@ type Server struct {
 // Cell is one closed-loop measurement: mode × workflow × response mode ×
 // clients.
 type Cell struct {
-	Mode         string       `json:"mode"`
-	Workflow     string       `json:"workflow"`
-	ResponseMode string       `json:"response_mode"`
-	Clients      int          `json:"clients"`
-	Runs         int          `json:"runs"`
-	Errors       int          `json:"errors"`
-	FirstError   string       `json:"first_error,omitempty"`
-	WindowS      float64      `json:"window_s"`
-	RunsPerS     float64      `json:"runs_per_s"`
-	Latency      *Percentiles `json:"latency"`
+	Mode         string  `json:"mode"`
+	Workflow     string  `json:"workflow"`
+	ResponseMode string  `json:"response_mode"`
+	Clients      int     `json:"clients"`
+	Runs         int     `json:"runs"`
+	Errors       int     `json:"errors"`
+	FirstError   string  `json:"first_error,omitempty"`
+	WindowS      float64 `json:"window_s"`
+	// Windows is how many measurement windows WindowS adds up (ceiling
+	// (a): two halves around each memory chain3 blocking cell); 0 means 1.
+	Windows  int          `json:"windows,omitempty"`
+	RunsPerS float64      `json:"runs_per_s"`
+	Latency  *Percentiles `json:"latency"`
 	// TTFE is streaming's time to first event: request written → first
 	// `data:` line read.
 	TTFE *Percentiles `json:"ttfe,omitempty"`

@@ -70,6 +70,12 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s/%s/%s/c%d: PostgreSQL CPU per run missing", c.Mode, c.Workflow, c.ResponseMode, c.Clients)
 		}
 	}
+	// Ceiling (a) brackets each memory chain3 blocking cell.
+	for _, h := range got.Ceilings.HTTP {
+		if h.Windows != 2 {
+			t.Errorf("ceiling (a) at %d clients: %d windows, want 2 (around the memory cell)", h.Clients, h.Windows)
+		}
+	}
 	if n := len(got.Cells); n != 3*4*2*3 {
 		t.Fatalf("benchmarks.json has %d cells, want 72", n)
 	}
@@ -77,7 +83,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Generated", "## Targets", "benchmarks-latency.svg", "### async", "(a) HTTP ceiling", "(b) Naive sync baseline", "(c) COPY ceiling", "### Persistence lag", "### Drain rate", "## Memory"} {
+	for _, want := range []string{"Generated", "## Targets", "benchmarks-latency.svg", "### async", "(a) HTTP ceiling", "just before and just after", "(b) Naive sync baseline", "(c) COPY ceiling", "### Persistence lag", "### Drain rate", "## Memory"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("benchmarks.md lacks %q", want)
 		}
