@@ -20,7 +20,7 @@
 #
 # Environment knobs:
 #   FLOWRUN_FUZZTIME               fuzz budget per target after a green full run
-#                                  (default 3s when CI=true, otherwise off)
+#                                  (default 20000x when CI=true, otherwise off)
 #   FLOWRUN_TEST_REDIS_APPENDONLY  yes|no (default no)
 #   FLOWRUN_TEST_KEEP              1 keeps the temp dir (logs) after the run
 set -Eeuo pipefail

@@ -420,20 +420,24 @@ func (b *bench) runMode(ctx context.Context, mode string) (err error) {
 				}
 				// Memory mode's chain3 blocking cells are compared with
 				// ceiling (a): measure it just before and just after.
-				paired := mode == "memory" && wf == "chain3" && rm == "blocking"
-				if paired {
+				bracket := func() error {
+					if mode != "memory" || wf != "chain3" || rm != "blocking" {
+						return nil
+					}
 					if err := b.ceilingWindow(ctx, c, b.cfg.Window/2); err != nil {
 						return fmt.Errorf("ceiling (a): %w", err)
 					}
+					return nil
+				}
+				if err := bracket(); err != nil {
+					return err
 				}
 				cell, err := b.measureCell(ctx, mp, mode, wf, rm, c)
 				if err != nil {
 					return err
 				}
-				if paired {
-					if err := b.ceilingWindow(ctx, c, b.cfg.Window/2); err != nil {
-						return fmt.Errorf("ceiling (a): %w", err)
-					}
+				if err := bracket(); err != nil {
+					return err
 				}
 				b.rep.Cells = append(b.rep.Cells, *cell)
 			}
