@@ -31,11 +31,14 @@ var (
 	ErrMemoryLimit = errors.New("code execution exceeded the memory limit")
 	// ErrResultTooLarge is a result over Config.MaxResultBytes.
 	ErrResultTooLarge = errors.New("code result is too large")
-	// ErrWorkerDied is a Python worker that exited during an execution
-	// (os._exit, a crash, or RLIMIT_CPU).
+	// ErrWorkerDied is a code process that ended during an execution
+	// (os._exit, a crash, RLIMIT_CPU or RLIMIT_AS).
 	ErrWorkerDied = errors.New("python worker exited unexpectedly")
 	// ErrPythonUnavailable is a Python interpreter that cannot be started.
 	ErrPythonUnavailable = errors.New("python3 is unavailable")
+	// ErrIsolationUnavailable is a kernel that cannot confine Python code
+	// (see Config.PythonUnconfined).
+	ErrIsolationUnavailable = errors.New("code isolation is unavailable")
 )
 
 // Runner executes code nodes. It owns the JavaScript runtimes, the Python
@@ -188,33 +191,40 @@ func (rn *Runner) exec(ctx context.Context, language, code string, inputs map[st
 	return rn.py.run(ctx, code, inputs)
 }
 
-// Isolation describes how Python workers are actually confined, which
-// depends on the privileges the service has (see the package
-// documentation).
+// Isolation describes how Python code is actually confined, which
+// depends on the kernel and on the privileges the service has (see the
+// package documentation).
 type Isolation struct {
-	// NetNS is set when workers run in a private network namespace.
+	// Landlock is the Landlock ABI version the zygote restricted itself
+	// with; 0 when Python code runs unconfined or cannot run.
+	Landlock int
+	// NetNS is set when the zygote runs in a private network namespace.
 	NetNS bool
-	// DroppedPrivileges is set when workers run as Config.PythonUID/GID
-	// instead of root.
+	// DroppedPrivileges is set when the zygote runs as
+	// Config.PythonUID/GID instead of root.
 	DroppedPrivileges bool
+	// Disabled explains why Python code cannot run here; empty when it
+	// can.
+	Disabled string
 }
 
-// PythonIsolation reports the confinement of the Python workers started
-// so far; it is the zero value before Start or with Config.Endpoint.
+// PythonIsolation reports the confinement of Python code; it is the zero
+// value before Start or with Config.Endpoint.
 func (rn *Runner) PythonIsolation() Isolation {
 	if rn.py == nil {
 		return Isolation{}
 	}
-	return Isolation{NetNS: rn.py.netns.Load(), DroppedPrivileges: rn.py.drop.Load()}
+	return Isolation{Landlock: int(rn.py.landlck.Load()), NetNS: rn.py.netns.Load(),
+		DroppedPrivileges: rn.py.drop.Load(), Disabled: rn.py.disabled}
 }
 
-// PythonWorkersStarted reports how many Python worker processes have been
-// started so far, replacements included.
-func (rn *Runner) PythonWorkersStarted() int64 {
+// PythonProcesses reports how many Python child processes have been
+// forked so far (one per call, plus the warm ones).
+func (rn *Runner) PythonProcesses() int64 {
 	if rn.py == nil {
 		return 0
 	}
-	return rn.py.starts.Load()
+	return rn.py.forks.Load()
 }
 
 // ---- the node ----

@@ -17,9 +17,12 @@ const (
 	DefaultPythonWorkers = 2
 	// DefaultPythonBinary is looked up in PATH.
 	DefaultPythonBinary = "python3"
-	// DefaultPythonMemoryLimit is each worker's RLIMIT_AS (address space).
+	// DefaultPythonMemoryLimit is each Python child's RLIMIT_AS (address
+	// space).
 	DefaultPythonMemoryLimit = 1 << 30
-	// DefaultPythonStartTimeout bounds a worker's start-up handshake.
+	// DefaultPythonMaxThreads is each Python child's RLIMIT_NPROC.
+	DefaultPythonMaxThreads = 1024
+	// DefaultPythonStartTimeout bounds the zygote's start-up handshake.
 	DefaultPythonStartTimeout = 30 * time.Second
 	// DefaultMaxResultBytes caps the JSON-encoded result of one execution.
 	DefaultMaxResultBytes = 16 << 20
@@ -38,6 +41,11 @@ const (
 	// root.
 	nobody = 65534
 )
+
+// DefaultPythonPreload are the modules the zygote imports before forking:
+// the standard library that code nodes commonly use.
+var DefaultPythonPreload = []string{"json", "re", "math", "datetime", "time", "random", "base64", "hashlib",
+	"collections", "itertools", "functools", "string", "urllib.parse", "decimal", "uuid", "typing"}
 
 // Config configures a Runner. Every zero value means the documented
 // default, so Config{} is a working configuration. Only cmd/ reads the
@@ -73,36 +81,54 @@ type Config struct {
 	JSMaxCallStackSize int
 
 	// PythonBinary is the CPython interpreter. Zero means "python3" from
-	// PATH.
+	// PATH. It may be a virtualenv's interpreter: its packages are then
+	// importable, and readable, by code nodes.
 	PythonBinary string
-	// PythonWorkers is the number of pre-started worker processes, which is
-	// also the number of Python executions that run at once. Zero means
-	// DefaultPythonWorkers.
+	// PythonWorkers is the number of Python calls that run at once, and
+	// the number of child processes kept forked ahead of demand. Zero
+	// means DefaultPythonWorkers.
 	PythonWorkers int
-	// PythonMemoryLimit is each worker's RLIMIT_AS in bytes. Zero means
+	// PythonMemoryLimit is each child's RLIMIT_AS in bytes. Zero means
 	// DefaultPythonMemoryLimit; negative means no limit.
 	PythonMemoryLimit int64
-	// PythonCPULimit is the CPU time one execution may use (RLIMIT_CPU,
-	// re-armed before each call; the kernel kills the worker past it). Zero
-	// means Timeout rounded up to seconds plus one; negative means no limit.
+	// PythonCPULimit is the CPU time one call may use (RLIMIT_CPU; the
+	// kernel kills the child past it). Zero means Timeout rounded up to
+	// seconds plus one; negative means no limit.
 	PythonCPULimit time.Duration
-	// PythonStartTimeout bounds a worker's start-up. Zero means
+	// PythonMaxThreads is each child's RLIMIT_NPROC. The kernel counts
+	// every task of the child's uid against it, so it bounds threads only
+	// loosely when workers share the service's uid. Zero means
+	// DefaultPythonMaxThreads.
+	PythonMaxThreads int
+	// PythonStartTimeout bounds the zygote's start-up. Zero means
 	// DefaultPythonStartTimeout.
 	PythonStartTimeout time.Duration
-	// PythonMaxCalls recycles a worker after that many executions. Zero
-	// means never (workers are still recycled when user code leaves visible
-	// traces: changed builtins, extra threads, another working directory).
-	PythonMaxCalls int
-	// PythonAllowNetwork lets Python code open sockets. By default it
-	// cannot: see the package documentation for how, and how far, that is
-	// enforced.
+	// PythonPreload are modules the zygote imports before it forks, so
+	// that calls find them loaded (e.g. "requests" in a virtualenv). Nil
+	// means DefaultPythonPreload; an empty non-nil slice preloads nothing.
+	PythonPreload []string
+	// PythonReadPaths are extra files or directories code may read, beyond
+	// the interpreter's own paths and the system libraries.
+	PythonReadPaths []string
+	// ProtectedPaths must not be readable by code (the service's APPS_DIR,
+	// its spool directory): the zygote refuses to start if the paths code
+	// may read contain one, and checks after confining itself that it
+	// cannot open them.
+	ProtectedPaths []string
+	// PythonAllowNetwork lets Python code open internet sockets. By
+	// default the kernel refuses them (seccomp and Landlock).
 	PythonAllowNetwork bool
-	// PythonUID and PythonGID are the credentials workers run with when the
-	// service runs as root. Zero means 65534 (nobody); negative keeps root.
-	// They are ignored when the service does not run as root.
+	// PythonUnconfined runs Python code even where the kernel cannot
+	// confine it (no Landlock: Linux before 5.13, or an LSM list without
+	// it). Off by default: such a machine refuses Python calls with
+	// ErrIsolationUnavailable.
+	PythonUnconfined bool
+	// PythonUID and PythonGID are the credentials the zygote runs with when
+	// the service runs as root. Zero means 65534 (nobody); negative keeps
+	// root. They are ignored when the service does not run as root.
 	PythonUID, PythonGID int
-	// PythonDisableNetNS turns off the private network namespace that
-	// workers get when the service runs as root (the socket stub stays).
+	// PythonDisableNetNS turns off the private network namespace that the
+	// zygote gets when the service runs as root.
 	PythonDisableNetNS bool
 
 	// Endpoint is CODE_EXECUTION_ENDPOINT: when set, both languages run
@@ -173,6 +199,10 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	c.PythonStartTimeout = cmp.Or(c.PythonStartTimeout, DefaultPythonStartTimeout)
+	c.PythonMaxThreads = cmp.Or(c.PythonMaxThreads, DefaultPythonMaxThreads)
+	if c.PythonPreload == nil {
+		c.PythonPreload = DefaultPythonPreload
+	}
 	c.PythonUID = cmp.Or(c.PythonUID, nobody)
 	c.PythonGID = cmp.Or(c.PythonGID, nobody)
 	c.EndpointTimeout = cmp.Or(c.EndpointTimeout, DefaultEndpointTimeout)
@@ -190,9 +220,6 @@ func (c Config) validate() error {
 	}
 	if c.JSPoolSize < 0 || c.PythonWorkers < 0 {
 		errs = append(errs, errors.New("pool sizes must not be negative"))
-	}
-	if c.PythonMaxCalls < 0 {
-		errs = append(errs, errors.New("PythonMaxCalls must not be negative"))
 	}
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)

@@ -43,45 +43,40 @@
 //
 // # Python
 //
-// Python runs in real CPython, in Config.PythonWorkers worker processes
-// started at Start (worker.py, embedded) that each serve one execution at
-// a time over a line-delimited JSON protocol on private copies of stdin
-// and stdout (fds 0 and 1 point at /dev/null for user code). Every call
-// gets fresh globals (the code is exec'd in a new dict, as __main__); the
-// compiled code object is cached per source text. A worker that overruns
-// Config.Timeout, or whose run is stopped, is killed (its whole process
-// group) and replaced in the background.
+// Python runs in real CPython. At Start the Runner launches one zygote
+// (zygote.py, embedded) with an empty environment. The zygote confines
+// itself before anything else can run in it, then only forks:
 //
-// Isolation, and its limits. The worker is a plain process, not a
-// sandbox:
+//   - Landlock: it can read the interpreter's own paths (sys.prefix,
+//     sys.path: a virtualenv's packages included), the system's libraries
+//     (/usr, /lib, /bin) and a few files of /etc (TLS roots, the resolver,
+//     time zones), plus Config.PythonReadPaths; nothing else. No /proc (so
+//     not the service's environ or memory), no APPS_DIR, no /tmp, no
+//     writes anywhere. Config.ProtectedPaths are checked to lie outside
+//     what it can read, and to fail to open once it is confined. With
+//     Landlock ABI 4 it can make no TCP connection, and with ABI 6 it
+//     cannot signal processes outside its domain.
+//   - seccomp: no ptrace, process_vm_*, mounts, namespaces, BPF, keyrings
+//     or io_uring, and without network no socket but AF_UNIX.
+//   - no_new_privs and not dumpable; as root, also a private network
+//     namespace and the uid of Config.PythonUID (nobody).
 //
-//   - Environment: workers get a fixed environment (PATH, LANG, LC_ALL,
-//     HOME, TMPDIR); nothing of the service's own environment is passed on.
-//   - Privileges: when the service runs as root, workers run as
-//     PythonUID/PythonGID (nobody by default), so they cannot read the
-//     service's /proc/<pid>/environ or root-only files, nor raise their own
-//     limits. If that uid cannot execute the interpreter (e.g. a pyenv
-//     install under /root), workers fall back to running as root: see
-//     Runner.PythonIsolation. As a non-root service, workers share its uid
-//     and can read what it can, including /proc/<pid>/environ.
-//   - Network: off unless PythonAllowNetwork. As root, workers get a
-//     private network namespace (CLONE_NEWNET: no interface but a down
-//     loopback), which no Python code can undo. Without that privilege the
-//     only barrier is a stub replacing socket.socket, _socket.socket and
-//     the resolver functions, which determined code can get around (e.g.
-//     ctypes).
-//   - Limits: RLIMIT_AS (PythonMemoryLimit) for the worker's lifetime (as
-//     nobody, code cannot raise it; as root it can) and a soft RLIMIT_CPU
-//     re-armed before each call (PythonCPULimit), which code can raise
-//     because the worker must be able to re-arm it. The wall-clock
-//     Timeout, enforced from Go by killing the worker, is the bound that
-//     code cannot lift.
-//   - State between calls: ordinary globals cannot leak (fresh dict).
-//     Module-level state can: code that stores data on an imported module
-//     (json.x = secret) leaves it for the next call in that worker. Workers
-//     that visibly change the interpreter — builtins added or replaced,
-//     threads left running, another working directory — are recycled after
-//     the call, and PythonMaxCalls recycles them periodically.
+// Each call runs in a fresh child of the zygote that serves that one call
+// and exits: no process, memory, file or module state passes from one
+// call to another, and a reply forged by user code can only answer its
+// own call. Before user code, the child moves to its own process group,
+// sets RLIMIT_AS, RLIMIT_CPU, RLIMIT_NPROC, RLIMIT_FSIZE (0) and
+// RLIMIT_NOFILE, and adds a second seccomp filter that forbids new
+// processes (clone without CLONE_THREAD, fork, execve), raising limits,
+// signals and every socket (internet sockets stay when
+// Config.PythonAllowNetwork). A call that overruns Config.Timeout, or whose
+// run is stopped, has its process group killed; after every call the
+// process group is killed whatever happened, so nothing it started
+// outlives it. Config.PythonWorkers children are kept forked ahead of
+// demand, so the fork is paid off the call's path.
+//
+// Where the kernel cannot confine code (no Landlock), Python calls fail
+// with ErrIsolationUnavailable unless Config.PythonUnconfined is set.
 //
 // Dify itself runs code in dify-sandbox (seccomp, chroot); when that level
 // of confinement is required, point Config.Endpoint at one.

@@ -5,10 +5,10 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -21,51 +21,44 @@ import (
 	"github.com/flowrun/flowrun/internal/run"
 )
 
-//go:embed worker.py
-var workerScript string
+//go:embed zygote.py
+var zygoteScript string
 
-// workerEnv is the whole environment of a worker: nothing of the service's
-// own environment (API keys, database URLs) is passed on.
+// workerEnv is the whole environment of the zygote and its children:
+// nothing of the service's own environment (API keys, database URLs) is
+// passed on.
 var workerEnv = []string{
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	"LANG=C.UTF-8",
 	"LC_ALL=C.UTF-8",
-	"HOME=/tmp",
-	"TMPDIR=/tmp",
+	"HOME=/nonexistent",
 }
 
-// pyRunner keeps a pool of pre-started CPython worker processes.
+// pyRunner runs Python code in single-use child processes forked by a
+// zygote (zygote.py). It keeps Config.PythonWorkers children forked ahead
+// of demand, so a call pays for a fork only off its own path, and runs at
+// most Config.PythonWorkers calls at once.
 type pyRunner struct {
-	cfg    Config
-	bin    string
-	args   []string
-	root   bool
-	netns  atomic.Bool // try CLONE_NEWNET; cleared when the kernel refuses
-	drop   atomic.Bool // run as PythonUID/GID; cleared when that uid cannot run the binary
-	base   context.Context
-	idle   chan *pyWorker
-	starts atomic.Int64 // workers started, for tests and metrics
+	cfg     Config
+	bin     string
+	zcfg    []byte // the zygote's configuration (JSON)
+	root    bool
+	netns   atomic.Bool // try CLONE_NEWNET; cleared when the kernel refuses
+	drop    atomic.Bool // run as PythonUID/GID; cleared when that uid cannot run the binary
+	base    context.Context
+	slots   chan struct{}
+	warm    chan *pyChild
+	starts  atomic.Int64 // zygotes started
+	forks   atomic.Int64 // children received
+	landlck atomic.Int32 // Landlock ABI the zygote confined itself with
+	// disabled explains why Python code cannot run (confinement is not
+	// available and Config.PythonUnconfined is off); empty when it can.
+	disabled string
 
 	mu     sync.Mutex
+	z      *zygote
 	closed bool
-	wg     sync.WaitGroup // calls in flight and replacement goroutines
-}
-
-type pyWorker struct {
-	cmd    *exec.Cmd
-	in     *os.File
-	outF   *os.File
-	out    *bufio.Reader
-	stderr *tailBuffer
-	exited chan struct{}
-	calls  int
-}
-
-type pyReply struct {
-	Recycle  bool            `json:"recycle"`
-	Result   json.RawMessage `json:"result"`
-	Error    *string         `json:"error"`
-	TooLarge bool            `json:"too_large"`
+	wg     sync.WaitGroup // calls in flight and restart goroutines
 }
 
 func newPyRunner(cfg Config, base context.Context) (*pyRunner, error) {
@@ -73,24 +66,35 @@ func newPyRunner(cfg Config, base context.Context) (*pyRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	wcfg := map[string]any{
-		"network":    cfg.PythonAllowNetwork,
-		"max_result": cfg.MaxResultBytes,
+	zc := map[string]any{
+		"network":       cfg.PythonAllowNetwork,
+		"max_result":    cfg.MaxResultBytes,
+		"confine":       !cfg.PythonUnconfined,
+		"filter_zygote": base64.StdEncoding.EncodeToString(filterZygote(cfg.PythonAllowNetwork)),
+		"filter_child":  base64.StdEncoding.EncodeToString(filterChild(cfg.PythonAllowNetwork)),
+		"preload":       cfg.PythonPreload,
+		"protect":       cfg.ProtectedPaths,
+		"read_paths":    cfg.PythonReadPaths,
+		"nproc":         cfg.PythonMaxThreads,
 	}
 	if cfg.PythonMemoryLimit > 0 {
-		wcfg["memory"] = cfg.PythonMemoryLimit
+		zc["memory"] = cfg.PythonMemoryLimit
 	}
 	if cfg.PythonCPULimit > 0 {
-		wcfg["cpu"] = int64(math.Ceil(cfg.PythonCPULimit.Seconds()))
+		zc["cpu"] = int64(math.Ceil(cfg.PythonCPULimit.Seconds()))
 	}
-	js, _ := json.Marshal(wcfg)
+	js, err := json.Marshal(zc)
+	if err != nil {
+		return nil, err
+	}
 	p := &pyRunner{
-		cfg:  cfg,
-		bin:  bin,
-		args: []string{"-I", "-B", "-c", workerScript, string(js)},
-		root: os.Geteuid() == 0,
-		base: base,
-		idle: make(chan *pyWorker, cfg.PythonWorkers),
+		cfg:   cfg,
+		bin:   bin,
+		zcfg:  js,
+		root:  os.Geteuid() == 0,
+		base:  base,
+		slots: make(chan struct{}, cfg.PythonWorkers),
+		warm:  make(chan *pyChild, cfg.PythonWorkers),
 	}
 	p.netns.Store(p.root && !cfg.PythonAllowNetwork && !cfg.PythonDisableNetNS)
 	p.drop.Store(p.root && cfg.PythonUID >= 0 && cfg.PythonGID >= 0)
@@ -115,32 +119,52 @@ func resolvePython(name string) (string, error) {
 	return path, nil
 }
 
-// start starts the pool's workers; it fails if one cannot start.
+// start starts the zygote and waits for its first child. When the kernel
+// cannot confine Python code and Config.PythonUnconfined is off, start
+// succeeds but every call fails with ErrIsolationUnavailable.
 func (p *pyRunner) start(ctx context.Context) error {
-	for range p.cfg.PythonWorkers {
-		w, err := p.spawn(ctx)
-		if err != nil {
-			p.stop()
-			return err
-		}
-		p.idle <- w
+	z, err := p.spawn(ctx)
+	if errors.Is(err, ErrIsolationUnavailable) {
+		p.disabled = err.Error()
+		return nil
 	}
-	return nil
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.z = z
+	p.mu.Unlock()
+	z.fork(cap(p.warm))
+	select {
+	case c := <-p.warm:
+		p.warm <- c
+		return nil
+	case <-z.exited:
+		return fmt.Errorf("%w: the zygote exited: %s", ErrPythonUnavailable, z.describeExit())
+	case <-ctx.Done():
+		p.stop()
+		return ctx.Err()
+	}
 }
 
-// stop kills every worker and waits for calls and replacements to end.
+// stop ends the zygote and every child, and waits for calls and restarts
+// to end. base is cancelled by the Runner first, so calls in flight kill
+// their children and return.
 func (p *pyRunner) stop() {
 	p.mu.Lock()
 	p.closed = true
+	z := p.z
 	p.mu.Unlock()
-	// base is cancelled by the Runner before stop is called: in-flight
-	// calls kill their workers and return.
 	p.wg.Wait()
+	if z != nil {
+		z.kill()
+		<-z.exited
+		<-z.reader
+	}
 	for {
 		select {
-		case w := <-p.idle:
-			w.kill()
-			<-w.exited
+		case c := <-p.warm:
+			c.kill()
 		default:
 			return
 		}
@@ -160,168 +184,125 @@ func (p *pyRunner) sysProcAttr(netns, drop bool) *syscall.SysProcAttr {
 	return attr
 }
 
-// spawn starts one worker and waits for its ready line.
-func (p *pyRunner) spawn(ctx context.Context) (*pyWorker, error) {
-	w, err := p.startProcess(p.netns.Load(), p.drop.Load())
+// spawn starts a zygote and waits for its ready message.
+func (p *pyRunner) spawn(ctx context.Context) (*zygote, error) {
+	z, err := p.startZygote(p.netns.Load(), p.drop.Load())
 	if err != nil && p.netns.Load() && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL)) {
-		// No CAP_SYS_ADMIN (e.g. an unprivileged container): fall back to
-		// the in-process socket stub.
+		// No CAP_SYS_ADMIN (e.g. an unprivileged container): seccomp and
+		// Landlock still keep code off the network.
 		p.netns.Store(false)
-		w, err = p.startProcess(false, p.drop.Load())
+		z, err = p.startZygote(false, p.drop.Load())
 	}
 	if err != nil && p.drop.Load() && errors.Is(err, syscall.EACCES) {
 		// The unprivileged uid cannot reach the interpreter (e.g. a
-		// pyenv install under /root): run it as root, still with a clean
-		// environment and the other limits.
+		// pyenv install under /root): run it as root, still confined.
 		p.drop.Store(false)
-		w, err = p.startProcess(p.netns.Load(), false)
+		z, err = p.startZygote(p.netns.Load(), false)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: start %s: %v", ErrPythonUnavailable, p.bin, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.PythonStartTimeout)
 	defer cancel()
-	stop := context.AfterFunc(ctx, w.kill)
-	line, err := readLine(w.out, 1<<10)
-	stop()
-	if err != nil || !bytes.Equal(line, []byte(`{"ready":true}`)) {
-		w.kill()
-		<-w.exited
-		return nil, fmt.Errorf("%w: worker did not start: %s", ErrPythonUnavailable, w.describeExit())
+	select {
+	case r := <-z.ready:
+		if r.Error != "" {
+			z.kill()
+			<-z.exited
+			return nil, fmt.Errorf("%w: %s", ErrIsolationUnavailable, r.Error)
+		}
+		p.landlck.Store(int32(r.Landlock))
+	case <-z.exited:
+		return nil, fmt.Errorf("%w: the zygote did not start: %s", ErrPythonUnavailable, z.describeExit())
+	case <-ctx.Done():
+		z.kill()
+		<-z.exited
+		return nil, fmt.Errorf("%w: the zygote did not start within %s", ErrPythonUnavailable, p.cfg.PythonStartTimeout)
 	}
 	p.starts.Add(1)
-	return w, nil
+	go p.watch(z)
+	return z, nil
 }
 
-func (p *pyRunner) startProcess(netns, drop bool) (*pyWorker, error) {
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		return nil, err
-	}
-	cmd := exec.Command(p.bin, p.args...)
-	cmd.Env = workerEnv
-	cmd.Dir = "/"
-	cmd.Stdin, cmd.Stdout = inR, outW
-	tail := &tailBuffer{max: 8 << 10}
-	cmd.Stderr = tail
-	cmd.SysProcAttr = p.sysProcAttr(netns, drop)
-	cmd.WaitDelay = time.Second
-	err = cmd.Start()
-	inR.Close()
-	outW.Close()
-	if err != nil {
-		inW.Close()
-		outR.Close()
-		return nil, err
-	}
-	w := &pyWorker{cmd: cmd, in: inW, outF: outR, out: bufio.NewReaderSize(outR, 64<<10), stderr: tail, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(w.exited)
-	}()
-	return w, nil
-}
-
-// kill ends the worker's process group and unblocks reads and writes on
-// its pipes. It is safe to call more than once and concurrently.
-func (w *pyWorker) kill() {
-	if w.cmd.Process != nil {
-		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
-		_ = w.cmd.Process.Kill()
-	}
-	_ = w.in.Close()
-	_ = w.outF.Close()
-}
-
-// describeExit explains why a worker died; call it after exited is closed.
-func (w *pyWorker) describeExit() string {
-	select {
-	case <-w.exited:
-	case <-time.After(2 * time.Second):
-		return "worker did not exit"
-	}
-	var b strings.Builder
-	if ps := w.cmd.ProcessState; ps != nil {
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			switch ws.Signal() {
-			case syscall.SIGXCPU:
-				b.WriteString("CPU time limit exceeded")
-			default:
-				fmt.Fprintf(&b, "worker killed by signal %s", ws.Signal())
-			}
-		} else {
-			fmt.Fprintf(&b, "worker exited with status %d", ps.ExitCode())
-		}
-	}
-	if s := strings.TrimSpace(w.stderr.String()); s != "" {
-		b.WriteString(": ")
-		b.WriteString(s)
-	}
-	return b.String()
-}
-
-func (p *pyRunner) acquire(ctx context.Context) (*pyWorker, error) {
+// watch restarts the zygote when it dies while the pool is open, and asks
+// the new one for the children the old one still owed.
+func (p *pyRunner) watch(z *zygote) {
+	<-z.exited
+	<-z.reader
 	p.mu.Lock()
-	if p.closed {
+	if p.closed || p.base.Err() != nil {
 		p.mu.Unlock()
-		return nil, ErrStopped
-	}
-	p.wg.Add(1)
-	p.mu.Unlock()
-	select {
-	case w := <-p.idle:
-		return w, nil
-	case <-ctx.Done():
-		p.wg.Done()
-		return nil, context.Cause(ctx)
-	case <-p.base.Done():
-		p.wg.Done()
-		return nil, ErrStopped
-	}
-}
-
-// replace kills w and starts a worker in its place in the background.
-func (p *pyRunner) replace(w *pyWorker) {
-	w.kill()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		<-w.exited
 		return
 	}
 	p.wg.Add(1)
 	p.mu.Unlock()
-	go func() {
-		defer p.wg.Done()
-		<-w.exited
-		backoff := 100 * time.Millisecond
-		for p.base.Err() == nil {
-			nw, err := p.spawn(p.base)
-			if err == nil {
-				if p.base.Err() != nil {
-					nw.kill()
-					<-nw.exited
-					return
-				}
-				p.idle <- nw
+	defer p.wg.Done()
+	owed := int(z.pending.Load())
+	backoff := 100 * time.Millisecond
+	for p.base.Err() == nil {
+		nz, err := p.spawn(p.base)
+		if err == nil {
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				nz.kill()
 				return
 			}
-			t := time.NewTimer(backoff)
-			select {
-			case <-p.base.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			backoff = min(2*backoff, 30*time.Second)
+			p.z = nz
+			p.mu.Unlock()
+			nz.fork(owed)
+			return
 		}
-	}()
+		t := time.NewTimer(backoff)
+		select {
+		case <-p.base.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// acquire takes a call slot and a warm child.
+func (p *pyRunner) acquire(ctx context.Context) (*pyChild, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrStopped
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	fail := func(err error) (*pyChild, error) {
+		p.wg.Done()
+		return nil, err
+	}
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fail(context.Cause(ctx))
+	case <-p.base.Done():
+		return fail(ErrStopped)
+	}
+	select {
+	case c := <-p.warm:
+		p.mu.Lock()
+		z := p.z
+		p.mu.Unlock()
+		z.fork(1)
+		return c, nil
+	case <-ctx.Done():
+		<-p.slots
+		return fail(context.Cause(ctx))
+	case <-p.base.Done():
+		<-p.slots
+		return fail(ErrStopped)
+	}
+}
+
+func (p *pyRunner) release() {
+	<-p.slots
+	p.wg.Done()
 }
 
 type pyRequest struct {
@@ -329,8 +310,17 @@ type pyRequest struct {
 	Inputs map[string]any `json:"inputs"`
 }
 
-// run executes code in a worker and returns main's result as JSON.
+type pyReply struct {
+	Result   json.RawMessage `json:"result"`
+	Error    *string         `json:"error"`
+	TooLarge bool            `json:"too_large"`
+}
+
+// run executes code in a fresh child and returns main's result as JSON.
 func (p *pyRunner) run(ctx context.Context, code string, inputs map[string]any) ([]byte, error) {
+	if p.disabled != "" {
+		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("Python code cannot run here: %s", p.disabled)}
+	}
 	if inputs == nil {
 		inputs = map[string]any{}
 	}
@@ -339,45 +329,41 @@ func (p *pyRunner) run(ctx context.Context, code string, inputs map[string]any) 
 		return nil, execError("cannot pass inputs to code: %v", err)
 	}
 	req = append(req, '\n')
-	w, err := p.acquire(ctx)
+	c, err := p.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer p.wg.Done()
+	defer p.release()
 	ctx, cancel := context.WithTimeoutCause(ctx, p.cfg.Timeout, ErrTimeout)
 	defer cancel()
-	stop := context.AfterFunc(ctx, w.kill)
-	stopBase := context.AfterFunc(p.base, w.kill)
+	killed := atomic.Bool{}
+	kill := func() { killed.Store(true); c.kill() }
+	stop := context.AfterFunc(ctx, kill)
+	stopBase := context.AfterFunc(p.base, kill)
 
-	line, ioErr := w.roundTrip(req, p.cfg.MaxResultBytes+(64<<10))
+	line, ioErr := c.roundTrip(req, p.cfg.MaxResultBytes+(64<<10))
 
-	notKilled := stop()
-	notKilled = stopBase() && notKilled
-	if ioErr != nil || !notKilled {
-		p.replace(w)
+	stop()
+	stopBase()
+	// Whatever the outcome, nothing the call started may outlive it.
+	c.kill()
+	if ioErr != nil {
 		switch {
 		case p.base.Err() != nil:
 			return nil, ErrStopped
-		case ctx.Err() != nil:
+		case killed.Load() && ctx.Err() != nil:
 			if cause := context.Cause(ctx); !errors.Is(cause, ErrTimeout) {
 				return nil, cause
 			}
-			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w after %s (the Python worker was killed and replaced)", ErrTimeout, p.cfg.Timeout)}
+			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w after %s (the Python process was killed)", ErrTimeout, p.cfg.Timeout)}
 		case errors.Is(ioErr, errLineTooLong):
 			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: limit %d bytes", ErrResultTooLarge, p.cfg.MaxResultBytes)}
 		}
-		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: %s", ErrWorkerDied, w.describeExit())}
+		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: %s", ErrWorkerDied, c.describeExit())}
 	}
 	var reply pyReply
 	if err := json.Unmarshal(line, &reply); err != nil {
-		p.replace(w)
-		return nil, execError("invalid reply from the Python worker: %v", err)
-	}
-	w.calls++
-	if reply.Recycle || (p.cfg.PythonMaxCalls > 0 && w.calls >= p.cfg.PythonMaxCalls) {
-		p.replace(w)
-	} else {
-		p.idle <- w
+		return nil, execError("invalid reply from the Python process: %v", err)
 	}
 	switch {
 	case reply.TooLarge:
@@ -393,14 +379,6 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// roundTrip sends one request line and reads one reply line.
-func (w *pyWorker) roundTrip(req []byte, max int) ([]byte, error) {
-	if _, err := w.in.Write(req); err != nil {
-		return nil, err
-	}
-	return readLine(w.out, max)
 }
 
 var errLineTooLong = errors.New("reply line too long")
@@ -421,12 +399,21 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 			return buf[:len(buf)-1], nil
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
 			return nil, err
 		}
 		buf = append(buf, chunk...)
+	}
+}
+
+// describeStatus explains a child's or the zygote's wait status.
+func describeStatus(ws syscall.WaitStatus) string {
+	switch {
+	case ws.Signaled() && ws.Signal() == syscall.SIGXCPU:
+		return "CPU time limit exceeded"
+	case ws.Signaled():
+		return fmt.Sprintf("killed by signal %s", ws.Signal())
+	default:
+		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
 	}
 }
 
@@ -450,5 +437,5 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.b)
+	return string(bytes.TrimSpace(t.b))
 }

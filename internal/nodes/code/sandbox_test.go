@@ -85,7 +85,7 @@ func TestEndpoint(t *testing.T) {
 	srv := httptest.NewServer(stub)
 	defer srv.Close()
 	rn := startRunner(t, Config{Endpoint: srv.URL, EndpointKey: "k3y"})
-	if rn.PythonWorkersStarted() != 0 {
+	if rn.PythonProcesses() != 0 {
 		t.Fatal("no Python worker may start when an endpoint is configured")
 	}
 
