@@ -28,6 +28,7 @@ import (
 	"github.com/flowrun/flowrun/internal/app"
 	"github.com/flowrun/flowrun/internal/gctune"
 	"github.com/flowrun/flowrun/internal/logbuf"
+	"github.com/flowrun/flowrun/internal/nodes/code"
 	"github.com/flowrun/flowrun/internal/opshttp"
 	"github.com/flowrun/flowrun/internal/repo/async"
 	reposql "github.com/flowrun/flowrun/internal/repo/sql"
@@ -143,6 +144,8 @@ func (c config) memoryLimit() int64 {
 }
 
 func main() {
+	// JavaScript code nodes run in worker processes of this same binary.
+	code.WorkerMain()
 	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -174,7 +177,12 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		return err
 	}
 
-	nodes, stopNodes, err := registry(ctx, cfg.Nodes, os.Environ())
+	// What code nodes must never read, checked when their runtime starts.
+	protect := []string{cfg.AppsDir}
+	if cfg.AsyncSpoolDir != "" {
+		protect = append(protect, cfg.AsyncSpoolDir)
+	}
+	nodes, stopNodes, err := registry(ctx, cfg.Nodes, os.Environ(), protect)
 	if err != nil {
 		return err
 	}

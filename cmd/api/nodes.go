@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -25,6 +26,11 @@ type nodeConfig struct {
 	CodePythonWorkers  int           `envconfig:"CODE_PYTHON_WORKERS" default:"0"`
 	CodePythonNetwork  bool          `envconfig:"CODE_PYTHON_ALLOW_NETWORK" default:"false"`
 	CodeJSPoolSize     int           `envconfig:"CODE_JS_POOL_SIZE" default:"0"`
+	CodeJSMemory       int64         `envconfig:"CODE_JS_MEMORY_LIMIT" default:"0"`
+	CodePythonMemory   int64         `envconfig:"CODE_PYTHON_MEMORY_LIMIT" default:"0"`
+	CodePythonPreload  []string      `envconfig:"CODE_PYTHON_PRELOAD"`
+	CodePythonRead     []string      `envconfig:"CODE_PYTHON_READ_PATHS"`
+	CodeUnconfined     bool          `envconfig:"CODE_PYTHON_UNCONFINED" default:"false"`
 	HTTPMaxConnect     int           `envconfig:"HTTP_REQUEST_MAX_CONNECT_TIMEOUT" default:"10"`
 	HTTPMaxRead        int           `envconfig:"HTTP_REQUEST_MAX_READ_TIMEOUT" default:"600"`
 	HTTPMaxWrite       int           `envconfig:"HTTP_REQUEST_MAX_WRITE_TIMEOUT" default:"600"`
@@ -42,7 +48,7 @@ type nodeConfig struct {
 
 // registry returns the node registry with every node type flowrun
 // supports, and a stop function for the code runtimes.
-func registry(ctx context.Context, nc nodeConfig, environ []string) (*run.Registry, func(), error) {
+func registry(ctx context.Context, nc nodeConfig, environ, protect []string) (*run.Registry, func(), error) {
 	reg := run.NewRegistry()
 	if err := httpreq.Register(reg, httpreq.Config{
 		MaxConnectTimeout: time.Duration(nc.HTTPMaxConnect) * time.Second,
@@ -69,16 +75,26 @@ func registry(ctx context.Context, nc nodeConfig, environ []string) (*run.Regist
 			py = "/usr/bin/python3"
 		}
 	}
-	runner, err := code.Register(reg, code.Config{
+	cc := code.Config{
 		Timeout: nc.CodeTimeout, JSPoolSize: nc.CodeJSPoolSize,
 		PythonBinary: py, PythonWorkers: nc.CodePythonWorkers, PythonAllowNetwork: nc.CodePythonNetwork,
+		JSMemoryLimit: nc.CodeJSMemory, PythonMemoryLimit: nc.CodePythonMemory, PythonReadPaths: nc.CodePythonRead,
+		PythonUnconfined: nc.CodeUnconfined, ProtectedPaths: protect,
 		Endpoint: nc.CodeEndpoint, EndpointKey: nc.CodeEndpointKey,
-	})
+	}
+	if len(nc.CodePythonPreload) > 0 {
+		cc.PythonPreload = append(append([]string(nil), code.DefaultPythonPreload...), nc.CodePythonPreload...)
+	}
+	runner, err := code.Register(reg, cc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration: code: %w", err)
 	}
 	if err := runner.Start(ctx); err != nil {
 		return nil, nil, fmt.Errorf("code node runtimes: %w (set CODE_PYTHON_BINARY to a python3, or CODE_EXECUTION_ENDPOINT to a sandbox)", err)
+	}
+	if iso := runner.PythonIsolation(); iso.Disabled != "" {
+		slog.Warn("Python code nodes are disabled", "reason", iso.Disabled,
+			"hint", "set CODE_PYTHON_UNCONFINED=true to run them unconfined, or CODE_EXECUTION_ENDPOINT")
 	}
 	return reg, func() { runner.Stop(context.Background()) }, nil
 }

@@ -33,7 +33,7 @@ var (
 	ErrResultTooLarge = errors.New("code result is too large")
 	// ErrWorkerDied is a code process that ended during an execution
 	// (os._exit, a crash, RLIMIT_CPU or RLIMIT_AS).
-	ErrWorkerDied = errors.New("python worker exited unexpectedly")
+	ErrWorkerDied = errors.New("code worker exited unexpectedly")
 	// ErrPythonUnavailable is a Python interpreter that cannot be started.
 	ErrPythonUnavailable = errors.New("python3 is unavailable")
 	// ErrIsolationUnavailable is a kernel that cannot confine Python code
@@ -54,7 +54,6 @@ type Runner struct {
 	stopped bool
 	base    context.Context
 	cancel  context.CancelCauseFunc
-	watchWG sync.WaitGroup
 
 	js      *jsRunner
 	py      *pyRunner
@@ -101,25 +100,27 @@ func (rn *Runner) Start(ctx context.Context) error {
 	if rn.cfg.Endpoint != "" {
 		rn.sandbox = newSandboxRunner(rn.cfg)
 	} else {
-		js := newJSRunner(rn.cfg)
-		if err := js.start(); err != nil {
+		js, err := newJSRunner(rn.cfg, base)
+		if err == nil {
+			err = js.start(ctx)
+		}
+		if err != nil {
 			cancel(ErrStopped)
 			return fmt.Errorf("code: start javascript: %w", err)
 		}
 		py, err := newPyRunner(rn.cfg, base)
+		if err != nil {
+			js.stop()
+		}
 		if err == nil {
 			err = py.start(ctx)
 		}
 		if err != nil {
 			cancel(ErrStopped)
+			js.stop()
 			return fmt.Errorf("code: start python: %w", err)
 		}
 		rn.js, rn.py = js, py
-		rn.watchWG.Add(1)
-		go func() {
-			defer rn.watchWG.Done()
-			js.watch(base)
-		}()
 	}
 	rn.base, rn.cancel, rn.started = base, cancel, true
 	return nil
@@ -143,10 +144,12 @@ func (rn *Runner) Stop(ctx context.Context) error {
 		if rn.py != nil {
 			rn.py.stop()
 		}
+		if rn.js != nil {
+			rn.js.stop()
+		}
 		if rn.sandbox != nil {
 			rn.sandbox.close()
 		}
-		rn.watchWG.Wait()
 	}()
 	select {
 	case <-done:
@@ -171,7 +174,7 @@ func (rn *Runner) Run(ctx context.Context, language, code string, inputs map[str
 
 func (rn *Runner) exec(ctx context.Context, language, code string, inputs map[string]any) ([]byte, error) {
 	rn.mu.Lock()
-	started, stopped, base := rn.started, rn.stopped, rn.base
+	started, stopped := rn.started, rn.stopped
 	rn.mu.Unlock()
 	switch {
 	case !started:
@@ -186,7 +189,7 @@ func (rn *Runner) exec(ctx context.Context, language, code string, inputs map[st
 		return rn.sandbox.run(ctx, language, code, inputs)
 	}
 	if language == LangJavaScript {
-		return rn.js.run(ctx, base, code, inputs)
+		return rn.js.run(ctx, code, inputs)
 	}
 	return rn.py.run(ctx, code, inputs)
 }

@@ -29,9 +29,8 @@ const (
 	// DefaultJSMaxStringLength caps strings built by String.prototype.repeat,
 	// padStart and padEnd, the one-call ways to allocate a huge string.
 	DefaultJSMaxStringLength = 64 << 20
-	// DefaultJSMemoryLimit is the Go heap size above which running scripts are
-	// interrupted (see Config.JSMemoryLimit).
-	DefaultJSMemoryLimit = 1 << 30
+	// DefaultJSMemoryLimit is each JavaScript worker's RLIMIT_DATA.
+	DefaultJSMemoryLimit = 512 << 20
 	// DefaultJSMaxCallStackSize bounds JavaScript recursion depth.
 	DefaultJSMaxCallStackSize = 10000
 	// DefaultEndpointTimeout bounds one request to CODE_EXECUTION_ENDPOINT
@@ -61,17 +60,14 @@ type Config struct {
 	// means DefaultMaxResultBytes.
 	MaxResultBytes int
 
-	// JSPoolSize is the number of pooled JavaScript runtimes, which is also
-	// the number of scripts that run at once. Zero means GOMAXPROCS.
+	// JSPoolSize is the number of JavaScript worker processes, which is
+	// also the number of scripts that run at once. Zero means GOMAXPROCS.
 	JSPoolSize int
-	// JSMemoryLimit is a process-wide bound: while scripts run, a watchdog
-	// samples the Go heap every JSMemoryCheckInterval and interrupts every
-	// running script once it exceeds this many bytes. Zero means
-	// DefaultJSMemoryLimit; negative disables the watchdog.
+	// JSMemoryLimit is each JavaScript worker's memory limit
+	// (RLIMIT_DATA, enforced by the kernel): a script that allocates past it
+	// ends its worker and fails with ErrMemoryLimit. Zero means
+	// DefaultJSMemoryLimit; negative means no limit.
 	JSMemoryLimit int64
-	// JSMemoryCheckInterval is the watchdog's sampling period. Zero means
-	// 5ms.
-	JSMemoryCheckInterval time.Duration
 	// JSMaxStringLength caps the length (UTF-16 units) of a string made by
 	// String.prototype.repeat, padStart or padEnd. Zero means
 	// DefaultJSMaxStringLength.
@@ -186,7 +182,6 @@ func (c Config) withDefaults() Config {
 	c.MaxResultBytes = cmp.Or(c.MaxResultBytes, DefaultMaxResultBytes)
 	c.JSPoolSize = cmp.Or(c.JSPoolSize, runtime.GOMAXPROCS(0))
 	c.JSMemoryLimit = cmp.Or(c.JSMemoryLimit, DefaultJSMemoryLimit)
-	c.JSMemoryCheckInterval = cmp.Or(c.JSMemoryCheckInterval, 5*time.Millisecond)
 	c.JSMaxStringLength = cmp.Or(c.JSMaxStringLength, DefaultJSMaxStringLength)
 	c.JSMaxCallStackSize = cmp.Or(c.JSMaxCallStackSize, DefaultJSMaxCallStackSize)
 	c.PythonBinary = cmp.Or(c.PythonBinary, DefaultPythonBinary)

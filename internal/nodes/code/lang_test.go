@@ -465,3 +465,30 @@ func TestPythonWorkerDeath(t *testing.T) {
 	}
 	mustRun(t, rn, LangPython, "def main():\n    return {}\n", nil)
 }
+
+// TestJavaScriptHostile: allocations that would be a fatal error in the
+// service's own process end only the worker, with ErrMemoryLimit; a deep
+// recursion's error stays short; the pool keeps serving.
+func TestJavaScriptHostile(t *testing.T) {
+	t.Parallel()
+	rn := startRunner(t, Config{JSPoolSize: 1, JSMemoryLimit: 256 << 20, Timeout: 3 * time.Second})
+	for _, code := range []string{
+		"function main() { new ArrayBuffer(2 ** 40); return {} }",
+		"function main() { const a = new Array(1e9).fill(0); return {n: a.length} }",
+		"function main() { const a = []; for (;;) a.push({x: [1, 2, 3]}); }",
+	} {
+		_, err := runCode(t, rn, LangJavaScript, code, nil)
+		// Slow growth may meet the timeout first (the race detector's
+		// builds are slow): either is a clean end of the call.
+		if !errors.Is(err, ErrMemoryLimit) && !errors.Is(err, ErrTimeout) && !strings.Contains(fmt.Sprint(err), "RangeError") {
+			t.Fatalf("%s: got %v, want ErrMemoryLimit, ErrTimeout or a RangeError", code, err)
+		}
+		if m := mustRun(t, rn, LangJavaScript, "function main() { return {ok: 1} }", nil); fmt.Sprint(m) != "map[ok:1]" {
+			t.Fatalf("after %s: %v", code, m)
+		}
+	}
+	_, err := runCode(t, rn, LangJavaScript, "function f(n) { return f(n + 1) + 1 }\nfunction main() { return {r: f(0)} }", nil)
+	if err == nil || !strings.Contains(err.Error(), "Maximum call stack size exceeded") || len(err.Error()) > 5<<10 {
+		t.Fatalf("recursion: got %d bytes: %.200v", len(fmt.Sprint(err)), err)
+	}
+}

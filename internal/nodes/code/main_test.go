@@ -12,6 +12,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	WorkerMain()
 	goleak.VerifyTestMain(m)
 }
 

@@ -29,6 +29,7 @@ import (
 var codeRunner *code.Runner
 
 func TestMain(m *testing.M) {
+	code.WorkerMain()
 	py := "/usr/bin/python3" // a system interpreter the workers can run as nobody
 	if _, err := os.Stat(py); err != nil {
 		py = "python3"

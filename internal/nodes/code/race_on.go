@@ -1,0 +1,8 @@
+//go:build race
+
+package code
+
+// raceFactor scales a JavaScript worker's memory limit: a worker built
+// with the race detector (a test binary) needs several times the memory
+// for the detector's shadow state.
+const raceFactor = 8
