@@ -75,7 +75,9 @@ else
 fi
 
 # Code nodes run real CPython workers, and the SDK test needs node/npm.
-command -v python3 >/dev/null || apt_install python3
+# The hostile suite also runs the api as nobody, which needs a system
+# interpreter outside /root (a pyenv one is not reachable by nobody).
+{ command -v python3 >/dev/null && [[ -x /usr/bin/python3 ]]; } || apt_install python3
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 
 pkgs=(./...)
