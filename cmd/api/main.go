@@ -54,6 +54,10 @@ type config struct {
 	HTTPWriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"60s"`
 	HTTPIdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"120s"`
 	ShutdownTimeout       time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
+	// ShutdownGrace follows ShutdownTimeout: stopped runs get half of it
+	// to end (a stop request waits as long), records are flushed in the
+	// rest, and the process exits when it is over, whatever still runs.
+	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s"`
 
 	// Engine limits, named and valued as Dify's (seconds, counts).
 	WorkflowMaxExecutionTime  int `envconfig:"WORKFLOW_MAX_EXECUTION_TIME" default:"1200"`
@@ -142,19 +146,26 @@ func (c config) memoryLimit() int64 {
 	return limit
 }
 
-func main() {
+func main() { os.Exit(serveProcess(os.Stderr)) }
+
+// serveProcess serves until SIGINT or SIGTERM and returns the exit status:
+// 0 after a clean shutdown, 1 after any error, including runs that did not
+// end when stopped at shutdown. extra node types join the built-in ones.
+func serveProcess(logOut io.Writer, extra ...run.NodeType) int {
 	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := runMain(ctx, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "flowrun api:", err)
-		os.Exit(1)
+	if err := runMain(ctx, logOut, extra...); err != nil {
+		fmt.Fprintln(logOut, "flowrun api:", err)
+		return 1
 	}
+	return 0
 }
 
 // runMain reads the configuration, loads the apps and serves until ctx is
-// done, then shuts down gracefully.
-func runMain(ctx context.Context, logOut io.Writer) error {
+// done, then shuts down gracefully. extra node types join the built-in
+// ones (an embedding program's own, or a test's).
+func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error {
 	var cfg config
 	if err := envconfig.Process("", &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -170,6 +181,12 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 	if cfg.WorkflowMaxExecutionTime <= 0 || cfg.WorkflowMaxExecutionSteps <= 0 || cfg.WorkflowMaxParallel <= 0 || cfg.LoopNodeMaxCount <= 0 {
 		return fmt.Errorf("configuration: WORKFLOW_MAX_EXECUTION_TIME, WORKFLOW_MAX_EXECUTION_STEPS, WORKFLOW_MAX_PARALLEL and LOOP_NODE_MAX_COUNT must be positive")
 	}
+	if cfg.ShutdownTimeout < 0 || cfg.ShutdownGrace <= 0 {
+		return fmt.Errorf("configuration: SHUTDOWN_TIMEOUT must not be negative and SHUTDOWN_GRACE must be positive")
+	}
+	// Whatever a node or a backend does, the process ends at most
+	// ShutdownTimeout+ShutdownGrace after the signal.
+	defer exitAfter(ctx, cfg.ShutdownTimeout+cfg.ShutdownGrace, logger, goroutineDump(logOut, logBuf), os.Exit)()
 	if _, err := cfg.asyncAck(); err != nil {
 		return err
 	}
@@ -179,6 +196,9 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		return err
 	}
 	defer stopNodes()
+	for _, t := range extra {
+		nodes.Register(t)
+	}
 	eng := run.New(run.Config{
 		MaxParallel:  cfg.WorkflowMaxParallel,
 		MaxSteps:     cfg.WorkflowMaxExecutionSteps,
@@ -273,6 +293,7 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		WriteTimeout:      cfg.HTTPWriteTimeout,
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
+		StopWait:          cfg.ShutdownGrace / 2,
 		Logger:            logger,
 	})
 	if err != nil {
