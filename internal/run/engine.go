@@ -53,6 +53,8 @@ type Config struct {
 	NodeTimeout time.Duration
 	// LoopMaxCount caps loop_count (default 100).
 	LoopMaxCount int
+	// Document bounds the DSL documents Compile accepts (see DocLimits).
+	Document DocLimits
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
 	// NewID returns a fresh node execution id (default: NewID).
@@ -66,6 +68,7 @@ func (c Config) withDefaults() Config {
 	c.MaxSteps = cmp.Or(c.MaxSteps, DefaultMaxSteps)
 	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	c.LoopMaxCount = cmp.Or(c.LoopMaxCount, DefaultLoopMaxCount)
+	c.Document = c.Document.withDefaults()
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
