@@ -65,6 +65,15 @@ type config struct {
 	WorkflowMaxParallel       int `envconfig:"WORKFLOW_MAX_PARALLEL" default:"10"`
 	LoopNodeMaxCount          int `envconfig:"LOOP_NODE_MAX_COUNT" default:"100"`
 
+	// Limits of the DSL documents loaded from APPS_DIR, PostgreSQL and the
+	// admin API (run.DocLimits).
+	DSLMaxBytes       int `envconfig:"DSL_MAX_BYTES" default:"10485760"`
+	DSLMaxNodes       int `envconfig:"DSL_MAX_NODES" default:"20000"`
+	DSLMaxEdges       int `envconfig:"DSL_MAX_EDGES" default:"40000"`
+	DSLMaxYAMLNodes   int `envconfig:"DSL_MAX_YAML_NODES" default:"1000000"`
+	DSLMaxMappingKeys int `envconfig:"DSL_MAX_MAPPING_KEYS" default:"10000"`
+	DSLMaxDepth       int `envconfig:"DSL_MAX_DEPTH" default:"100"`
+
 	// Persistence (WORKFLOW_REPO_MODE=sync|async).
 	DatabaseURL        string        `envconfig:"DATABASE_URL"`
 	DatabaseMaxConns   int32         `envconfig:"DATABASE_MAX_CONNS" default:"16"`
@@ -181,6 +190,9 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 	if cfg.WorkflowMaxExecutionTime <= 0 || cfg.WorkflowMaxExecutionSteps <= 0 || cfg.WorkflowMaxParallel <= 0 || cfg.LoopNodeMaxCount <= 0 {
 		return fmt.Errorf("configuration: WORKFLOW_MAX_EXECUTION_TIME, WORKFLOW_MAX_EXECUTION_STEPS, WORKFLOW_MAX_PARALLEL and LOOP_NODE_MAX_COUNT must be positive")
 	}
+	if cfg.DSLMaxBytes <= 0 || cfg.DSLMaxNodes <= 0 || cfg.DSLMaxEdges <= 0 || cfg.DSLMaxYAMLNodes <= 0 || cfg.DSLMaxMappingKeys <= 0 || cfg.DSLMaxDepth <= 0 {
+		return fmt.Errorf("configuration: DSL_MAX_BYTES, DSL_MAX_NODES, DSL_MAX_EDGES, DSL_MAX_YAML_NODES, DSL_MAX_MAPPING_KEYS and DSL_MAX_DEPTH must be positive")
+	}
 	if cfg.ShutdownTimeout < 0 || cfg.ShutdownGrace <= 0 {
 		return fmt.Errorf("configuration: SHUTDOWN_TIMEOUT must not be negative and SHUTDOWN_GRACE must be positive")
 	}
@@ -204,7 +216,11 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		MaxSteps:     cfg.WorkflowMaxExecutionSteps,
 		Timeout:      time.Duration(cfg.WorkflowMaxExecutionTime) * time.Second,
 		LoopMaxCount: cfg.LoopNodeMaxCount,
-		Logger:       logger,
+		Document: run.DocLimits{
+			MaxBytes: cfg.DSLMaxBytes, MaxNodes: cfg.DSLMaxNodes, MaxEdges: cfg.DSLMaxEdges,
+			MaxYAMLNodes: cfg.DSLMaxYAMLNodes, MaxMappingKeys: cfg.DSLMaxMappingKeys, MaxDepth: cfg.DSLMaxDepth,
+		},
+		Logger: logger,
 	}, nodes)
 	examples := app.NewMemory(nil)
 	n, err := app.LoadDir(ctx, cfg.AppsDir, eng, examples)
