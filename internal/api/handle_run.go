@@ -200,7 +200,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 // could not be written when Config.Durable is set.
 func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.RunInfo, err error) {
 	ctx, cancel := context.WithCancelCause(s.runCtx)
-	t := &task{appID: a.ID, runID: p.RunID, user: p.UserID, cancel: cancel, done: make(chan struct{})}
+	t := &task{appID: a.ID, runID: p.RunID, user: p.UserID, cancel: cancel}
 	s.mu.Lock()
 	s.tasks[p.TaskID] = t
 	s.mu.Unlock()
@@ -212,8 +212,11 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.Ru
 		cancel(nil)
 		s.mu.Lock()
 		delete(s.tasks, p.TaskID)
+		done := t.done
 		s.mu.Unlock()
-		close(t.done)
+		if done != nil {
+			close(done)
+		}
 		s.release(a.ID)
 	}()
 	// Records must outlive a client that goes away: their writes use the

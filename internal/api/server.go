@@ -211,7 +211,9 @@ type task struct {
 	// user is the run's "user" argument: only the same user may stop it.
 	user   string
 	cancel context.CancelCauseFunc
-	// done is closed once the run has ended and its records are written.
+	// done, made (under Server.mu) by the first stop request that waits
+	// for the run, is closed once the run has ended and its records are
+	// written. Runs nobody stops never pay for it.
 	done chan struct{}
 }
 
@@ -394,15 +396,20 @@ func (s *Server) release(appID string) {
 func (s *Server) stop(ctx context.Context, appID, user, taskID string) error {
 	s.mu.Lock()
 	t, ok := s.tasks[taskID]
-	s.mu.Unlock()
 	if !ok || t.appID != appID || t.user != user {
+		s.mu.Unlock()
 		return nil
 	}
+	if t.done == nil {
+		t.done = make(chan struct{})
+	}
+	done := t.done
+	s.mu.Unlock()
 	t.cancel(run.ErrStopped)
 	wait := time.NewTimer(s.cfg.StopWait)
 	defer wait.Stop()
 	select {
-	case <-t.done:
+	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
