@@ -55,12 +55,25 @@ type config struct {
 	HTTPWriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"60s"`
 	HTTPIdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"120s"`
 	ShutdownTimeout       time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
+	// ShutdownGrace follows ShutdownTimeout: stopped runs get half of it
+	// to end (a stop request waits as long), records are flushed in the
+	// rest, and the process exits when it is over, whatever still runs.
+	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s"`
 
 	// Engine limits, named and valued as Dify's (seconds, counts).
 	WorkflowMaxExecutionTime  int `envconfig:"WORKFLOW_MAX_EXECUTION_TIME" default:"1200"`
 	WorkflowMaxExecutionSteps int `envconfig:"WORKFLOW_MAX_EXECUTION_STEPS" default:"500"`
 	WorkflowMaxParallel       int `envconfig:"WORKFLOW_MAX_PARALLEL" default:"10"`
 	LoopNodeMaxCount          int `envconfig:"LOOP_NODE_MAX_COUNT" default:"100"`
+
+	// Limits of the DSL documents loaded from APPS_DIR, PostgreSQL and the
+	// admin API (run.DocLimits).
+	DSLMaxBytes       int `envconfig:"DSL_MAX_BYTES" default:"10485760"`
+	DSLMaxNodes       int `envconfig:"DSL_MAX_NODES" default:"20000"`
+	DSLMaxEdges       int `envconfig:"DSL_MAX_EDGES" default:"40000"`
+	DSLMaxYAMLNodes   int `envconfig:"DSL_MAX_YAML_NODES" default:"1000000"`
+	DSLMaxMappingKeys int `envconfig:"DSL_MAX_MAPPING_KEYS" default:"10000"`
+	DSLMaxDepth       int `envconfig:"DSL_MAX_DEPTH" default:"100"`
 
 	// Persistence (WORKFLOW_REPO_MODE=sync|async).
 	DatabaseURL        string        `envconfig:"DATABASE_URL"`
@@ -146,18 +159,27 @@ func (c config) memoryLimit() int64 {
 func main() {
 	// JavaScript code nodes run in worker processes of this same binary.
 	code.WorkerMain()
+	os.Exit(serveProcess(os.Stderr))
+}
+
+// serveProcess serves until SIGINT or SIGTERM and returns the exit status:
+// 0 after a clean shutdown, 1 after any error, including runs that did not
+// end when stopped at shutdown. extra node types join the built-in ones.
+func serveProcess(logOut io.Writer, extra ...run.NodeType) int {
 	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := runMain(ctx, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "flowrun api:", err)
-		os.Exit(1)
+	if err := runMain(ctx, logOut, extra...); err != nil {
+		fmt.Fprintln(logOut, "flowrun api:", err)
+		return 1
 	}
+	return 0
 }
 
 // runMain reads the configuration, loads the apps and serves until ctx is
-// done, then shuts down gracefully.
-func runMain(ctx context.Context, logOut io.Writer) error {
+// done, then shuts down gracefully. extra node types join the built-in
+// ones (an embedding program's own, or a test's).
+func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error {
 	var cfg config
 	if err := envconfig.Process("", &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -173,6 +195,15 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 	if cfg.WorkflowMaxExecutionTime <= 0 || cfg.WorkflowMaxExecutionSteps <= 0 || cfg.WorkflowMaxParallel <= 0 || cfg.LoopNodeMaxCount <= 0 {
 		return fmt.Errorf("configuration: WORKFLOW_MAX_EXECUTION_TIME, WORKFLOW_MAX_EXECUTION_STEPS, WORKFLOW_MAX_PARALLEL and LOOP_NODE_MAX_COUNT must be positive")
 	}
+	if cfg.DSLMaxBytes <= 0 || cfg.DSLMaxNodes <= 0 || cfg.DSLMaxEdges <= 0 || cfg.DSLMaxYAMLNodes <= 0 || cfg.DSLMaxMappingKeys <= 0 || cfg.DSLMaxDepth <= 0 {
+		return fmt.Errorf("configuration: DSL_MAX_BYTES, DSL_MAX_NODES, DSL_MAX_EDGES, DSL_MAX_YAML_NODES, DSL_MAX_MAPPING_KEYS and DSL_MAX_DEPTH must be positive")
+	}
+	if cfg.ShutdownTimeout < 0 || cfg.ShutdownGrace <= 0 {
+		return fmt.Errorf("configuration: SHUTDOWN_TIMEOUT must not be negative and SHUTDOWN_GRACE must be positive")
+	}
+	// Whatever a node or a backend does, the process ends at most
+	// ShutdownTimeout+ShutdownGrace after the signal.
+	defer exitAfter(ctx, cfg.ShutdownTimeout+cfg.ShutdownGrace, logger, goroutineDump(logOut, logBuf), os.Exit)()
 	if _, err := cfg.asyncAck(); err != nil {
 		return err
 	}
@@ -187,12 +218,19 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		return err
 	}
 	defer stopNodes()
+	for _, t := range extra {
+		nodes.Register(t)
+	}
 	eng := run.New(run.Config{
 		MaxParallel:  cfg.WorkflowMaxParallel,
 		MaxSteps:     cfg.WorkflowMaxExecutionSteps,
 		Timeout:      time.Duration(cfg.WorkflowMaxExecutionTime) * time.Second,
 		LoopMaxCount: cfg.LoopNodeMaxCount,
-		Logger:       logger,
+		Document: run.DocLimits{
+			MaxBytes: cfg.DSLMaxBytes, MaxNodes: cfg.DSLMaxNodes, MaxEdges: cfg.DSLMaxEdges,
+			MaxYAMLNodes: cfg.DSLMaxYAMLNodes, MaxMappingKeys: cfg.DSLMaxMappingKeys, MaxDepth: cfg.DSLMaxDepth,
+		},
+		Logger: logger,
 	}, nodes)
 	examples := app.NewMemory(nil)
 	n, err := app.LoadDir(ctx, cfg.AppsDir, eng, examples)
@@ -281,6 +319,7 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		WriteTimeout:      cfg.HTTPWriteTimeout,
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
+		StopWait:          cfg.ShutdownGrace / 2,
 		Logger:            logger,
 	})
 	if err != nil {

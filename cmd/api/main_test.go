@@ -28,6 +28,11 @@ func TestRunMainRejectsBadConfig(t *testing.T) {
 		{map[string]string{"LOG_LEVEL": "loud"}, "invalid LOG_LEVEL"},
 		{map[string]string{"APPS_DIR": t.TempDir()}, "loading apps"},
 		{map[string]string{"WORKFLOW_MAX_EXECUTION_TIME": "0"}, "must be positive"},
+		{map[string]string{"SHUTDOWN_GRACE": "0s"}, "SHUTDOWN_GRACE must be positive"},
+		{map[string]string{"DSL_MAX_DEPTH": "-1"}, "DSL_MAX_DEPTH must be positive"},
+		// Apps loaded at startup are held to the document limits too.
+		{map[string]string{"DSL_MAX_NODES": "2"}, "(limit DSL_MAX_NODES=2)"},
+		{map[string]string{"DSL_MAX_BYTES": "100"}, "(limit DSL_MAX_BYTES=100)"},
 		{map[string]string{"ASYNC_ACK": "bogus"}, `invalid ASYNC_ACK "bogus": want buffered or enqueued`},
 	}
 	for _, tt := range tests {

@@ -309,8 +309,19 @@ func TestStopStreamingRun(t *testing.T) {
 		!strings.Contains(rec.Body.String(), `"outputs": null`) || !strings.Contains(rec.Body.String(), `"finished_at": null`) {
 		t.Fatalf("running run = %s", rec.Body)
 	}
+	// Nor can another user of the same app: Dify's answer, nothing stopped.
 	if rec := b.do("POST", "/v1/workflows/tasks/"+started.TaskID+"/stop", blockKey, `{"user": "someone-else"}`); rec.Code != 200 || rec.Body.String() != "{\"result\": \"success\"}\n" {
 		t.Fatalf("stop: %d %s", rec.Code, rec.Body)
+	}
+	if rec := b.do("GET", "/v1/workflows/run/"+started.WorkflowRunID, blockKey, ""); !strings.Contains(rec.Body.String(), `"status": "running"`) {
+		t.Fatalf("another user stopped the run: %s", rec.Body)
+	}
+	// The run's user can, and the answer comes once the run has ended.
+	if rec := b.do("POST", "/v1/workflows/tasks/"+started.TaskID+"/stop", blockKey, `{"user": "abc-123"}`); rec.Code != 200 || rec.Body.String() != "{\"result\": \"success\"}\n" {
+		t.Fatalf("stop: %d %s", rec.Code, rec.Body)
+	}
+	if rec := b.do("GET", "/v1/workflows/run/"+started.WorkflowRunID, blockKey, ""); !strings.Contains(rec.Body.String(), `"status": "stopped"`) {
+		t.Fatalf("run after stop answered: %s", rec.Body)
 	}
 	_, fin := readUntilFinished(t, sse)
 	if fin.Status != "stopped" || fin.Error == nil || *fin.Error != "Stopped by user." {

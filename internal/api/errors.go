@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/flowrun/flowrun/internal/app"
 	"github.com/flowrun/flowrun/internal/repo"
@@ -86,6 +87,15 @@ func (e *TooManyRequestsError) Error() string {
 	return fmt.Sprintf("Too many requests. Please try again later. The current maximum concurrent requests allowed for %s is %d.", e.AppID, e.Limit)
 }
 
+// StopTimeoutError is a stop request whose run had not ended after the
+// server's StopWait: a node of the run ignores cancellation.
+type StopTimeoutError struct{ Wait time.Duration }
+
+// Error returns the message sent to the client.
+func (e *StopTimeoutError) Error() string {
+	return fmt.Sprintf("The run was asked to stop but is still running after %s.", e.Wait)
+}
+
 // httpErr is a Dify error body: {"code", "message", "status"}.
 type httpErr struct {
 	Status  int
@@ -147,6 +157,7 @@ var errorTable = []errorRow{
 	{match: is(ErrRouteNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRouteNotFound.Error())},
 	{match: is(ErrMethodNotAllowed), status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: fixed(ErrMethodNotAllowed.Error())},
 	{match: is(ErrShuttingDown), status: http.StatusServiceUnavailable, code: "service_unavailable", message: fixed(ErrShuttingDown.Error())},
+	{match: as[*StopTimeoutError](), status: http.StatusInternalServerError, code: "internal_server_error", message: unwrapAs[*StopTimeoutError]()},
 	{match: is(ErrPersistenceUnavailable), status: http.StatusServiceUnavailable, code: "persistence_unavailable", message: fixed(ErrPersistenceUnavailable.Error())},
 	// Run-log API errors.
 	{match: is(repo.ErrNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRunNotFound.Error())},

@@ -200,8 +200,9 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 // could not be written when Config.Durable is set.
 func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.RunInfo, err error) {
 	ctx, cancel := context.WithCancelCause(s.runCtx)
+	t := &task{appID: a.ID, runID: p.RunID, user: p.UserID, cancel: cancel}
 	s.mu.Lock()
-	s.tasks[p.TaskID] = &task{appID: a.ID, cancel: cancel}
+	s.tasks[p.TaskID] = t
 	s.mu.Unlock()
 	defer func() {
 		if rec := recover(); rec != nil {
@@ -211,7 +212,11 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.Ru
 		cancel(nil)
 		s.mu.Lock()
 		delete(s.tasks, p.TaskID)
+		done := t.done
 		s.mu.Unlock()
+		if done != nil {
+			close(done)
+		}
 		s.release(a.ID)
 	}()
 	// Records must outlive a client that goes away: their writes use the
@@ -278,19 +283,28 @@ func blockingBody(r *run.RunInfo) []byte {
 }
 
 // handleStop serves POST /workflows/tasks/{task_id}/stop: it stops the
-// app's run with that task id, if this server runs it, and always
-// succeeds, as Dify does.
+// app's run with that task id if this server runs it and the request's
+// user started it, and answers success once the run has ended. Like Dify,
+// it answers success for unknown tasks and for another user's task,
+// without stopping anything. A run that has not ended after StopWait gets
+// a 500 (a node that ignores cancellation) instead of a false success.
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 	body, err := s.decodeObject(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := userArg(body["user"]); err != nil {
+	user, err := userArg(body["user"])
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.stop(appFrom(r.Context()).ID, chi.URLParam(r, "task_id"))
+	if err := s.stop(r.Context(), appFrom(r.Context()).ID, user, chi.URLParam(r, "task_id")); err != nil {
+		if r.Context().Err() == nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
 	writeJSON(w, http.StatusOK, []byte("{\"result\": \"success\"}\n"))
 }
 

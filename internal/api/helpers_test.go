@@ -70,7 +70,8 @@ workflow:
 
 // blocker controls the test-block nodes of one bundle. A run's block node
 // reports its run id on started, then waits for release(query) (the run's
-// "query" input names the gate) or for the run to be cancelled.
+// "query" input names the gate) or for the run to be cancelled. A query
+// starting with "deaf" makes it ignore cancellation, as a buggy node would.
 type blocker struct {
 	started chan string
 	mu      sync.Mutex
@@ -97,6 +98,10 @@ func (b *blocker) nodeType() run.NodeType {
 			q, _ := x.Pool.Get(run.Selector{"start", "query"})
 			name, _ := q.(string)
 			b.started <- x.RunID()
+			if strings.HasPrefix(name, "deaf") {
+				<-b.gate(name)
+				return &run.Result{Outputs: run.Vars{{Name: "output", Value: "released " + name}}}, nil
+			}
 			select {
 			case <-b.gate(name):
 				return &run.Result{Outputs: run.Vars{{Name: "output", Value: "released " + name}}}, nil

@@ -54,6 +54,12 @@ const (
 // deadline passes. It wraps run.ErrStopped, so they end "stopped".
 var ErrShutdownStop = fmt.Errorf("server shutdown: %w", run.ErrStopped)
 
+// ErrRunsStuck is returned by Shutdown and Serve when runs were stopped at
+// the shutdown deadline but had not ended StopWait later: a node of theirs
+// ignores cancellation. Serve then closes every connection at once and
+// returns, leaving those runs' goroutines behind for the process to end.
+var ErrRunsStuck = errors.New("runs did not end after being stopped")
+
 // Engine compiles and runs workflows; *run.Engine implements it.
 type Engine interface {
 	Compile(data []byte) (*run.Workflow, error)
@@ -124,8 +130,9 @@ type Config struct {
 	// ShutdownTimeout is how long Serve lets in-flight runs finish after
 	// its context ends (default 30 s).
 	ShutdownTimeout time.Duration
-	// StopWait bounds how long Shutdown waits for stopped runs to end
-	// (default 10 s).
+	// StopWait bounds how long Shutdown waits for stopped runs to end,
+	// and how long a stop request waits for its run to end before it
+	// answers (default 10 s).
 	StopWait time.Duration
 
 	// NewID returns task and run ids (default: run.NewID, time-ordered
@@ -199,8 +206,15 @@ type Server struct {
 
 // task is a run in progress, for stop requests and shutdown.
 type task struct {
-	appID  string
+	appID string
+	runID string
+	// user is the run's "user" argument: only the same user may stop it.
+	user   string
 	cancel context.CancelCauseFunc
+	// done, made (under Server.mu) by the first stop request that waits
+	// for the run, is closed once the run has ended and its records are
+	// written. Runs nobody stops never pay for it.
+	done chan struct{}
 }
 
 // New returns a Server. It fails if cfg lacks Apps or Engine or has
@@ -285,8 +299,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	dctx, dcancel := context.WithTimeout(base, s.cfg.ShutdownTimeout)
 	defer dcancel()
-	if err := s.Shutdown(dctx); err != nil {
-		s.log.Warn("runs stopped at shutdown deadline", "err", err)
+	stuck := s.Shutdown(dctx)
+	switch {
+	case errors.Is(stuck, ErrRunsStuck):
+		// Their requests will never complete: waiting for them would only
+		// hold up the rest of the shutdown (flushing records).
+		_ = hs.Close()
+	case stuck != nil:
+		s.log.Warn("runs stopped at shutdown deadline", "err", stuck)
+		stuck = nil
 	}
 	if err := <-httpDone; err != nil {
 		s.log.Warn("forcing connections closed", "err", err)
@@ -295,14 +316,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if stuck != nil {
+		return fmt.Errorf("shutdown: %w", stuck)
+	}
 	s.log.Info("shut down")
 	return nil
 }
 
 // Shutdown refuses new runs and waits for in-flight ones until ctx is done;
 // then it stops those still going with ErrShutdownStop and waits up to
-// StopWait for them to end. It returns ctx's error if runs had to be
-// stopped, nil if all finished in time.
+// StopWait for them to end. It returns nil if all finished in time, ctx's
+// error if runs had to be stopped, and an error wrapping ErrRunsStuck
+// (after logging each of them) if some had not ended StopWait later.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
@@ -325,10 +350,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-idle:
+		return ctx.Err()
 	case <-t.C:
-		s.log.Error("runs did not stop in time", "wait", s.cfg.StopWait)
 	}
-	return ctx.Err()
+	s.mu.Lock()
+	n = len(s.tasks)
+	for id, t := range s.tasks {
+		s.log.Error("run did not stop in time", "app_id", t.appID, "task_id", id, "run_id", t.runID, "wait", s.cfg.StopWait)
+	}
+	s.mu.Unlock()
+	return fmt.Errorf("%w: %d still running %s after they were stopped", ErrRunsStuck, n, s.cfg.StopWait)
 }
 
 // acquire reserves a run slot for a (Dify's APP_MAX_ACTIVE_REQUESTS).
@@ -356,13 +387,34 @@ func (s *Server) release(appID string) {
 	s.runs.Done()
 }
 
-// stop cancels the task with taskID if it belongs to appID; unknown tasks
-// are ignored, as in Dify.
-func (s *Server) stop(appID, taskID string) {
+// stop stops the task with taskID if it is a run of appID started by
+// user, and waits until the run has ended, at most StopWait or until ctx
+// is done. Unknown tasks, and tasks of another app or another user, are
+// ignored, as Dify's user-checked stop flag ignores them: the caller
+// cannot tell them apart. It returns a *StopTimeoutError if the run was
+// still going when the wait ended.
+func (s *Server) stop(ctx context.Context, appID, user, taskID string) error {
 	s.mu.Lock()
 	t, ok := s.tasks[taskID]
+	if !ok || t.appID != appID || t.user != user {
+		s.mu.Unlock()
+		return nil
+	}
+	if t.done == nil {
+		t.done = make(chan struct{})
+	}
+	done := t.done
 	s.mu.Unlock()
-	if ok && t.appID == appID {
-		t.cancel(run.ErrStopped)
+	t.cancel(run.ErrStopped)
+	wait := time.NewTimer(s.cfg.StopWait)
+	defer wait.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wait.C:
+		s.log.Error("stopped run did not end in time", "app_id", appID, "task_id", taskID, "wait", s.cfg.StopWait)
+		return &StopTimeoutError{Wait: s.cfg.StopWait}
 	}
 }

@@ -31,10 +31,20 @@ type ValidationError struct {
 	Problems []Problem
 }
 
+// maxProblemsShown bounds the problems Error lists: a document with
+// thousands of broken nodes must not produce a message of megabytes.
+const maxProblemsShown = 50
+
+// Error lists the problems, the first maxProblemsShown of them if there
+// are more (Problems holds them all).
 func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
+	shown := e.Problems[:min(len(e.Problems), maxProblemsShown)]
+	parts := make([]string, len(shown), len(shown)+1)
+	for i, p := range shown {
 		parts[i] = p.String()
+	}
+	if more := len(e.Problems) - len(shown); more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more problems", more))
 	}
 	return "invalid workflow: " + strings.Join(parts, "; ")
 }
@@ -89,7 +99,6 @@ type Node struct {
 	retry         retryConfig
 	errorStrategy string
 	defaults      Vars
-	ancestors     map[string]bool
 }
 
 // Edge is a compiled edge.
@@ -115,43 +124,92 @@ type commonData struct {
 	RetryConfig   *retryConfig   `json:"retry_config"`
 }
 
+// commonOf reads the common fields of the usual node, which has a string
+// title, maybe a string error_strategy, and no default_value or
+// retry_config, without a JSON round trip. Anything else (ok false) is
+// left to decodeData, whose errors are the ones reported.
+func commonOf(data map[string]any) (c commonData, ok bool) {
+	if jsonField(data, "default_value") != nil || jsonField(data, "retry_config") != nil {
+		return c, false
+	}
+	var okTitle, okStrategy bool
+	c.Title, okTitle = optString(jsonField(data, "title"))
+	c.ErrorStrategy, okStrategy = optString(jsonField(data, "error_strategy"))
+	return c, okTitle && okStrategy
+}
+
+func optString(v any) (string, bool) {
+	switch x := v.(type) {
+	case nil:
+		return "", true
+	case string:
+		return x, true
+	}
+	return "", false
+}
+
 type defaultValue struct {
 	Key   string `json:"key"`
 	Type  string `json:"type"`
 	Value any    `json:"value"`
 }
 
+// compiler holds the state of one compilation. Every step is linear in the
+// size of the document (up to a log factor): nothing walks the whole
+// document once per node or per container.
 type compiler struct {
 	cfg      Config
 	reg      *Registry
 	problems []Problem
+	// reported holds the ids of the nodes with a problem.
+	reported map[string]bool
 	nodes    map[string]*Node
 	specs    map[string]*NodeSpec
+	// parent is the id of each node's container ("" at top level).
+	parent map[string]string
+	// children lists each graph's node specs in document order, by
+	// container id; edgesOf the indices of the edges that reach into it.
+	children map[string][]*NodeSpec
+	edgesOf  map[string][]int
+	// topo holds every acyclic graph's nodes in topological order.
+	topo map[*Graph][]*Node
+	// refs are the variable references whose check needs reachability,
+	// done all at once by resolveRefs.
+	refs []refCheck
 }
 
 func (c *compiler) problem(nodeID, msg string) {
 	c.problems = append(c.problems, Problem{NodeID: nodeID, Message: msg})
+	c.reported[nodeID] = true
 }
 
 // Compile parses and validates a DSL document (YAML or JSON) into a
 // Workflow. Every problem found is reported at once in a *ValidationError.
 func (e *Engine) Compile(data []byte) (*Workflow, error) {
-	doc, err := ParseDocument(data)
+	doc, err := parseDocument(data, e.cfg.Document)
 	if err != nil {
 		return nil, err
 	}
 	return e.CompileDocument(doc)
 }
 
-// CompileDocument compiles an already parsed document.
+// CompileDocument compiles an already parsed document. A graph over the
+// engine's DocLimits is refused with a *LimitError.
 func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
+	if err := e.cfg.Document.checkGraph(len(doc.Workflow.Graph.Nodes), len(doc.Workflow.Graph.Edges)); err != nil {
+		return nil, err
+	}
 	defer func() {
 		// A builder bug must not take the process down: report it.
 		if r := recover(); r != nil {
 			wf, err = nil, &ValidationError{Problems: []Problem{{Message: fmt.Sprintf("internal error compiling workflow: %v", r)}}}
 		}
 	}()
-	c := &compiler{cfg: e.cfg, reg: e.reg, nodes: map[string]*Node{}, specs: map[string]*NodeSpec{}}
+	c := &compiler{
+		cfg: e.cfg, reg: e.reg, reported: map[string]bool{},
+		nodes: map[string]*Node{}, specs: map[string]*NodeSpec{}, parent: map[string]string{},
+		children: map[string][]*NodeSpec{}, edgesOf: map[string][]int{}, topo: map[*Graph][]*Node{},
+	}
 	wf = &Workflow{Doc: doc}
 	if doc.App.Mode != "workflow" && doc.App.Mode != "advanced-chat" {
 		c.problem("", fmt.Sprintf("app mode %q is not a workflow", doc.App.Mode))
@@ -174,12 +232,17 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 		wf.conv = append(wf.conv, Var{cv.Name, Normalize(cv.Value)})
 	}
 	c.declare(doc)
+	if err := c.checkNesting(); err != nil {
+		return nil, err
+	}
+	c.indexEdges(doc)
 	top := c.graph(doc, nil)
 	wf.Graph = top
 	if top != nil {
 		wf.start = top.Root
 	}
 	c.build(top)
+	c.resolveRefs()
 	wf.live = liveVars(top)
 	if wf.start != nil {
 		if s, ok := wf.start.exec.(*startNode); ok {
@@ -228,9 +291,11 @@ func (c *compiler) declare(doc *Document) {
 			continue
 		}
 		typ, _ := spec.Data["type"].(string)
-		var common commonData
-		if err := decodeData(spec.Data, &common); err != nil {
-			c.problem(id, fmt.Sprintf("invalid config: %v", err))
+		common, ok := commonOf(spec.Data)
+		if !ok {
+			if err := decodeData(spec.Data, &common); err != nil {
+				c.problem(id, fmt.Sprintf("invalid config: %v", err))
+			}
 		}
 		n := &Node{ID: id, Type: typ, Title: common.Title, errorStrategy: common.ErrorStrategy}
 		if common.RetryConfig != nil {
@@ -254,6 +319,9 @@ func (c *compiler) declare(doc *Document) {
 		}
 		c.nodes[id] = n
 		c.specs[id] = spec
+		pid := c.parentOf(spec)
+		c.parent[id] = pid
+		c.children[pid] = append(c.children[pid], spec)
 	}
 	for _, typ := range slices.Sorted(mapKeys(unsupported)) {
 		ids := unsupported[typ]
@@ -288,6 +356,68 @@ func (c *compiler) defaults(id string, dvs []defaultValue) Vars {
 	return out
 }
 
+// checkNesting refuses containers nested more than DocLimits.MaxDepth
+// deep: compiling and checking references walk up through the containers
+// around a node. Each node's depth is computed once, so this is linear.
+// A parent chain that loops back is not followed round again (such nodes
+// never form a graph and are reported otherwise).
+func (c *compiler) checkNesting() error {
+	limit := c.cfg.Document.MaxDepth
+	depth := make(map[string]int, len(c.parent))
+	onPath := map[string]bool{}
+	var chain []string
+	for id := range c.parent {
+		chain = chain[:0]
+		d, p := 0, id
+		for {
+			if known, ok := depth[p]; ok {
+				d = known
+				break
+			}
+			pp, ok := c.parent[p]
+			if !ok || pp == "" || onPath[p] {
+				break // top level, an unknown container, or a loop
+			}
+			onPath[p] = true
+			chain = append(chain, p)
+			p = pp
+		}
+		for i := len(chain) - 1; i >= 0; i-- {
+			d++
+			depth[chain[i]] = d
+			delete(onPath, chain[i])
+			if d > limit {
+				return &LimitError{Limit: LimitDepth, Max: limit,
+					What: fmt.Sprintf("node %s is nested in more than %d containers", chain[i], limit)}
+			}
+		}
+	}
+	return nil
+}
+
+// indexEdges files every edge under the graphs it reaches into: those of
+// its two ends, or of its one known end, or the top level when neither end
+// exists.
+func (c *compiler) indexEdges(doc *Document) {
+	for i, es := range doc.Workflow.Graph.Edges {
+		src, sok := c.parent[string(es.Source)]
+		dst, dok := c.parent[string(es.Target)]
+		switch {
+		case sok && dok:
+			c.edgesOf[src] = append(c.edgesOf[src], i)
+			if dst != src {
+				c.edgesOf[dst] = append(c.edgesOf[dst], i)
+			}
+		case sok:
+			c.edgesOf[src] = append(c.edgesOf[src], i)
+		case dok:
+			c.edgesOf[dst] = append(c.edgesOf[dst], i)
+		default:
+			c.edgesOf[""] = append(c.edgesOf[""], i)
+		}
+	}
+}
+
 // graph assembles the nodes whose parent is container (nil: top level) and
 // the edges among them, finds the root and checks for cycles.
 func (c *compiler) graph(doc *Document, container *Node) *Graph {
@@ -296,32 +426,22 @@ func (c *compiler) graph(doc *Document, container *Node) *Graph {
 	if container != nil {
 		parentID = container.ID
 	}
-	for i := range doc.Workflow.Graph.Nodes {
-		spec := &doc.Workflow.Graph.Nodes[i]
-		n, ok := c.nodes[string(spec.ID)]
-		// A duplicate id was reported in declare; only its first spec
-		// stands for the node.
-		if !ok || c.specs[n.ID] != spec || c.parentOf(spec) != parentID {
-			continue
-		}
+	for _, spec := range c.children[parentID] {
+		n := c.nodes[string(spec.ID)]
 		n.Graph = g
 		g.Nodes = append(g.Nodes, n)
 	}
-	for _, es := range doc.Workflow.Graph.Edges {
+	for _, i := range c.edgesOf[parentID] {
+		es := doc.Workflow.Graph.Edges[i]
 		src, sok := c.nodes[string(es.Source)]
 		dst, dok := c.nodes[string(es.Target)]
-		if !sok || !dok {
-			if c.edgeBelongs(es, parentID) {
-				if !sok {
-					c.problem("", fmt.Sprintf("edge %s: source node %q does not exist", es.ID, es.Source))
-				}
-				if !dok {
-					c.problem("", fmt.Sprintf("edge %s: target node %q does not exist", es.ID, es.Target))
-				}
-			}
-			continue
+		if !sok {
+			c.problem("", fmt.Sprintf("edge %s: source node %q does not exist", es.ID, es.Source))
 		}
-		if src.Graph != g && dst.Graph != g {
+		if !dok {
+			c.problem("", fmt.Sprintf("edge %s: target node %q does not exist", es.ID, es.Target))
+		}
+		if !sok || !dok {
 			continue
 		}
 		if src.Graph != dst.Graph {
@@ -342,9 +462,7 @@ func (c *compiler) graph(doc *Document, container *Node) *Graph {
 		return g
 	}
 	c.prune(g)
-	if c.acyclic(g) {
-		c.computeAncestors(g)
-	}
+	c.acyclic(g)
 	for _, n := range g.Nodes {
 		if n.kind != nil && n.kind.Container {
 			n.Child = c.graph(doc, n)
@@ -358,9 +476,9 @@ func (c *compiler) parentOf(spec *NodeSpec) string {
 		return string(spec.ParentID)
 	}
 	// Older exports mark children only in data.
-	for flag, key := range map[string]string{"isInIteration": "iteration_id", "isInLoop": "loop_id"} {
-		if inside, _ := spec.Data[flag].(bool); inside {
-			if id, _ := spec.Data[key].(string); id != "" {
+	for _, m := range legacyParentKeys {
+		if inside, _ := spec.Data[m.flag].(bool); inside {
+			if id, _ := spec.Data[m.key].(string); id != "" {
 				return id
 			}
 		}
@@ -368,14 +486,7 @@ func (c *compiler) parentOf(spec *NodeSpec) string {
 	return ""
 }
 
-func (c *compiler) edgeBelongs(es EdgeSpec, parentID string) bool {
-	for _, end := range []flexString{es.Source, es.Target} {
-		if spec, ok := c.specs[string(end)]; ok {
-			return c.parentOf(spec) == parentID
-		}
-	}
-	return parentID == "" // both ends unknown: report once, at top level
-}
+var legacyParentKeys = []struct{ flag, key string }{{"isInIteration", "iteration_id"}, {"isInLoop", "loop_id"}}
 
 // root finds the start node of g.
 func (c *compiler) root(g *Graph, container *Node) *Node {
@@ -465,8 +576,8 @@ func (c *compiler) prune(g *Graph) {
 	}
 }
 
-// acyclic reports cycles (Kahn's algorithm) and orders g.Nodes
-// topologically.
+// acyclic reports cycles (Kahn's algorithm), and records g's nodes in
+// topological order when it has none.
 func (c *compiler) acyclic(g *Graph) bool {
 	indeg := make([]int, len(g.Nodes))
 	for _, n := range g.Nodes {
@@ -499,49 +610,8 @@ func (c *compiler) acyclic(g *Graph) bool {
 		c.problem(ids[0], fmt.Sprintf("cycle in %s through nodes %s", where, strings.Join(ids, ", ")))
 		return false
 	}
+	c.topo[g] = order
 	return true
-}
-
-// computeAncestors records, for every node, the nodes that always run
-// before it: its ancestors in its graph, and the containers around it with
-// their ancestors.
-func (c *compiler) computeAncestors(g *Graph) {
-	var outer map[string]bool
-	if g.Parent != nil {
-		outer = map[string]bool{g.Parent.ID: true}
-		for id := range g.Parent.ancestors {
-			outer[id] = true
-		}
-	}
-	// g.Nodes is in topological order after acyclic.
-	order := make([]*Node, 0, len(g.Nodes))
-	seen := map[*Node]bool{}
-	var visit func(n *Node)
-	visit = func(n *Node) {
-		if seen[n] {
-			return
-		}
-		seen[n] = true
-		for _, e := range n.in {
-			visit(e.Source)
-		}
-		order = append(order, n)
-	}
-	for _, n := range g.Nodes {
-		visit(n)
-	}
-	for _, n := range order {
-		n.ancestors = map[string]bool{}
-		for id := range outer {
-			n.ancestors[id] = true
-		}
-		for _, e := range n.in {
-			n.ancestors[e.Source.ID] = true
-			for id := range e.Source.ancestors {
-				n.ancestors[id] = true
-			}
-		}
-	}
 }
 
 // checkRef validates that n may read sel.
@@ -567,17 +637,40 @@ func (c *compiler) checkRef(n *Node, field string, sel Selector) {
 		c.problem(n.ID, fmt.Sprintf("%s: references its own output", field))
 		return
 	}
-	if target == n || n.ancestors[target.ID] {
+	if target == n {
 		return
 	}
 	// A container may read its inner nodes (output_selector, loop outputs).
 	if n.kind != nil && n.kind.Container && isInside(target, n) {
 		return
 	}
-	if n.ancestors == nil {
+	if _, ok := c.topo[n.Graph]; !ok {
 		return // the graph had a cycle: already reported
 	}
-	c.problem(n.ID, fmt.Sprintf("%s: references node %q, which does not run before this node", field, sel[0]))
+	msg := fmt.Sprintf("%s: references node %q, which does not run before this node", field, sel[0])
+	// target runs before n if it is a container around n, or reaches n
+	// (or the container around n) in its own graph.
+	m := n
+	for m.Graph != target.Graph {
+		if m.Graph == nil || m.Graph.Parent == nil {
+			c.problem(n.ID, msg)
+			return
+		}
+		m = m.Graph.Parent
+	}
+	if m == target || target == target.Graph.Root {
+		return // every node of a graph is reachable from its root
+	}
+	if _, ok := c.topo[target.Graph]; !ok {
+		c.problem(n.ID, msg)
+		return
+	}
+	if len(m.in) <= 16 && slices.ContainsFunc(m.in, func(e *Edge) bool { return e.Source == target }) {
+		return
+	}
+	// Left to resolveRefs; the problem keeps its place in the meantime.
+	c.refs = append(c.refs, refCheck{problem: len(c.problems), from: target, to: m})
+	c.problems = append(c.problems, Problem{NodeID: n.ID, Message: msg})
 }
 
 func isInside(n, container *Node) bool {
@@ -604,17 +697,13 @@ func (c *compiler) build(g *Graph) {
 		b := &Build{Node: n, Data: c.specs[n.ID].Data, c: c}
 		ex, err := n.kind.Build(b)
 		if err != nil {
-			if !c.reported(n.ID) {
+			if !c.reported[n.ID] {
 				c.problem(n.ID, err.Error())
 			}
 			continue
 		}
 		n.exec = ex
 	}
-}
-
-func (c *compiler) reported(id string) bool {
-	return slices.ContainsFunc(c.problems, func(p Problem) bool { return p.NodeID == id })
 }
 
 // streamKey identifies the variable name of node id.

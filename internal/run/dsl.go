@@ -3,10 +3,13 @@ package run
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"strconv"
-
-	"go.yaml.in/yaml/v3"
+	"strings"
+	"time"
 )
 
 // Document is a Dify app DSL file (YAML as exported, or the same structure
@@ -123,13 +126,20 @@ func (s *Selector) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ParseDocument decodes a DSL document from YAML or JSON.
+// ParseDocument decodes a DSL document from YAML or JSON within the
+// default DocLimits (Engine.Compile applies the engine's).
 func ParseDocument(data []byte) (*Document, error) {
-	var raw any
-	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidDSL, err)
+	return parseDocument(data, DocLimits{}.withDefaults())
+}
+
+func parseDocument(data []byte, lim DocLimits) (*Document, error) {
+	if err := lim.checkBytes(data); err != nil {
+		return nil, err
 	}
-	raw = Normalize(raw)
+	raw, err := decodeYAML(data, lim)
+	if err != nil {
+		return nil, err
+	}
 	root, ok := raw.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%w: document must be a mapping", ErrInvalidDSL)
@@ -143,18 +153,25 @@ func ParseDocument(data []byte) (*Document, error) {
 			root = map[string]any{"workflow": map[string]any{"graph": root}}
 		}
 	}
-	js, err := json.Marshal(root)
-	if err != nil {
+	graph := mapAt(mapAt(root, "workflow"), "graph")
+	if err := lim.checkGraph(listLen(graph["nodes"]), listLen(graph["edges"])); err != nil {
+		return nil, err
+	}
+	if err := jsonValues(root); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidDSL, err)
 	}
-	// UseNumber keeps integers integers in node data (Normalize below turns
-	// json.Number into int64 or float64); a plain decode would make every
-	// number a float64.
+	// The graph's nodes and edges are nearly all of a document: they are
+	// taken from the decoded values as they are. The rest is small and
+	// decoded into the Document through JSON.
 	var doc Document
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
+	if err := decodeData(withoutGraphLists(root), &doc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidDSL, err)
+	}
+	if doc.Workflow.Graph.Nodes, err = nodeSpecs(graph["nodes"]); err != nil {
+		return nil, fmt.Errorf("%w: workflow.graph.nodes%v", ErrInvalidDSL, err)
+	}
+	if doc.Workflow.Graph.Edges, err = edgeSpecs(graph["edges"]); err != nil {
+		return nil, fmt.Errorf("%w: workflow.graph.edges%v", ErrInvalidDSL, err)
 	}
 	for i := range doc.Workflow.EnvironmentVariables {
 		ev := &doc.Workflow.EnvironmentVariables[i]
@@ -176,13 +193,201 @@ func ParseDocument(data []byte) (*Document, error) {
 	if doc.App.Mode == "" {
 		doc.App.Mode = "workflow"
 	}
-	for i := range doc.Workflow.Graph.Nodes {
-		n := &doc.Workflow.Graph.Nodes[i]
-		for k, v := range n.Data {
-			n.Data[k] = Normalize(v)
+	return &doc, nil
+}
+
+// jsonValues turns, in place, the values of a decoded document into those
+// a JSON round trip gives, as the loader always has: floats with an
+// integral value become int64 (YAML's 1.0 is 1), times become their JSON
+// text, and NaN or infinities are refused.
+func jsonValues(v any) error {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			j, err := jsonValue(e)
+			if err != nil {
+				return err
+			}
+			x[k] = j
+		}
+	case []any:
+		for i, e := range x {
+			j, err := jsonValue(e)
+			if err != nil {
+				return err
+			}
+			x[i] = j
 		}
 	}
-	return &doc, nil
+	return nil
+}
+
+func jsonValue(v any) (any, error) {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("unsupported value: %v", x)
+		}
+		if x == math.Trunc(x) && x >= -(1<<63) && x < 1<<63 && math.Abs(x) < 1e21 {
+			return int64(x), nil
+		}
+	case time.Time:
+		b, err := x.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		return string(b[1 : len(b)-1]), nil
+	case map[string]any, []any:
+		return v, jsonValues(v)
+	}
+	return v, nil
+}
+
+// withoutGraphLists returns root without workflow.graph's nodes and edges,
+// copying only the maps on the way.
+func withoutGraphLists(root map[string]any) map[string]any {
+	wf, ok := root["workflow"].(map[string]any)
+	if !ok {
+		return root
+	}
+	graph, ok := wf["graph"].(map[string]any)
+	if !ok {
+		return root
+	}
+	graph = maps.Clone(graph)
+	delete(graph, "nodes")
+	delete(graph, "edges")
+	wf = maps.Clone(wf)
+	wf["graph"] = graph
+	root = maps.Clone(root)
+	root["workflow"] = wf
+	return root
+}
+
+// nodeSpecs reads the graph's nodes as a JSON decode into []NodeSpec
+// would, field names matched the same way.
+func nodeSpecs(v any) ([]NodeSpec, error) {
+	list, err := specList(v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]NodeSpec, len(list))
+	for i, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok {
+			if e == nil {
+				continue
+			}
+			return nil, fmt.Errorf("[%d]: a node must be a mapping", i)
+		}
+		n := &out[i]
+		var errs [4]error
+		n.ID, errs[0] = flexValue(jsonField(m, "id"))
+		n.Type, errs[1] = stringValue(jsonField(m, "type"))
+		n.ParentID, errs[2] = flexValue(jsonField(m, "parentId"))
+		switch d := jsonField(m, "data").(type) {
+		case nil:
+		case map[string]any:
+			n.Data = d
+		default:
+			errs[3] = errors.New("data must be a mapping")
+		}
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// edgeSpecs reads the graph's edges as a JSON decode into []EdgeSpec would.
+func edgeSpecs(v any) ([]EdgeSpec, error) {
+	list, err := specList(v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]EdgeSpec, len(list))
+	for i, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok {
+			if e == nil {
+				continue
+			}
+			return nil, fmt.Errorf("[%d]: an edge must be a mapping", i)
+		}
+		ed := &out[i]
+		var errs [5]error
+		ed.ID, errs[0] = flexValue(jsonField(m, "id"))
+		ed.Source, errs[1] = flexValue(jsonField(m, "source"))
+		ed.SourceHandle, errs[2] = flexValue(jsonField(m, "sourceHandle"))
+		ed.Target, errs[3] = flexValue(jsonField(m, "target"))
+		ed.TargetHandle, errs[4] = flexValue(jsonField(m, "targetHandle"))
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+func specList(v any) ([]any, error) {
+	switch l := v.(type) {
+	case nil:
+		return nil, nil
+	case []any:
+		return l, nil
+	}
+	return nil, errors.New(" must be a list")
+}
+
+// jsonField looks name up as encoding/json matches struct fields: the exact
+// key, else any key equal to it under case folding.
+func jsonField(m map[string]any, name string) any {
+	if v, ok := m[name]; ok {
+		return v
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
+// flexValue is flexString's decoding of a decoded value.
+func flexValue(v any) (flexString, error) {
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return flexString(x), nil
+	case bool, int64, float64:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return "", err
+		}
+		s, err := flexDecode(b)
+		return flexString(s), err
+	}
+	return "", fmt.Errorf("want a string, got %s", truncate(Text(v), 60))
+}
+
+func stringValue(v any) (string, error) {
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	}
+	return "", fmt.Errorf("want a string, got %s", truncate(Text(v), 60))
+}
+
+func mapAt(m map[string]any, key string) map[string]any {
+	v, _ := m[key].(map[string]any)
+	return v
+}
+
+func listLen(v any) int {
+	l, _ := v.([]any)
+	return len(l)
 }
 
 // decodeData decodes a node's raw data into v (a pointer to a struct with

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,8 @@ var (
 	ErrStopped = errors.New("Stopped by user.") //nolint:staticcheck // Dify's exact message
 	// ErrTimeout is the cause when the whole-run timeout expires.
 	ErrTimeout = errors.New("workflow run timed out")
-	// ErrMaxSteps is the cause when a run executes more than MaxSteps nodes.
+	// ErrMaxSteps is the cause when a run would execute more than MaxSteps
+	// nodes, counting the nodes inside iterations and loops.
 	ErrMaxSteps = errors.New("max steps reached")
 )
 
@@ -39,7 +41,9 @@ type Config struct {
 	// MaxParallel bounds how many nodes of one graph run at once
 	// (default 10).
 	MaxParallel int
-	// MaxSteps bounds node executions per graph run (default 500).
+	// MaxSteps bounds node executions per run (default 500), counted as
+	// total_steps counts them: every node execution, inside iterations and
+	// loops too, except the silent iteration-start and loop-start nodes.
 	MaxSteps int
 	// Timeout bounds a whole run (default 1200 s).
 	Timeout time.Duration
@@ -49,6 +53,8 @@ type Config struct {
 	NodeTimeout time.Duration
 	// LoopMaxCount caps loop_count (default 100).
 	LoopMaxCount int
+	// Document bounds the DSL documents Compile accepts (see DocLimits).
+	Document DocLimits
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
 	// NewID returns a fresh node execution id (default: NewID).
@@ -62,6 +68,7 @@ func (c Config) withDefaults() Config {
 	c.MaxSteps = cmp.Or(c.MaxSteps, DefaultMaxSteps)
 	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	c.LoopMaxCount = cmp.Or(c.LoopMaxCount, DefaultLoopMaxCount)
+	c.Document = c.Document.withDefaults()
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
@@ -167,8 +174,13 @@ func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *R
 	started.Inputs = rs.redactVars(started.Inputs)
 	rs.emit(&Event{Type: EventWorkflowStarted, Run: &started})
 
-	ctx, cancel := context.WithTimeoutCause(ctx, e.cfg.Timeout, ErrTimeout)
-	defer cancel()
+	// One context ends the run for every limit: the timeout, and max steps
+	// (rs.abort) from whatever graph or container hits it.
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	rs.abort = abort
+	timeout := time.AfterFunc(e.cfg.Timeout, func() { abort(ErrTimeout) })
+	defer timeout.Stop()
 	err := rs.runGraph(ctx, wf.Graph, pool, Scope{Parallel: e.cfg.MaxParallel})
 
 	fin := rs.now()
@@ -188,10 +200,8 @@ func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *R
 		info.Status = StatusSucceeded
 	case errors.Is(err, ErrStopped):
 		info.Status, info.Error = StatusStopped, ErrStopped.Error()
-	case errors.Is(err, ErrTimeout):
-		info.Status, info.Error = StatusFailed, fmt.Sprintf("Max execution time %s reached.", e.cfg.Timeout)
-	case errors.Is(err, ErrMaxSteps):
-		info.Status, info.Error = StatusFailed, fmt.Sprintf("Max steps %d reached.", e.cfg.MaxSteps)
+	case errors.Is(err, ErrTimeout), errors.Is(err, ErrMaxSteps):
+		info.Status, info.Error = StatusFailed, rs.limitMessage(err)
 	default:
 		info.Status, info.Error = StatusFailed, err.Error()
 	}
@@ -238,6 +248,9 @@ type runState struct {
 	steps      atomic.Int64
 	tokens     atomic.Int64
 	exceptions atomic.Int64
+	// abort cancels the run's context with a cause (ErrTimeout,
+	// ErrMaxSteps).
+	abort context.CancelCauseFunc
 
 	outMu   sync.Mutex
 	outputs Vars
@@ -323,7 +336,7 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 	ready := make([]*Node, 0, 4)
 	ready = append(ready, g.Root)
 	var results chan done
-	running, steps := 0, 0
+	running := 0
 	var failed error
 
 	var skip func(n *Node)
@@ -372,14 +385,9 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 		for len(ready) > 0 && running < s.Parallel && failed == nil && ctx.Err() == nil {
 			n := ready[0]
 			ready = ready[1:]
-			if !n.kind.Silent {
-				steps++
-				if steps > rs.eng.cfg.MaxSteps {
-					failed = ErrMaxSteps
-					gc.stop(ErrMaxSteps)
-					break
-				}
-				rs.steps.Add(1)
+			if !n.kind.Silent && !rs.step() {
+				failed = ErrMaxSteps
+				break
 			}
 			pred := preds[n.idx]
 			if len(ready) == 0 && running == 0 {
@@ -407,6 +415,35 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// step counts one node execution toward Config.MaxSteps. Steps are counted
+// per run, in every graph of it (iterations and loops included), exactly
+// as total_steps reports them. Past the limit the node does not run, the
+// step is not counted and the whole run is aborted with ErrMaxSteps: its
+// other branches and enclosing containers end as they would on a timeout.
+func (rs *runState) step() bool {
+	if rs.steps.Add(1) <= int64(rs.eng.cfg.MaxSteps) {
+		return true
+	}
+	rs.steps.Add(-1)
+	rs.abort(ErrMaxSteps)
+	return false
+}
+
+// limitMessage is the error of a run (or of a node cancelled with it) that
+// hit a run limit, in the words of Dify's ExecutionLimitsLayer.
+func (rs *runState) limitMessage(cause error) string {
+	cfg := &rs.eng.cfg
+	switch {
+	case errors.Is(cause, ErrMaxSteps):
+		return fmt.Sprintf("Maximum execution steps exceeded: %d > %d", cfg.MaxSteps+1, cfg.MaxSteps)
+	case errors.Is(cause, ErrTimeout):
+		elapsed := rs.now().Sub(rs.info.CreatedAt).Seconds()
+		return fmt.Sprintf("Maximum execution time exceeded: %.2fs > %ss", elapsed, strconv.FormatFloat(cfg.Timeout.Seconds(), 'f', -1, 64))
+	default:
+		return cause.Error()
+	}
 }
 
 // graphCtx lazily derives a graph run's cancellable context.
@@ -499,10 +536,11 @@ func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, 
 	case ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrStopped):
 		rec.Status, rec.Error = StatusStopped, ErrStopped.Error()
 		d.err = context.Cause(ctx)
-	case ctx.Err() != nil && n.errorStrategy == "":
+	case ctx.Err() != nil:
 		// Cancelled because the run failed elsewhere, timed out or hit
-		// max steps: the node fails with the run's cause.
-		rec.Status, rec.Error = StatusFailed, causeMessage(ctx, cfg)
+		// max steps: the node fails with the run's cause. Its error
+		// strategy does not apply, since the run is ending anyway.
+		rec.Status, rec.Error = StatusFailed, rs.limitMessage(context.Cause(ctx))
 		d.err = context.Cause(ctx)
 	case n.errorStrategy == "fail-branch" || n.errorStrategy == "default-value":
 		rec.Status, rec.Error, rec.ErrorType = StatusException, err.Error(), errorType(err)
@@ -525,17 +563,6 @@ func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, 
 	rs.tokens.Add(rec.Tokens)
 	rs.emit(&Event{Type: finishType, Node: rec})
 	return d
-}
-
-func causeMessage(ctx context.Context, cfg *Config) string {
-	switch err := context.Cause(ctx); {
-	case errors.Is(err, ErrTimeout):
-		return fmt.Sprintf("Max execution time %s reached.", cfg.Timeout)
-	case errors.Is(err, ErrMaxSteps):
-		return fmt.Sprintf("Max steps %d reached.", cfg.MaxSteps)
-	default:
-		return err.Error()
-	}
 }
 
 func fillResult(rec *NodeRun, res *Result) {

@@ -269,7 +269,7 @@ func TestRunTimeout(t *testing.T) {
 	e := New(Config{Timeout: 20 * time.Millisecond}, k.reg)
 	wf := mustCompile(t, e, graphYAML([]string{queryStart, "slow:test-block"}, []string{"start->slow"}))
 	info, rec := runWith(t, context.Background(), e, wf, nil)
-	if info.Status != StatusFailed || info.Error != "Max execution time 20ms reached." {
+	if info.Status != StatusFailed || !strings.HasPrefix(info.Error, "Maximum execution time exceeded: ") || !strings.HasSuffix(info.Error, "s > 0.02s") {
 		t.Fatalf("status %s error %q", info.Status, info.Error)
 	}
 	if rec.finished()["slow"].Status != StatusFailed {
@@ -321,7 +321,7 @@ func TestMaxSteps(t *testing.T) {
 		[]string{queryStart, "a:test-value", "b:test-value", "c:test-value", "d:test-value"},
 		[]string{"start->a", "a->b", "b->c", "c->d"}))
 	info, rec := runWith(t, context.Background(), e, wf, nil)
-	if info.Status != StatusFailed || info.Error != "Max steps 3 reached." {
+	if info.Status != StatusFailed || info.Error != "Maximum execution steps exceeded: 4 > 3" || info.TotalSteps != 3 {
 		t.Fatalf("status %s error %q", info.Status, info.Error)
 	}
 	if _, ran := rec.finished()["c"]; ran {

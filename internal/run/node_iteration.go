@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // This file ports Dify's iteration node
@@ -104,7 +105,9 @@ func (it *iterationNode) Execute(ctx context.Context, x *Exec) (*Result, error) 
 	inputs := Vars{{"iterator_selector", items}}
 	x.Start(inputs, map[string]any{"iteration_length": int64(len(items))})
 
-	r := &iterationRun{it: it, x: x, items: items, durations: make(map[string]any, len(items))}
+	// Rounds past the step limit or the run's timeout never run: size
+	// nothing by the (possibly huge) array up front.
+	r := &iterationRun{it: it, x: x, items: items, durations: make(map[string]any, min(len(items), 64))}
 	var (
 		outs []any
 		err  error
@@ -188,20 +191,17 @@ func (r *iterationRun) parallel(ctx context.Context) ([]any, error) {
 	defer cancel(nil)
 
 	outs := make([]any, n)
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
 	var (
+		next     atomic.Int64 // the next round to take
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
 	)
 	for range workers {
 		wg.Go(func() {
-			for i := range next {
-				if rctx.Err() != nil {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || rctx.Err() != nil {
 					return
 				}
 				r.x.Next(i)
