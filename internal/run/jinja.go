@@ -6,9 +6,9 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/nikolalohinski/gonja/v2"
-	"github.com/nikolalohinski/gonja/v2/exec"
-	"github.com/nikolalohinski/gonja/v2/loaders"
+	"github.com/flowrun/flowrun/internal/third_party/gonja"
+	"github.com/flowrun/flowrun/internal/third_party/gonja/exec"
+	"github.com/flowrun/flowrun/internal/third_party/gonja/loaders"
 )
 
 // Jinja2 templates (template-transform, LLM jinja2 prompts) are rendered with
