@@ -49,6 +49,8 @@ type Config struct {
 	NodeTimeout time.Duration
 	// LoopMaxCount caps loop_count (default 100).
 	LoopMaxCount int
+	// Template bounds each Jinja2 render (defaults: see TemplateLimits).
+	Template TemplateLimits
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
 	// NewID returns a fresh node execution id (default: NewID).

@@ -129,6 +129,12 @@ func filterBatch(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.
 	); err != nil {
 		return exec.AsValue(exec.ErrInvalidCall(err))
 	}
+	// (Fork: budget.) fill_with pads the last row to linecount items.
+	if !fillWith.IsNil() {
+		if err := e.Budget().Grow(exec.ItemsSize(lineCount), fmt.Sprintf("batch(%d)", lineCount)); err != nil {
+			return exec.AsValue(err)
+		}
+	}
 	out := make([]any, 0)
 	var row []any
 	in.Iterate(func(idx, count int, key, value *exec.Value) bool {
@@ -190,6 +196,10 @@ func filterCenter(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	spaces := width - slen
 	left := spaces/2 + spaces%2
 	right := spaces / 2
+	// (Fork: budget.)
+	if err := e.Budget().Grow(len(in.String())+spaces, fmt.Sprintf("center(%d)", width)); err != nil {
+		return exec.AsValue(err)
+	}
 
 	return exec.AsValue(fmt.Sprintf("%s%s%s", strings.Repeat(" ", left),
 		in.String(), strings.Repeat(" ", right)))
@@ -371,6 +381,10 @@ func filterFormat(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	if in.IsError() {
 		return in
 	}
+	// (Fork: budget.)
+	if err := e.Budget().Grow(e.Budget().FormatSize(in.String(), '%', params.Args), "format"); err != nil {
+		return exec.AsValue(err)
+	}
 	args := []any{}
 	for _, arg := range params.Args {
 		args = append(args, arg.Interface())
@@ -446,6 +460,8 @@ func filterIndent(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 				width := v.Integer()
 				if width < 0 {
 					indent = ""
+				} else if err := e.Budget().Grow(width, fmt.Sprintf("indent(%d)", width)); err != nil { // (Fork: budget.)
+					return err
 				} else {
 					indent = strings.Repeat(" ", width)
 				}
@@ -463,6 +479,11 @@ func filterIndent(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	}
 	if !in.IsString() {
 		return exec.AsValue(exec.ErrInvalidCall(fmt.Errorf("%s is not a string", in.String())))
+	}
+	// (Fork: budget.) Every line may get the indent.
+	lineCount := strings.Count(in.String(), "\n") + 1
+	if err := e.Budget().Grow(exec.JoinSize(len(in.String()), lineCount+1, indent), "indent"); err != nil {
+		return exec.AsValue(err)
 	}
 	lines := strings.Split(in.String(), "\n")
 	for idx, line := range lines {
@@ -568,7 +589,15 @@ func filterJoin(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.V
 	}
 
 	parts := make([]string, 0)
+	total := 0 // (Fork: budget.)
+	var tooBig error
 	in.Iterate(func(idx, count int, key, value *exec.Value) bool {
+		if len(parts) > 0 {
+			total += len(parts[len(parts)-1])
+			if tooBig = e.Budget().Grow(exec.JoinSize(total, len(parts)+1, delimiter), "join"); tooBig != nil {
+				return false
+			}
+		}
 		item := key
 		if !attribute.IsNil() {
 			resolved, found := resolveAttributeValue(item, attribute, nil)
@@ -590,6 +619,15 @@ func filterJoin(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.V
 		return true
 	}, func() {})
 
+	if tooBig != nil {
+		return exec.AsValue(tooBig)
+	}
+	if len(parts) > 0 {
+		total += len(parts[len(parts)-1])
+	}
+	if err := e.Budget().Grow(exec.JoinSize(total, len(parts), delimiter), "join"); err != nil {
+		return exec.AsValue(err)
+	}
 	joined := strings.Join(parts, delimiter)
 	if e.Config.AutoEscape {
 		return exec.AsSafeValue(joined)
@@ -662,6 +700,10 @@ func filterList(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.V
 		return exec.AsValue(exec.ErrInvalidCall(err))
 	}
 	if in.IsString() {
+		// (Fork: budget.) One item per character.
+		if err := e.Budget().Grow(len(in.String())+exec.ItemsSize(utf8.RuneCountInString(in.String())), "list"); err != nil {
+			return exec.AsValue(err)
+		}
 		out := []string{}
 		for _, r := range in.String() {
 			out = append(out, string(r))
@@ -857,6 +899,10 @@ func filterPPrint(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	); err != nil {
 		return exec.AsValue(exec.ErrInvalidCall(err))
 	}
+	// (Fork: budget.)
+	if err := e.Budget().Grow(e.Budget().JSONSize(in, 2), "pprint"); err != nil {
+		return exec.AsValue(err)
+	}
 	b, err := json.MarshalIndent(in.Interface(), "", "  ")
 	if err != nil {
 		return exec.AsValue(errors.Wrapf(err, `Unable to pretty print '%s'`, in.String()))
@@ -968,6 +1014,14 @@ func filterReplace(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exe
 		exec.KeywordArgument("count", exec.AsValue(nil), takeValueArgument(&count)),
 	); err != nil {
 		return exec.AsValue(exec.ErrInvalidCall(err))
+	}
+	// (Fork: budget.)
+	n := -1
+	if !count.IsNil() {
+		n = count.Integer()
+	}
+	if err := e.Budget().Grow(exec.ReplaceSize(in.String(), old, new, n), "replace"); err != nil {
+		return exec.AsValue(err)
 	}
 	if count.IsNil() {
 		return exec.AsValue(strings.ReplaceAll(in.String(), old, new))
@@ -1093,6 +1147,10 @@ func filterSlice(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.
 	}
 	if !in.IsList() {
 		return exec.AsValue(exec.ErrInvalidCall(fmt.Errorf("%s is not a list", in.String())))
+	}
+	// (Fork: budget.)
+	if err := e.Budget().Grow(exec.ItemsSize(slices), fmt.Sprintf("slice(%d)", slices)); err != nil {
+		return exec.AsValue(err)
 	}
 	seq := make([]any, 0, in.Len())
 	in.Iterate(func(index, _ int, value, _ *exec.Value) bool {
@@ -1285,6 +1343,12 @@ func filterToJSON(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 		return exec.AsValue(exec.ErrInvalidCall(err))
 	}
 	_ = ensureASCII // Accepted for compatibility, ignored (Go handles unicode differently than Python)
+	// (Fork: budget.)
+	if indent.IsInteger() {
+		if err := e.Budget().Grow(e.Budget().JSONSize(in, indent.Integer()), "tojson"); err != nil {
+			return exec.AsValue(err)
+		}
+	}
 
 	marshalJSON := func(value any) (string, error) {
 		if indent.IsNil() {
@@ -1471,12 +1535,17 @@ var (
 	filterURLizeDomainRegexp = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*\.[A-Za-z]{2,}[A-Za-z0-9./_-]*$`)
 )
 
-func filterUrlizeHelper(input string, trimURLLimit int, rel string, target string, extraSchemes []string) (string, error) {
+func filterUrlizeHelper(e *exec.Evaluator, input string, trimURLLimit int, rel string, target string, extraSchemes []string) (string, error) {
 	parts := strings.Split(input, " ")
+	total := 0 // (Fork: budget.)
 	for idx, part := range parts {
 		link, ok := urlizeToken(part, trimURLLimit, rel, target, extraSchemes)
 		if ok {
 			parts[idx] = link
+		}
+		total += len(parts[idx])
+		if err := e.Budget().Grow(exec.JoinSize(total, idx+1, " "), "urlize"); err != nil {
+			return "", err
 		}
 	}
 	return strings.Join(parts, " "), nil
@@ -1535,7 +1604,7 @@ func filterUrlize(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 		relValue = strings.Join(parts, " ")
 	}
 
-	s, err := filterUrlizeHelper(in.String(), trimURLLimit, relValue, target.String(), extraSchemes)
+	s, err := filterUrlizeHelper(e, in.String(), trimURLLimit, relValue, target.String(), extraSchemes)
 	if err != nil {
 		return exec.AsValue(err)
 	}
@@ -1568,25 +1637,31 @@ func filterWordwrap(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *ex
 		return in
 	}
 
-	lines := make([]string, 0)
-	for _, paragraph := range strings.Split(in.String(), "\n") {
-		words := strings.Fields(paragraph)
-		if len(words) == 0 {
-			lines = append(lines, "")
-			continue
+	// (Fork: one builder instead of += per word, which took time
+	// quadratic in the length of a paragraph; the output is the same.)
+	var out strings.Builder
+	out.Grow(len(in.String()))
+	for i, paragraph := range strings.Split(in.String(), "\n") {
+		if i > 0 {
+			out.WriteByte('\n')
 		}
-		current := words[0]
-		for _, word := range words[1:] {
-			if len([]rune(current))+1+len([]rune(word)) <= width {
-				current += " " + word
-				continue
+		line := 0 // runes on the current line
+		for j, word := range strings.Fields(paragraph) {
+			n := utf8.RuneCountInString(word)
+			switch {
+			case j == 0:
+			case line+1+n <= width:
+				out.WriteByte(' ')
+				line++
+			default:
+				out.WriteByte('\n')
+				line = 0
 			}
-			lines = append(lines, current)
-			current = word
+			out.WriteString(word)
+			line += n
 		}
-		lines = append(lines, current)
 	}
-	return exec.AsValue(strings.Join(lines, "\n"))
+	return exec.AsValue(out.String())
 }
 
 func filterXMLAttr(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {

@@ -1,6 +1,9 @@
 package builtins
 
 import (
+	"fmt"
+	"math"
+
 	"github.com/flowrun/flowrun/internal/third_party/gonja/exec"
 	"github.com/flowrun/flowrun/internal/third_party/gonja/utils"
 	"github.com/pkg/errors"
@@ -18,7 +21,11 @@ var GlobalFunctions = exec.NewContext(map[string]any{
 	"ngettext":  ngettextFunction,
 })
 
-func rangeFunction(_ *exec.Evaluator, params *exec.VarArgs) (<-chan int, error) {
+// rangeFunction returns the list Python's range() would yield. (Fork:
+// upstream fed a channel from a goroutine, which leaked when the range was
+// not consumed and materialised any length; this checks the length against
+// the budget first.)
+func rangeFunction(e *exec.Evaluator, params *exec.VarArgs) ([]int, error) {
 	var (
 		start = 0
 		stop  = -1
@@ -42,20 +49,34 @@ func rangeFunction(_ *exec.Evaluator, params *exec.VarArgs) (<-chan int, error) 
 		return nil, exec.ErrInvalidCall(errors.New("step cannot be 0"))
 	}
 
-	channel := make(chan int)
-	go func() {
-		if step > 0 {
-			for i := start; i < stop; i += step {
-				channel <- i
-			}
-		} else {
-			for i := start; i > stop; i += step {
-				channel <- i
-			}
-		}
-		close(channel)
-	}()
-	return channel, nil
+	length := rangeLength(start, stop, step)
+	size := uint64(math.MaxInt)
+	if length < size/exec.ItemCost {
+		size = length * exec.ItemCost
+	}
+	if err := e.Budget().Grow(int(size), fmt.Sprintf("range() of %d items", length)); err != nil {
+		return nil, err
+	}
+	out := make([]int, 0, length)
+	for i, v := uint64(0), start; i < length; i, v = i+1, v+step {
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// rangeLength returns how many items range(start, stop, step) yields,
+// without overflow for any int arguments; step is not 0.
+func rangeLength(start, stop, step int) uint64 {
+	var span, stride uint64
+	switch {
+	case step > 0 && start < stop:
+		span, stride = uint64(stop)-uint64(start), uint64(step)
+	case step < 0 && start > stop:
+		span, stride = uint64(start)-uint64(stop), uint64(-(step+1))+1
+	default:
+		return 0
+	}
+	return (span-1)/stride + 1
 }
 
 func dictFunction(_ *exec.Evaluator, params *exec.VarArgs) *exec.Value {
@@ -129,15 +150,15 @@ func joinerFunction(_ *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 	return exec.AsValue(j.String)
 }
 
-func namespaceFunction(_ *exec.Evaluator, params *exec.VarArgs) map[string]any {
-	ns := map[string]any{}
+func namespaceFunction(_ *exec.Evaluator, params *exec.VarArgs) exec.Namespace {
+	ns := exec.Namespace{} // (Fork: a type of its own, see exec.Namespace.)
 	for key, value := range params.KwArgs {
 		ns[key] = value
 	}
 	return ns
 }
 
-func lipSumFunction(_ *exec.Evaluator, params *exec.VarArgs) *exec.Value {
+func lipSumFunction(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 	var (
 		n    int
 		html bool
@@ -152,7 +173,32 @@ func lipSumFunction(_ *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 	); err != nil {
 		return exec.AsValue(exec.ErrInvalidCall(err))
 	}
+	// (Fork: budget.) A paragraph holds max-min words of at most 14 bytes.
+	if err := e.Budget().Grow(lipsumBound(n, min, max), fmt.Sprintf("lipsum(n=%d)", n)); err != nil {
+		return exec.AsValue(err)
+	}
 	return exec.AsSafeValue(utils.Lipsum(n, html, min, max))
+}
+
+// lipsumBound bounds the bytes of utils.Lipsum(n, _, min, max), saturating
+// at math.MaxInt. (Fork.)
+func lipsumBound(n, min, max int) int {
+	if n <= 0 {
+		return 0
+	}
+	words := 0
+	if max > min {
+		words = max - min
+	}
+	perParagraph := 16
+	if words > (math.MaxInt-16)/14 {
+		return math.MaxInt
+	}
+	perParagraph += 14 * words
+	if n > math.MaxInt/perParagraph {
+		return math.MaxInt
+	}
+	return n * perParagraph
 }
 
 func gettextFunction(_ *exec.Evaluator, params *exec.VarArgs) *exec.Value {

@@ -10,6 +10,10 @@ import (
 )
 
 func (e *Evaluator) evalCall(node *nodes.Call) *Value {
+	return e.Budget().Charge(e.call(node)) // (Fork: budget.)
+}
+
+func (e *Evaluator) call(node *nodes.Call) *Value {
 	fn := e.Eval(node.Func)
 	if !fn.IsCallable() {
 		getAttributeNode, ok := node.Func.(*nodes.GetAttribute)
@@ -105,6 +109,14 @@ func (e *Evaluator) evalMethod(parentNode nodes.Node, method string, args []node
 		}
 		parameters.KwArgs[key] = value
 	}
+	// (Fork: budget.) Methods whose result can outgrow their input check
+	// the budget; list methods may keep their arguments (append).
+	parameters.Budget = e.Budget()
+	if parent.IsList() {
+		if err := e.Budget().ChargeArgs(parameters); err != nil {
+			return AsValue(err)
+		}
+	}
 	var result any
 	err := fmt.Errorf("unknown method '%s' for '%s'", method, parent.String())
 	switch {
@@ -161,5 +173,5 @@ func (e *Evaluator) evalMethod(parentNode nodes.Node, method string, args []node
 		e.Environment.Context.Set(n.Name.Val, parent.Interface())
 	}
 
-	return AsValue(result)
+	return AsValue(result) // charged by evalCall
 }

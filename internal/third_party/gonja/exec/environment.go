@@ -16,6 +16,8 @@ type Environment struct {
 	Tests             *TestSet
 	Context           *Context
 	Methods           Methods
+	// Budget bounds the render; nil for none. (Fork: see budget.go.)
+	Budget *Budget
 }
 
 type FilterSet struct {

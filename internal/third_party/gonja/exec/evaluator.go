@@ -74,7 +74,23 @@ func (e *Evaluator) Eval(node nodes.Expression) *Value {
 	}
 }
 
+// Budget returns the budget of the render the evaluator belongs to, nil
+// for none. (Fork: see budget.go.)
+func (e *Evaluator) Budget() *Budget {
+	return e.Environment.Budget
+}
+
 func (e *Evaluator) evalBinaryExpression(node *nodes.BinaryExpression) *Value {
+	result := e.evalBinary(node)
+	switch node.Operator.Token.Type {
+	case tokens.Addition, tokens.Multiply, tokens.Tilde:
+		// The operators that build strings and lists. (Fork: budget.)
+		return e.Budget().Charge(result)
+	}
+	return result
+}
+
+func (e *Evaluator) evalBinary(node *nodes.BinaryExpression) *Value {
 	var (
 		left  *Value
 		right *Value
@@ -137,7 +153,20 @@ func (e *Evaluator) evalBinaryExpression(node *nodes.BinaryExpression) *Value {
 			return AsValue(left.Float() * right.Float())
 		}
 		if left.IsString() {
-			return AsValue(strings.Repeat(left.String(), right.Integer()))
+			// (Fork: budget, and Python's empty result for a negative
+			// count where strings.Repeat panics.)
+			count := right.Integer()
+			if count <= 0 {
+				return AsValue("")
+			}
+			s := left.String()
+			if len(s) > 0 && count > math.MaxInt/len(s) {
+				count = math.MaxInt / len(s)
+			}
+			if err := e.Budget().Grow(len(s)*count, "string repeat"); err != nil {
+				return AsValue(err)
+			}
+			return AsValue(strings.Repeat(s, count))
 		}
 		// Result will be int
 		return AsValue(left.Integer() * right.Integer())
@@ -149,8 +178,19 @@ func (e *Evaluator) evalBinaryExpression(node *nodes.BinaryExpression) *Value {
 		return AsValue(int(left.Float() / right.Float()))
 	case tokens.Modulo:
 		// Result will be int
+		// (Fork: Python's error where Go panics.)
+		if right.Integer() == 0 {
+			return AsValue(errors.New("integer division or modulo by zero"))
+		}
 		return AsValue(left.Integer() % right.Integer())
 	case tokens.Power:
+		// (Fork: Python's int ** non-negative int is an int, so that
+		// range(10**6) works; a result beyond int64 stays a float.)
+		if left.IsInteger() && right.IsInteger() && right.Integer() >= 0 {
+			if n, ok := intPow(left.Integer(), right.Integer()); ok {
+				return AsValue(n)
+			}
+		}
 		return AsValue(math.Pow(left.Float(), right.Float()))
 	case tokens.Tilde:
 		return AsValue(strings.Join([]string{left.String(), right.String()}, ""))
@@ -224,6 +264,35 @@ func (e *Evaluator) evalBinaryExpression(node *nodes.BinaryExpression) *Value {
 	}
 }
 
+// intPow returns base**exp and whether it fits in an int. (Fork.)
+func intPow(base, exp int) (int, bool) {
+	result := 1
+	for exp > 0 {
+		if exp&1 == 1 {
+			if !mulFits(result, base) {
+				return 0, false
+			}
+			result *= base
+		}
+		exp >>= 1
+		if exp > 0 {
+			if !mulFits(base, base) {
+				return 0, false
+			}
+			base *= base
+		}
+	}
+	return result, true
+}
+
+func mulFits(a, b int) bool {
+	if a == 0 || b == 0 {
+		return true
+	}
+	p := a * b
+	return p/b == a && !(a == -1 && b == math.MinInt) && !(b == -1 && a == math.MinInt)
+}
+
 func (e *Evaluator) evalUnaryExpression(expr *nodes.UnaryExpression) *Value {
 	result := e.Eval(expr.Term)
 	if result.IsError() {
@@ -252,7 +321,7 @@ func (e *Evaluator) evalList(node *nodes.List) *Value {
 		value := e.Eval(val)
 		values = append(values, value)
 	}
-	return AsValue(values)
+	return e.Budget().Charge(AsValue(values)) // (Fork: budget.)
 }
 
 func (e *Evaluator) evalTuple(node *nodes.Tuple) *Value {
@@ -261,7 +330,7 @@ func (e *Evaluator) evalTuple(node *nodes.Tuple) *Value {
 		value := e.Eval(val)
 		values = append(values, value)
 	}
-	return AsValue(values)
+	return e.Budget().Charge(AsValue(values)) // (Fork: budget.)
 }
 
 func (e *Evaluator) evalDict(node *nodes.Dict) *Value {
@@ -273,7 +342,7 @@ func (e *Evaluator) evalDict(node *nodes.Dict) *Value {
 		}
 		pairs = append(pairs, p.Interface().(*Pair))
 	}
-	return AsValue(&Dict{pairs})
+	return e.Budget().Charge(AsValue(&Dict{pairs})) // (Fork: budget.)
 }
 
 func (e *Evaluator) evalPair(node *nodes.Pair) *Value {
@@ -339,6 +408,10 @@ func (e *Evaluator) evalGetItem(node *nodes.GetItem) *Value {
 }
 
 func (e *Evaluator) evalGetSlice(node *nodes.GetSlice) *Value {
+	return e.Budget().Charge(e.evalSlice(node)) // (Fork: budget.)
+}
+
+func (e *Evaluator) evalSlice(node *nodes.GetSlice) *Value {
 	value := e.Eval(node.Node)
 	if value.IsError() {
 		return AsValue(errors.Wrapf(value, `unable to evaluate target %s`, node.Node))

@@ -53,7 +53,8 @@ func (e *Evaluator) ExecuteFilterByName(name string, in *Value, params *VarArgs)
 	if !e.Environment.Filters.Exists(name) || !ok {
 		return AsValue(errors.Errorf("filter '%s' not found", name))
 	}
-	returnedValue := filter(e, in, params)
+	// (Fork: budget.) Every filter's result is a value the template built.
+	returnedValue := e.Budget().Charge(filter(e, in, params))
 	if returnedValue.IsError() {
 		err, ok := returnedValue.Interface().(ErrInvalidCall)
 		if ok {

@@ -2,7 +2,6 @@ package exec
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/flowrun/flowrun/internal/third_party/gonja/nodes"
 	"github.com/pkg/errors"
@@ -43,9 +42,15 @@ func (ms *MacroSet) Replace(name string, fn Macro) error {
 
 func MacroNodeToFunc(node *nodes.Macro, r *Renderer) (Macro, error) {
 	return func(params *VarArgs) *Value {
-		var out strings.Builder
+		// (Fork: budget.) A call is one level deeper, and its output a
+		// value.
+		if err := r.Budget().Enter(); err != nil {
+			return AsValue(err)
+		}
+		defer r.Budget().Leave()
+		out := NewCapture(r.Budget())
 		sub := r.Inherit()
-		sub.Output = &out
+		sub.Output = out
 
 		// --- Bind positional arguments to named macro params (up to len(Kwargs)) ---
 		macroArguments := make([]*Pair, len(node.Kwargs))

@@ -45,6 +45,7 @@ func (r *Renderer) Inherit() *Renderer {
 			Filters:           r.Environment.Filters,
 			ControlStructures: r.Environment.ControlStructures,
 			Methods:           r.Environment.Methods,
+			Budget:            r.Environment.Budget,
 		},
 		Template: r.Template,
 		RootNode: r.RootNode,
@@ -153,6 +154,12 @@ func (r *Renderer) Evaluator() *Evaluator {
 		Config:      r.Config,
 		Loader:      r.Template.parser.Loader,
 	}
+}
+
+// Budget returns the budget of the render, nil for none. (Fork: see
+// budget.go.)
+func (r *Renderer) Budget() *Budget {
+	return r.Environment.Budget
 }
 
 func (r *Renderer) Eval(node nodes.Expression) *Value {

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -49,7 +50,9 @@ func NewTemplate(identifier string, config *config.Config, loader loaders.Loader
 
 	root, err := t.parser.Parse()
 	if err != nil {
-		return nil, fmt.Errorf("failed to parse template '%s': %w", source, err)
+		// (Fork: the template's name, not its whole source, which can be
+		// megabytes.)
+		return nil, fmt.Errorf("failed to parse template '%s': %w", identifier, err)
 	}
 	t.root = root
 
@@ -58,6 +61,26 @@ func NewTemplate(identifier string, config *config.Config, loader loaders.Loader
 
 // Execute executes the template and returns the rendered content in the provided writer
 func (t *Template) Execute(wr io.Writer, data *Context) error {
+	return t.execute(wr, data, nil)
+}
+
+// ExecuteContext executes the template as Execute does, within limits and
+// until ctx is done. A render that goes over a limit fails with a
+// *LimitError; one whose ctx ends fails with context.Cause(ctx). Either
+// error is returned as is, without the wrapping of other render errors.
+// (Fork: see budget.go.)
+func (t *Template) ExecuteContext(ctx context.Context, wr io.Writer, data *Context, limits Limits) error {
+	b := NewBudget(ctx, limits)
+	err := t.execute(b.Output(wr), data, b)
+	if berr := b.Err(); berr != nil {
+		// The budget's own error, however a construct on the way wrapped
+		// or swallowed it.
+		return berr
+	}
+	return err
+}
+
+func (t *Template) execute(wr io.Writer, data *Context, budget *Budget) error {
 	if data == nil {
 		data = EmptyContext()
 	}
@@ -68,6 +91,7 @@ func (t *Template) Execute(wr io.Writer, data *Context) error {
 		ControlStructures: t.environment.ControlStructures,
 		Context:           t.environment.Context.Inherit().Update(data),
 		Methods:           t.environment.Methods,
+		Budget:            budget,
 	}, wr, t.config, t.loader, t)
 
 	err := renderer.Execute()

@@ -131,6 +131,22 @@ func (v *Value) Error() string {
 	return ""
 }
 
+// Unwrap returns the error v holds, if any, so that errors.Is and
+// errors.As see through error values. (Fork.)
+func (v *Value) Unwrap() error {
+	if v.IsError() {
+		return v.Interface().(error)
+	}
+	return nil
+}
+
+// Namespace is what namespace() returns: the only mapping a template may
+// assign attributes to, as in Jinja2. Other mappings may be the caller's
+// data, shared with other goroutines. (Fork.)
+type Namespace map[string]any
+
+var typeOfNamespace = reflect.TypeFor[Namespace]()
+
 func (v *Value) ToGoSimpleType(allowInterfaceKeys bool) any {
 	switch {
 	case v.IsError():
@@ -1175,6 +1191,10 @@ func (v *Value) Set(key *Value, value any) error {
 			return errors.Errorf(`Can't write field "%s"`, key.String())
 		}
 	case reflect.Map:
+		if val.Type() != typeOfNamespace {
+			// (Fork: Jinja2's rule; the map may be the caller's data.)
+			return errors.New("cannot assign attribute on non-namespace object")
+		}
 		val.SetMapIndex(key.Val, reflect.ValueOf(value))
 	default:
 		return errors.Errorf(`Unknown type "%s", can't set value on "%s"`, val.Kind(), key.String())

@@ -14,6 +14,9 @@ import (
 type VarArgs struct {
 	Args   []*Value
 	KwArgs map[string]*Value
+	// Budget is the render's budget, for methods whose result can outgrow
+	// their input; nil for none. (Fork: see budget.go.)
+	Budget *Budget
 }
 
 func NewVarArgs() *VarArgs {

@@ -21,6 +21,11 @@ func (p *Parser) ParseControlStructureBlock() (*nodes.ControlStructureBlock, err
 		}).Trace("ParseControlStructureBlock")
 	}
 
+	defer p.unnest(p.level()) // (Fork: nesting.)
+	if err := p.nest(); err != nil {
+		return nil, err
+	}
+
 	begin := p.Match(tokens.BlockBegin)
 	if begin == nil {
 		return nil, errors.Errorf(`Expected "%s" got "%s"`, p.Config.BlockStartString, p.Current())
@@ -70,7 +75,7 @@ func (p *Parser) ParseControlStructureBlock() (*nodes.ControlStructureBlock, err
 			"stream": stream,
 		}).Trace("Got stream")
 	}
-	argParser := NewParser(p.identifier, stream, p.Config, p.Loader, p.controlStructures)
+	argParser := p.sub(stream)
 	if logging.Enabled() {
 		log.Trace("argparser")
 	}

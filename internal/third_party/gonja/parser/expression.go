@@ -53,6 +53,11 @@ func (p *Parser) ParseExpression() (nodes.Expression, error) {
 	}
 	var expr nodes.Expression
 
+	defer p.unnest(p.level()) // (Fork: nesting.)
+	if err := p.nest(); err != nil {
+		return nil, err
+	}
+
 	expr, err := p.ParseLogicalExpression()
 	if err != nil {
 		return nil, err

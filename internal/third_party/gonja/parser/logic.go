@@ -43,7 +43,11 @@ func (p *Parser) parseOr() (nodes.Expression, error) {
 		return nil, err
 	}
 
+	defer p.unnest(p.level()) // (Fork: nesting: every link is a level.)
 	for p.Current(tokens.Or) != nil {
+		if err := p.nest(); err != nil {
+			return nil, err
+		}
 		op := BinOp(p.Pop())
 		right, err := p.parseAnd()
 		if err != nil {
@@ -78,7 +82,11 @@ func (p *Parser) parseAnd() (nodes.Expression, error) {
 		return nil, err
 	}
 
+	defer p.unnest(p.level()) // (Fork: nesting: every link is a level.)
 	for p.Current(tokens.And) != nil {
+		if err := p.nest(); err != nil {
+			return nil, err
+		}
 		op := BinOp(p.Pop())
 
 		right, err := p.parseNot()
@@ -143,7 +151,11 @@ func (p *Parser) parseCompare() (nodes.Expression, error) {
 		return nil, err
 	}
 
+	defer p.unnest(p.level()) // (Fork: nesting: every link is a level.)
 	for p.Current(compareOps...) != nil {
+		if err := p.nest(); err != nil {
+			return nil, err
+		}
 		op := p.Pop()
 
 		right, err := p.ParseMath()

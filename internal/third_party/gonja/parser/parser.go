@@ -34,6 +34,40 @@ type Parser struct {
 	Config   *config.Config
 	Template *nodes.Template
 	Loader   loaders.Loader
+
+	// nesting counts how deeply the syntax nests, shared by the parsers of
+	// one template. (Fork: see MaxNesting.)
+	nesting *int
+}
+
+// MaxNesting bounds how deeply a template's syntax may nest: parentheses,
+// lists, calls, tags within tags, and chains of operators, attributes and
+// calls, each of which evaluates one level deeper. Deeper templates would
+// exhaust the goroutine stack, which is fatal to the process. (Fork.)
+const MaxNesting = 1000
+
+// nest enters one more level of nesting; the caller undoes it with
+// unnest. (Fork.)
+func (p *Parser) nest() error {
+	*p.nesting++
+	if *p.nesting > MaxNesting {
+		return p.Error(fmt.Sprintf("template nests deeper than %d levels", MaxNesting), p.Current())
+	}
+	return nil
+}
+
+// level returns the current nesting, for unnest. (Fork.)
+func (p *Parser) level() int { return *p.nesting }
+
+// unnest returns to the nesting level. (Fork.)
+func (p *Parser) unnest(level int) { *p.nesting = level }
+
+// sub returns a parser for a part of p's stream, sharing its nesting.
+// (Fork.)
+func (p *Parser) sub(stream *tokens.Stream) *Parser {
+	s := NewParser(p.identifier, stream, p.Config, p.Loader, p.controlStructures)
+	s.nesting = p.nesting
+	return s
 }
 
 func (p *Parser) Stream() *tokens.Stream {
@@ -50,6 +84,7 @@ func NewParser(identifier string, stream *tokens.Stream, cfg *config.Config, loa
 		controlStructures: controlStructures,
 		Config:            cfg,
 		Loader:            loader,
+		nesting:           new(int),
 	}
 }
 
@@ -169,7 +204,7 @@ func (p *Parser) WrapUntil(names ...string) (*nodes.Wrapper, *Parser, error) {
 							data.Trim = data.Trim || len(end.Val) > 0 && end.Val[0] == '-'
 						}
 						stream := tokens.NewStream(args)
-						return wrapper, NewParser(p.identifier, stream, p.Config, p.Loader, p.controlStructures), nil
+						return wrapper, p.sub(stream), nil
 					}
 					if p.End() || p.Current(tokens.EOF) != nil {
 						return nil, nil, p.Error("Unexpected EOF.", p.Current())
@@ -273,6 +308,7 @@ func (p *Parser) Extend(identifier string) (*nodes.Template, error) {
 		controlStructures: p.controlStructures,
 		Config:            config,
 		Loader:            loader,
+		nesting:           p.nesting,
 	}
 	return parser.Parse()
 }

@@ -400,7 +400,11 @@ func (p *Parser) ParseVariableOrLiteral() (nodes.Expression, error) {
 	}
 
 	var parent nodes.Node
+	defer p.unnest(p.level()) // (Fork: nesting: every link is a level.)
 	for !p.Stream().EOF() {
+		if err := p.nest(); err != nil {
+			return nil, err
+		}
 		if accessor := p.Match(tokens.Dot, tokens.LeftBracket); accessor != nil {
 			getter, err := p.ParseGetter(accessor, ident)
 			if err != nil {

@@ -6,7 +6,6 @@ import (
 	// "github.com/flowrun/flowrun/internal/third_party/gonja/exec"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/pkg/errors"
 
@@ -31,9 +30,9 @@ func (fcs *FilterControlStructure) String() string {
 }
 
 func (fcs *FilterControlStructure) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) error {
-	var out strings.Builder
+	out := exec.NewCapture(r.Budget()) // (Fork: budget.)
 	sub := r.Inherit()
-	sub.Output = &out
+	sub.Output = out
 	// temp := bytes.NewBuffer(make([]byte, 0, 1024)) // 1 KiB size
 
 	err := sub.ExecuteWrapper(fcs.bodyWrapper)

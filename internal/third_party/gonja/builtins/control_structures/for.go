@@ -1,7 +1,6 @@
 package controlStructures
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/flowrun/flowrun/internal/third_party/gonja/exec"
@@ -170,9 +169,22 @@ func isLoopControlError[T error](err error) bool {
 // recursive callable can invoke it again with a new iterable while
 // writing to the same outer renderer.
 func (fcs *ForControlStructure) renderIterable(r *exec.Renderer, obj *exec.Value) error {
+	// (Fork: budget.) Every item counts as an iteration; a sequence
+	// longer than what is left fails before it is materialised.
+	budget := r.Budget()
+	if obj.IsList() || obj.IsDict() || obj.IsString() {
+		if err := budget.Reserve(obj.Len()); err != nil {
+			return err
+		}
+	}
+	var tickErr error
+
 	// First pass: materialise items, applying any {% if cond %} filter.
 	items := exec.NewDict()
 	obj.Iterate(func(idx, count int, key, value *exec.Value) bool {
+		if tickErr = budget.Tick(); tickErr != nil {
+			return false
+		}
 		sub := r.Inherit()
 		ctx := sub.Environment.Context
 		pair := &exec.Pair{}
@@ -206,6 +218,9 @@ func (fcs *ForControlStructure) renderIterable(r *exec.Renderer, obj *exec.Value
 		items.Pairs = append(items.Pairs, pair)
 		return true
 	}, func() {})
+	if tickErr != nil {
+		return tickErr
+	}
 
 	// Empty case.
 	length := len(items.Pairs)
@@ -244,7 +259,12 @@ func (fcs *ForControlStructure) renderIterable(r *exec.Renderer, obj *exec.Value
 				return exec.AsValue("")
 			}
 			childItems := va.Args[0]
-			buf := new(bytes.Buffer)
+			// (Fork: budget.) A recursive call is one level deeper.
+			if err := budget.Enter(); err != nil {
+				return exec.AsValue(err)
+			}
+			defer budget.Leave()
+			buf := exec.NewCapture(budget)
 			sub := r.Inherit()
 			originalOutput := sub.Output
 			sub.Output = buf
@@ -264,6 +284,9 @@ func (fcs *ForControlStructure) renderIterable(r *exec.Renderer, obj *exec.Value
 		loopContextValue = recurseFn
 	}
 	for idx, pair := range items.Pairs {
+		if err := budget.Check(); err != nil { // (Fork: budget.)
+			return err
+		}
 		sub := r.Inherit()
 		ctx := sub.Environment.Context
 

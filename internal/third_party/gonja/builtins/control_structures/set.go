@@ -1,7 +1,6 @@
 package controlStructures
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/flowrun/flowrun/internal/third_party/gonja/exec"
@@ -33,7 +32,7 @@ func (scs *SetControlStructure) Execute(r *exec.Renderer, tag *nodes.ControlStru
 
 	// --- Block form: {% set x %}...{% endset %} ---
 	if scs.body != nil {
-		buf := new(bytes.Buffer)
+		buf := exec.NewCapture(r.Budget()) // (Fork: budget.)
 		sub := r.Inherit()
 		originalOutput := sub.Output
 		sub.Output = buf
@@ -44,7 +43,7 @@ func (scs *SetControlStructure) Execute(r *exec.Renderer, tag *nodes.ControlStru
 		}
 		// Jinja2's block-set captures the rendered string as a Markup
 		// (safe) value. Match that semantic.
-		value = exec.AsSafeValue(buf.String())
+		value = r.Budget().Charge(exec.AsSafeValue(buf.String())) // (Fork: budget.)
 	} else {
 		// --- Expression form: {% set x = expr [if cond else alt] %} ---
 		if scs.condition != nil && scs.alternative != nil {
@@ -77,6 +76,9 @@ func (scs *SetControlStructure) Execute(r *exec.Renderer, tag *nodes.ControlStru
 		if target.IsError() {
 			return errors.Wrapf(target, `Unable to evaluate target %s`, n)
 		}
+		if err := r.Budget().CheckStore(target, value); err != nil { // (Fork: budget.)
+			return err
+		}
 		if err := target.Set(exec.AsValue(n.Attribute), value.Interface()); err != nil {
 			return errors.Wrapf(err, `Unable to set value on "%s"`, n.Attribute)
 		}
@@ -88,6 +90,9 @@ func (scs *SetControlStructure) Execute(r *exec.Renderer, tag *nodes.ControlStru
 		arg := r.Eval(n.Arg)
 		if arg.IsError() {
 			return errors.Wrapf(target, `Unable to evaluate argument %s`, n.Arg)
+		}
+		if err := r.Budget().CheckStore(target, value); err != nil { // (Fork: budget.)
+			return err
 		}
 		if err := target.Set(arg, value.Interface()); err != nil {
 			return errors.Wrapf(err, `Unable to set value on "%s"`, n.Arg)

@@ -17,7 +17,13 @@ var listMethods = exec.NewMethodSet[[]any](map[string]exec.Method[[]any]{
 			return nil, exec.ErrInvalidCall(err)
 		}
 
-		*selfValue = *exec.ToValue(reflect.Append(selfValue.Val, reflect.ValueOf(exec.ToValue(x))))
+		// (Fork: never into spare capacity of the list's array, which the
+		// caller's data may share with other goroutines.)
+		list := selfValue.Val
+		if list.Kind() == reflect.Slice {
+			list = list.Slice3(0, list.Len(), list.Len())
+		}
+		*selfValue = *exec.ToValue(reflect.Append(list, reflect.ValueOf(exec.ToValue(x))))
 
 		return nil, nil
 	},
@@ -29,9 +35,9 @@ var listMethods = exec.NewMethodSet[[]any](map[string]exec.Method[[]any]{
 		for i := selfValue.Val.Len() - 1; i >= 0; i-- {
 			reversed = reflect.Append(reversed, selfValue.Val.Index(i))
 		}
-		for i := 0; i < selfValue.Val.Len(); i++ {
-			selfValue.Val.Index(i).Set(reversed.Index(i))
-		}
+		// (Fork: a new list, not the caller's array reversed in place: it
+		// may be shared with other goroutines.)
+		*selfValue = *exec.ToValue(reversed)
 
 		return nil, nil
 	},

@@ -2,6 +2,9 @@ package methods
 
 import (
 	"errors"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/flowrun/flowrun/internal/third_party/gonja/builtins/methods/pyerrors"
 	"github.com/flowrun/flowrun/internal/third_party/gonja/builtins/methods/pystring"
@@ -39,7 +42,11 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 		); err != nil {
 			return nil, exec.ErrInvalidCall(err)
 		}
-		return pystring.PyString(self).Center(width, utf8string.NewString(fillchar).At(0)), nil
+		fill := utf8string.NewString(fillchar).At(0)
+		if err := arguments.Budget.Grow(exec.PadSize(self, width, utf8.RuneLen(fill)), "str.center"); err != nil { // (Fork: budget.)
+			return nil, err
+		}
+		return pystring.PyString(self).Center(width, fill), nil
 	},
 	"count": func(self string, _ *exec.Value, arguments *exec.VarArgs) (any, error) {
 		var (
@@ -120,6 +127,9 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 		); err != nil {
 			return nil, exec.ErrInvalidCall(err)
 		}
+		if err := arguments.Budget.Grow(exec.RepeatSize(len(self), strings.Count(self, "\t"), max(tabsize, 0)), "str.expandtabs"); err != nil { // (Fork: budget.)
+			return nil, err
+		}
 		return pystring.PyString(self).ExpandTabs(pystring.New(substr), &tabsize), nil
 	},
 	"find": func(self string, _ *exec.Value, arguments *exec.VarArgs) (any, error) {
@@ -146,6 +156,9 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 		for key, value := range arguments.KwArgs {
 			kwargs[key] = value.Interface()
 		}
+		if err := arguments.Budget.Grow(arguments.Budget.FormatSize(self, '{', allArguments(arguments)), "str.format"); err != nil { // (Fork: budget.)
+			return nil, err
+		}
 		return pystring.PyString(self).Format(args, kwargs)
 	},
 	"format_map": func(self string, _ *exec.Value, arguments *exec.VarArgs) (any, error) {
@@ -156,6 +169,9 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 		kwargs := make(map[string]any)
 		for key, value := range arguments.KwArgs {
 			kwargs[key] = value.Interface()
+		}
+		if err := arguments.Budget.Grow(arguments.Budget.FormatSize(self, '{', allArguments(arguments)), "str.format_map"); err != nil { // (Fork: budget.)
+			return nil, err
 		}
 		return pystring.PyString(self).FormatMap(args, kwargs)
 	},
@@ -234,6 +250,13 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 		); err != nil {
 			return nil, exec.ErrInvalidCall(err)
 		}
+		total := 0 // (Fork: budget.)
+		for _, str := range strs {
+			total += len(str)
+		}
+		if err := arguments.Budget.Grow(exec.JoinSize(total, len(strs), self), "str.join"); err != nil {
+			return nil, err
+		}
 		return pystring.JoinString(self, strs), nil
 	},
 	"ljust": func(self string, _ *exec.Value, arguments *exec.VarArgs) (any, error) {
@@ -247,7 +270,11 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 		); err != nil {
 			return nil, exec.ErrInvalidCall(err)
 		}
-		return pystring.PyString(self).LJust(width, utf8string.NewString(fillchar).At(0)), nil
+		fill := utf8string.NewString(fillchar).At(0)
+		if err := arguments.Budget.Grow(exec.PadSize(self, width, utf8.RuneLen(fill)), "str.ljust"); err != nil { // (Fork: budget.)
+			return nil, err
+		}
+		return pystring.PyString(self).LJust(width, fill), nil
 	},
 	"lower": func(self string, _ *exec.Value, arguments *exec.VarArgs) (any, error) {
 		if err := arguments.Take(); err != nil {
@@ -313,6 +340,11 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 		); err != nil {
 			return nil, exec.ErrInvalidCall(err)
 		}
+		if old != "" { // (Fork: budget.)
+			if err := arguments.Budget.Grow(exec.ReplaceSize(self, old, new, count), "str.replace"); err != nil {
+				return nil, err
+			}
+		}
 		return pystring.PyString(self).Replace(old, new, count), nil
 	},
 	"rfind": func(self string, _ *exec.Value, arguments *exec.VarArgs) (any, error) {
@@ -341,7 +373,11 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 		); err != nil {
 			return nil, exec.ErrInvalidCall(err)
 		}
-		return pystring.PyString(self).RJust(width, utf8string.NewString(fillchar).At(0)), nil
+		fill := utf8string.NewString(fillchar).At(0)
+		if err := arguments.Budget.Grow(exec.PadSize(self, width, utf8.RuneLen(fill)), "str.rjust"); err != nil { // (Fork: budget.)
+			return nil, err
+		}
+		return pystring.PyString(self).RJust(width, fill), nil
 	},
 	"rpartition": func(self string, _ *exec.Value, arguments *exec.VarArgs) (any, error) {
 		var (
@@ -365,6 +401,9 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 			exec.PositionalArgument("maxsplit", exec.AsValue(-1), exec.IntArgument(&maxsplit)),
 		); err != nil {
 			return nil, exec.ErrInvalidCall(err)
+		}
+		if err := arguments.Budget.Grow(exec.SplitSize(self, splitPieces(self, sep, maxsplit)), "str.rsplit"); err != nil { // (Fork: budget.)
+			return nil, err
 		}
 		return pystring.PyString(self).RSplit(sep, maxsplit), nil
 	},
@@ -390,6 +429,9 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 		); err != nil {
 			return nil, exec.ErrInvalidCall(err)
 		}
+		if err := arguments.Budget.Grow(exec.SplitSize(self, splitPieces(self, sep, maxsplit)), "str.split"); err != nil { // (Fork: budget.)
+			return nil, err
+		}
 		return pystring.PyString(self).Split(sep, maxsplit), nil
 	},
 	"splitlines": func(self string, _ *exec.Value, arguments *exec.VarArgs) (any, error) {
@@ -400,6 +442,9 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 			exec.PositionalArgument("keepends", exec.AsValue(false), exec.BoolArgument(&keepends)),
 		); err != nil {
 			return nil, exec.ErrInvalidCall(err)
+		}
+		if err := arguments.Budget.Grow(exec.SplitSize(self, exec.LineBreaks(self)+1), "str.splitlines"); err != nil { // (Fork: budget.)
+			return nil, err
 		}
 		return pystring.PyString(self).SplitLines(keepends), nil
 	},
@@ -472,6 +517,38 @@ var strMethods = exec.NewMethodSet[string](map[string]exec.Method[string]{
 		); err != nil {
 			return nil, exec.ErrInvalidCall(err)
 		}
+		if err := arguments.Budget.Grow(exec.PadSize(self, width, 1), "str.zfill"); err != nil { // (Fork: budget.)
+			return nil, err
+		}
 		return pystring.PyString(self).ZFill(width), nil
 	},
 })
+
+// allArguments lists the positional and keyword arguments of a call.
+// (Fork: budget.)
+func allArguments(arguments *exec.VarArgs) []*exec.Value {
+	all := append([]*exec.Value{}, arguments.Args...)
+	for _, v := range arguments.KwArgs {
+		all = append(all, v)
+	}
+	return all
+}
+
+// splitPieces bounds how many pieces splitting s at sep makes, at most
+// maxsplit+1 for a non-negative maxsplit. (Fork: budget.)
+func splitPieces(s, sep string, maxsplit int) int {
+	pieces := 1
+	if sep != "" {
+		pieces += strings.Count(s, sep)
+	} else {
+		for _, r := range s { // whitespace: a piece after each space at most
+			if unicode.IsSpace(r) {
+				pieces++
+			}
+		}
+	}
+	if maxsplit >= 0 && maxsplit+1 < pieces {
+		pieces = maxsplit + 1
+	}
+	return pieces
+}
