@@ -61,6 +61,13 @@ type config struct {
 	WorkflowMaxParallel       int `envconfig:"WORKFLOW_MAX_PARALLEL" default:"10"`
 	LoopNodeMaxCount          int `envconfig:"LOOP_NODE_MAX_COUNT" default:"100"`
 
+	// Jinja2 template budgets (run.TemplateLimits; 0: the default).
+	TemplateMaxOutputBytes int `envconfig:"TEMPLATE_MAX_OUTPUT_BYTES" default:"0"`
+	TemplateMaxValueBytes  int `envconfig:"TEMPLATE_MAX_VALUE_BYTES" default:"0"`
+	TemplateMaxAllocBytes  int `envconfig:"TEMPLATE_MAX_ALLOC_BYTES" default:"0"`
+	TemplateMaxIterations  int `envconfig:"TEMPLATE_MAX_ITERATIONS" default:"0"`
+	TemplateMaxDepth       int `envconfig:"TEMPLATE_MAX_DEPTH" default:"0"`
+
 	// Persistence (WORKFLOW_REPO_MODE=sync|async).
 	DatabaseURL        string        `envconfig:"DATABASE_URL"`
 	DatabaseMaxConns   int32         `envconfig:"DATABASE_MAX_CONNS" default:"16"`
@@ -184,7 +191,14 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		MaxSteps:     cfg.WorkflowMaxExecutionSteps,
 		Timeout:      time.Duration(cfg.WorkflowMaxExecutionTime) * time.Second,
 		LoopMaxCount: cfg.LoopNodeMaxCount,
-		Logger:       logger,
+		Template: run.TemplateLimits{
+			OutputBytes: cfg.TemplateMaxOutputBytes,
+			ValueBytes:  cfg.TemplateMaxValueBytes,
+			AllocBytes:  cfg.TemplateMaxAllocBytes,
+			Iterations:  cfg.TemplateMaxIterations,
+			Depth:       cfg.TemplateMaxDepth,
+		},
+		Logger: logger,
 	}, nodes)
 	examples := app.NewMemory(nil)
 	n, err := app.LoadDir(ctx, cfg.AppsDir, eng, examples)

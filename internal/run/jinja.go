@@ -13,6 +13,7 @@ import (
 	"github.com/flowrun/flowrun/internal/third_party/gonja"
 	"github.com/flowrun/flowrun/internal/third_party/gonja/exec"
 	"github.com/flowrun/flowrun/internal/third_party/gonja/loaders"
+	"github.com/flowrun/flowrun/internal/third_party/gonja/parser"
 )
 
 // Jinja2 templates (template-transform, LLM jinja2 prompts) are rendered with
@@ -33,7 +34,7 @@ func init() {
 const (
 	DefaultTemplateOutputBytes = 16 << 20
 	DefaultTemplateValueBytes  = 16 << 20
-	DefaultTemplateAllocBytes  = 256 << 20
+	DefaultTemplateAllocBytes  = 128 << 20
 	DefaultTemplateIterations  = 1_000_000
 	DefaultTemplateDepth       = 100
 )
@@ -46,7 +47,7 @@ type TemplateLimits struct {
 	// OutputBytes caps the rendered text.
 	OutputBytes int
 	// ValueBytes caps any one value the template builds: a string's bytes;
-	// for a list or dict, what it holds plus 16 bytes per item.
+	// for a list or dict, what it holds plus 64 bytes per item.
 	ValueBytes int
 	// AllocBytes caps the total size of all the values one render builds,
 	// discarded ones included: it bounds what lists, namespaces and
@@ -97,6 +98,12 @@ var jinjaExpr = regexp.MustCompile(`\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}`)
 func parseJinja(src string, limits TemplateLimits) (*Jinja, error) {
 	full, err := exec.NewTemplate(jinjaName, gonja.DefaultConfig, &ownSource{src: src}, gonja.DefaultEnvironment)
 	if err != nil {
+		// The syntax error itself, with its position, without one
+		// "unable to parse" per enclosing tag.
+		var syntax *parser.SyntaxError
+		if errors.As(err, &syntax) {
+			err = syntax
+		}
 		return nil, templateError{err}
 	}
 	j := &Jinja{full: full, limits: limits.withDefaults().exec()}

@@ -19,7 +19,7 @@ type Limits struct {
 	Output int
 	// Value caps the size of any one value the template builds: a
 	// string's bytes, or for a list or dict the bytes of everything it
-	// holds plus 16 per item or entry. Captured output ({% set %} blocks,
+	// holds plus ItemCost per item or entry. Captured output ({% set %} blocks,
 	// macro bodies) counts as a value too.
 	Value int
 	// Alloc caps the total size of all the values one render builds,
@@ -38,8 +38,10 @@ type Limits struct {
 // recursion limit.
 const MaxNesting = 1000
 
-// ItemCost is what one list item or dict entry costs beyond what it holds.
-const ItemCost = 16
+// ItemCost is what one list item or dict entry costs beyond what it holds:
+// about what an item costs inside the renderer, where every item is
+// wrapped in a *Value.
+const ItemCost = 64
 
 // ErrLimit is wrapped by every LimitError.
 var ErrLimit = errors.New("template limit exceeded")
