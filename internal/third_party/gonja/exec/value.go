@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/flowrun/flowrun/internal/third_party/gonja/logging"
 	u "github.com/flowrun/flowrun/internal/third_party/gonja/utils"
@@ -569,8 +570,8 @@ func (v *Value) Len() int {
 	case reflect.Map:
 		return len(v.Keys())
 	case reflect.String:
-		runes := []rune(v.getResolvedValue().String())
-		return len(runes)
+		// (Fork: counted without copying the string into runes.)
+		return utf8.RuneCountInString(v.getResolvedValue().String())
 	case reflect.Struct:
 		if v.getResolvedValue().Type() == TypeDict {
 			return len(v.Keys())

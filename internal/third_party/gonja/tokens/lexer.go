@@ -108,7 +108,9 @@ func Lex(input string, config *config.Config) *Stream {
 func LexAll(input string, cfg *config.Config) *Stream {
 	l := NewLexer(input, cfg)
 	// Estimate ~1 token per 3 bytes as initial capacity (measured ratio is ~3.8)
-	estTokens := len(l.Input)/3 + 16
+	// (Fork: capped, the slab grows as needed: reserving for the whole
+	// input took 19 bytes per byte of a large template of plain text.)
+	estTokens := min(len(l.Input)/3+16, 4096)
 	l.collected = make([]*Token, 0, estTokens)
 	l.tokenSlab = make([]Token, estTokens)
 	l.runSync()
