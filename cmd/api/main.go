@@ -74,6 +74,12 @@ type config struct {
 	DSLMaxYAMLNodes   int `envconfig:"DSL_MAX_YAML_NODES" default:"1000000"`
 	DSLMaxMappingKeys int `envconfig:"DSL_MAX_MAPPING_KEYS" default:"10000"`
 	DSLMaxDepth       int `envconfig:"DSL_MAX_DEPTH" default:"100"`
+	// Jinja2 template budgets (run.TemplateLimits; 0: the default).
+	TemplateMaxOutputBytes int `envconfig:"TEMPLATE_MAX_OUTPUT_BYTES" default:"0"`
+	TemplateMaxValueBytes  int `envconfig:"TEMPLATE_MAX_VALUE_BYTES" default:"0"`
+	TemplateMaxAllocBytes  int `envconfig:"TEMPLATE_MAX_ALLOC_BYTES" default:"0"`
+	TemplateMaxIterations  int `envconfig:"TEMPLATE_MAX_ITERATIONS" default:"0"`
+	TemplateMaxDepth       int `envconfig:"TEMPLATE_MAX_DEPTH" default:"0"`
 
 	// Persistence (WORKFLOW_REPO_MODE=sync|async).
 	DatabaseURL        string        `envconfig:"DATABASE_URL"`
@@ -229,6 +235,13 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		Document: run.DocLimits{
 			MaxBytes: cfg.DSLMaxBytes, MaxNodes: cfg.DSLMaxNodes, MaxEdges: cfg.DSLMaxEdges,
 			MaxYAMLNodes: cfg.DSLMaxYAMLNodes, MaxMappingKeys: cfg.DSLMaxMappingKeys, MaxDepth: cfg.DSLMaxDepth,
+		},
+		Template: run.TemplateLimits{
+			OutputBytes: cfg.TemplateMaxOutputBytes,
+			ValueBytes:  cfg.TemplateMaxValueBytes,
+			AllocBytes:  cfg.TemplateMaxAllocBytes,
+			Iterations:  cfg.TemplateMaxIterations,
+			Depth:       cfg.TemplateMaxDepth,
 		},
 		Logger: logger,
 	}, nodes)

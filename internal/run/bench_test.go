@@ -2,7 +2,10 @@ package run
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/third_party/gonja/exec"
 )
 
 // BenchmarkRun runs the reference workflows, each compiled once, with no
@@ -30,4 +33,67 @@ func BenchmarkRun(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchTemplate is a typical non-trivial Jinja2 template: a loop over
+// retrieved documents with filters and a condition.
+const benchTemplate = `{% for doc in docs %}{{ loop.index }}. {{ doc.title | upper }} ({{ doc.score | round(2) }})
+{% if doc.tags %}tags: {{ doc.tags | join(', ') }}
+{% endif %}{{ doc.content | truncate(80) }}
+{% endfor %}Total: {{ docs | length }}`
+
+func benchDocs() Vars {
+	docs := make([]any, 10)
+	for i := range docs {
+		docs[i] = map[string]any{
+			"title":   "document title",
+			"score":   0.87654,
+			"tags":    []any{"alpha", "beta"},
+			"content": "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.",
+		}
+	}
+	return Vars{{"docs", docs}}
+}
+
+// BenchmarkJinja renders benchTemplate within the default budgets
+// (budgeted, what nodes do) and with gonja's unbudgeted Execute, which the
+// fork keeps unchanged: the difference is what the budgets cost. simple is
+// a {{ name }} template on the fast path.
+func BenchmarkJinja(b *testing.B) {
+	j, err := parseJinja(benchTemplate, TemplateLimits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	vars := benchDocs()
+	ctx := context.Background()
+	b.Run("budgeted", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := j.Render(ctx, vars); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unbudgeted", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var out strings.Builder
+			if err := j.full.Execute(&out, exec.NewContext(vars.Map())); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("simple", func(b *testing.B) {
+		s, err := parseJinja("Question: {{ q }}\nAnswer briefly.", TemplateLimits{})
+		if err != nil || s.names == nil {
+			b.Fatal("not on the fast path", err)
+		}
+		in := Vars{{"q", "What is flowrun?"}}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Render(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

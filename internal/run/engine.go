@@ -55,6 +55,8 @@ type Config struct {
 	LoopMaxCount int
 	// Document bounds the DSL documents Compile accepts (see DocLimits).
 	Document DocLimits
+	// Template bounds each Jinja2 render (defaults: see TemplateLimits).
+	Template TemplateLimits
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
 	// NewID returns a fresh node execution id (default: NewID).

@@ -85,17 +85,17 @@ func FuzzJinja(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		tpl, err := parseJinja(s)
+		tpl, err := parseJinja(s, TemplateLimits{})
 		if err != nil {
 			return
 		}
 		vars := Vars{{"q", "v"}, {"l", []any{int64(1), "a"}}}
-		fast, err := tpl.Render(vars)
+		fast, err := tpl.Render(context.Background(), vars)
 		if tpl.names == nil || err != nil {
 			return
 		}
 		// The fast path must agree with gonja.
-		slow, err := renderJinja(tpl.full, vars.Map())
+		slow, err := renderJinja(context.Background(), tpl.full, vars.Map(), tpl.limits)
 		if err == nil && slow != fast {
 			t.Fatalf("fast path %q, gonja %q for %q", fast, slow, s)
 		}

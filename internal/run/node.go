@@ -138,7 +138,7 @@ func (b *Build) Template(field, s string) Template {
 // Jinja parses a Jinja2 template once. A syntax error is reported against
 // the node.
 func (b *Build) Jinja(field, src string) *Jinja {
-	t, err := parseJinja(src)
+	t, err := parseJinja(src, b.c.cfg.Template)
 	if err != nil {
 		b.Errorf("%s: invalid Jinja2 template: %v", field, err)
 		return nil

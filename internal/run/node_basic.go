@@ -390,9 +390,9 @@ func namedInputs(p *Pool, vs []namedSelector) Vars {
 	return out
 }
 
-func (t *templateNode) Execute(_ context.Context, x *Exec) (*Result, error) {
+func (t *templateNode) Execute(ctx context.Context, x *Exec) (*Result, error) {
 	in := namedInputs(x.Pool, t.vars)
-	s, err := t.tpl.Render(in)
+	s, err := t.tpl.Render(ctx, in)
 	if err != nil {
 		return &Result{Inputs: in}, &NodeError{Type: "TemplateTransformNodeError", Err: err}
 	}

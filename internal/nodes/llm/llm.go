@@ -187,7 +187,7 @@ func (n *llmNode) Execute(ctx context.Context, x *run.Exec) (*run.Result, error)
 	if n.modelErr != nil {
 		return &run.Result{Inputs: inputs}, n.modelErr
 	}
-	msgs, err := n.messages(pool, jvars, ctxText)
+	msgs, err := n.messages(ctx, pool, jvars, ctxText)
 	if err != nil {
 		return &run.Result{Inputs: inputs}, err
 	}
@@ -243,15 +243,15 @@ func (n *llmNode) Execute(ctx context.Context, x *run.Exec) (*run.Result, error)
 
 // messages builds the prompt as Dify's LLMNode.fetch_prompt_messages does
 // in a workflow run (no conversation memory).
-func (n *llmNode) messages(pool *run.Pool, jvars run.Vars, ctxText string) ([]openai.Message, error) {
+func (n *llmNode) messages(ctx context.Context, pool *run.Pool, jvars run.Vars, ctxText string) ([]openai.Message, error) {
 	out := make([]openai.Message, 0, len(n.msgs)+1)
 	for _, m := range n.msgs {
 		var text string
 		switch {
 		case m.isJinja && m.jinja != nil:
-			s, err := m.jinja.Render(jvars)
+			s, err := m.jinja.Render(ctx, jvars)
 			if err != nil {
-				return nil, fail("CodeExecutionError", "%v", err)
+				return nil, fail("CodeExecutionError", "%w", err)
 			}
 			text = s
 		case m.isJinja:

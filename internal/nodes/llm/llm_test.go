@@ -489,3 +489,23 @@ func mustJSON(t testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+// TestJinja2PromptLimit checks that a jinja2 prompt that goes over the
+// template limits fails the node before the model is called.
+func TestJinja2PromptLimit(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t, say("ok"))
+	e := engine(t, fake.config())
+	src := graph([]string{startNode,
+		llmYAML("llm", chatModel+`, prompt_template: [{role: user, edition_type: jinja2, jinja2_text: "{{ 'x' * 10**12 }}"}]`),
+		endNode("llm, text")}, "start->llm", "llm->end")
+	info, ev := runDoc(t, e, src, map[string]any{"q": "hi"})
+	wantStatus(t, info, run.StatusFailed)
+	node := ev.node(t, "llm")
+	if want := "template value exceeds 16777216 bytes: string repeat"; node.Error != want || node.ErrorType != "CodeExecutionError" {
+		t.Fatalf("node error %s %q, want CodeExecutionError %q", node.ErrorType, node.Error, want)
+	}
+	if n := len(fake.requests()); n != 0 {
+		t.Fatalf("%d model requests", n)
+	}
+}
