@@ -99,6 +99,16 @@ func attacks() []attack {
 					t.Errorf("state passed from another app's call: %q", out)
 				}
 			}},
+		{app: templateApp("tmpl-repeat", "{{ 'x' * 1000000000000 }}"),
+			fails: "template value exceeds"},
+		{app: templateApp("tmpl-range", "{% for i in range(10**9) %}{% endfor %}"),
+			fails: "template value exceeds|template iterations exceed"},
+		{app: templateApp("tmpl-nested-loops", "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}{% endfor %}{% endfor %}{% endfor %}"),
+			fails: "template iterations exceed|template"},
+		{app: templateApp("tmpl-recursion", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
+			fails: "template"},
+		{app: templateApp("tmpl-doubling", "{% set s = namespace(v='x') %}{% for i in range(100) %}{% set s.v = s.v ~ s.v %}{% endfor %}{{ s.v|length }}"),
+			fails: "template value exceeds|template"},
 		{app: codeApp("py-frames", "python3", frames),
 			check: func(t *testing.T, out string) {
 				if strings.Contains(out, canaryMarker) {
