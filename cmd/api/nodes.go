@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -50,14 +52,27 @@ type nodeConfig struct {
 // supports, and a stop function for the code runtimes.
 func registry(ctx context.Context, nc nodeConfig, environ, protect []string) (*run.Registry, func(), error) {
 	reg := run.NewRegistry()
-	if err := httpreq.Register(reg, httpreq.Config{
+	hc := httpreq.Config{
 		MaxConnectTimeout: time.Duration(nc.HTTPMaxConnect) * time.Second,
 		MaxReadTimeout:    time.Duration(nc.HTTPMaxRead) * time.Second,
 		MaxWriteTimeout:   time.Duration(nc.HTTPMaxWrite) * time.Second,
 		MaxTextSize:       nc.HTTPMaxText, MaxBinarySize: nc.HTTPMaxBinary,
 		Allow: nc.SSRFAllow, AllowPrivateNetworks: nc.SSRFAllowPrivate,
-	}); err != nil {
+	}
+	if err := httpreq.Register(reg, hc); err != nil {
 		return nil, nil, fmt.Errorf("configuration: http-request: %w", err)
+	}
+	// Python code with network reaches it through the same SSRF guard.
+	guard, err := httpreq.Dialer(hc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuration: http-request: %w", err)
+	}
+	pyDial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := guard(ctx, network, addr)
+		if errors.Is(err, httpreq.ErrBlocked) {
+			err = fmt.Errorf("%w: %w", code.ErrNetworkBlocked, err)
+		}
+		return c, err
 	}
 	lc, err := llmConfig(nc, environ)
 	if err != nil {
@@ -79,7 +94,7 @@ func registry(ctx context.Context, nc nodeConfig, environ, protect []string) (*r
 		Timeout: nc.CodeTimeout, JSPoolSize: nc.CodeJSPoolSize,
 		PythonBinary: py, PythonWorkers: nc.CodePythonWorkers, PythonAllowNetwork: nc.CodePythonNetwork,
 		JSMemoryLimit: nc.CodeJSMemory, PythonMemoryLimit: nc.CodePythonMemory, PythonReadPaths: nc.CodePythonRead,
-		PythonUnconfined: nc.CodeUnconfined, ProtectedPaths: protect,
+		PythonUnconfined: nc.CodeUnconfined, ProtectedPaths: protect, PythonDial: pyDial,
 		Endpoint: nc.CodeEndpoint, EndpointKey: nc.CodeEndpointKey,
 	}
 	if len(nc.CodePythonPreload) > 0 {

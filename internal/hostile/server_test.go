@@ -117,6 +117,9 @@ func startServer(t testing.TB, apps []app, uid int, extraEnv ...string) *server 
 		"CODE_EXECUTION_TIMEOUT=3s",
 		"WORKFLOW_MAX_EXECUTION_TIME=60",
 		"SHUTDOWN_TIMEOUT=5s",
+		// Network on, as an operator may set it: code then reaches only
+		// what the SSRF guard allows (not this loopback api).
+		"CODE_PYTHON_ALLOW_NETWORK=true",
 	}
 	for k, v := range secretEnv {
 		env = append(env, k+"="+v)

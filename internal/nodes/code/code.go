@@ -36,6 +36,9 @@ var (
 	ErrWorkerDied = errors.New("code worker exited unexpectedly")
 	// ErrPythonUnavailable is a Python interpreter that cannot be started.
 	ErrPythonUnavailable = errors.New("python3 is unavailable")
+	// ErrNetworkBlocked marks a destination that Config.PythonDial
+	// refuses: the code gets a PermissionError.
+	ErrNetworkBlocked = errors.New("network destination blocked")
 	// ErrIsolationUnavailable is a kernel that cannot confine Python code
 	// (see Config.PythonUnconfined).
 	ErrIsolationUnavailable = errors.New("code isolation is unavailable")

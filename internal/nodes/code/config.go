@@ -2,8 +2,10 @@ package code
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"runtime"
 	"time"
@@ -20,6 +22,8 @@ const (
 	// DefaultPythonMemoryLimit is each Python child's RLIMIT_AS (address
 	// space).
 	DefaultPythonMemoryLimit = 1 << 30
+	// DefaultPythonMaxConnections bounds a Python call's connections.
+	DefaultPythonMaxConnections = 64
 	// DefaultPythonMaxThreads is each Python child's RLIMIT_NPROC.
 	DefaultPythonMaxThreads = 1024
 	// DefaultPythonStartTimeout bounds the zygote's start-up handshake.
@@ -45,6 +49,9 @@ const (
 // the standard library that code nodes commonly use.
 var DefaultPythonPreload = []string{"json", "re", "math", "datetime", "time", "random", "base64", "hashlib",
 	"collections", "itertools", "functools", "string", "urllib.parse", "decimal", "uuid", "typing"}
+
+// DialFunc dials a network connection (net.Dialer.DialContext's shape).
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
 
 // Config configures a Runner. Every zero value means the documented
 // default, so Config{} is a working configuration. Only cmd/ reads the
@@ -111,9 +118,21 @@ type Config struct {
 	// may read contain one, and checks after confining itself that it
 	// cannot open them.
 	ProtectedPaths []string
-	// PythonAllowNetwork lets Python code open internet sockets. By
-	// default the kernel refuses them (seccomp and Landlock).
+	// PythonAllowNetwork lets Python code reach the network, the way
+	// Dify's sandbox does through its SSRF proxy: code still gets no socket
+	// of its own (the kernel refuses them), but socket.create_connection
+	// (and with it urllib, http.client, requests and httpx) asks the
+	// service, which dials with PythonDial and passes the connected socket
+	// to the code.
 	PythonAllowNetwork bool
+	// PythonDial dials for Python code when PythonAllowNetwork is set;
+	// cmd/api passes the http-request node's SSRF guard. An error wrapping
+	// ErrNetworkBlocked reaches the code as a PermissionError. Nil means a
+	// plain net.Dialer (no guard).
+	PythonDial DialFunc
+	// PythonMaxConnections bounds the connections one call may ask for.
+	// Zero means DefaultPythonMaxConnections.
+	PythonMaxConnections int
 	// PythonUnconfined runs Python code even where the kernel cannot
 	// confine it (no Landlock: Linux before 5.13, or an LSM list without
 	// it). Off by default: such a machine refuses Python calls with
@@ -195,6 +214,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.PythonStartTimeout = cmp.Or(c.PythonStartTimeout, DefaultPythonStartTimeout)
 	c.PythonMaxThreads = cmp.Or(c.PythonMaxThreads, DefaultPythonMaxThreads)
+	c.PythonMaxConnections = cmp.Or(c.PythonMaxConnections, DefaultPythonMaxConnections)
 	if c.PythonPreload == nil {
 		c.PythonPreload = DefaultPythonPreload
 	}

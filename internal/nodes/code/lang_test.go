@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -490,5 +491,43 @@ func TestJavaScriptHostile(t *testing.T) {
 	_, err := runCode(t, rn, LangJavaScript, "function f(n) { return f(n + 1) + 1 }\nfunction main() { return {r: f(0)} }", nil)
 	if err == nil || !strings.Contains(err.Error(), "Maximum call stack size exceeded") || len(err.Error()) > 5<<10 {
 		t.Fatalf("recursion: got %d bytes: %.200v", len(fmt.Sprint(err)), err)
+	}
+}
+
+// TestPythonNetworkGuard: with network allowed, every connection is
+// dialled by PythonDial; a refusal reaches code as a PermissionError that
+// names only the host, and code still cannot make a socket of its own.
+func TestPythonNetworkGuard(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int64
+	rn := startRunner(t, Config{PythonWorkers: 1, PythonAllowNetwork: true,
+		PythonDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			asked.Add(1)
+			return nil, fmt.Errorf("%w: 10.0.0.2 is a private address", ErrNetworkBlocked)
+		}})
+	m := mustRun(t, rn, LangPython, `import socket, urllib.request
+def main() -> dict:
+    out = {}
+    try:
+        urllib.request.urlopen('http://internal.example:8080/', timeout=3)
+        out['http'] = 'REACHED'
+    except Exception as e:
+        out['http'] = str(e)
+    try:
+        import _socket
+        _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        out['raw'] = 'CREATED'
+    except Exception as e:
+        out['raw'] = type(e).__name__
+    return out
+`, nil)
+	if http := fmt.Sprint(m["http"]); !strings.Contains(http, "network access to internal.example is blocked") || strings.Contains(http, "10.0.0.2") {
+		t.Errorf("http: %q", http)
+	}
+	if m["raw"] != "PermissionError" {
+		t.Errorf("raw socket: %v", m["raw"])
+	}
+	if asked.Load() != 1 {
+		t.Errorf("%d dials, want 1", asked.Load())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -40,6 +41,7 @@ var workerEnv = []string{
 // most Config.PythonWorkers calls at once.
 type pyRunner struct {
 	cfg     Config
+	dial    DialFunc // nil: no network
 	bin     string
 	zcfg    []byte // the zygote's configuration (JSON)
 	root    bool
@@ -70,8 +72,8 @@ func newPyRunner(cfg Config, base context.Context) (*pyRunner, error) {
 		"network":       cfg.PythonAllowNetwork,
 		"max_result":    cfg.MaxResultBytes,
 		"confine":       !cfg.PythonUnconfined,
-		"filter_zygote": base64.StdEncoding.EncodeToString(filterZygote(cfg.PythonAllowNetwork)),
-		"filter_child":  base64.StdEncoding.EncodeToString(filterChild(cfg.PythonAllowNetwork)),
+		"filter_zygote": base64.StdEncoding.EncodeToString(filterZygote()),
+		"filter_child":  base64.StdEncoding.EncodeToString(filterChild()),
 		"preload":       cfg.PythonPreload,
 		"protect":       cfg.ProtectedPaths,
 		"read_paths":    cfg.PythonReadPaths,
@@ -89,6 +91,7 @@ func newPyRunner(cfg Config, base context.Context) (*pyRunner, error) {
 	}
 	p := &pyRunner{
 		cfg:   cfg,
+		dial:  cfg.PythonDial,
 		bin:   bin,
 		zcfg:  js,
 		root:  os.Geteuid() == 0,
@@ -96,7 +99,13 @@ func newPyRunner(cfg Config, base context.Context) (*pyRunner, error) {
 		slots: make(chan struct{}, cfg.PythonWorkers),
 		warm:  make(chan *pyChild, cfg.PythonWorkers),
 	}
-	p.netns.Store(p.root && !cfg.PythonAllowNetwork && !cfg.PythonDisableNetNS)
+	if cfg.PythonAllowNetwork && p.dial == nil {
+		p.dial = (&net.Dialer{}).DialContext
+	}
+	if !cfg.PythonAllowNetwork {
+		p.dial = nil
+	}
+	p.netns.Store(p.root && !cfg.PythonDisableNetNS)
 	p.drop.Store(p.root && cfg.PythonUID >= 0 && cfg.PythonGID >= 0)
 	return p, nil
 }
@@ -135,12 +144,21 @@ func (p *pyRunner) start(ctx context.Context) error {
 	p.z = z
 	p.mu.Unlock()
 	z.fork(cap(p.warm))
+	t := time.NewTimer(p.cfg.PythonStartTimeout)
+	defer t.Stop()
 	select {
 	case c := <-p.warm:
 		p.warm <- c
 		return nil
+	case msg := <-z.childErr:
+		p.stop()
+		return fmt.Errorf("%w: a Python child could not set itself up: %s", ErrPythonUnavailable, msg)
 	case <-z.exited:
+		p.stop()
 		return fmt.Errorf("%w: the zygote exited: %s", ErrPythonUnavailable, z.describeExit())
+	case <-t.C:
+		p.stop()
+		return fmt.Errorf("%w: no Python child was ready within %s", ErrPythonUnavailable, p.cfg.PythonStartTimeout)
 	case <-ctx.Done():
 		p.stop()
 		return ctx.Err()
@@ -341,7 +359,7 @@ func (p *pyRunner) run(ctx context.Context, code string, inputs map[string]any) 
 	stop := context.AfterFunc(ctx, kill)
 	stopBase := context.AfterFunc(p.base, kill)
 
-	line, ioErr := c.roundTrip(req, p.cfg.MaxResultBytes+(64<<10))
+	line, ioErr := c.call(ctx, req, p.cfg.MaxResultBytes+(64<<10), p.dial, p.cfg.PythonMaxConnections)
 
 	stop()
 	stopBase()

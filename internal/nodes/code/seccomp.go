@@ -58,26 +58,22 @@ var childDenied = []uint32{
 	unix.SYS_SOCKETPAIR,
 }
 
-// filterZygote is the zygote's filter. Without network, sockets are
-// limited to AF_UNIX (the zygote's own socket pairs); the child filter
-// then refuses even those.
-func filterZygote(network bool) []byte {
+// filterZygote is the zygote's filter. Its sockets are limited to
+// AF_UNIX (its own socket pairs); the child filter then refuses even
+// those. Code that may use the network gets connections dialled by the
+// service (see Config.PythonAllowNetwork), never a socket of its own.
+func filterZygote() []byte {
 	var f bpfProg
 	f.prologue()
 	f.deny(retEPERM, zygoteDenied...)
 	f.deny(retEPERM, archZygoteDenied...)
-	if !network {
-		f.socketFamilies(unix.AF_UNIX)
-	}
+	f.socketFamilies(unix.AF_UNIX)
 	f.ret(retAllow)
 	return f.bytes()
 }
 
-// filterChild is the filter a child adds before user code runs. With
-// network allowed, sockets of the internet families (and netlink, which
-// the resolver uses) stay possible; the zygote's filter and Landlock still
-// apply.
-func filterChild(network bool) []byte {
+// filterChild is the filter a child adds before user code runs.
+func filterChild() []byte {
 	var f bpfProg
 	f.prologue()
 	f.deny(retEPERM, childDenied...)
@@ -97,11 +93,7 @@ func filterChild(network bool) []byte {
 		jeq(0, 0, 1),
 		ret(retAllow),
 		ret(retEPERM))
-	if network {
-		f.socketFamilies(unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK)
-	} else {
-		f.deny(retEPERM, unix.SYS_SOCKET)
-	}
+	f.deny(retEPERM, unix.SYS_SOCKET)
 	f.ret(retAllow)
 	return f.bytes()
 }

@@ -3,6 +3,7 @@ package code
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,14 +21,16 @@ import (
 // zygote is one running zygote.py: the control socket to it, and the
 // exit statuses of its children that did not exit cleanly.
 type zygote struct {
-	cmd     *exec.Cmd
-	ctl     *net.UnixConn
-	stderr  *tailBuffer
-	exited  chan struct{}
-	reader  chan struct{} // closed when the control reader returns
-	ready   chan zygoteReady
-	out     chan<- *pyChild
-	pending atomic.Int64 // forks asked for and not yet received
+	cmd    *exec.Cmd
+	ctl    *net.UnixConn
+	stderr *tailBuffer
+	exited chan struct{}
+	reader chan struct{} // closed when the control reader returns
+	ready  chan zygoteReady
+	// childErr receives why a child could not set itself up.
+	childErr chan string
+	out      chan<- *pyChild
+	pending  atomic.Int64 // forks asked for and not yet received
 
 	mu       sync.Mutex
 	statuses map[int]chan syscall.WaitStatus
@@ -78,6 +81,7 @@ func (p *pyRunner) startZygote(netns, drop bool) (*zygote, error) {
 		exited:   make(chan struct{}),
 		reader:   make(chan struct{}),
 		ready:    make(chan zygoteReady, 1),
+		childErr: make(chan string, 1),
 		out:      p.warm,
 		statuses: map[int]chan syscall.WaitStatus{},
 	}
@@ -152,13 +156,22 @@ func (z *zygote) child(msg, oob []byte) (*pyChild, error) {
 
 // await hands c to the pool once it has set itself up, or kills it.
 func (z *zygote) await(c *pyChild) {
-	var b [1]byte
+	var b [2048]byte
 	_ = c.conn.SetReadDeadline(time.Now().Add(childReadyTimeout))
-	_, err := io.ReadFull(c.conn, b[:])
+	n, err := io.ReadAtLeast(c.conn, b[:], 1)
 	_ = c.conn.SetReadDeadline(time.Time{})
-	if err != nil || b[0] != 'r' {
+	if err != nil || b[0] != 'r' || n != 1 {
 		c.kill()
-		z.fork(1)
+		msg := "no ready byte"
+		if n > 0 && b[0] == 'e' {
+			msg = string(b[1:n])
+		}
+		// A child that cannot set itself up is a broken configuration,
+		// not bad luck: say so, and stop forking.
+		select {
+		case z.childErr <- msg:
+		default:
+		}
 		return
 	}
 	select {
@@ -221,12 +234,92 @@ func (z *zygote) describeExit() string {
 	return s
 }
 
-// roundTrip sends the request and reads the one reply line.
-func (c *pyChild) roundTrip(req []byte, max int) ([]byte, error) {
+// call sends the request and reads the reply line. With dial set, it
+// answers the child's connection requests on the way (see zygote.py).
+func (c *pyChild) call(ctx context.Context, req []byte, max int, dial DialFunc, maxConns int) ([]byte, error) {
 	if _, err := c.conn.Write(req); err != nil {
 		return nil, err
 	}
-	return readLine(bufio.NewReaderSize(c.conn, 16<<10), max)
+	r := bufio.NewReaderSize(c.conn, 16<<10)
+	for conns := 0; ; {
+		line, err := readLine(r, max)
+		if err != nil || dial == nil || !bytes.HasPrefix(line, connectPrefix) {
+			return line, err
+		}
+		conns++
+		if err := c.connect(ctx, line, dial, conns > maxConns, maxConns); err != nil {
+			return nil, err
+		}
+	}
+}
+
+var connectPrefix = []byte(`{"connect":`)
+
+// connect dials what the child asked for and passes it the connected
+// socket, or the reason it cannot have one.
+func (c *pyChild) connect(ctx context.Context, line []byte, dial DialFunc, over bool, maxConns int) error {
+	var req struct {
+		Connect [3]any `json:"connect"`
+	}
+	reply := func(msg string, kind string, errno syscall.Errno) error {
+		b, _ := json.Marshal(map[string]any{"error": msg, "kind": kind, "errno": int(errno)})
+		_, err := c.conn.Write(append(b, '\n'))
+		return err
+	}
+	if err := json.Unmarshal(line, &req); err != nil {
+		return reply("invalid connection request", "", syscall.EINVAL)
+	}
+	host, _ := req.Connect[0].(string)
+	port, _ := req.Connect[1].(float64)
+	if host == "" || port < 1 || port > 65535 || port != float64(int(port)) {
+		return reply("invalid address", "", syscall.EINVAL)
+	}
+	if over {
+		return reply(fmt.Sprintf("more than %d connections in one call", maxConns), "blocked", syscall.EPERM)
+	}
+	timeout := 30 * time.Second
+	if t, ok := req.Connect[2].(float64); ok && t > 0 && t < timeout.Seconds() {
+		timeout = time.Duration(t * float64(time.Second))
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := dial(dctx, "tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
+	if err != nil {
+		return reply(describeDialError(host, err))
+	}
+	defer conn.Close()
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return reply("the dialled connection has no descriptor", "", syscall.EINVAL)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return reply(err.Error(), "", syscall.EINVAL)
+	}
+	var werr error
+	if cerr := raw.Control(func(fd uintptr) {
+		_, _, werr = c.conn.WriteMsgUnix([]byte("{\"ok\":true}\n"), syscall.UnixRights(int(fd)), nil)
+	}); cerr != nil {
+		return cerr
+	}
+	return werr
+}
+
+// describeDialError is what the child is told of a failed dial: never a
+// resolver's or an internal address beyond the host it asked for.
+func describeDialError(host string, err error) (string, string, syscall.Errno) {
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, ErrNetworkBlocked):
+		return fmt.Sprintf("network access to %s is blocked", host), "blocked", syscall.EACCES
+	case errors.As(err, &dns):
+		return fmt.Sprintf("cannot resolve %s", host), "dns", 0
+	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
+		return fmt.Sprintf("connecting to %s timed out", host), "timeout", syscall.ETIMEDOUT
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("connection to %s refused", host), "refused", syscall.ECONNREFUSED
+	}
+	return fmt.Sprintf("cannot connect to %s", host), "", syscall.EHOSTUNREACH
 }
 
 // kill ends the child's process group and closes its socket. It is safe

@@ -13,6 +13,8 @@
 # Child socket (AF_UNIX SOCK_STREAM):
 #   child -> go:   b"r"                       once set up and confined
 #   go -> child:   {"code": str, "inputs": {...}}
+#   child -> go:   {"connect": [host, port, timeout]}   (network allowed)
+#   go -> child:   {"ok": true} + SCM_RIGHTS  or  {"error": str, "kind": str}
 #   child -> go:   {"result": <json>}  or  {"error": str[, "too_large": true]}
 import sys
 
@@ -88,7 +90,7 @@ def _zygote(cfg):
             fs |= 1 << 14
         if abi >= 5:
             fs |= 1 << 15
-        net = 3 if abi >= 4 and not network else 0   # BIND_TCP | CONNECT_TCP
+        net = 3 if abi >= 4 else 0                    # BIND_TCP | CONNECT_TCP
         scoped = 3 if abi >= 6 else 0                 # ABSTRACT_UNIX_SOCKET | SIGNAL
         size = 8 if abi < 4 else (16 if abi < 6 else 24)
         attr = ctypes.create_string_buffer(struct.pack("=QQQ", fs, net, scoped)[:size], size)
@@ -133,24 +135,60 @@ def _zygote(cfg):
             fail("cannot confine Python code: %s" % e)
     child_filter = base64.b64decode(cfg["filter_child"]) if confine else b""
 
+    # Code never gets a socket of its own (the kernel refuses them). With
+    # network allowed, socket.create_connection, and urllib3's (requests),
+    # ask the service for a connection instead: it dials through the SSRF
+    # guard of the http-request node and passes the connected socket back.
     import _socket
     raw_pair = _socket.socketpair
-    if not network:
-        _blocked_msg = "network access is disabled for code nodes"
+    RealSocket = socket.socket
+    default_timeout = socket._GLOBAL_DEFAULT_TIMEOUT
+    chan = [None, None]  # this child's descriptor, and a socket object on it
+    _blocked_msg = "network access is disabled for code nodes"
+    if network:
+        _blocked_msg = "code nodes reach the network only through socket.create_connection (urllib, requests, httpx)"
 
-        def _blocked(*args, **kwargs):
-            raise PermissionError(errno.EPERM, _blocked_msg)
+    def _blocked(*args, **kwargs):
+        raise PermissionError(errno.EPERM, _blocked_msg)
 
-        class _NoSocket(socket.socket):
-            def __init__(self, family=-1, *args, **kwargs):
-                _blocked()
+    class _NoSocket(socket.socket):
+        def __init__(self, family=-1, *args, **kwargs):
+            _blocked()
 
-        for mod in (socket, _socket):
-            mod.socket = mod.SocketType = _NoSocket
-            for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "create_connection",
-                         "create_server", "socketpair", "fromfd"):
-                if hasattr(mod, name):
-                    setattr(mod, name, _blocked)
+    errors = {"blocked": PermissionError, "refused": ConnectionRefusedError, "timeout": TimeoutError,
+              "dns": lambda n, m: socket.gaierror(socket.EAI_NONAME, m)}
+
+    def create_connection(address, timeout=default_timeout, source_address=None, **kwargs):
+        host, port = address[0], address[1]
+        t = None if timeout is default_timeout else timeout
+        data = memoryview(dumps({"connect": [str(host), int(port), t]}).encode() + b"\n")
+        while data:
+            data = data[_write(chan[0], data):]
+        msg, fds, _, _ = socket.recv_fds(chan[1], 1 << 16, 1)
+        rep = loads(msg)
+        if "error" in rep:
+            for f in fds:
+                os.close(f)
+            raise errors.get(rep.get("kind"), OSError)(rep.get("errno", 0), rep["error"])
+        s = RealSocket(fileno=fds[0])
+        s.settimeout(t if t is not None else socket.getdefaulttimeout())
+        return s
+
+    # The socket module's own class is replaced; _socket's stays, because
+    # socket.socket's methods call it (the kernel refuses it anyway).
+    socket.socket = socket.SocketType = _NoSocket
+    for mod in (socket, _socket):
+        for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "create_connection",
+                     "create_server", "socketpair", "fromfd"):
+            if hasattr(mod, name):
+                setattr(mod, name, _blocked)
+    if network:
+        socket.create_connection = create_connection
+        try:
+            import urllib3.util.connection as u3
+            u3.create_connection = create_connection
+        except ImportError:
+            pass
 
     limits = [(resource.RLIMIT_CORE, 0, 0), (resource.RLIMIT_FSIZE, 0, 0), (resource.RLIMIT_NOFILE, 256, 256)]
     if cfg.get("memory", 0) > 0:
@@ -176,7 +214,7 @@ def _zygote(cfg):
             tb = None
         return "".join(format_exception(type(e), e, tb))
 
-    def serve(fd):
+    def setup(fd):
         # In the child, before user code: own process group, stdio to
         # /dev/null, no inherited descriptors, kernel limits, and the
         # child filter. The request is read from fd with raw reads.
@@ -195,6 +233,7 @@ def _zygote(cfg):
         sys.stdin = open(os.devnull, "r")
         sys.stdout = open(os.devnull, "w")
         sys.stderr = open(os.devnull, "w")
+        chan[0], chan[1] = fd, RealSocket(fileno=os.dup(fd))
         # Fault in, off the call's path, the pages a call touches: the
         # copy-on-write faults of a fresh child are most of its cost.
         junk = [bytearray(256) for _ in range(4096)]
@@ -204,7 +243,8 @@ def _zygote(cfg):
             exec(compile(loads(dumps({"code": _warm}))["code"], filename, "exec", dont_inherit=True), g)
             loads(dumps(g["main"](**loads('{"a": 1, "b": "x"}'))))
         del g
-        _write(fd, b"r")
+
+    def serve(fd):
         buf = b""
         while not buf.endswith(b"\n"):
             chunk = _read(fd, 1 << 16)
@@ -243,8 +283,14 @@ def _zygote(cfg):
         a, b = raw_pair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
+            fd = b.detach()
             try:
-                fd = b.detach()
+                setup(fd)
+            except BaseException as e:  # noqa: B902 - reported to Go, which fails start on it
+                _write(fd, b"e%s: %s" % (type(e).__name__.encode(), str(e).encode("utf-8", "replace")[:2000]))
+                _exit(70)
+            _write(fd, b"r")
+            try:
                 serve(fd)
             finally:
                 _exit(70)

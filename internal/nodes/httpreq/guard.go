@@ -302,3 +302,27 @@ func (c *deadlineConn) Write(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Dialer returns cfg's SSRF guard as a plain dial function: it resolves
+// the host once, refuses what the http-request node would refuse (a
+// *BlockedError wrapping ErrBlocked), and connects within
+// cfg.MaxConnectTimeout. Code nodes reach the network through it.
+func Dialer(cfg Config) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	prefixes, hosts, err := parseAllow(cfg.Allow)
+	if err != nil {
+		return nil, err
+	}
+	p := &policy{allowPrivate: cfg.AllowPrivateNetworks, prefixes: prefixes, hosts: hosts}
+	d := newGuardedDialer(p, cfg.Resolver, cfg.MaxConnectTimeout, 0, 0, cfg.dial)
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if dc, ok := c.(*deadlineConn); ok {
+			return dc.Conn, err
+		}
+		return c, err
+	}, nil
+}
