@@ -68,8 +68,17 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request) (map[strin
 	return m, nil
 }
 
+// MaxUserLength is the longest `user` accepted, in characters: Dify keeps
+// it in end_users.session_id, a VARCHAR(1024) since Dify 1.4.0 (migration
+// fd0948688f2d), where a longer one fails the request. flowrun refuses it
+// at once with 400, before anything is stored or run.
+const MaxUserLength = 1024
+
+// errUserTooLong is a `user` over MaxUserLength characters.
+var errUserTooLong = &ParamError{Message: fmt.Sprintf("Arg user must be at most %d characters.", MaxUserLength)}
+
 // userArg reads the "user" field as Dify's FetchUserArg does: required and
-// str()-ed.
+// str()-ed, and at most MaxUserLength characters.
 func userArg(v any) (string, error) {
 	var u string
 	switch x := v.(type) {
@@ -90,6 +99,9 @@ func userArg(v any) (string, error) {
 	}
 	if u == "" {
 		return "", ErrUserRequired
+	}
+	if len(u) > MaxUserLength && utf8.RuneCountInString(u) > MaxUserLength {
+		return "", errUserTooLong
 	}
 	return u, nil
 }
