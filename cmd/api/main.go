@@ -30,6 +30,7 @@ import (
 	"github.com/flowrun/flowrun/internal/logbuf"
 	"github.com/flowrun/flowrun/internal/opshttp"
 	"github.com/flowrun/flowrun/internal/repo/async"
+	"github.com/flowrun/flowrun/internal/repo/memory"
 	reposql "github.com/flowrun/flowrun/internal/repo/sql"
 	"github.com/flowrun/flowrun/internal/run"
 )
@@ -44,6 +45,7 @@ type config struct {
 
 	AppMaxActiveRequests int   `envconfig:"APP_MAX_ACTIVE_REQUESTS" default:"0"`
 	RunHistorySize       int   `envconfig:"RUN_HISTORY_SIZE" default:"1000"`
+	RunHistoryMaxBytes   int64 `envconfig:"RUN_HISTORY_MAX_BYTES" default:"67108864"`
 	MaxRequestBodyBytes  int64 `envconfig:"MAX_REQUEST_BODY_BYTES" default:"10485760"`
 
 	SSEPingInterval      time.Duration `envconfig:"SSE_PING_INTERVAL" default:"10s"`
@@ -138,6 +140,9 @@ func (c config) memoryLimit() int64 {
 	}
 	if n := c.RunHistorySize - 1000; n > 0 {
 		limit += int64(n) * historyRunBytes
+	}
+	if n := c.RunHistoryMaxBytes - memory.DefaultMaxBytes; n > 0 {
+		limit += n
 	}
 	return limit
 }

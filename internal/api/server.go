@@ -96,6 +96,9 @@ type Config struct {
 	// RunHistory is how many runs the default in-memory store keeps
 	// (default 1000).
 	RunHistory int
+	// RunHistoryBytes bounds the memory those runs hold (default 64 MiB,
+	// memory.DefaultMaxBytes); the runs that finished first go first.
+	RunHistoryBytes int64
 	// MaxActiveRequests caps concurrent runs per app, like Dify's
 	// APP_MAX_ACTIVE_REQUESTS (0: unlimited).
 	MaxActiveRequests int
@@ -160,7 +163,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	if c.Writer == nil && c.Reader == nil {
-		m, _ := memory.New(memory.Config{Capacity: c.RunHistory})
+		m, _ := memory.New(memory.Config{Capacity: c.RunHistory, MaxBytes: c.RunHistoryBytes})
 		c.Writer, c.Reader, c.InlineWrites = m, m, true
 	}
 	return c
@@ -176,7 +179,7 @@ func (c Config) validate() error {
 		return errors.New("api: Config.Writer and Config.Reader go together")
 	case c.MaxActiveRequests < 0:
 		return errors.New("api: MaxActiveRequests must not be negative")
-	case c.MaxBodyBytes < 0 || c.PingInterval < 0 || c.StreamBuffer < 0 || c.RunHistory < 0:
+	case c.MaxBodyBytes < 0 || c.PingInterval < 0 || c.StreamBuffer < 0 || c.RunHistory < 0 || c.RunHistoryBytes < 0:
 		return errors.New("api: limits must not be negative")
 	}
 	return nil
