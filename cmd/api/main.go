@@ -50,6 +50,8 @@ type config struct {
 
 	SSEPingInterval      time.Duration `envconfig:"SSE_PING_INTERVAL" default:"10s"`
 	SSEMaxBufferedEvents int           `envconfig:"SSE_MAX_BUFFERED_EVENTS" default:"10000"`
+	SSEMaxBufferedBytes  int64         `envconfig:"SSE_MAX_BUFFERED_BYTES" default:"16777216"`
+	SSEMaxBufferedTotal  int64         `envconfig:"SSE_MAX_BUFFERED_BYTES_TOTAL" default:"67108864"`
 
 	HTTPReadHeaderTimeout time.Duration `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"10s"`
 	HTTPReadTimeout       time.Duration `envconfig:"HTTP_READ_TIMEOUT" default:"60s"`
@@ -142,6 +144,9 @@ func (c config) memoryLimit() int64 {
 		limit += int64(n) * historyRunBytes
 	}
 	if n := c.RunHistoryMaxBytes - memory.DefaultMaxBytes; n > 0 {
+		limit += n
+	}
+	if n := c.SSEMaxBufferedTotal - api.DefaultStreamBufferBytesTotal; n > 0 {
 		limit += n
 	}
 	return limit
@@ -258,27 +263,29 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 	}
 
 	srv, err := api.New(api.Config{
-		Apps:              store,
-		Engine:            eng,
-		Writer:            st.writer,
-		Reader:            st.reader,
-		InlineWrites:      st.inline,
-		Mirror:            st.mirror,
-		Durable:           st.durable,
-		Ready:             st.ready,
-		InstanceID:        instanceID,
-		Env:               workflowEnv(os.Environ()),
-		MaxActiveRequests: cfg.AppMaxActiveRequests,
-		MaxBodyBytes:      cfg.MaxRequestBodyBytes,
-		PingInterval:      cfg.SSEPingInterval,
-		StreamBuffer:      cfg.SSEMaxBufferedEvents,
-		AdminKey:          cfg.AdminAPIKey,
-		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTPReadTimeout,
-		WriteTimeout:      cfg.HTTPWriteTimeout,
-		IdleTimeout:       cfg.HTTPIdleTimeout,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		Logger:            logger,
+		Apps:                   store,
+		Engine:                 eng,
+		Writer:                 st.writer,
+		Reader:                 st.reader,
+		InlineWrites:           st.inline,
+		Mirror:                 st.mirror,
+		Durable:                st.durable,
+		Ready:                  st.ready,
+		InstanceID:             instanceID,
+		Env:                    workflowEnv(os.Environ()),
+		MaxActiveRequests:      cfg.AppMaxActiveRequests,
+		MaxBodyBytes:           cfg.MaxRequestBodyBytes,
+		PingInterval:           cfg.SSEPingInterval,
+		StreamBuffer:           cfg.SSEMaxBufferedEvents,
+		StreamBufferBytes:      cfg.SSEMaxBufferedBytes,
+		StreamBufferBytesTotal: cfg.SSEMaxBufferedTotal,
+		AdminKey:               cfg.AdminAPIKey,
+		ReadHeaderTimeout:      cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:            cfg.HTTPReadTimeout,
+		WriteTimeout:           cfg.HTTPWriteTimeout,
+		IdleTimeout:            cfg.HTTPIdleTimeout,
+		ShutdownTimeout:        cfg.ShutdownTimeout,
+		Logger:                 logger,
 	})
 	if err != nil {
 		return err

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
@@ -98,5 +101,137 @@ func TestRunHistoryBoundedByBytes(t *testing.T) {
 	}
 	if hist.Len() >= kept {
 		t.Fatalf("reading two runs' records evicted nothing: %d runs kept", hist.Len())
+	}
+}
+
+// stalledWriter is a streaming client that reads nothing: its first Write
+// keeps the bytes it was given and blocks until the test releases it.
+type stalledWriter struct {
+	header  http.Header
+	first   chan string   // the first write's bytes
+	release chan struct{} // closed to let writes through
+	mu      sync.Mutex
+	body    strings.Builder
+	writes  int
+}
+
+func newStalledWriter() *stalledWriter {
+	return &stalledWriter{header: http.Header{}, first: make(chan string, 1), release: make(chan struct{})}
+}
+
+func (w *stalledWriter) Header() http.Header { return w.header }
+func (w *stalledWriter) WriteHeader(int)     {}
+func (w *stalledWriter) FlushError() error   { return nil }
+
+func (w *stalledWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.writes++
+	n := w.writes
+	w.body.Write(p)
+	w.mu.Unlock()
+	if n == 1 {
+		w.first <- string(p)
+	}
+	<-w.release
+	return len(p), nil
+}
+
+func (w *stalledWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.body.String()
+}
+
+// slowDSL pauses at a test-block node, then copies its paragraph input
+// with a template: events with new, large values follow the pause.
+const (
+	slowApp = "7d3b8c2a-0e5c-4f90-9c73-2b4c8e1f5a33"
+	slowWF  = "8e4c9d3b-1f6d-4a01-8d84-3c5d9f2a6b44"
+	slowKey = "app-test-slow-key"
+	slowDSL = `
+app: {mode: workflow, name: slow}
+workflow:
+  graph:
+    nodes:
+    - {id: start, data: {type: start, title: S, variables: [{variable: query, label: query, type: paragraph, required: true}]}}
+    - {id: block, data: {type: test-block, title: B}}
+    - {id: t, data: {type: template-transform, title: T, template: '{{ q }}', variables: [{variable: q, value_selector: [start, query]}]}}
+    - {id: end, data: {type: end, title: E, outputs: [{variable: answer, value_selector: [t, output], value_type: string}]}}
+    edges:
+    - {id: e1, source: start, target: block}
+    - {id: e2, source: block, target: t}
+    - {id: e3, source: t, target: end}
+`
+)
+
+// TestSlowStreamIsCutRunGoesOn streams a run to a client that reads
+// nothing: once the events waiting for it pass the stream's byte limit,
+// the stream ends with Dify's error event (client_too_slow), while the run
+// completes and is recorded, and every byte held for the stream is given
+// back.
+func TestSlowStreamIsCutRunGoesOn(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{mutate: func(c *api.Config) { c.StreamBufferBytes = 512 << 10 }})
+	b.addApp(t, slowApp, slowWF, slowKey, slowDSL)
+	// The events before the pause (~300 KB: the input, shared) fit in
+	// 512 KiB and the client's first write takes them, then blocks; the
+	// template's 300 KB copy after the pause does not fit behind them.
+	input := strings.Repeat("z", 300_000)
+	req := httptest.NewRequest("POST", "/v1/workflows/run", strings.NewReader(fmt.Sprintf(`{"inputs": {"query": %q}, "user": "u", "response_mode": "streaming"}`, input)))
+	req.Header.Set("Authorization", "Bearer "+slowKey)
+	w := newStalledWriter()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		b.srv.ServeHTTP(w, req)
+	}()
+	b.waitStarted(t)
+	var first string
+	select {
+	case first = <-w.first:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event written")
+	}
+	// The first write is a piece of workflow_started (events are written
+	// as they are encoded).
+	const head = `data: {"event":"workflow_started","workflow_run_id":"`
+	if !strings.HasPrefix(first, head) || len(first) < len(head)+36 {
+		t.Fatalf("first write %.100q", first)
+	}
+	runID := first[len(head) : len(head)+36]
+	b.blocker.release(input)
+	b.drain(t) // the run ends while its client is stuck
+	rec := b.do("GET", "/v1/workflows/run/"+runID, slowKey, "")
+	var got struct {
+		Status  string `json:"status"`
+		Outputs string `json:"outputs"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Status != "succeeded" || !strings.Contains(got.Outputs, input) {
+		t.Fatalf("run record: %d %.200s (%v)", rec.Code, rec.Body, err)
+	}
+	close(w.release)
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream did not end")
+	}
+	body := w.String()
+	last := body[strings.LastIndex(strings.TrimSuffix(body, "\n\n"), "\n\n")+2:]
+	var errEv struct {
+		Event, Code, Message string
+		Status               int
+		WorkflowRunID        string `json:"workflow_run_id"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.TrimSpace(last), "data: ")), &errEv); err != nil {
+		t.Fatalf("last frame %.200q: %v", last, err)
+	}
+	if errEv.Event != "error" || errEv.Code != "client_too_slow" || errEv.Status != 429 || errEv.WorkflowRunID != runID || !strings.Contains(errEv.Message, "The run goes on and is recorded") {
+		t.Fatalf("last frame %+v", errEv)
+	}
+	if strings.Contains(body, `"event":"workflow_finished"`) {
+		t.Fatal("the cut stream still got workflow_finished")
+	}
+	if n := b.srv.StreamBytesInUse(); n != 0 {
+		t.Fatalf("%d stream bytes still held after the stream ended", n)
 	}
 }

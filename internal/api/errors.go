@@ -148,6 +148,8 @@ var errorTable = []errorRow{
 	{match: is(ErrMethodNotAllowed), status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: fixed(ErrMethodNotAllowed.Error())},
 	{match: is(ErrShuttingDown), status: http.StatusServiceUnavailable, code: "service_unavailable", message: fixed(ErrShuttingDown.Error())},
 	{match: is(ErrPersistenceUnavailable), status: http.StatusServiceUnavailable, code: "persistence_unavailable", message: fixed(ErrPersistenceUnavailable.Error())},
+	// Only ever sent as a stream's error event (the response is a 200).
+	{match: is(ErrClientTooSlow), status: http.StatusTooManyRequests, code: "client_too_slow", message: fixed(ErrClientTooSlow.Error())},
 	// Run-log API errors.
 	{match: is(repo.ErrNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRunNotFound.Error())},
 	{match: is(repo.ErrUnavailable), status: http.StatusServiceUnavailable, code: "persistence_unavailable", message: fixed(ErrPersistenceUnavailable.Error())},

@@ -263,15 +263,20 @@ func (s *Server) block(w http.ResponseWriter, r *http.Request, rc *http.Response
 	_ = rc.SetWriteDeadline(s.cfg.Clock().Add(s.cfg.WriteTimeout))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(blockingBody(info))
+	// Large outputs are written as they are encoded, never whole.
+	e := enc{b: make([]byte, 0, 512), py: true, out: func(b []byte) error {
+		_, err := w.Write(b)
+		return err
+	}}
+	blockingBody(&e, info)
+	e.flush()
 }
 
 // errRunPanicked is the (logged) failure of a run whose engine panicked.
 var errRunPanicked = errors.New("run panicked")
 
-// blockingBody renders WorkflowAppBlockingResponse as json.dumps does.
-func blockingBody(r *run.RunInfo) []byte {
-	e := enc{b: make([]byte, 0, 512), py: true}
+// blockingBody writes WorkflowAppBlockingResponse as json.dumps does.
+func blockingBody(e *enc, r *run.RunInfo) {
 	e.open()
 	e.key("task_id")
 	e.str(r.TaskID)
@@ -279,14 +284,13 @@ func blockingBody(r *run.RunInfo) []byte {
 	e.str(r.ID)
 	e.key("data")
 	e.open()
-	runSummary(&e, r)
+	runSummary(e, r)
 	e.key("created_at")
 	e.int(r.CreatedAt.Unix())
 	e.key("finished_at")
 	e.int(r.FinishedAt.Unix())
 	e.close()
 	e.close()
-	return e.b
 }
 
 // handleStop serves POST /workflows/tasks/{task_id}/stop: it stops the
