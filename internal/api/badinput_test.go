@@ -179,3 +179,30 @@ func TestUserAtTheLimit(t *testing.T) {
 		t.Fatalf("workflow_finished lacks the whole user:\n%.300s", rec.Body)
 	}
 }
+
+// TestErrorMessagesQuoteABoundedPrefix: messages that quote what the
+// client sent quote at most its first run.MaxQuoted characters.
+func TestErrorMessagesQuoteABoundedPrefix(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	long := strings.Repeat("w", 5000)
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/v1/workflows/" + long + "/run", `{"inputs": {"query": "x"}, "user": "u"}`},
+		{"GET", "/v1/workflows/logs?status=" + long, ""},
+		{"GET", "/v1/workflows/logs?created_at__after=" + long, ""},
+		{"PUT", "/admin/apps/" + long, "app: {mode: workflow}"},
+	} {
+		key := echoKey
+		if strings.HasPrefix(r.path, "/admin") {
+			key = adminKey
+		}
+		rec := b.do(r.method, r.path, key, r.body)
+		var body errBody
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code/100 != 4 {
+			t.Fatalf("%s %.40s: %d %.200s", r.method, r.path, rec.Code, rec.Body)
+		}
+		if len(body.Message) > 500 || !strings.Contains(body.Message, "(5000 characters)") {
+			t.Fatalf("%s %.40s: message of %d bytes: %.300q", r.method, r.path, len(body.Message), body.Message)
+		}
+	}
+}

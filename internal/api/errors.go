@@ -65,14 +65,14 @@ type WorkflowIDFormatError struct{ ID string }
 
 // Error returns Dify's message, trailing space included.
 func (e *WorkflowIDFormatError) Error() string {
-	return fmt.Sprintf("Invalid workflow_id format: '%s'. ", e.ID)
+	return fmt.Sprintf("Invalid workflow_id format: '%s'. ", run.Clip(e.ID))
 }
 
 // WorkflowNotFoundError is a workflow id that is not the app's workflow.
 type WorkflowNotFoundError struct{ ID string }
 
 // Error returns Dify's message.
-func (e *WorkflowNotFoundError) Error() string { return "Workflow not found with id: " + e.ID }
+func (e *WorkflowNotFoundError) Error() string { return "Workflow not found with id: " + run.Clip(e.ID) }
 
 // TooManyRequestsError is the per-app concurrency limit
 // (APP_MAX_ACTIVE_REQUESTS).
