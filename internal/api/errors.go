@@ -72,7 +72,9 @@ func (e *WorkflowIDFormatError) Error() string {
 type WorkflowNotFoundError struct{ ID string }
 
 // Error returns Dify's message.
-func (e *WorkflowNotFoundError) Error() string { return "Workflow not found with id: " + run.Clip(e.ID) }
+func (e *WorkflowNotFoundError) Error() string {
+	return "Workflow not found with id: " + run.Clip(e.ID)
+}
 
 // TooManyRequestsError is the per-app concurrency limit
 // (APP_MAX_ACTIVE_REQUESTS).
