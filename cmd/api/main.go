@@ -47,6 +47,7 @@ type config struct {
 	RunHistorySize       int   `envconfig:"RUN_HISTORY_SIZE" default:"1000"`
 	RunHistoryMaxBytes   int64 `envconfig:"RUN_HISTORY_MAX_BYTES" default:"67108864"`
 	MaxRequestBodyBytes  int64 `envconfig:"MAX_REQUEST_BODY_BYTES" default:"10485760"`
+	MaxBodyBytesInFlight int64 `envconfig:"MAX_REQUEST_BODY_BYTES_IN_FLIGHT" default:"67108864"`
 
 	SSEPingInterval      time.Duration `envconfig:"SSE_PING_INTERVAL" default:"10s"`
 	SSEMaxBufferedEvents int           `envconfig:"SSE_MAX_BUFFERED_EVENTS" default:"10000"`
@@ -148,6 +149,9 @@ func (c config) memoryLimit() int64 {
 	}
 	if n := c.SSEMaxBufferedTotal - api.DefaultStreamBufferBytesTotal; n > 0 {
 		limit += n
+	}
+	if n := c.MaxBodyBytesInFlight - api.DefaultMaxBodyBytesInFlight; n > 0 {
+		limit += 2 * n // a body and the values parsed from it
 	}
 	return limit
 }
@@ -275,6 +279,7 @@ func runMain(ctx context.Context, logOut io.Writer) error {
 		Env:                    workflowEnv(os.Environ()),
 		MaxActiveRequests:      cfg.AppMaxActiveRequests,
 		MaxBodyBytes:           cfg.MaxRequestBodyBytes,
+		MaxBodyBytesInFlight:   cfg.MaxBodyBytesInFlight,
 		PingInterval:           cfg.SSEPingInterval,
 		StreamBuffer:           cfg.SSEMaxBufferedEvents,
 		StreamBufferBytes:      cfg.SSEMaxBufferedBytes,

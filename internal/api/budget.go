@@ -1,10 +1,16 @@
 package api
 
-import "sync/atomic"
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
 
 // budget is a number of bytes that many holders share, up to max: what
-// the streams of all slow clients may hold together. It is safe for
-// concurrent use; a nil budget has no limit.
+// the streams of all slow clients may hold together, what the bodies of
+// the requests in flight may. It is safe for concurrent use; a nil budget
+// has no limit.
 type budget struct {
 	max  int64
 	used atomic.Int64
@@ -42,4 +48,40 @@ func (b *budget) inUse() int64 {
 		return 0
 	}
 	return b.used.Load()
+}
+
+// add takes n bytes even if that passes max.
+func (b *budget) add(n int64) {
+	if b != nil {
+		b.used.Add(n)
+	}
+}
+
+// smallBody is the body size up to which a request is admitted whatever
+// the bodies in flight hold: ordinary requests are never refused because
+// of large ones (they still count against the budget).
+const smallBody = 64 << 10
+
+// ErrServerBusy refuses a request with a large body while the bodies of
+// the requests in flight hold MaxBodyBytesInFlight.
+var ErrServerBusy = errors.New("The server is holding too many large requests. Please try again shortly.") //nolint:staticcheck // message in Dify's style
+
+// admit reserves the memory of r's body (its Content-Length, or
+// MaxBodyBytes when unknown) until release is called: when the request's
+// run is done (what the run keeps afterwards is bounded by the history and
+// the stream buffers) or, if it fails before, when the handler returns.
+// release may be called more than once. A body over smallBody that would
+// pass MaxBodyBytesInFlight is refused with ErrServerBusy before it is
+// read.
+func (s *Server) admit(r *http.Request) (release func(), err error) {
+	n := r.ContentLength
+	if n < 0 || n > s.cfg.MaxBodyBytes {
+		n = s.cfg.MaxBodyBytes
+	}
+	if n <= smallBody {
+		s.bodies.add(n)
+	} else if !s.bodies.take(n) {
+		return nil, ErrServerBusy
+	}
+	return sync.OnceFunc(func() { s.bodies.give(n) }), nil
 }

@@ -235,3 +235,44 @@ func TestSlowStreamIsCutRunGoesOn(t *testing.T) {
 		t.Fatalf("%d stream bytes still held after the stream ended", n)
 	}
 }
+
+// TestBodiesInFlightAreBounded: while the bodies of runs in flight hold
+// MaxBodyBytesInFlight, a request with a large body is refused at once
+// with 503 and Retry-After, before its body is read; small requests go
+// through; the room comes back when the run ends.
+func TestBodiesInFlightAreBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{mutate: func(c *api.Config) { c.MaxBodyBytesInFlight = 1 << 20 }})
+	large := func(q string) string {
+		return fmt.Sprintf(`{"inputs": {"query": %q}, "user": "u", "response_mode": "blocking"}`, q+strings.Repeat(" ", 700_000))
+	}
+	first := make(chan *httptest.ResponseRecorder, 1)
+	go func() { first <- b.do("POST", "/v1/workflows/run", blockKey, large("gate")) }()
+	b.waitStarted(t)
+
+	rec := b.do("POST", "/v1/workflows/run", blockKey, large("second"))
+	var body errBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusServiceUnavailable ||
+		body.Code != "service_unavailable" || !strings.Contains(body.Message, "too many large requests") || rec.Header().Get("Retry-After") != "1" {
+		t.Fatalf("second large request: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	if rec := b.do("POST", "/v1/workflows/run", chain3Key, blockingBody("small")); rec.Code != http.StatusOK {
+		t.Fatalf("small request while the budget is full: %d %s", rec.Code, rec.Body)
+	}
+	b.blocker.release("gate" + strings.Repeat(" ", 700_000))
+	select {
+	case rec := <-first:
+		if rec.Code != http.StatusOK {
+			t.Fatalf("first large request: %d", rec.Code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("first run did not end")
+	}
+	third := make(chan *httptest.ResponseRecorder, 1)
+	go func() { third <- b.do("POST", "/v1/workflows/run", blockKey, large("third")) }()
+	b.waitStarted(t) // admitted: the first run gave its room back
+	b.blocker.release("third" + strings.Repeat(" ", 700_000))
+	if rec := <-third; rec.Code != http.StatusOK {
+		t.Fatalf("third large request: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -149,6 +149,7 @@ var errorTable = []errorRow{
 	{match: is(ErrRouteNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRouteNotFound.Error())},
 	{match: is(ErrMethodNotAllowed), status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: fixed(ErrMethodNotAllowed.Error())},
 	{match: is(ErrShuttingDown), status: http.StatusServiceUnavailable, code: "service_unavailable", message: fixed(ErrShuttingDown.Error())},
+	{match: is(ErrServerBusy), status: http.StatusServiceUnavailable, code: "service_unavailable", message: fixed(ErrServerBusy.Error())},
 	{match: is(ErrPersistenceUnavailable), status: http.StatusServiceUnavailable, code: "persistence_unavailable", message: fixed(ErrPersistenceUnavailable.Error())},
 	// Only ever sent as a stream's error event (the response is a 200).
 	{match: is(ErrClientTooSlow), status: http.StatusTooManyRequests, code: "client_too_slow", message: fixed(ErrClientTooSlow.Error())},

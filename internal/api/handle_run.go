@@ -31,9 +31,22 @@ type runRequest struct {
 	files     []any
 }
 
-// readBody reads the whole body under the size limit.
+// readBody reads the whole body under the size limit. A body whose length
+// is declared is read into a buffer of that size, so a large one costs
+// its size once, not the doublings of a growing buffer.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	rd := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	var (
+		body []byte
+		err  error
+	)
+	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBodyBytes {
+		// net/http ends the body at the declared length.
+		body = make([]byte, n)
+		_, err = io.ReadFull(rd, body)
+	} else {
+		body, err = io.ReadAll(rd)
+	}
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -155,6 +168,12 @@ func checkWorkflowID(a *app.App, id string) error {
 // handleRun serves POST /workflows/run and /workflows/{workflow_id}/run.
 func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	a := appFrom(r.Context())
+	release, err := s.admit(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
 	body, err := s.decodeObject(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -199,10 +218,10 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	if req.streaming {
-		s.stream(w, r, rc, a, p)
+		s.stream(w, r, rc, a, p, release)
 		return
 	}
-	s.block(w, r, rc, a, p)
+	s.block(w, r, rc, a, p, release)
 }
 
 // execute runs p to completion on the calling goroutine, registered for
@@ -247,8 +266,11 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.Ru
 // goroutine, which is cheapest (no hand-off, no fresh stack); if the
 // client goes away the run still completes and is recorded, and the
 // connection is released afterwards.
-func (s *Server) block(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params) {
+//
+// ran is called once the run is done.
+func (s *Server) block(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params, ran func()) {
 	info, err := s.execute(a, p, nil)
+	ran()
 	if info == nil {
 		s.writeError(w, r, errRunPanicked)
 		return
@@ -297,6 +319,12 @@ func blockingBody(e *enc, r *run.RunInfo) {
 // app's run with that task id, if this server runs it, and always
 // succeeds, as Dify does.
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
+	release, err := s.admit(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
 	body, err := s.decodeObject(w, r)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -36,8 +36,11 @@ import (
 // Defaults for Config fields left zero.
 const (
 	DefaultMaxBodyBytes = 10 << 20
-	DefaultPingInterval = 10 * time.Second
-	DefaultStreamBuffer = 10000
+	// DefaultMaxBodyBytesInFlight is how much the bodies of the run and
+	// stop requests in flight may hold together (64 MiB).
+	DefaultMaxBodyBytesInFlight = 64 << 20
+	DefaultPingInterval         = 10 * time.Second
+	DefaultStreamBuffer         = 10000
 	// DefaultStreamBufferBytes is how much memory the events waiting for
 	// one streaming client may hold (16 MiB).
 	DefaultStreamBufferBytes = 16 << 20
@@ -110,6 +113,12 @@ type Config struct {
 	MaxActiveRequests int
 	// MaxBodyBytes caps request bodies (default 10 MiB).
 	MaxBodyBytes int64
+	// MaxBodyBytesInFlight bounds the bodies of the run and stop requests
+	// in flight, counted until their run and response are done (default
+	// 64 MiB): a body over 64 KiB that would pass it is refused at once
+	// with 503 and Retry-After, before it is read. Smaller bodies are
+	// always admitted.
+	MaxBodyBytesInFlight int64
 	// PingInterval is the SSE keep-alive period (default 10 s).
 	PingInterval time.Duration
 	// StreamBuffer is how many events may wait for a slow streaming client
@@ -159,6 +168,7 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	c.RunHistory = cmp.Or(c.RunHistory, DefaultRunHistory)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
+	c.MaxBodyBytesInFlight = cmp.Or(c.MaxBodyBytesInFlight, DefaultMaxBodyBytesInFlight)
 	c.PingInterval = cmp.Or(c.PingInterval, DefaultPingInterval)
 	c.StreamBuffer = cmp.Or(c.StreamBuffer, DefaultStreamBuffer)
 	c.StreamBufferBytes = cmp.Or(c.StreamBufferBytes, DefaultStreamBufferBytes)
@@ -197,7 +207,7 @@ func (c Config) validate() error {
 	case c.MaxActiveRequests < 0:
 		return errors.New("api: MaxActiveRequests must not be negative")
 	case c.MaxBodyBytes < 0 || c.PingInterval < 0 || c.StreamBuffer < 0 || c.RunHistory < 0 || c.RunHistoryBytes < 0 ||
-		c.StreamBufferBytes < 0 || c.StreamBufferBytesTotal < 0:
+		c.StreamBufferBytes < 0 || c.StreamBufferBytesTotal < 0 || c.MaxBodyBytesInFlight < 0:
 		return errors.New("api: limits must not be negative")
 	}
 	return nil
@@ -213,6 +223,9 @@ type Server struct {
 	// streamBytes is what the events waiting for streaming clients hold,
 	// all streams together (StreamBufferBytesTotal).
 	streamBytes *budget
+	// bodies is what the bodies of requests in flight hold
+	// (MaxBodyBytesInFlight).
+	bodies *budget
 
 	mu       sync.Mutex
 	draining bool
@@ -239,6 +252,7 @@ func New(cfg Config) (*Server, error) {
 		log:         cfg.Logger,
 		runCtx:      context.Background(),
 		streamBytes: newBudget(cfg.StreamBufferBytesTotal),
+		bodies:      newBudget(cfg.MaxBodyBytesInFlight),
 		tasks:       map[string]*task{},
 		active:      map[string]int{},
 	}

@@ -114,17 +114,22 @@ var ErrClientTooSlow = errors.New("The client fell too far behind the stream, wh
 // per event, "event: ping\n\n" every PingInterval, ending with
 // workflow_finished (or an error event). Events are encoded as they are
 // written, a spillSize piece at a time, so a large value is never held
-// whole in encoded form.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params) {
+// whole in encoded form. ran is called once the run is done.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params, ran func()) {
 	q := newQueue(s.cfg.StreamBuffer, s.cfg.StreamBufferBytes, s.streamBytes)
 	done := make(chan *run.RunInfo, 1)
 	var werr error
-	go func() {
+	// The run gets its own copy of p: the stream keeps only ids, so that a
+	// client that falls behind does not keep the run's inputs alive once
+	// its queue is dropped.
+	go func(p run.Params) {
 		info, err := s.execute(a, p, q)
+		ran()
 		werr = err
 		done <- info
-	}()
-	meta := &runMeta{runID: p.RunID, taskID: p.TaskID, endUserID: endUserID(a.ID, p.UserID)}
+	}(p)
+	runID := p.RunID
+	meta := &runMeta{runID: runID, taskID: p.TaskID, endUserID: endUserID(a.ID, p.UserID)}
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -175,9 +180,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.Respons
 		evs, size, overflow := q.take(spare)
 		if overflow {
 			q.sent(size)
-			s.log.Warn("dropping streaming client", "request_id", requestIDFrom(r.Context()), "run_id", p.RunID, "err", ErrClientTooSlow)
+			s.log.Warn("dropping streaming client", "request_id", requestIDFrom(r.Context()), "run_id", runID, "err", ErrClientTooSlow)
 			h, _ := httpError(ErrClientTooSlow)
-			errorEvent(&e, p.RunID, h)
+			errorEvent(&e, runID, h)
 			_ = send()
 			return
 		}
@@ -188,12 +193,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.Respons
 		spare = evs
 		if panicked {
 			h, _ := httpError(errRunPanicked)
-			errorEvent(&e, p.RunID, h)
+			errorEvent(&e, runID, h)
 		} else if finished && werr != nil {
 			// workflow_finished went out, but its records are not durable:
 			// say so before the stream ends.
 			h, _ := httpError(werr)
-			errorEvent(&e, p.RunID, h)
+			errorEvent(&e, runID, h)
 		}
 		var err error
 		if len(evs) > 0 || len(e.b) > 0 {
