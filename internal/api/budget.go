@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -71,9 +72,10 @@ var ErrServerBusy = errors.New("The server is holding too many large requests. P
 // run is done (what the run keeps afterwards is bounded by the history and
 // the stream buffers) or, if it fails before, when the handler returns.
 // release may be called more than once. A body over smallBody that would
-// pass MaxBodyBytesInFlight is refused with ErrServerBusy before it is
-// read.
-func (s *Server) admit(r *http.Request) (release func(), err error) {
+// pass MaxBodyBytesInFlight is refused with ErrServerBusy; it is read and
+// dropped (up to MaxBodyBytes, a few kilobytes at a time) so that the
+// client, still sending it, gets the answer rather than a broken pipe.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (release func(), err error) {
 	n := r.ContentLength
 	if n < 0 || n > s.cfg.MaxBodyBytes {
 		n = s.cfg.MaxBodyBytes
@@ -81,6 +83,7 @@ func (s *Server) admit(r *http.Request) (release func(), err error) {
 	if n <= smallBody {
 		s.bodies.add(n)
 	} else if !s.bodies.take(n) {
+		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 		return nil, ErrServerBusy
 	}
 	return sync.OnceFunc(func() { s.bodies.give(n) }), nil

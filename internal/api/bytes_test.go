@@ -237,8 +237,8 @@ func TestSlowStreamIsCutRunGoesOn(t *testing.T) {
 }
 
 // TestBodiesInFlightAreBounded: while the bodies of runs in flight hold
-// MaxBodyBytesInFlight, a request with a large body is refused at once
-// with 503 and Retry-After, before its body is read; small requests go
+// MaxBodyBytesInFlight, a request with a large body is refused with 503
+// and Retry-After (its body dropped, never kept); small requests go
 // through; the room comes back when the run ends.
 func TestBodiesInFlightAreBounded(t *testing.T) {
 	t.Parallel()

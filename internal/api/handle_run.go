@@ -168,7 +168,7 @@ func checkWorkflowID(a *app.App, id string) error {
 // handleRun serves POST /workflows/run and /workflows/{workflow_id}/run.
 func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	a := appFrom(r.Context())
-	release, err := s.admit(r)
+	release, err := s.admit(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -319,7 +319,7 @@ func blockingBody(e *enc, r *run.RunInfo) {
 // app's run with that task id, if this server runs it, and always
 // succeeds, as Dify does.
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
-	release, err := s.admit(r)
+	release, err := s.admit(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

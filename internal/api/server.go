@@ -115,9 +115,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxBodyBytesInFlight bounds the bodies of the run and stop requests
 	// in flight, counted until their run and response are done (default
-	// 64 MiB): a body over 64 KiB that would pass it is refused at once
-	// with 503 and Retry-After, before it is read. Smaller bodies are
-	// always admitted.
+	// 64 MiB): a body over 64 KiB that would pass it is refused with 503
+	// and Retry-After, its bytes dropped as they arrive. Smaller bodies
+	// are always admitted.
 	MaxBodyBytesInFlight int64
 	// PingInterval is the SSE keep-alive period (default 10 s).
 	PingInterval time.Duration
