@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 	"sync/atomic"
 )
 
@@ -86,5 +85,19 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (release func(), 
 		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 		return nil, ErrServerBusy
 	}
-	return sync.OnceFunc(func() { s.bodies.give(n) }), nil
+	res := &reservation{b: s.bodies, n: n}
+	return res.release, nil
+}
+
+// reservation is bytes taken from a budget, given back once.
+type reservation struct {
+	b    *budget
+	n    int64
+	done atomic.Bool
+}
+
+func (r *reservation) release() {
+	if !r.done.Swap(true) {
+		r.b.give(r.n)
+	}
 }
