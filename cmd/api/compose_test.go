@@ -1,40 +1,59 @@
 package main
 
 import (
+	"context"
 	"os"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/run"
 )
+
+// composeDoc is the part of docker-compose.yml the tests check (ports and
+// volumes in the short syntax, which the file uses).
+type composeDoc struct {
+	Services map[string]struct {
+		Build       any               `yaml:"build"`
+		Image       string            `yaml:"image"`
+		Entrypoint  []string          `yaml:"entrypoint"`
+		Command     []string          `yaml:"command"`
+		Environment map[string]string `yaml:"environment"`
+		DependsOn   map[string]struct {
+			Condition string `yaml:"condition"`
+		} `yaml:"depends_on"`
+		Ports   []string `yaml:"ports"`
+		Volumes []string `yaml:"volumes"`
+	} `yaml:"services"`
+	Volumes map[string]any `yaml:"volumes"`
+}
+
+// composeAppsDir is the apps directory the compose deployment seeds from.
+const composeAppsDir = "deploy/compose/apps"
+
+func readCompose(t *testing.T) (composeDoc, []byte) {
+	t.Helper()
+	data, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc composeDoc
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("docker-compose.yml does not parse: %v", err)
+	}
+	return doc, data
+}
 
 // TestComposeFile checks docker-compose.yml without a Docker engine: it
 // parses, every service the API needs is there with the dependencies in
 // the right order, and every variable it sets is one the binaries read.
 func TestComposeFile(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../../docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Services map[string]struct {
-			Build       any               `yaml:"build"`
-			Image       string            `yaml:"image"`
-			Entrypoint  []string          `yaml:"entrypoint"`
-			Command     []string          `yaml:"command"`
-			Environment map[string]string `yaml:"environment"`
-			DependsOn   map[string]struct {
-				Condition string `yaml:"condition"`
-			} `yaml:"depends_on"`
-			Volumes []string `yaml:"volumes"`
-		} `yaml:"services"`
-		Volumes map[string]any `yaml:"volumes"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatalf("docker-compose.yml does not parse: %v", err)
-	}
+	doc, _ := readCompose(t)
 	for _, name := range []string{"postgres", "redis", "migrate", "api", "persister"} {
 		if _, ok := doc.Services[name]; !ok {
 			t.Fatalf("service %s missing", name)
@@ -66,15 +85,92 @@ func TestComposeFile(t *testing.T) {
 			}
 		}
 		for _, v := range svc.Volumes {
-			vol := strings.SplitN(v, ":", 2)[0]
-			if _, ok := doc.Volumes[vol]; !ok {
-				t.Errorf("service %s uses undeclared volume %s", name, vol)
+			src := strings.SplitN(v, ":", 2)[0]
+			if strings.HasPrefix(src, "./") {
+				if _, err := os.Stat(path.Join("../..", src)); err != nil {
+					t.Errorf("service %s mounts %s: %v", name, src, err)
+				}
+			} else if _, ok := doc.Volumes[src]; !ok {
+				t.Errorf("service %s uses undeclared volume %s", name, src)
 			}
 		}
 	}
 	if _, err := os.Stat("../../Dockerfile"); err != nil {
 		t.Error("Dockerfile missing")
 	}
+}
+
+// TestComposeIsSafeByDefault: the compose deployment publishes its ports
+// on 127.0.0.1 only, and serves the apps of its own directory (mounted
+// read-only), which compile and publish no key: keys come from the admin
+// API, whose key the operator must set. No key published with the
+// examples appears in the deployment.
+func TestComposeIsSafeByDefault(t *testing.T) {
+	t.Parallel()
+	doc, raw := readCompose(t)
+	published := 0
+	for name, s := range doc.Services {
+		for _, p := range s.Ports {
+			published++
+			if parts := strings.Split(p, ":"); len(parts) != 3 || parts[0] != "127.0.0.1" {
+				t.Errorf("service %s publishes %q: want 127.0.0.1:<host port>:<container port>", name, p)
+			}
+		}
+	}
+	if published == 0 {
+		t.Error("no service publishes a port: the api should, on loopback")
+	}
+
+	api := doc.Services["api"]
+	dir := api.Environment["APPS_DIR"]
+	mounted := false
+	for _, v := range api.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && path.Clean(parts[1]) == path.Clean(dir) {
+			if path.Clean(parts[0]) != composeAppsDir || len(parts) != 3 || parts[2] != "ro" {
+				t.Fatalf("APPS_DIR %s is mounted from %q: want ./%s, read-only", dir, v, composeAppsDir)
+			}
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Fatalf("APPS_DIR %q is not mounted from ./%s", dir, composeAppsDir)
+	}
+	if got := api.Environment["ADMIN_API_KEY"]; !strings.HasPrefix(got, "${FLOWRUN_ADMIN_API_KEY:?") {
+		t.Errorf("ADMIN_API_KEY = %q: want the operator's FLOWRUN_ADMIN_API_KEY, required", got)
+	}
+
+	seed := readIndex(t, path.Join("../..", composeAppsDir))
+	for _, e := range seed.Apps {
+		if len(e.Keys) > 0 {
+			t.Errorf("app %s of %s publishes keys %v", e.ID, composeAppsDir, e.Keys)
+		}
+	}
+	n, err := app.LoadDir(context.Background(), path.Join("../..", composeAppsDir), run.New(run.Config{}, nil), app.NewMemory(nil))
+	if err != nil || n == 0 || n != len(seed.Apps) {
+		t.Fatalf("loading %s: %d of %d apps, %v", composeAppsDir, n, len(seed.Apps), err)
+	}
+	index, _ := os.ReadFile(path.Join("../..", composeAppsDir, app.IndexFile))
+	for _, e := range readIndex(t, "../../examples").Apps {
+		for _, k := range e.Keys {
+			if strings.Contains(string(raw), k) || strings.Contains(string(index), k) {
+				t.Errorf("key %s, published with the examples, appears in the compose deployment", k)
+			}
+		}
+	}
+}
+
+func readIndex(t *testing.T, dir string) app.Index {
+	t.Helper()
+	data, err := os.ReadFile(path.Join(dir, app.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx app.Index
+	if err := yaml.Unmarshal(data, &idx); err != nil {
+		t.Fatalf("%s: %v", dir, err)
+	}
+	return idx
 }
 
 func envNames(t *testing.T, typ reflect.Type) map[string]bool {

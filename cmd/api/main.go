@@ -31,6 +31,7 @@ import (
 	"github.com/flowrun/flowrun/internal/nodes/code"
 	"github.com/flowrun/flowrun/internal/opshttp"
 	"github.com/flowrun/flowrun/internal/repo/async"
+	"github.com/flowrun/flowrun/internal/repo/memory"
 	reposql "github.com/flowrun/flowrun/internal/repo/sql"
 	"github.com/flowrun/flowrun/internal/run"
 )
@@ -45,10 +46,14 @@ type config struct {
 
 	AppMaxActiveRequests int   `envconfig:"APP_MAX_ACTIVE_REQUESTS" default:"0"`
 	RunHistorySize       int   `envconfig:"RUN_HISTORY_SIZE" default:"1000"`
+	RunHistoryMaxBytes   int64 `envconfig:"RUN_HISTORY_MAX_BYTES" default:"67108864"`
 	MaxRequestBodyBytes  int64 `envconfig:"MAX_REQUEST_BODY_BYTES" default:"10485760"`
+	MaxBodyBytesInFlight int64 `envconfig:"MAX_REQUEST_BODY_BYTES_IN_FLIGHT" default:"67108864"`
 
 	SSEPingInterval      time.Duration `envconfig:"SSE_PING_INTERVAL" default:"10s"`
 	SSEMaxBufferedEvents int           `envconfig:"SSE_MAX_BUFFERED_EVENTS" default:"10000"`
+	SSEMaxBufferedBytes  int64         `envconfig:"SSE_MAX_BUFFERED_BYTES" default:"16777216"`
+	SSEMaxBufferedTotal  int64         `envconfig:"SSE_MAX_BUFFERED_BYTES_TOTAL" default:"67108864"`
 
 	HTTPReadHeaderTimeout time.Duration `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"10s"`
 	HTTPReadTimeout       time.Duration `envconfig:"HTTP_READ_TIMEOUT" default:"60s"`
@@ -158,6 +163,15 @@ func (c config) memoryLimit() int64 {
 	}
 	if n := c.RunHistorySize - 1000; n > 0 {
 		limit += int64(n) * historyRunBytes
+	}
+	if n := c.RunHistoryMaxBytes - memory.DefaultMaxBytes; n > 0 {
+		limit += n
+	}
+	if n := c.SSEMaxBufferedTotal - api.DefaultStreamBufferBytesTotal; n > 0 {
+		limit += n
+	}
+	if n := c.MaxBodyBytesInFlight - api.DefaultMaxBodyBytesInFlight; n > 0 {
+		limit += 2 * n // a body and the values parsed from it
 	}
 	return limit
 }
@@ -312,28 +326,31 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 	}
 
 	srv, err := api.New(api.Config{
-		Apps:              store,
-		Engine:            eng,
-		Writer:            st.writer,
-		Reader:            st.reader,
-		InlineWrites:      st.inline,
-		Mirror:            st.mirror,
-		Durable:           st.durable,
-		Ready:             st.ready,
-		InstanceID:        instanceID,
-		Env:               workflowEnv(os.Environ()),
-		MaxActiveRequests: cfg.AppMaxActiveRequests,
-		MaxBodyBytes:      cfg.MaxRequestBodyBytes,
-		PingInterval:      cfg.SSEPingInterval,
-		StreamBuffer:      cfg.SSEMaxBufferedEvents,
-		AdminKey:          cfg.AdminAPIKey,
-		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTPReadTimeout,
-		WriteTimeout:      cfg.HTTPWriteTimeout,
-		IdleTimeout:       cfg.HTTPIdleTimeout,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		StopWait:          cfg.ShutdownGrace / 2,
-		Logger:            logger,
+		Apps:                   store,
+		Engine:                 eng,
+		Writer:                 st.writer,
+		Reader:                 st.reader,
+		InlineWrites:           st.inline,
+		Mirror:                 st.mirror,
+		Durable:                st.durable,
+		Ready:                  st.ready,
+		InstanceID:             instanceID,
+		Env:                    workflowEnv(os.Environ()),
+		MaxActiveRequests:      cfg.AppMaxActiveRequests,
+		MaxBodyBytes:           cfg.MaxRequestBodyBytes,
+		MaxBodyBytesInFlight:   cfg.MaxBodyBytesInFlight,
+		PingInterval:           cfg.SSEPingInterval,
+		StreamBuffer:           cfg.SSEMaxBufferedEvents,
+		StreamBufferBytes:      cfg.SSEMaxBufferedBytes,
+		StreamBufferBytesTotal: cfg.SSEMaxBufferedTotal,
+		AdminKey:               cfg.AdminAPIKey,
+		ReadHeaderTimeout:      cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:            cfg.HTTPReadTimeout,
+		WriteTimeout:           cfg.HTTPWriteTimeout,
+		IdleTimeout:            cfg.HTTPIdleTimeout,
+		ShutdownTimeout:        cfg.ShutdownTimeout,
+		StopWait:               cfg.ShutdownGrace / 2,
+		Logger:                 logger,
 	})
 	if err != nil {
 		return err

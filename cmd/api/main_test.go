@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/api"
+	"github.com/flowrun/flowrun/internal/repo/memory"
 )
 
 // The tests below set environment variables, so they cannot run in
@@ -144,8 +147,9 @@ func TestMemoryLimit(t *testing.T) {
 	if got := def.memoryLimit(); got != baseMemoryLimit {
 		t.Errorf("default sizes: limit %d, want %d", got, baseMemoryLimit)
 	}
-	big := config{AsyncMaxBuffered: 120000, RunHistorySize: 11000}
-	want := int64(baseMemoryLimit) + 100000*bufferedRecordBytes + 10000*historyRunBytes
+	big := config{AsyncMaxBuffered: 120000, RunHistorySize: 11000, RunHistoryMaxBytes: memory.DefaultMaxBytes + 1<<30, SSEMaxBufferedTotal: api.DefaultStreamBufferBytesTotal + 1<<20,
+		MaxBodyBytesInFlight: api.DefaultMaxBodyBytesInFlight + 1<<20}
+	want := int64(baseMemoryLimit) + 100000*bufferedRecordBytes + 10000*historyRunBytes + 1<<30 + 1<<20 + 2<<20
 	if got := big.memoryLimit(); got != want {
 		t.Errorf("raised sizes: limit %d, want %d", got, want)
 	}

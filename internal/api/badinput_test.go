@@ -62,6 +62,8 @@ func TestBadInput(t *testing.T) {
 		{"missing user", "POST", run, echoKey, `{"inputs": {"query": "x"}}`, nil, 400, "invalid_param", "Arg user must be provided."},
 		{"null user", "POST", run, echoKey, `{"inputs": {"query": "x"}, "user": null}`, nil, 400, "invalid_param", "Arg user must be provided."},
 		{"empty user", "POST", run, echoKey, `{"inputs": {"query": "x"}, "user": ""}`, nil, 400, "invalid_param", "Arg user must be provided."},
+		{"user over 1024 characters", "POST", run, echoKey, `{"inputs": {"query": "x"}, "user": "` + strings.Repeat("é", api.MaxUserLength+1) + `"}`, nil, 400, "invalid_param", "Arg user must be at most 1024 characters."},
+		{"user list over 1024 characters", "POST", run, echoKey, `{"inputs": {"query": "x"}, "user": ["` + strings.Repeat("u", api.MaxUserLength) + `"]}`, nil, 400, "invalid_param", "Arg user must be at most 1024 characters."},
 		{"missing inputs", "POST", run, echoKey, `{"user": "u"}`, nil, 400, "invalid_param", "inputs"},
 		{"inputs is a string", "POST", run, echoKey, `{"inputs": "x", "user": "u"}`, nil, 400, "invalid_param", "inputs"},
 		{"inputs is a list", "POST", run, echoKey, `{"inputs": ["x"], "user": "u"}`, nil, 400, "invalid_param", "inputs"},
@@ -81,6 +83,7 @@ func TestBadInput(t *testing.T) {
 		{"another app's workflow id", "POST", "/v1/workflows/" + chain3WF + "/run", echoKey, `{"inputs": {"query": "x"}, "user": "u"}`, nil, 404, "not_found", "Workflow not found"},
 		// Stop and reads.
 		{"stop without user", "POST", "/v1/workflows/tasks/t1/stop", echoKey, `{}`, nil, 400, "invalid_param", "Arg user must be provided."},
+		{"stop with a user over 1024 characters", "POST", "/v1/workflows/tasks/t1/stop", echoKey, `{"user": "` + strings.Repeat("u", api.MaxUserLength+1) + `"}`, nil, 400, "invalid_param", "at most 1024 characters"},
 		{"stop with bad json", "POST", "/v1/workflows/tasks/t1/stop", echoKey, `{`, nil, 400, "invalid_param", "Invalid JSON payload"},
 		{"get run not a uuid", "GET", "/v1/workflows/run/../../etc/passwd", echoKey, "", nil, 404, "not_found", ""},
 		{"get unknown run", "GET", "/v1/workflows/run/00000000-0000-4000-8000-000000000000", echoKey, "", nil, 404, "not_found", "Workflow run not found."},
@@ -161,3 +164,45 @@ func TestBadInput(t *testing.T) {
 }
 
 func newAppID(n int) string { return fmt.Sprintf("9e1d4c7a-0000-4000-8000-%012d", n) }
+
+// TestUserAtTheLimit runs with a `user` of exactly MaxUserLength
+// characters (multi-byte ones): it is accepted and reported back whole.
+func TestUserAtTheLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	user := strings.Repeat("é", api.MaxUserLength)
+	rec := b.do("POST", "/v1/workflows/run", echoKey, fmt.Sprintf(`{"inputs": {"query": "x"}, "user": %q, "response_mode": "streaming"}`, user))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), `"user":"`+user+`"`) {
+		t.Fatalf("workflow_finished lacks the whole user:\n%.300s", rec.Body)
+	}
+}
+
+// TestErrorMessagesQuoteABoundedPrefix: messages that quote what the
+// client sent quote at most its first run.MaxQuoted characters.
+func TestErrorMessagesQuoteABoundedPrefix(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	long := strings.Repeat("w", 5000)
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/v1/workflows/" + long + "/run", `{"inputs": {"query": "x"}, "user": "u"}`},
+		{"GET", "/v1/workflows/logs?status=" + long, ""},
+		{"GET", "/v1/workflows/logs?created_at__after=" + long, ""},
+		{"PUT", "/admin/apps/" + long, "app: {mode: workflow}"},
+	} {
+		key := echoKey
+		if strings.HasPrefix(r.path, "/admin") {
+			key = adminKey
+		}
+		rec := b.do(r.method, r.path, key, r.body)
+		var body errBody
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code/100 != 4 {
+			t.Fatalf("%s %.40s: %d %.200s", r.method, r.path, rec.Code, rec.Body)
+		}
+		if len(body.Message) > 500 || !strings.Contains(body.Message, "(5000 characters)") {
+			t.Fatalf("%s %.40s: message of %d bytes: %.300q", r.method, r.path, len(body.Message), body.Message)
+		}
+	}
+}

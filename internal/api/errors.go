@@ -66,14 +66,16 @@ type WorkflowIDFormatError struct{ ID string }
 
 // Error returns Dify's message, trailing space included.
 func (e *WorkflowIDFormatError) Error() string {
-	return fmt.Sprintf("Invalid workflow_id format: '%s'. ", e.ID)
+	return fmt.Sprintf("Invalid workflow_id format: '%s'. ", run.Clip(e.ID))
 }
 
 // WorkflowNotFoundError is a workflow id that is not the app's workflow.
 type WorkflowNotFoundError struct{ ID string }
 
 // Error returns Dify's message.
-func (e *WorkflowNotFoundError) Error() string { return "Workflow not found with id: " + e.ID }
+func (e *WorkflowNotFoundError) Error() string {
+	return "Workflow not found with id: " + run.Clip(e.ID)
+}
 
 // TooManyRequestsError is the per-app concurrency limit
 // (APP_MAX_ACTIVE_REQUESTS).
@@ -158,7 +160,10 @@ var errorTable = []errorRow{
 	{match: is(ErrMethodNotAllowed), status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: fixed(ErrMethodNotAllowed.Error())},
 	{match: is(ErrShuttingDown), status: http.StatusServiceUnavailable, code: "service_unavailable", message: fixed(ErrShuttingDown.Error())},
 	{match: as[*StopTimeoutError](), status: http.StatusInternalServerError, code: "internal_server_error", message: unwrapAs[*StopTimeoutError]()},
+	{match: is(ErrServerBusy), status: http.StatusServiceUnavailable, code: "service_unavailable", message: fixed(ErrServerBusy.Error())},
 	{match: is(ErrPersistenceUnavailable), status: http.StatusServiceUnavailable, code: "persistence_unavailable", message: fixed(ErrPersistenceUnavailable.Error())},
+	// Only ever sent as a stream's error event (the response is a 200).
+	{match: is(ErrClientTooSlow), status: http.StatusTooManyRequests, code: "client_too_slow", message: fixed(ErrClientTooSlow.Error())},
 	// Run-log API errors.
 	{match: is(repo.ErrNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRunNotFound.Error())},
 	{match: is(repo.ErrUnavailable), status: http.StatusServiceUnavailable, code: "persistence_unavailable", message: fixed(ErrPersistenceUnavailable.Error())},

@@ -19,9 +19,9 @@ type runMeta struct {
 	steps map[string]int
 }
 
-// appendEvent appends "data: <json>\n\n" for e (orjson style).
-func (m *runMeta) appendEvent(b []byte, ev *run.Event) []byte {
-	e := enc{b: append(b, "data: "...)}
+// event writes "data: <json>\n\n" for ev (orjson style).
+func (m *runMeta) event(e *enc, ev *run.Event) {
+	e.b = append(e.b, "data: "...)
 	e.open()
 	e.key("event")
 	e.str(string(ev.Type))
@@ -32,13 +32,13 @@ func (m *runMeta) appendEvent(b []byte, ev *run.Event) []byte {
 	e.key("data")
 	switch ev.Type {
 	case run.EventWorkflowStarted:
-		workflowStarted(&e, ev.Run)
+		workflowStarted(e, ev.Run)
 	case run.EventWorkflowFinished:
-		workflowFinished(&e, ev.Run, m.endUserID)
+		workflowFinished(e, ev.Run, m.endUserID)
 	case run.EventNodeStarted:
-		nodeStarted(&e, ev.Node)
+		nodeStarted(e, ev.Node)
 	case run.EventNodeFinished, run.EventNodeRetry:
-		nodeFinished(&e, ev.Node, ev.Type == run.EventNodeRetry)
+		nodeFinished(e, ev.Node, ev.Type == run.EventNodeRetry)
 	case run.EventTextChunk:
 		e.open()
 		e.key("text")
@@ -47,25 +47,25 @@ func (m *runMeta) appendEvent(b []byte, ev *run.Event) []byte {
 		e.strs(ev.Chunk.Selector)
 		e.close()
 	case run.EventIterationStarted, run.EventLoopStarted:
-		containerStarted(&e, ev.Node)
+		containerStarted(e, ev.Node)
 	case run.EventIterationNext, run.EventLoopNext:
 		if m.steps == nil {
 			m.steps = map[string]int{}
 		}
 		m.steps[ev.Next.NodeRunID]++
-		containerNext(&e, ev.Next, ev.Type == run.EventLoopNext)
+		containerNext(e, ev.Next, ev.Type == run.EventLoopNext)
 	case run.EventIterationCompleted, run.EventLoopCompleted:
-		containerCompleted(&e, ev.Node, m.steps[ev.Node.ID])
+		containerCompleted(e, ev.Node, m.steps[ev.Node.ID])
 	default:
 		e.emptyObj()
 	}
 	e.close()
-	return append(e.b, '\n', '\n')
+	e.b = append(e.b, '\n', '\n')
 }
 
-// appendErrorEvent appends Dify's stream error event: no task_id, no data.
-func appendErrorEvent(b []byte, runID string, h httpErr) []byte {
-	e := enc{b: append(b, "data: "...)}
+// errorEvent writes Dify's stream error event: no task_id, no data.
+func errorEvent(e *enc, runID string, h httpErr) {
+	e.b = append(e.b, "data: "...)
 	e.open()
 	e.key("event")
 	e.str("error")
@@ -78,7 +78,7 @@ func appendErrorEvent(b []byte, runID string, h httpErr) []byte {
 	e.key("message")
 	e.str(h.Message)
 	e.close()
-	return append(e.b, '\n', '\n')
+	e.b = append(e.b, '\n', '\n')
 }
 
 func workflowStarted(e *enc, r *run.RunInfo) {

@@ -89,7 +89,7 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if st := q.Get("status"); st != "" {
 		if !logStatuses[st] {
-			s.writeError(w, r, payloadError("status", fmt.Sprintf("Input should be 'succeeded', 'failed', 'stopped', 'partial-succeeded' or 'running', got %q", st)))
+			s.writeError(w, r, payloadError("status", fmt.Sprintf("Input should be 'succeeded', 'failed', 'stopped', 'partial-succeeded' or 'running', got %q", run.Clip(st))))
 			return
 		}
 		p.Status = repo.Status(st)
@@ -287,7 +287,7 @@ func isoTime(v, name string) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, payloadError(name, fmt.Sprintf("Invalid isoformat string: %q", v))
+	return time.Time{}, payloadError(name, fmt.Sprintf("Invalid isoformat string: %q", run.Clip(v)))
 }
 
 // intParam parses an integer query parameter within [lo, hi].

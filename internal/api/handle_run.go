@@ -31,9 +31,22 @@ type runRequest struct {
 	files     []any
 }
 
-// readBody reads the whole body under the size limit.
+// readBody reads the whole body under the size limit. A body whose length
+// is declared is read into a buffer of that size, so a large one costs
+// its size once, not the doublings of a growing buffer.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	rd := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	var (
+		body []byte
+		err  error
+	)
+	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBodyBytes {
+		// net/http ends the body at the declared length.
+		body = make([]byte, n)
+		_, err = io.ReadFull(rd, body)
+	} else {
+		body, err = io.ReadAll(rd)
+	}
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -68,8 +81,17 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request) (map[strin
 	return m, nil
 }
 
+// MaxUserLength is the longest `user` accepted, in characters: Dify keeps
+// it in end_users.session_id, a VARCHAR(1024) since Dify 1.4.0 (migration
+// fd0948688f2d), where a longer one fails the request. flowrun refuses it
+// at once with 400, before anything is stored or run.
+const MaxUserLength = 1024
+
+// errUserTooLong is a `user` over MaxUserLength characters.
+var errUserTooLong = &ParamError{Message: fmt.Sprintf("Arg user must be at most %d characters.", MaxUserLength)}
+
 // userArg reads the "user" field as Dify's FetchUserArg does: required and
-// str()-ed.
+// str()-ed, and at most MaxUserLength characters.
 func userArg(v any) (string, error) {
 	var u string
 	switch x := v.(type) {
@@ -90,6 +112,9 @@ func userArg(v any) (string, error) {
 	}
 	if u == "" {
 		return "", ErrUserRequired
+	}
+	if len(u) > MaxUserLength && utf8.RuneCountInString(u) > MaxUserLength {
+		return "", errUserTooLong
 	}
 	return u, nil
 }
@@ -143,6 +168,12 @@ func checkWorkflowID(a *app.App, id string) error {
 // handleRun serves POST /workflows/run and /workflows/{workflow_id}/run.
 func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	a := appFrom(r.Context())
+	release, err := s.admit(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
 	body, err := s.decodeObject(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -187,10 +218,10 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	if req.streaming {
-		s.stream(w, r, rc, a, p)
+		s.stream(w, r, rc, a, p, release)
 		return
 	}
-	s.block(w, r, rc, a, p)
+	s.block(w, r, rc, a, p, release)
 }
 
 // execute runs p to completion on the calling goroutine, registered for
@@ -240,8 +271,11 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.Ru
 // goroutine, which is cheapest (no hand-off, no fresh stack); if the
 // client goes away the run still completes and is recorded, and the
 // connection is released afterwards.
-func (s *Server) block(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params) {
+//
+// ran is called once the run is done.
+func (s *Server) block(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params, ran func()) {
 	info, err := s.execute(a, p, nil)
+	ran()
 	if info == nil {
 		s.writeError(w, r, errRunPanicked)
 		return
@@ -256,15 +290,20 @@ func (s *Server) block(w http.ResponseWriter, r *http.Request, rc *http.Response
 	_ = rc.SetWriteDeadline(s.cfg.Clock().Add(s.cfg.WriteTimeout))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(blockingBody(info))
+	// Large outputs are written as they are encoded, never whole.
+	e := enc{b: make([]byte, 0, 512), py: true, out: func(b []byte) error {
+		_, err := w.Write(b)
+		return err
+	}}
+	blockingBody(&e, info)
+	e.flush()
 }
 
 // errRunPanicked is the (logged) failure of a run whose engine panicked.
 var errRunPanicked = errors.New("run panicked")
 
-// blockingBody renders WorkflowAppBlockingResponse as json.dumps does.
-func blockingBody(r *run.RunInfo) []byte {
-	e := enc{b: make([]byte, 0, 512), py: true}
+// blockingBody writes WorkflowAppBlockingResponse as json.dumps does.
+func blockingBody(e *enc, r *run.RunInfo) {
 	e.open()
 	e.key("task_id")
 	e.str(r.TaskID)
@@ -272,14 +311,13 @@ func blockingBody(r *run.RunInfo) []byte {
 	e.str(r.ID)
 	e.key("data")
 	e.open()
-	runSummary(&e, r)
+	runSummary(e, r)
 	e.key("created_at")
 	e.int(r.CreatedAt.Unix())
 	e.key("finished_at")
 	e.int(r.FinishedAt.Unix())
 	e.close()
 	e.close()
-	return e.b
 }
 
 // handleStop serves POST /workflows/tasks/{task_id}/stop: it stops the
@@ -289,6 +327,12 @@ func blockingBody(r *run.RunInfo) []byte {
 // without stopping anything. A run that has not ended after StopWait gets
 // a 500 (a node that ignores cancellation) instead of a false success.
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
+	release, err := s.admit(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
 	body, err := s.decodeObject(w, r)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -120,6 +120,7 @@ func counterIDs(prefix string) func() string {
 
 type bundle struct {
 	srv     *api.Server
+	eng     *run.Engine
 	store   *app.Memory
 	blocker *blocker
 	logs    *syncBuffer
@@ -198,7 +199,7 @@ func setup(t testing.TB, o options) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bundle{srv: srv, store: store, blocker: bl, logs: logs}
+	return &bundle{srv: srv, eng: eng, store: store, blocker: bl, logs: logs}
 }
 
 // do sends one request through the router in-process.

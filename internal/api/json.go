@@ -31,6 +31,31 @@ type enc struct {
 	py bool
 	// first is set right after an opening brace or bracket.
 	first bool
+	// out, when set, takes what is encoded so far whenever it passes
+	// spillSize (between the elements of lists and objects, and within
+	// long strings), so that a large value is never held whole in its
+	// encoded form. err is out's first error; later output is dropped.
+	out func([]byte) error
+	err error
+}
+
+// spillSize is how much encoded output an enc with out set holds.
+const spillSize = 32 << 10
+
+// spill hands the encoded bytes to out once they pass spillSize.
+func (e *enc) spill() {
+	if e.out == nil || len(e.b) < spillSize {
+		return
+	}
+	e.flush()
+}
+
+// flush hands every encoded byte to out (dropped after an error).
+func (e *enc) flush() {
+	if e.err == nil && len(e.b) > 0 {
+		e.err = e.out(e.b)
+	}
+	e.b = e.b[:0]
 }
 
 func (e *enc) open()  { e.b = append(e.b, '{'); e.first = true }
@@ -107,7 +132,36 @@ const hexDigits = "0123456789abcdef"
 
 // str writes a JSON string. Invalid UTF-8 becomes U+FFFD.
 func (e *enc) str(s string) {
-	b := append(e.b, '"')
+	if e.out != nil && len(s) > spillSize {
+		e.longStr(s)
+		return
+	}
+	e.b = append(e.b, '"')
+	e.strBody(s)
+	e.b = append(e.b, '"')
+}
+
+// longStr writes s in pieces of spillSize/8 bytes (at most six times
+// that once escaped), spilling as they add up. Pieces end before a byte
+// that starts a UTF-8 sequence, so no rune is split and invalid bytes are
+// replaced as if s were whole.
+func (e *enc) longStr(s string) {
+	e.b = append(e.b, '"')
+	for len(s) > 0 {
+		n := min(len(s), spillSize/8)
+		for n < len(s) && !utf8.RuneStart(s[n]) {
+			n++
+		}
+		e.strBody(s[:n])
+		e.spill()
+		s = s[n:]
+	}
+	e.b = append(e.b, '"')
+}
+
+// strBody writes the escaped content of a JSON string.
+func (e *enc) strBody(s string) {
+	b := e.b
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -164,8 +218,7 @@ func (e *enc) str(s string) {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	e.b = append(b, '"')
+	e.b = append(b, s[start:]...)
 }
 
 func appendU(b []byte, r rune) []byte {
@@ -195,6 +248,7 @@ func (e *enc) value(v any) {
 		for _, el := range x {
 			e.sep()
 			e.value(el)
+			e.spill()
 		}
 		e.b = append(e.b, ']')
 		e.first = false
@@ -207,6 +261,7 @@ func (e *enc) value(v any) {
 		for _, k := range sortedKeys(x) {
 			e.key(k)
 			e.value(x[k])
+			e.spill()
 		}
 		e.close()
 	case json.Number:
@@ -228,6 +283,7 @@ func (e *enc) vars(vs run.Vars) {
 	for _, v := range vs {
 		e.key(v.Name)
 		e.value(v.Value)
+		e.spill()
 	}
 	e.close()
 }

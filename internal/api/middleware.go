@@ -196,6 +196,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if h.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 	}
+	if errors.Is(err, ErrServerBusy) {
+		w.Header().Set("Retry-After", "1")
+	}
 	e := enc{py: true}
 	e.open()
 	e.key("code")

@@ -35,16 +35,25 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultMaxBodyBytes      = 10 << 20
-	DefaultPingInterval      = 10 * time.Second
-	DefaultStreamBuffer      = 10000
-	DefaultRunHistory        = 1000
-	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultReadTimeout       = 60 * time.Second
-	DefaultWriteTimeout      = 60 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
-	DefaultShutdownTimeout   = 30 * time.Second
-	DefaultStopWait          = 10 * time.Second
+	DefaultMaxBodyBytes = 10 << 20
+	// DefaultMaxBodyBytesInFlight is how much the bodies of the run and
+	// stop requests in flight may hold together (64 MiB).
+	DefaultMaxBodyBytesInFlight = 64 << 20
+	DefaultPingInterval         = 10 * time.Second
+	DefaultStreamBuffer         = 10000
+	// DefaultStreamBufferBytes is how much memory the events waiting for
+	// one streaming client may hold (16 MiB).
+	DefaultStreamBufferBytes = 16 << 20
+	// DefaultStreamBufferBytesTotal is how much the waiting events of all
+	// streaming clients may hold together (64 MiB).
+	DefaultStreamBufferBytesTotal = 64 << 20
+	DefaultRunHistory             = 1000
+	DefaultReadHeaderTimeout      = 10 * time.Second
+	DefaultReadTimeout            = 60 * time.Second
+	DefaultWriteTimeout           = 60 * time.Second
+	DefaultIdleTimeout            = 120 * time.Second
+	DefaultShutdownTimeout        = 30 * time.Second
+	DefaultStopWait               = 10 * time.Second
 	// DefaultServerVersion is the Dify version whose API flowrun follows,
 	// reported by GET /.
 	DefaultServerVersion = "1.12.1"
@@ -102,17 +111,35 @@ type Config struct {
 	// RunHistory is how many runs the default in-memory store keeps
 	// (default 1000).
 	RunHistory int
+	// RunHistoryBytes bounds the memory those runs hold (default 64 MiB,
+	// memory.DefaultMaxBytes); the runs that finished first go first.
+	RunHistoryBytes int64
 	// MaxActiveRequests caps concurrent runs per app, like Dify's
 	// APP_MAX_ACTIVE_REQUESTS (0: unlimited).
 	MaxActiveRequests int
 	// MaxBodyBytes caps request bodies (default 10 MiB).
 	MaxBodyBytes int64
+	// MaxBodyBytesInFlight bounds the bodies of the run and stop requests
+	// in flight, counted until their run and response are done (default
+	// 64 MiB): a body over 64 KiB that would pass it is refused with 503
+	// and Retry-After, its bytes dropped as they arrive. Smaller bodies
+	// are always admitted.
+	MaxBodyBytesInFlight int64
 	// PingInterval is the SSE keep-alive period (default 10 s).
 	PingInterval time.Duration
 	// StreamBuffer is how many events may wait for a slow streaming client
 	// before the server gives up on it (default 10000). The run itself
 	// always goes on.
 	StreamBuffer int
+	// StreamBufferBytes bounds the memory (estimated, see run.Sizer) that
+	// the events waiting for one streaming client hold; a client that
+	// falls further behind gets an error event and its stream ends, while
+	// the run goes on (default 16 MiB). A first event is always sent,
+	// whatever its size.
+	StreamBufferBytes int64
+	// StreamBufferBytesTotal bounds the same across all streams: a stream
+	// whose next event would pass it ends likewise (default 64 MiB).
+	StreamBufferBytesTotal int64
 	// AdminKey enables the admin API under /admin with this bearer key
 	// ("": admin API disabled).
 	AdminKey string
@@ -148,8 +175,11 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	c.RunHistory = cmp.Or(c.RunHistory, DefaultRunHistory)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
+	c.MaxBodyBytesInFlight = cmp.Or(c.MaxBodyBytesInFlight, DefaultMaxBodyBytesInFlight)
 	c.PingInterval = cmp.Or(c.PingInterval, DefaultPingInterval)
 	c.StreamBuffer = cmp.Or(c.StreamBuffer, DefaultStreamBuffer)
+	c.StreamBufferBytes = cmp.Or(c.StreamBufferBytes, DefaultStreamBufferBytes)
+	c.StreamBufferBytesTotal = cmp.Or(c.StreamBufferBytesTotal, DefaultStreamBufferBytesTotal)
 	c.ServerVersion = cmp.Or(c.ServerVersion, DefaultServerVersion)
 	c.ReadHeaderTimeout = cmp.Or(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
@@ -167,7 +197,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	if c.Writer == nil && c.Reader == nil {
-		m, _ := memory.New(memory.Config{Capacity: c.RunHistory})
+		m, _ := memory.New(memory.Config{Capacity: c.RunHistory, MaxBytes: c.RunHistoryBytes})
 		c.Writer, c.Reader, c.InlineWrites = m, m, true
 	}
 	return c
@@ -183,7 +213,8 @@ func (c Config) validate() error {
 		return errors.New("api: Config.Writer and Config.Reader go together")
 	case c.MaxActiveRequests < 0:
 		return errors.New("api: MaxActiveRequests must not be negative")
-	case c.MaxBodyBytes < 0 || c.PingInterval < 0 || c.StreamBuffer < 0 || c.RunHistory < 0:
+	case c.MaxBodyBytes < 0 || c.PingInterval < 0 || c.StreamBuffer < 0 || c.RunHistory < 0 || c.RunHistoryBytes < 0 ||
+		c.StreamBufferBytes < 0 || c.StreamBufferBytesTotal < 0 || c.MaxBodyBytesInFlight < 0:
 		return errors.New("api: limits must not be negative")
 	}
 	return nil
@@ -196,6 +227,12 @@ type Server struct {
 	router http.Handler
 	// runCtx parents every run: runs outlive their requests.
 	runCtx context.Context
+	// streamBytes is what the events waiting for streaming clients hold,
+	// all streams together (StreamBufferBytesTotal).
+	streamBytes *budget
+	// bodies is what the bodies of requests in flight hold
+	// (MaxBodyBytesInFlight).
+	bodies *budget
 
 	mu       sync.Mutex
 	draining bool
@@ -225,11 +262,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		runCtx: context.Background(),
-		tasks:  map[string]*task{},
-		active: map[string]int{},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		runCtx:      context.Background(),
+		streamBytes: newBudget(cfg.StreamBufferBytesTotal),
+		bodies:      newBudget(cfg.MaxBodyBytesInFlight),
+		tasks:       map[string]*task{},
+		active:      map[string]int{},
 	}
 	s.router = s.routes()
 	return s, nil

@@ -132,7 +132,7 @@ func New(c Compiler, id, workflowID string, dsl []byte) (*App, error) {
 // canonical 36-character form.
 func CheckID(what, id string) error {
 	if len(id) != 36 {
-		return fmt.Errorf("%w: %s %q is not a UUID", ErrInvalid, what, id)
+		return fmt.Errorf("%w: %s %q is not a UUID", ErrInvalid, what, run.Clip(id))
 	}
 	if _, err := uuid.Parse(id); err != nil {
 		return fmt.Errorf("%w: %s %q is not a UUID", ErrInvalid, what, id)

@@ -80,6 +80,10 @@ type Recorder struct {
 	d        Deferrer
 	lazyOnly bool
 	events   []*run.Event
+	// size estimates the memory events hold (see run.Sizer); sizer and
+	// size are touched only by OnEvent, which the engine serialises.
+	sizer run.Sizer
+	size  int64
 
 	mu      sync.Mutex
 	pending *repo.Batch
@@ -111,9 +115,11 @@ type Options struct {
 // Deferrer is a writer that can take a run's records lazily: build returns
 // every record of the run so far, and the writer calls it only when it
 // needs them (memory.Store, when a reader asks for the run). Defer is
-// called when the run starts, then with finished set when it ends.
+// called when the run starts, then with finished set when it ends; size
+// estimates the memory that the events behind build hold (run.Sizer), for
+// a writer that bounds what it keeps by bytes.
 type Deferrer interface {
-	Defer(runID string, finished bool, build func() *repo.Batch)
+	Defer(runID string, finished bool, size int64, build func() *repo.Batch)
 }
 
 // InlineFlushRecords bounds how many records an inline recorder holds
@@ -201,11 +207,12 @@ func (r *Recorder) keep(e *run.Event) {
 	if e.Run == nil && e.Node == nil {
 		return // no records
 	}
+	r.size += r.sizer.Event(e)
 	r.mu.Lock()
 	r.events = append(r.events, e)
 	r.mu.Unlock()
 	if e.Type == run.EventWorkflowStarted || e.Type == run.EventWorkflowFinished {
-		r.d.Defer(e.Run.ID, e.Type == run.EventWorkflowFinished, r.build)
+		r.d.Defer(e.Run.ID, e.Type == run.EventWorkflowFinished, r.size, r.build)
 	}
 }
 

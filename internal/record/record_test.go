@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -332,14 +333,16 @@ type countingDeferrer struct {
 	*memory.Store
 	mu       sync.Mutex
 	finished []bool
+	sizes    []int64
 	n        int
 }
 
-func (c *countingDeferrer) Defer(runID string, finished bool, build func() *repo.Batch) {
+func (c *countingDeferrer) Defer(runID string, finished bool, size int64, build func() *repo.Batch) {
 	c.mu.Lock()
 	c.finished = append(c.finished, finished)
+	c.sizes = append(c.sizes, size)
 	c.mu.Unlock()
-	c.Store.Defer(runID, finished, func() *repo.Batch {
+	c.Store.Defer(runID, finished, size, func() *repo.Batch {
 		c.mu.Lock()
 		c.n++
 		c.mu.Unlock()
@@ -384,5 +387,68 @@ func TestMirrorGetsRecordsLazilyBesideTheWriter(t *testing.T) {
 	got, err := s.RunGet(ctx, &repo.RunGetParams{AppID: "app", RunID: p.RunID})
 	if err != nil || got.Status != repo.StatusSucceeded || string(got.Outputs) != string(runs[p.RunID].Outputs) {
 		t.Fatalf("mirror: %+v, %v", got, err)
+	}
+}
+
+// echoBig runs Start -> template -> End with a paragraph input of any
+// length, echoed by the template.
+const echoBig = `
+app: {mode: workflow, name: big}
+workflow:
+  graph:
+    nodes:
+    - {id: start, data: {type: start, title: S, variables: [{variable: q, type: paragraph, required: true}]}}
+    - {id: t, data: {type: template-transform, title: T, template: '{{ q }}', variables: [{variable: q, value_selector: [start, q]}]}}
+    - {id: end, data: {type: end, title: E, outputs: [{variable: a, value_selector: [start, q]}]}}
+    edges:
+    - {id: e1, source: start, target: t}
+    - {id: e2, source: t, target: end}
+`
+
+// TestDeferredSizeFollowsTheRun checks the size a deferring recorder
+// reports: a 300,000-character input that every event of the run carries
+// counts about once, the template's copy once more, and a small run stays
+// small.
+func TestDeferredSizeFollowsTheRun(t *testing.T) {
+	t.Parallel()
+	e := run.New(run.Config{}, nil)
+	wf, err := e.Compile([]byte(echoBig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		input    string
+		min, max int64
+	}{
+		{"large input", strings.Repeat("x", 300000), 600000, 600000 + 64<<10},
+		{"small input", "hello", 1, 16 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in, err := wf.PrepareInputs(map[string]any{"q": tc.input})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := run.Params{RunID: uuid.NewString(), TaskID: uuid.NewString(), UserID: "u", Inputs: in}
+			s, _ := memory.New(memory.Config{})
+			d := &countingDeferrer{Store: s}
+			rec := New(context.Background(), d, Source{RunID: p.RunID, AppID: "app"}, Options{Inline: true})
+			if info := e.Run(context.Background(), wf, p, rec); info.Status != run.StatusSucceeded {
+				t.Fatalf("run %s: %s", info.Status, info.Error)
+			}
+			d.mu.Lock()
+			sizes := slices.Clone(d.sizes)
+			d.mu.Unlock()
+			if len(sizes) != 2 || sizes[0] > sizes[1] {
+				t.Fatalf("Defer sizes %v, want a start size and a larger final one", sizes)
+			}
+			if final := sizes[1]; final < tc.min || final > tc.max {
+				t.Fatalf("final size %d, want [%d, %d]", final, tc.min, tc.max)
+			}
+			if got := s.Bytes(); got != sizes[1] {
+				t.Fatalf("store holds %d bytes, recorder reported %d", got, sizes[1])
+			}
+		})
 	}
 }

@@ -263,7 +263,7 @@ func convertToBool(e any) (bool, error) {
 			}
 		}
 	}
-	return false, fmt.Errorf("unexpected value: type=%s, value=%s", pyTypeRepr(e), pyStr(e))
+	return false, fmt.Errorf("unexpected value: type=%s, value=%s", pyTypeRepr(e), Clip(pyStr(e)))
 }
 
 // pyJSONLoads decodes s as Python's json.loads does, reporting failures
@@ -511,7 +511,7 @@ func pyInt(v any) (int64, error) {
 				return i, nil
 			}
 		}
-		return 0, fmt.Errorf("invalid literal for int() with base 10: %s", pyRepr1(x))
+		return 0, fmt.Errorf("invalid literal for int() with base 10: %s", Clip(pyRepr1(x)))
 	}
 	return 0, fmt.Errorf("int() argument must be a string, a bytes-like object or a real number, not '%s'", pyTypeName(v))
 }
@@ -529,7 +529,7 @@ func pyFloatOf(v any) (float64, error) {
 		if f, ok := parsePyFloat(x); ok {
 			return f, nil
 		}
-		return 0, fmt.Errorf("could not convert string to float: %s", pyRepr1(x))
+		return 0, fmt.Errorf("could not convert string to float: %s", Clip(pyRepr1(x)))
 	}
 	return 0, fmt.Errorf("float() argument must be a string or a real number, not '%s'", pyTypeName(v))
 }
@@ -721,7 +721,7 @@ func compareOrdered(op string, value, expected any) (bool, error) {
 	case string:
 		f, ok := parsePyFloat(x)
 		if !ok {
-			return false, fmt.Errorf("Cannot convert '%s' to number", x)
+			return false, fmt.Errorf("Cannot convert '%s' to number", Clip(x))
 		}
 		e = pyNumber{f: f, isFloat: true}
 	case float64:

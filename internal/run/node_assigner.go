@@ -46,6 +46,23 @@ var assignOperations = map[string]bool{
 // process_data.
 const updatedVariablesKey = "__updated_variables"
 
+// MaxVariableBytes bounds the memory (estimated, see Sizer) of a list that
+// an assigner grows by append or extend (10 MiB, the default request body
+// limit). Dify sets no bound there; without one, a loop that extends a
+// list with itself doubles it every round and exhausts memory in 30
+// rounds. Other operations cannot grow a value beyond what its producer
+// bounds already.
+const MaxVariableBytes = 10 << 20
+
+// checkGrowth fails a list grown by append or extend past MaxVariableBytes,
+// with Dify's message for a variable over MAX_VARIABLE_SIZE.
+func checkGrowth(v any) error {
+	if n := Size(v); n > MaxVariableBytes {
+		return assignError("VariableError", "variable size %d exceeds limit %d", n, MaxVariableBytes)
+	}
+	return nil
+}
+
 func buildAssigner(b *Build) (Executor, error) {
 	version := ""
 	if v, ok := b.Data["version"]; ok && v != nil {
@@ -230,7 +247,7 @@ func updatedVariable(sel Selector, typ string, v any) map[string]any {
 }
 
 func invalidInput(v any) error {
-	return assignError("InvalidInputValueError", "Invalid input value %s", pyStr(v))
+	return assignError("InvalidInputValueError", "Invalid input value %s", Clip(pyStr(v)))
 }
 
 // parsePyJSON is Python's json.loads for the assigner's "set" of an object
@@ -365,7 +382,11 @@ func applyAssign(cur any, typ, op string, val any) (any, error) {
 			add, _ = val.([]any)
 		}
 		out := make([]any, 0, len(list)+len(add))
-		return append(append(out, list...), add...), nil
+		out = append(append(out, list...), add...)
+		if err := checkGrowth(out); err != nil {
+			return nil, err
+		}
+		return out, nil
 	case AssignRemoveFirst, AssignRemoveLast:
 		list, _ := cur.([]any)
 		if len(list) == 0 {
@@ -472,6 +493,9 @@ func (a *assignerV1) Execute(_ context.Context, x *Exec) (*Result, error) {
 				return &Result{Inputs: Vars{{"value", in}}}, assignError("TypeError", "can only concatenate %s (not \"list\") to %s", assignTypeName(cur), assignTypeName(cur))
 			}
 			nv = append(append(make([]any, 0, len(list)+1), list...), in)
+			if err := checkGrowth(nv); err != nil {
+				return &Result{Inputs: Vars{{"value", in}}}, err
+			}
 		}
 	case AssignClear:
 		z, ok := zeroValue(typ)

@@ -265,3 +265,31 @@ func TestAssignerLoopVariablesInRun(t *testing.T) {
 	ctEqual(t, "acc", r.output(t, "acc"), []any{"a", "b", "a", "b", "a", "b"})
 	ctEqual(t, "n", r.output(t, "n"), 8)
 }
+
+// TestAssignerGrowthIsBounded: a loop that extends a list with itself
+// doubles it every round; the assigner fails it cleanly (Dify's message
+// for a variable over its size limit) long before memory runs out, and
+// the run fails with that error.
+func TestAssignerGrowthIsBounded(t *testing.T) {
+	e := New(Config{}, ctRegistry())
+	nodes := ctNodes(ctStart(),
+		ctLoop("lp", 100, []any{
+			map[string]any{"label": "acc", "var_type": "array[string]", "value_type": "constant", "value": `["a", "b"]`},
+		}, nil, nil),
+		ctAssign("asg", "lp",
+			map[string]any{"variable_selector": []string{"lp", "acc"}, "input_type": "variable", "operation": "extend", "value": []string{"lp", "acc"}}),
+		ctEnd(map[string][]string{"acc": {"lp", "acc"}}))
+	r := ctRun(t, e, ctDoc("workflow", nodes, []ctEdge{ctE("start", "lp"), ctE("lp", "end"), ctE("lpstart", "asg")}), nil)
+	if r.Info.Status != StatusFailed || !strings.Contains(r.Info.Error, fmt.Sprintf("exceeds limit %d", MaxVariableBytes)) {
+		t.Fatalf("run %s: %q", r.Info.Status, r.Info.Error)
+	}
+	for _, ev := range r.Events {
+		if ev.Type == EventNodeFinished && ev.Node.NodeID == "asg" && ev.Node.Status == StatusFailed {
+			if ev.Node.ErrorType != "VariableError" {
+				t.Fatalf("error type %q", ev.Node.ErrorType)
+			}
+			return
+		}
+	}
+	t.Fatal("no failed assigner execution")
+}

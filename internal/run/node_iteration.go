@@ -96,7 +96,7 @@ func (it *iterationNode) Execute(ctx context.Context, x *Exec) (*Result, error) 
 	case []any:
 		items = list
 	default:
-		return nil, &NodeError{Type: "InvalidIteratorValueError", Err: fmt.Errorf("invalid iterator value: %s, please provide a list.", Text(v))}
+		return nil, &NodeError{Type: "InvalidIteratorValueError", Err: fmt.Errorf("invalid iterator value: %s, please provide a list.", Clip(Text(v)))}
 	}
 	if len(items) == 0 {
 		// Dify completes an empty iteration at once, with no rounds.

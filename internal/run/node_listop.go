@@ -319,7 +319,7 @@ func (n *listOperatorNode) filter(p *Pool, kind listKind, f listFilter, items []
 	switch kind {
 	case listString, listNumber:
 		if f.tpl == nil {
-			return nil, listOpErrorf("InvalidFilterValueError", "Invalid filter value: %s", pyStr(f.value))
+			return nil, listOpErrorf("InvalidFilterValueError", "Invalid filter value: %s", Clip(pyStr(f.value)))
 		}
 		value := f.tpl.Text(p)
 		if kind == listString {

@@ -155,6 +155,7 @@ func requestError(ctx context.Context, target string, err error) error {
 
 // classifyError maps a transport error to the node's error type.
 func classifyError(target string, err error) error {
+	redact(err)
 	var be *BlockedError
 	switch {
 	case errors.As(err, &be):
@@ -177,34 +178,18 @@ func isTimeout(err error) bool {
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	var walk func(error) bool
-	walk = func(e error) bool {
-		for e != nil {
-			if t, ok := e.(interface{ Timeout() bool }); ok && t.Timeout() {
-				return true
-			}
-			switch u := e.(type) {
-			case interface{ Unwrap() []error }:
-				for _, x := range u.Unwrap() {
-					if walk(x) {
-						return true
-					}
-				}
-				return false
-			case interface{ Unwrap() error }:
-				e = u.Unwrap()
-			default:
-				return false
-			}
+	timeout := false
+	walkErrors(err, func(e error) {
+		if t, ok := e.(interface{ Timeout() bool }); ok && t.Timeout() {
+			timeout = true
 		}
-		return false
-	}
-	return walk(err)
+	})
+	return timeout
 }
 
 // blockedMessage is Dify's ToolSSRFError message followed by the reason.
 func blockedMessage(target string, cause error) error {
-	return fmt.Errorf("Access to '%s' was blocked by SSRF protection. The URL may point to a private or local network address. (%w)", target, cause) //nolint:staticcheck // Dify's message
+	return fmt.Errorf("Access to '%s' was blocked by SSRF protection. The URL may point to a private or local network address. (%w)", run.Clip(target), cause) //nolint:staticcheck // Dify's message
 }
 
 // header is one request header line; headerList keeps Python dict

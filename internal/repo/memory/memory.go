@@ -22,21 +22,34 @@ import (
 	"github.com/flowrun/flowrun/internal/repo"
 )
 
-// DefaultCapacity is the number of runs kept when Config.Capacity is 0.
-const DefaultCapacity = 1000
+// Defaults for Config fields left zero.
+const (
+	// DefaultCapacity is the number of runs kept.
+	DefaultCapacity = 1000
+	// DefaultMaxBytes is the memory the kept runs may hold (64 MiB).
+	DefaultMaxBytes = 64 << 20
+)
 
 // Config configures a Store.
 type Config struct {
 	// Capacity is the most runs kept, with their node executions and app
-	// logs; 0 means DefaultCapacity. When full, the store forgets the run
-	// that finished first, or, if no stored run has finished, the one stored
-	// first.
+	// logs; 0 means DefaultCapacity.
 	Capacity int
+	// MaxBytes bounds the memory the kept runs hold, as estimated by the
+	// store for written records and by the caller of Defer for deferred
+	// ones; 0 means DefaultMaxBytes.
+	//
+	// When either bound is passed, the store forgets the run that finished
+	// first, or, if no stored run has finished, the one stored first, until
+	// both hold again. A run that alone holds more than MaxBytes is
+	// therefore not kept.
+	MaxBytes int64
 }
 
 // Store is an in-memory repo.Store. It is safe for concurrent use.
 type Store struct {
 	capacity int
+	maxBytes int64
 
 	mu    sync.RWMutex
 	runs  map[string]*entry // by run id
@@ -47,6 +60,8 @@ type Store struct {
 	finished, active list.List
 	// deferred holds the entries whose records are deferred (see Defer).
 	deferred map[*entry]struct{}
+	// bytes is the sum of the entries' sizes.
+	bytes int64
 }
 
 var _ repo.Store = (*Store)(nil)
@@ -68,15 +83,22 @@ type entry struct {
 	// build is dropped once applied.
 	build func() *repo.Batch
 	final bool
+	// deferredBytes is what build's source holds (Defer's size) while
+	// build is kept; recordBytes what the stored records hold.
+	deferredBytes, recordBytes int64
 }
+
+// size is the memory e holds.
+func (e *entry) size() int64 { return e.deferredBytes + e.recordBytes }
 
 // New returns an empty store.
 func New(cfg Config) (*Store, error) {
-	if cfg.Capacity < 0 {
-		return nil, fmt.Errorf("memory: negative capacity %d", cfg.Capacity)
+	if cfg.Capacity < 0 || cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("memory: negative capacity %d or byte limit %d", cfg.Capacity, cfg.MaxBytes)
 	}
 	return &Store{
 		capacity: cmp.Or(cfg.Capacity, DefaultCapacity),
+		maxBytes: cmp.Or(cfg.MaxBytes, DefaultMaxBytes),
 		runs:     make(map[string]*entry),
 		nodes:    make(map[string]*entry),
 		logs:     make(map[string]*entry),
@@ -89,6 +111,14 @@ func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.runs)
+}
+
+// Bytes returns the memory the stored runs hold, as estimated for
+// Config.MaxBytes.
+func (s *Store) Bytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.bytes
 }
 
 // Write implements repo.Writer. See repo.Writer for the errors it returns;
@@ -119,13 +149,19 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 // concurrently with the run. The run counts toward the capacity and its
 // eviction order as if its records had been written.
 //
+// size is the memory that build's source holds (for a recorder, the
+// run's events and their values), counted toward Config.MaxBytes until
+// the final build has been applied and dropped; the built records then
+// count instead.
+//
 // Records that build returns are checked like written ones: a reader gets
 // the error of a batch that Write would have refused.
-func (s *Store) Defer(runID string, finished bool, build func() *repo.Batch) {
+func (s *Store) Defer(runID string, finished bool, size int64, build func() *repo.Batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entry(repo.NormalizeUUID(runID))
 	e.build, e.final = build, finished
+	s.resize(e, max(size, 0), e.recordBytes)
 	s.deferred[e] = struct{}{}
 	e.search.Store(nil)
 	if finished {
@@ -149,11 +185,18 @@ func (s *Store) settle(id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Built records may hold several times what the events they came from
+	// held (each value is copied into the JSON of every record that shows
+	// it): the bounds apply to them too. The run a reader asked for is
+	// spared, so that the read finds it.
 	if id != "" {
-		if e := s.runs[id]; e != nil && e.build != nil {
-			return s.settleEntry(e)
+		e := s.runs[id]
+		if e == nil || e.build == nil {
+			return nil
 		}
-		return nil
+		err := s.settleEntry(e)
+		s.trimSparing(e)
+		return err
 	}
 	var errs []error
 	for e := range s.deferred {
@@ -161,6 +204,7 @@ func (s *Store) settle(id string) error {
 			errs = append(errs, err)
 		}
 	}
+	s.trim()
 	return errors.Join(errs...)
 }
 
@@ -176,8 +220,15 @@ func (s *Store) settleEntry(e *entry) error {
 	if e.final {
 		e.build = nil
 		delete(s.deferred, e)
+		s.resize(e, 0, e.recordBytes)
 	}
 	return nil
+}
+
+// resize sets e's sizes, keeping the store's total. Callers hold s.mu.
+func (s *Store) resize(e *entry, deferred, records int64) {
+	s.bytes += deferred + records - e.size()
+	e.deferredBytes, e.recordBytes = deferred, records
 }
 
 // apply stores a prepared batch, atomically. Callers hold s.mu.
@@ -206,6 +257,7 @@ func (s *Store) apply(b *repo.Batch) error {
 	for _, r := range b.Runs {
 		e := s.entry(r.ID)
 		if e.run == nil || repo.Supersedes(r.Status, r.Seq, e.run.Status, e.run.Seq) {
+			s.resize(e, e.deferredBytes, e.recordBytes-runSize(e.run)+runSize(r))
 			e.run = r // Prepare copied the record; its bytes are ours (repo.Writer)
 			e.search.Store(nil)
 			if r.Status.Terminal() {
@@ -216,6 +268,7 @@ func (s *Store) apply(b *repo.Batch) error {
 	for _, n := range b.NodeExecutions {
 		e := s.entry(n.WorkflowRunID)
 		if old := e.nodes[n.ID]; old == nil || repo.Supersedes(n.Status, n.Seq, old.Status, old.Seq) {
+			s.resize(e, e.deferredBytes, e.recordBytes-nodeSize(old)+nodeSize(n))
 			e.nodes[n.ID] = n
 			s.nodes[n.ID] = e
 		}
@@ -223,6 +276,9 @@ func (s *Store) apply(b *repo.Batch) error {
 	for _, l := range b.AppLogs {
 		e := s.entry(l.WorkflowRunID)
 		if old := e.logs[l.ID]; old == nil || l.Seq > old.Seq {
+			if old == nil {
+				s.resize(e, e.deferredBytes, e.recordBytes+logSize(l))
+			}
 			c := *l
 			e.logs[l.ID] = &c
 			s.logs[l.ID] = e
@@ -240,15 +296,32 @@ func (s *Store) markDone(e *entry) {
 	}
 }
 
-// trim evicts runs beyond the capacity. Callers hold s.mu.
-func (s *Store) trim() {
-	for len(s.runs) > s.capacity {
-		front := s.finished.Front()
-		if front == nil {
-			front = s.active.Front()
+// trim evicts runs beyond the capacity or the byte limit. Callers hold
+// s.mu.
+func (s *Store) trim() { s.trimSparing(nil) }
+
+// trimSparing is trim, never evicting spare. Callers hold s.mu.
+func (s *Store) trimSparing(spare *entry) {
+	for len(s.runs) > s.capacity || s.bytes > s.maxBytes {
+		victim := s.oldest(&s.finished, spare)
+		if victim == nil {
+			victim = s.oldest(&s.active, spare)
 		}
-		s.evict(front.Value.(*entry))
+		if victim == nil {
+			return
+		}
+		s.evict(victim)
 	}
+}
+
+// oldest returns the first entry of l other than spare, or nil.
+func (s *Store) oldest(l *list.List, spare *entry) *entry {
+	for el := l.Front(); el != nil; el = el.Next() {
+		if e := el.Value.(*entry); e != spare {
+			return e
+		}
+	}
+	return nil
 }
 
 // entry returns the entry of a run, creating it. Callers hold s.mu.
@@ -276,6 +349,37 @@ func (s *Store) evict(e *entry) {
 	}
 	delete(s.deferred, e)
 	delete(s.runs, e.runID)
+	s.bytes -= e.size()
+}
+
+// Allowances for a stored record's structs, ids and map entries, in
+// bytes, on top of its variable-length fields.
+const (
+	recordOverhead = 640
+	logOverhead    = 400
+)
+
+// runSize estimates the memory a run record holds; nil holds none. Its
+// inputs and outputs count twice: RunList may cache their text for
+// keyword search.
+func runSize(r *repo.WorkflowRun) int64 {
+	if r == nil {
+		return 0
+	}
+	return recordOverhead + int64(len(r.Graph)+2*(len(r.Inputs)+len(r.Outputs))+len(r.Error)+len(r.CreatedBy)+len(r.SessionID))
+}
+
+// nodeSize estimates the memory a node execution record holds.
+func nodeSize(n *repo.NodeExecution) int64 {
+	if n == nil {
+		return 0
+	}
+	return recordOverhead + int64(len(n.Inputs)+len(n.ProcessData)+len(n.Outputs)+len(n.Metadata)+len(n.Error)+len(n.Title)+len(n.NodeID)+len(n.PredecessorNodeID))
+}
+
+// logSize estimates the memory an app log holds.
+func logSize(l *repo.AppLog) int64 {
+	return logOverhead + int64(len(l.SessionID)+len(l.CreatedBy))
 }
 
 // RunGet implements repo.Reader.

@@ -3,6 +3,7 @@ package memory_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,7 +71,7 @@ func testEviction(t *testing.T, deferred bool) {
 		}
 		all[id].Append(b)
 		snapshot := *all[id]
-		s.Defer(id, b.Runs[0].Status.Terminal(), func() *repo.Batch { return &snapshot })
+		s.Defer(id, b.Runs[0].Status.Terminal(), 0, func() *repo.Batch { return &snapshot })
 	}
 	finish := func(r *repo.WorkflowRun) {
 		t.Helper()
@@ -146,7 +147,7 @@ func TestDeferInvalidIsReported(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, 0)
 	id := repotest.NewID()
-	s.Defer(id, true, func() *repo.Batch {
+	s.Defer(id, true, 0, func() *repo.Batch {
 		return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id, AppID: "app", Status: repo.StatusSucceeded, Inputs: []byte("{")}}}
 	})
 	if _, err := s.RunGet(t.Context(), &repo.RunGetParams{AppID: "app", RunID: id}); !errors.Is(err, repo.ErrInvalid) {
@@ -168,11 +169,92 @@ func TestDeferMixesWithWrite(t *testing.T) {
 	if err := s.Write(t.Context(), &repo.Batch{Runs: []*repo.WorkflowRun{done}}); err != nil {
 		t.Fatal(err)
 	}
-	s.Defer(id, false, func() *repo.Batch {
+	s.Defer(id, false, 0, func() *repo.Batch {
 		return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id, AppID: "app", Status: repo.StatusRunning, Seq: 1}}}
 	})
 	r, err := s.RunGet(t.Context(), &repo.RunGetParams{AppID: "app", RunID: id})
 	if err != nil || r.Status != repo.StatusSucceeded {
 		t.Fatalf("RunGet = %+v, %v; want succeeded", r, err)
+	}
+}
+
+// TestByteBound fills a store with runs of 100 KiB inputs: the memory it
+// holds never passes MaxBytes, it keeps as many runs as fit, and the runs
+// it keeps are the latest.
+func TestByteBound(t *testing.T) {
+	t.Parallel()
+	const limit = 1 << 20
+	s, err := memory.New(memory.Config{MaxBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := []byte(`{"q": "` + strings.Repeat("x", 50<<10) + `"}`)
+	var ids []string
+	for i := range 40 {
+		r := &repo.WorkflowRun{ID: repotest.NewID(), AppID: "app", Status: repo.StatusSucceeded, Seq: int64(i), Inputs: inputs}
+		if err := s.Write(t.Context(), &repo.Batch{Runs: []*repo.WorkflowRun{r}}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+		if b := s.Bytes(); b > limit {
+			t.Fatalf("after run %d the store holds %d bytes > %d", i, b, limit)
+		}
+	}
+	// Each run counts its inputs twice (records, keyword search text).
+	if n := s.Len(); n < 8 || n > 10 {
+		t.Fatalf("Len = %d, want the 8-10 runs of ~100 KiB that fit in 1 MiB", n)
+	}
+	for i, id := range ids {
+		_, err := s.RunGet(t.Context(), &repo.RunGetParams{AppID: "app", RunID: id})
+		if kept := i >= len(ids)-s.Len(); kept != (err == nil) {
+			t.Fatalf("run %d of %d: RunGet = %v (store keeps %d)", i, len(ids), err, s.Len())
+		}
+	}
+}
+
+// TestByteBoundDeferred: deferred runs count the size their caller
+// estimates until their final records are built, then those records'
+// size; a run over the whole limit is not kept, and evicts nobody else.
+func TestByteBoundDeferred(t *testing.T) {
+	t.Parallel()
+	const limit = 1 << 20
+	s, err := memory.New(memory.Config{MaxBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deferRun := func(size int64) string {
+		id := repotest.NewID()
+		s.Defer(id, true, size, func() *repo.Batch {
+			return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id, AppID: "app", Status: repo.StatusSucceeded, Seq: 2}}}
+		})
+		return id
+	}
+	a, b := deferRun(300<<10), deferRun(300<<10)
+	if got := s.Bytes(); got != 600<<10 {
+		t.Fatalf("two deferred runs of 300 KiB: store holds %d", got)
+	}
+	// Reading a settles it: its events are dropped, its small records count.
+	if _, err := s.RunGet(t.Context(), &repo.RunGetParams{AppID: "app", RunID: a}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Bytes(); got > 300<<10+4096 {
+		t.Fatalf("after settling one run: store holds %d", got)
+	}
+	// b's 300 KiB + c + a's small record pass 1 MiB; without a they fit.
+	c := deferRun(limit - 300<<10 - 100)
+	if s.Len() != 2 || s.Bytes() > limit {
+		t.Fatalf("Len %d, Bytes %d after a third run", s.Len(), s.Bytes())
+	}
+	for id, want := range map[string]bool{a: false, b: true, c: true} {
+		if _, err := s.RunGet(t.Context(), &repo.RunGetParams{AppID: "app", RunID: id}); (err == nil) != want {
+			t.Fatalf("run kept = %v, want %v", err == nil, want)
+		}
+	}
+	huge := deferRun(2 << 20)
+	if _, err := s.RunGet(t.Context(), &repo.RunGetParams{AppID: "app", RunID: huge}); !errors.Is(err, repo.ErrNotFound) {
+		t.Fatalf("a run over the whole limit: RunGet = %v, want ErrNotFound", err)
+	}
+	if s.Bytes() > limit {
+		t.Fatalf("Bytes %d > limit", s.Bytes())
 	}
 }
