@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// rssCeiling is the api's documented peak RSS under this workload
-// (docs/security.md); the code workers are separate processes with their
-// own kernel limits.
-const rssCeiling = 512 << 20
+// rssCeiling is the api's documented RSS ceiling (README, Memory
+// ceiling); the code workers are separate processes with their own kernel
+// limits.
+const rssCeiling = 384 << 20
 
 // attack is one hostile app and what its run must end with.
 type attack struct {
