@@ -24,16 +24,10 @@ func startVars(names ...string) string {
 	return b.String()
 }
 
-// codeApp is Start → one code node (output r, a string) → End.
-func codeApp(name, lang, code string, inputs ...string) app {
-	var vars strings.Builder
-	for _, in := range inputs {
-		fmt.Fprintf(&vars, "\n        - {variable: %s, value_selector: [start, %s]}", in, in)
-	}
-	varList := vars.String()
-	if varList == "" {
-		varList = " []"
-	}
+// oneNodeApp is Start (with startVars) → one node whose data is node
+// (YAML lines at the node's indentation) → End returning its field out
+// as r.
+func oneNodeApp(name, vars, node, out string) app {
 	return app{name: name, dsl: fmt.Sprintf(`app: {mode: workflow, name: %s}
 kind: app
 version: 0.3.1
@@ -45,52 +39,46 @@ workflow:
         type: start
         title: Start
 %s
-    - id: code
+    - id: n
       data:
-        type: code
+%s
+    - id: end
+      data:
+        type: end
+        title: End
+        outputs: [{variable: r, value_selector: [n, %s], value_type: string}]
+    edges:
+    - {id: e1, source: start, sourceHandle: source, target: n, targetHandle: target}
+    - {id: e2, source: n, sourceHandle: source, target: end, targetHandle: target}
+`, name, vars, node, out)}
+}
+
+// codeApp is Start → one code node (output r, a string) → End.
+func codeApp(name, lang, code string, inputs ...string) app {
+	var vars strings.Builder
+	for _, in := range inputs {
+		fmt.Fprintf(&vars, "\n        - {variable: %s, value_selector: [start, %s]}", in, in)
+	}
+	varList := vars.String()
+	if varList == "" {
+		varList = " []"
+	}
+	return oneNodeApp(name, startVars(inputs...), fmt.Sprintf(`        type: code
         title: Code
         code_language: %s
         code: |
 %s
         variables:%s
-        outputs: {r: {type: string}}
-    - id: end
-      data:
-        type: end
-        title: End
-        outputs: [{variable: r, value_selector: [code, r], value_type: string}]
-    edges:
-    - {id: e1, source: start, sourceHandle: source, target: code, targetHandle: target}
-    - {id: e2, source: code, sourceHandle: source, target: end, targetHandle: target}
-`, name, startVars(inputs...), lang, indent(code, 10), varList)}
+        outputs: {r: {type: string}}`, lang, indent(code, 10), varList), "r")
 }
 
 // templateApp is Start → one template-transform node → End.
 func templateApp(name, tmpl string) app {
-	return app{name: name, dsl: fmt.Sprintf(`app: {mode: workflow, name: %s}
-kind: app
-version: 0.3.1
-workflow:
-  graph:
-    nodes:
-    - id: start
-      data: {type: start, title: Start, variables: []}
-    - id: t
-      data:
-        type: template-transform
+	return oneNodeApp(name, startVars(), fmt.Sprintf(`        type: template-transform
         title: T
         variables: []
         template: |
-%s
-    - id: end
-      data:
-        type: end
-        title: End
-        outputs: [{variable: r, value_selector: [t, output], value_type: string}]
-    edges:
-    - {id: e1, source: start, sourceHandle: source, target: t, targetHandle: target}
-    - {id: e2, source: t, sourceHandle: source, target: end, targetHandle: target}
-`, name, indent(tmpl, 10))}
+%s`, indent(tmpl, 10)), "output")
 }
 
 // canaryMarker is in the canary's code: no other app may ever see it.

@@ -308,15 +308,10 @@ func (c *deadlineConn) Write(b []byte) (int, error) {
 // *BlockedError wrapping ErrBlocked), and connects within
 // cfg.MaxConnectTimeout. Code nodes reach the network through it.
 func Dialer(cfg Config) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	cfg = cfg.withDefaults()
-	prefixes, hosts, err := parseAllow(cfg.Allow)
+	cfg, p, err := configure(cfg)
 	if err != nil {
 		return nil, err
 	}
-	p := &policy{allowPrivate: cfg.AllowPrivateNetworks, prefixes: prefixes, hosts: hosts}
 	d := newGuardedDialer(p, cfg.Resolver, cfg.MaxConnectTimeout, 0, 0, cfg.dial)
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)

@@ -51,15 +51,10 @@ func Register(r *run.Registry, cfg Config) error {
 }
 
 func register(r *run.Registry, cfg Config) (*clients, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	cfg = cfg.withDefaults()
-	prefixes, hosts, err := parseAllow(cfg.Allow)
+	cfg, p, err := configure(cfg)
 	if err != nil {
 		return nil, err
 	}
-	p := &policy{allowPrivate: cfg.AllowPrivateNetworks, prefixes: prefixes, hosts: hosts}
 	cs := newClients(cfg, p)
 	r.Register(run.NodeType{
 		Name:  TypeName,
@@ -67,6 +62,20 @@ func register(r *run.Registry, cfg Config) (*clients, error) {
 		Build: func(b *run.Build) (run.Executor, error) { return build(b, cs) },
 	})
 	return cs, nil
+}
+
+// configure validates cfg, fills in its defaults and builds its guard
+// policy.
+func configure(cfg Config) (Config, *policy, error) {
+	if err := cfg.validate(); err != nil {
+		return cfg, nil, err
+	}
+	cfg = cfg.withDefaults()
+	prefixes, hosts, err := parseAllow(cfg.Allow)
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, &policy{allowPrivate: cfg.AllowPrivateNetworks, prefixes: prefixes, hosts: hosts}, nil
 }
 
 var methods = map[string]bool{"get": true, "post": true, "put": true, "patch": true, "delete": true, "head": true, "options": true}
