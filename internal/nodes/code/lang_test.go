@@ -531,3 +531,22 @@ def main() -> dict:
 		t.Errorf("%d dials, want 1", asked.Load())
 	}
 }
+
+// TestZygoteRestart: a zygote that dies is replaced, and calls go on.
+func TestZygoteRestart(t *testing.T) {
+	t.Parallel()
+	rn := startRunner(t, Config{PythonWorkers: 1})
+	rn.py.mu.Lock()
+	old := rn.py.z
+	rn.py.mu.Unlock()
+	old.kill()
+	<-old.exited
+	for i := range 5 {
+		if m := mustRun(t, rn, LangPython, "def main(i: int) -> dict:\n    return {'i': i}\n", map[string]any{"i": int64(i)}); fmt.Sprint(m["i"]) != fmt.Sprint(i) {
+			t.Fatalf("call %d after the zygote died: %v", i, m)
+		}
+	}
+	if n := rn.py.starts.Load(); n != 2 {
+		t.Fatalf("%d zygotes started, want 2", n)
+	}
+}

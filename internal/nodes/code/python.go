@@ -58,7 +58,8 @@ type pyRunner struct {
 	disabled string
 
 	mu     sync.Mutex
-	z      *zygote
+	z      *zygote // nil while a dead one is replaced
+	owed   int     // forks asked for while z is nil
 	closed bool
 	wg     sync.WaitGroup // calls in flight and restart goroutines
 }
@@ -252,10 +253,15 @@ func (p *pyRunner) watch(z *zygote) {
 		p.mu.Unlock()
 		return
 	}
+	// From now on calls that end count the forks they would ask for in
+	// owed; the old zygote's undelivered forks are owed too.
+	if p.z == z {
+		p.z = nil
+	}
+	p.owed += int(z.pending.Load())
 	p.wg.Add(1)
 	p.mu.Unlock()
 	defer p.wg.Done()
-	owed := int(z.pending.Load())
 	backoff := 100 * time.Millisecond
 	for p.base.Err() == nil {
 		nz, err := p.spawn(p.base)
@@ -267,8 +273,9 @@ func (p *pyRunner) watch(z *zygote) {
 				return
 			}
 			p.z = nz
+			nz.fork(p.owed)
+			p.owed = 0
 			p.mu.Unlock()
-			nz.fork(owed)
 			return
 		}
 		t := time.NewTimer(backoff)
@@ -304,10 +311,6 @@ func (p *pyRunner) acquire(ctx context.Context) (*pyChild, error) {
 	}
 	select {
 	case c := <-p.warm:
-		p.mu.Lock()
-		z := p.z
-		p.mu.Unlock()
-		z.fork(1)
 		return c, nil
 	case <-ctx.Done():
 		<-p.slots
@@ -318,7 +321,17 @@ func (p *pyRunner) acquire(ctx context.Context) (*pyChild, error) {
 	}
 }
 
+// release ends a call and asks for a child in place of the one it used.
+// The fork is asked for only now, so that it does not compete with the
+// call for the CPU.
 func (p *pyRunner) release() {
+	p.mu.Lock()
+	if p.z != nil {
+		p.z.fork(1)
+	} else {
+		p.owed++ // the zygote is being replaced
+	}
+	p.mu.Unlock()
 	<-p.slots
 	p.wg.Done()
 }
