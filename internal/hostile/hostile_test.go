@@ -199,19 +199,25 @@ def main() -> dict:
 // TestHostile runs the attacks against an api running as the test's user
 // and, when that is root, as an unprivileged user too.
 func TestHostile(t *testing.T) {
-	users := []struct {
-		name string
-		uid  int
-	}{{"own-user", -1}}
-	if os.Geteuid() == 0 {
-		users = append(users, struct {
-			name string
-			uid  int
-		}{"nobody", 65534})
-	}
-	for _, u := range users {
+	for _, u := range users() {
 		t.Run(u.name, func(t *testing.T) { hostileSuite(t, u.uid) })
 	}
+}
+
+// user is an identity the api runs as; uid -1 is the test's own.
+type user struct {
+	name string
+	uid  int
+}
+
+// users are the test's own user and, when that is root, nobody: the way
+// the Dockerfile runs the api.
+func users() []user {
+	us := []user{{"own-user", -1}}
+	if os.Geteuid() == 0 {
+		us = append(us, user{"nobody", 65534})
+	}
+	return us
 }
 
 func hostileSuite(t *testing.T, uid int) {

@@ -40,7 +40,13 @@ func bigMappingDSL(n int) string {
 // canary keeps answering: a 10,000-node graph loads, and documents over
 // the stated limits are refused with a 400 that names the limit.
 func TestHostileDocuments(t *testing.T) {
-	s := startServer(t, []app{canary}, -1)
+	for _, u := range users() {
+		t.Run(u.name, func(t *testing.T) { hostileDocuments(t, u.uid) })
+	}
+}
+
+func hostileDocuments(t *testing.T, uid int) {
+	s := startServer(t, []app{canary}, uid)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for _, c := range []struct {
@@ -84,5 +90,9 @@ func TestHostileDocuments(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("api peak RSS %.1f MiB", float64(s.peakRSS())/(1<<20))
+	rss := s.peakRSS()
+	t.Logf("api peak RSS %.1f MiB (ceiling %d MiB)", float64(rss)/(1<<20), rssCeiling>>20)
+	if rss > rssCeiling {
+		t.Errorf("api peak RSS %d bytes over the ceiling %d", rss, rssCeiling)
+	}
 }
