@@ -370,17 +370,20 @@ func TestStreamOutlivesServerTimeouts(t *testing.T) {
 		c.PingInterval = 10 * time.Millisecond
 		// Bounds each write once the server's own deadlines are lifted;
 		// generous, so a loaded machine cannot trip it. What the test
-		// checks is that the stream outlives the server's 30 ms timeouts.
+		// checks is that the stream outlives the server's own timeouts.
 		c.WriteTimeout = 5 * time.Second
 	}})
+	// The server's timeouts must leave room to read the request on a
+	// loaded machine (30 ms did not, under the whole suite), and the
+	// stream must then run well past them.
 	ts := httptest.NewUnstartedServer(b.srv)
-	ts.Config.ReadTimeout = 30 * time.Millisecond
-	ts.Config.WriteTimeout = 30 * time.Millisecond
+	ts.Config.ReadTimeout = 400 * time.Millisecond
+	ts.Config.WriteTimeout = 400 * time.Millisecond
 	ts.Start()
 	t.Cleanup(ts.Close)
 	_, sse := startStream(context.Background(), t, ts.URL, blockKey, streamBody("slow"))
 	b.waitStarted(t)
-	deadline := time.Now().Add(150 * time.Millisecond) // well past both timeouts
+	deadline := time.Now().Add(1200 * time.Millisecond) // well past both timeouts
 	for time.Now().Before(deadline) {
 		if _, err := sse.next(); err != nil {
 			t.Fatalf("stream cut: %v", err)
