@@ -550,3 +550,40 @@ func TestZygoteRestart(t *testing.T) {
 		t.Fatalf("%d zygotes started, want 2", n)
 	}
 }
+
+// TestPythonProtectedPaths: a protected path that Python code would be
+// able to read disables Python with the reason (the service still starts
+// and JavaScript still runs); one outside what code reads is fine.
+func TestPythonProtectedPaths(t *testing.T) {
+	t.Parallel()
+	rn := startRunner(t, Config{PythonWorkers: 1, ProtectedPaths: []string{"/usr/share"}})
+	iso := rn.PythonIsolation()
+	if !strings.Contains(iso.Disabled, "/usr/share would be readable by code nodes") {
+		t.Fatalf("isolation %+v, want Python disabled because of /usr/share", iso)
+	}
+	_, err := runCode(t, rn, LangPython, "def main() -> dict:\n    return {}\n", nil)
+	if err == nil || !strings.Contains(err.Error(), "Python code cannot run here") || errorType(err) != TypeExecution {
+		t.Fatalf("python call: %v", err)
+	}
+	mustRun(t, rn, LangJavaScript, "function main() { return {} }", nil)
+
+	dir := t.TempDir()
+	ok := startRunner(t, Config{PythonWorkers: 1, ProtectedPaths: []string{dir}})
+	m := mustRun(t, ok, LangPython, "import os\ndef main(d: str) -> dict:\n    try:\n        os.listdir(d)\n        return {'r': 'READ'}\n    except OSError as e:\n        return {'r': type(e).__name__}\n", map[string]any{"d": dir})
+	if m["r"] == "READ" {
+		t.Fatalf("protected %s was readable", dir)
+	}
+}
+
+// TestPythonUnconfined: the operator's opt-out runs code without the
+// kernel confinement (for kernels without Landlock).
+func TestPythonUnconfined(t *testing.T) {
+	t.Parallel()
+	rn := startRunner(t, Config{PythonWorkers: 1, PythonUnconfined: true})
+	if iso := rn.PythonIsolation(); iso.Landlock != 0 || iso.Disabled != "" {
+		t.Fatalf("isolation %+v, want unconfined and enabled", iso)
+	}
+	if m := mustRun(t, rn, LangPython, "def main() -> dict:\n    return {'ok': 1}\n", nil); fmt.Sprint(m) != "map[ok:1]" {
+		t.Fatalf("got %v", m)
+	}
+}
