@@ -1080,9 +1080,11 @@ func (l *Lexer) lexString() lexFn {
 	return l.lexExpression
 }
 
-// isSpace reports whether r is a space character.
+// isSpace reports whether r is a space character. (Fork: newlines and
+// the other characters of Python's \s too, as Jinja2's lexer has them
+// between tokens: "{{\nq}}" renders q.)
 func isSpace(r rune) bool {
-	return r == ' ' || r == '\t'
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f' || r == '\v'
 }
 
 func isLinePrefixSpace(r rune) bool {
