@@ -217,8 +217,6 @@ def _zygote(cfg):
             tb = None
         return "".join(format_exception(type(e), e, tb))
 
-    _keep = []
-
     def setup(fd):
         # In the child, before user code: own process group, stdio to
         # /dev/null, no inherited descriptors, kernel limits, and the
@@ -241,23 +239,9 @@ def _zygote(cfg):
         chan[0], chan[1] = fd, RealSocket(fileno=os.dup(fd))
         # Fault in, off the call's path, the pages a call touches: the
         # copy-on-write faults of a fresh child are most of its cost.
-        # Small objects of every size class, half of them kept, so that
-        # their arenas stay mapped (pymalloc unmaps an empty one) with
-        # faulted-in free blocks for the call to use.
-        junk = [bytes(n) for n in range(1, 512, 8) for _ in range(64)]
-        keep = junk[::2]
-        junk.append(bytes(1 << 16))  # the request's read buffer
-        del junk
-        # Python's own stack (a recursion of moderate depth) and the C
-        # stack below it.
-        def deep(n):
-            return 0 if n == 0 else deep(n - 1) + 1
-        deep(200)
-        _keep.append(keep)
-        for _ in range(2):
-            g = {"__name__": "__main__", "__builtins__": builtins}
-            exec(compile(loads(dumps({"code": _warm}))["code"], filename, "exec", dont_inherit=True), g)
-            loads(dumps(g["main"](**loads('{"a": 1, "b": "x"}'))))
+        g = {"__name__": "__main__", "__builtins__": builtins}
+        exec(compile(loads(dumps({"code": _warm}))["code"], filename, "exec", dont_inherit=True), g)
+        loads(dumps(g["main"](**loads('{"a": 1, "b": "x"}'))))
         del g
 
     def serve(fd):
