@@ -21,25 +21,26 @@
 //
 // # JavaScript
 //
-// JavaScript runs in-process on github.com/dop251/goja, in a pool of
-// Config.JSPoolSize runtimes built at Start. Bounded: wall time
-// (Runtime.Interrupt, which stops any JavaScript loop), recursion depth,
-// strings made by repeat/padStart/padEnd, the JSON size of the result, and
-// heap growth through a watchdog that samples the Go heap while scripts
-// run and interrupts all of them above Config.JSMemoryLimit. Not bounded:
-// the watchdog is process-wide (it cannot tell which script allocates, so
-// it stops every running one) and sampled, and it cannot stop a single
-// native call (e.g. new Array(1e9).fill(0), or a huge join), which runs to
-// completion before an interrupt is seen.
+// JavaScript runs on github.com/dop251/goja in Config.JSPoolSize worker
+// processes: this binary started again, which WorkerMain turns into a
+// worker (call it first in main, and in TestMain of packages whose tests
+// start a Runner). A worker serves one call at a time under RLIMIT_DATA
+// (Config.JSMemoryLimit), no_new_privs, not dumpable, and a seccomp filter
+// on every thread that refuses sockets and execve. A script that
+// allocates past the limit (new ArrayBuffer(2**40), a runaway array) ends
+// its worker, not the service: the call fails with ErrMemoryLimit and a
+// replacement starts. Wall time is bounded by Runtime.Interrupt at
+// Config.Timeout and, for a native call that never looks at interrupts,
+// by killing the worker a second later; a stopped run kills its worker at
+// once. Also bounded: recursion depth, strings made by
+// repeat/padStart/padEnd, the JSON size of the result, and the text of a
+// script's error (4 KiB).
 //
-// State: user code is compiled as the body of a function (code that
-// closes that function early is refused), so its declarations are local
-// to one call; every intrinsic object is frozen at start (assignments such
-// as obj.toString = f still work on the user's own objects); after each
-// call globals added to globalThis are deleted, and a runtime whose
-// builtin globals were replaced, or that was interrupted, is discarded
-// and rebuilt. console.* exists and discards its output, as Dify discards
-// stdout. There is no require, no timers and no I/O.
+// State: every call gets a fresh runtime, built while the worker waits
+// for it, so nothing a call does is seen by the next. User code is
+// compiled as the body of a function (code that closes that function
+// early is refused). console.* exists and discards its output, as Dify
+// discards stdout. There is no require, no timers and no I/O.
 //
 // # Python
 //
@@ -68,8 +69,11 @@
 // sets RLIMIT_AS, RLIMIT_CPU, RLIMIT_NPROC, RLIMIT_FSIZE (0) and
 // RLIMIT_NOFILE, and adds a second seccomp filter that forbids new
 // processes (clone without CLONE_THREAD, fork, execve), raising limits,
-// signals and every socket (internet sockets stay when
-// Config.PythonAllowNetwork). A call that overruns Config.Timeout, or whose
+// signals and every socket. With Config.PythonAllowNetwork, code still
+// gets no socket of its own: socket.create_connection (urllib, requests,
+// httpx) asks the Runner, which dials with Config.PythonDial (cmd/api: the
+// http-request node's SSRF guard) and passes the connected socket back.
+// A call that overruns Config.Timeout, or whose
 // run is stopped, has its process group killed; after every call the
 // process group is killed whatever happened, so nothing it started
 // outlives it. Config.PythonWorkers children are kept forked ahead of
@@ -78,6 +82,7 @@
 // Where the kernel cannot confine code (no Landlock), Python calls fail
 // with ErrIsolationUnavailable unless Config.PythonUnconfined is set.
 //
-// Dify itself runs code in dify-sandbox (seccomp, chroot); when that level
-// of confinement is required, point Config.Endpoint at one.
+// Dify itself runs code in dify-sandbox (seccomp, chroot); Config.Endpoint
+// sends code to one instead. docs/security.md has the threat model and the
+// tests of each boundary.
 package code
