@@ -70,6 +70,8 @@ type Workflow struct {
 	// live holds the streamKey of each variable an End or Answer node
 	// begins its output with: Exec.Stream forwards only those.
 	live map[string]bool
+	// history is HistoryLimit.
+	history int
 }
 
 // Graph is a compiled graph: the top level of a workflow or the inside of an
@@ -176,6 +178,8 @@ type compiler struct {
 	// refs are the variable references whose check needs reachability,
 	// done all at once by resolveRefs.
 	refs []refCheck
+	// history is the largest memory window a node declared.
+	history int
 }
 
 func (c *compiler) problem(nodeID, msg string) {
@@ -244,6 +248,9 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 	c.build(top)
 	c.resolveRefs()
 	wf.live = liveVars(top)
+	if wf.Chat() {
+		wf.history = c.history
+	}
 	if wf.start != nil {
 		if s, ok := wf.start.exec.(*startNode); ok {
 			wf.Inputs = s.vars

@@ -121,6 +121,10 @@ type Params struct {
 	// sys.query, as Dify's chat API supplies it. Workflow apps have no
 	// sys.query.
 	Query string
+	// Conversation is the conversation of a chatflow turn (nil: a chatflow
+	// run outside any conversation, as the first turn of a new one with
+	// an empty id). Workflow apps ignore it.
+	Conversation *Conversation
 	// Env supplies values of the DSL's environment variables by name,
 	// replacing the document's. Secret variables get their value only from
 	// here; wherever a secret's value appears in an event (and so in a
@@ -145,15 +149,26 @@ func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *R
 	}
 	sys := Vars{
 		{"files", files}, {"user_id", p.UserID}, {"app_id", p.AppID},
-		{"workflow_id", p.WorkflowID}, {"workflow_run_id", p.RunID}, {"timestamp", now.Unix()},
+		{"workflow_id", p.WorkflowID}, {"workflow_run_id", p.RunID},
 	}
-	if wf.Doc.App.Mode == "advanced-chat" {
-		// flowrun keeps no conversations: every run is the first turn.
-		sys = append(sys, Var{"query", p.Query}, Var{"conversation_id", ""}, Var{"dialogue_count", int64(0)})
+	// What workflow_started reports of sys: Dify leaves out sys.timestamp
+	// (workflow apps) and sys.conversation_id (chatflows).
+	shown := len(sys)
+	if wf.Chat() {
+		conv := p.Conversation
+		if conv == nil {
+			conv = &Conversation{Turn: 1}
+		}
+		rs.conv = conv
+		// Dify sets no sys.timestamp in a chatflow.
+		sys = append(sys, Var{"query", p.Query}, Var{"dialogue_count", conv.Turn}, Var{"conversation_id", conv.ID})
+		shown += 2
+	} else {
+		sys = append(sys, Var{"timestamp", now.Unix()})
 	}
-	inputs := make(Vars, 0, len(p.Inputs)+5)
+	inputs := make(Vars, 0, len(p.Inputs)+shown)
 	inputs = append(inputs, p.Inputs...)
-	for _, v := range sys[:5] {
+	for _, v := range sys[:shown] {
 		inputs = append(inputs, Var{"sys." + v.Name, v.Value})
 	}
 	rs.info.Inputs = inputs
@@ -162,13 +177,7 @@ func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *R
 	pool.Set("sys", sys)
 	pool.Set("env", wf.envVars(p.Env))
 	if wf.conv != nil {
-		// Each run starts from the declared values: flowrun keeps no
-		// conversation state between runs.
-		conv := make(Vars, len(wf.conv))
-		for i, v := range wf.conv {
-			conv[i] = Var{v.Name, deepCopy(v.Value)}
-		}
-		pool.Set("conversation", conv)
+		pool.Set("conversation", wf.convVars(rs.conv))
 	}
 	pool.Set(startInputsKey, p.Inputs)
 
@@ -195,6 +204,9 @@ func (e *Engine) Run(ctx context.Context, wf *Workflow, p Params, l Listener) *R
 	rs.outMu.Lock()
 	info.Outputs = rs.outputs
 	rs.outMu.Unlock()
+	if wf.conv != nil {
+		info.ConversationVars, _ = pool.Vars("conversation")
+	}
 	switch {
 	case err == nil && info.ExceptionsCount > 0:
 		info.Status = StatusPartialSucceeded
@@ -240,6 +252,8 @@ type runState struct {
 	wf       *Workflow
 	listener Listener
 	info     RunInfo
+	// conv is the chatflow turn's conversation (nil for workflow apps).
+	conv *Conversation
 	// secrets are the run's non-empty secret values, longest first.
 	secrets []string
 

@@ -86,6 +86,10 @@ type RunInfo struct {
 	CreatedAt       time.Time
 	FinishedAt      time.Time
 	Elapsed         time.Duration
+	// ConversationVars are a chatflow turn's conversation variables as the
+	// run left them (set in workflow_finished; nil for workflow apps): the
+	// caller stores them for the conversation's next turn.
+	ConversationVars Vars `json:",omitempty"`
 }
 
 // NodeRun is one execution of a node. node_started carries the fields known
