@@ -143,6 +143,11 @@ func (b *Batch) Prepare() (*Batch, error) {
 			out.AppLogs[j] = &c
 		}
 	}
+	if b.chatLen() > 0 {
+		if err := b.prepareChat(out); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -157,6 +162,11 @@ func (b *Batch) Latest() *Batch {
 		Runs:           latest(b.Runs, func(r *WorkflowRun) (string, Status, int64) { return r.ID, r.Status, r.Seq }),
 		NodeExecutions: latest(b.NodeExecutions, func(n *NodeExecution) (string, Status, int64) { return n.ID, n.Status, n.Seq }),
 		AppLogs:        latest(b.AppLogs, func(l *AppLog) (string, Status, int64) { return l.ID, "", l.Seq }),
+		// Chat records are few per batch: stores deduplicate them.
+		Conversations: b.Conversations,
+		Messages:      b.Messages,
+		Feedbacks:     b.Feedbacks,
+		Variables:     b.Variables,
 	}
 }
 

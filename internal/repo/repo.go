@@ -217,6 +217,11 @@ type Batch struct {
 	Runs           []*WorkflowRun
 	NodeExecutions []*NodeExecution
 	AppLogs        []*AppLog
+	// Chat records (see Conversation).
+	Conversations []*Conversation
+	Messages      []*Message
+	Feedbacks     []*Feedback
+	Variables     []*ConversationVariable
 }
 
 // Len returns the number of records in b.
@@ -224,7 +229,12 @@ func (b *Batch) Len() int {
 	if b == nil {
 		return 0
 	}
-	return len(b.Runs) + len(b.NodeExecutions) + len(b.AppLogs)
+	return len(b.Runs) + len(b.NodeExecutions) + len(b.AppLogs) + b.chatLen()
+}
+
+// chatLen returns the number of chat records in b.
+func (b *Batch) chatLen() int {
+	return len(b.Conversations) + len(b.Messages) + len(b.Feedbacks) + len(b.Variables)
 }
 
 // Append adds the records of o to b.
@@ -235,6 +245,10 @@ func (b *Batch) Append(o *Batch) {
 	b.Runs = append(b.Runs, o.Runs...)
 	b.NodeExecutions = append(b.NodeExecutions, o.NodeExecutions...)
 	b.AppLogs = append(b.AppLogs, o.AppLogs...)
+	b.Conversations = append(b.Conversations, o.Conversations...)
+	b.Messages = append(b.Messages, o.Messages...)
+	b.Feedbacks = append(b.Feedbacks, o.Feedbacks...)
+	b.Variables = append(b.Variables, o.Variables...)
 }
 
 // Writer is the write side: the engine's events, turned into records, feed it.

@@ -44,6 +44,13 @@ type Config struct {
 	// both hold again. A run that alone holds more than MaxBytes is
 	// therefore not kept.
 	MaxBytes int64
+	// Conversations is the most chat conversations kept, with their
+	// messages, variables and feedback; 0 means DefaultConversations.
+	Conversations int
+	// ChatBytes bounds the memory those hold; 0 means DefaultChatBytes.
+	// When either bound is passed, the conversation written least
+	// recently is forgotten, whole.
+	ChatBytes int64
 }
 
 // Store is an in-memory repo.Store. It is safe for concurrent use.
@@ -62,9 +69,15 @@ type Store struct {
 	deferred map[*entry]struct{}
 	// bytes is the sum of the entries' sizes.
 	bytes int64
+
+	// chat holds the chat records, under a lock of their own.
+	chat *chats
 }
 
-var _ repo.Store = (*Store)(nil)
+var (
+	_ repo.Store      = (*Store)(nil)
+	_ repo.ChatReader = (*Store)(nil)
+)
 
 // entry holds one run's records; any of them may arrive first.
 type entry struct {
@@ -93,8 +106,8 @@ func (e *entry) size() int64 { return e.deferredBytes + e.recordBytes }
 
 // New returns an empty store.
 func New(cfg Config) (*Store, error) {
-	if cfg.Capacity < 0 || cfg.MaxBytes < 0 {
-		return nil, fmt.Errorf("memory: negative capacity %d or byte limit %d", cfg.Capacity, cfg.MaxBytes)
+	if cfg.Capacity < 0 || cfg.MaxBytes < 0 || cfg.Conversations < 0 || cfg.ChatBytes < 0 {
+		return nil, fmt.Errorf("memory: negative capacity or byte limit in %+v", cfg)
 	}
 	return &Store{
 		capacity: cmp.Or(cfg.Capacity, DefaultCapacity),
@@ -103,6 +116,7 @@ func New(cfg Config) (*Store, error) {
 		nodes:    make(map[string]*entry),
 		logs:     make(map[string]*entry),
 		deferred: make(map[*entry]struct{}),
+		chat:     newChats(cfg.Conversations, cfg.ChatBytes),
 	}, nil
 }
 
@@ -130,6 +144,10 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 	b, err := b.Prepare()
 	if err != nil {
 		return err
+	}
+	s.chat.apply(b)
+	if len(b.Runs)+len(b.NodeExecutions)+len(b.AppLogs) == 0 {
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
