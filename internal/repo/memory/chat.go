@@ -29,13 +29,13 @@ type chats struct {
 	capacity int
 	maxBytes int64
 
-	mu     sync.RWMutex
-	convs  map[string]*conv           // by conversation id
-	users  map[string]map[*conv]bool  // by userKey: the user's conversations
-	msgs   map[string]*conv           // message id → its conversation
-	apps   map[string]map[string]bool // app id → ids of conversations with feedback
-	lru    list.List                  // of *conv, least recently written first
-	bytes  int64
+	mu    sync.RWMutex
+	convs map[string]*conv           // by conversation id
+	users map[string]map[*conv]bool  // by userKey: the user's conversations
+	msgs  map[string]*conv           // message id → its conversation
+	apps  map[string]map[string]bool // app id → ids of conversations with feedback
+	lru   list.List                  // of *conv, least recently written first
+	bytes int64
 }
 
 // conv is one conversation and everything in it; any record may arrive
