@@ -38,6 +38,11 @@ var (
 	// ErrPersistenceUnavailable: the execution records of a run could not
 	// be written or read (sync mode promises they are committed).
 	ErrPersistenceUnavailable = errors.New("Execution records could not be stored; the run's outcome is not durable. Try again later.") //nolint:staticcheck // message in Dify's style
+	// ErrNotChatApp: a chat route with an app that is not a chatflow.
+	ErrNotChatApp = errors.New("Please check if your app mode matches the right API route.") //nolint:staticcheck // Dify's exact message
+	// ErrNotWorkflowApp: a workflow route with an app that is not a
+	// workflow.
+	ErrNotWorkflowApp = errors.New("Please check if your app mode matches the right API route.") //nolint:staticcheck // Dify's exact message
 	// ErrShuttingDown: a new run while the server drains.
 	ErrShuttingDown = errors.New("The server is shutting down; no new runs are accepted.") //nolint:staticcheck // message in Dify's style
 )
@@ -76,6 +81,20 @@ type WorkflowNotFoundError struct{ ID string }
 func (e *WorkflowNotFoundError) Error() string {
 	return "Workflow not found with id: " + run.Clip(e.ID)
 }
+
+// NotFoundError is a chat resource that does not exist for this app and
+// user: 404 not_found with Dify's message for it ("Conversation Not
+// Exists.", …).
+type NotFoundError struct{ Message string }
+
+// Error returns the message sent to the client.
+func (e *NotFoundError) Error() string { return e.Message }
+
+// BadRequestError is a request Dify refuses with 400 bad_request.
+type BadRequestError struct{ Message string }
+
+// Error returns the message sent to the client.
+func (e *BadRequestError) Error() string { return e.Message }
 
 // TooManyRequestsError is the per-app concurrency limit
 // (APP_MAX_ACTIVE_REQUESTS).
@@ -158,6 +177,10 @@ var errorTable = []errorRow{
 	{match: is(ErrRunNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRunNotFound.Error())},
 	{match: is(ErrRouteNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRouteNotFound.Error())},
 	{match: is(ErrMethodNotAllowed), status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: fixed(ErrMethodNotAllowed.Error())},
+	{match: is(ErrNotChatApp), status: http.StatusBadRequest, code: "not_chat_app", message: fixed(ErrNotChatApp.Error())},
+	{match: is(ErrNotWorkflowApp), status: http.StatusBadRequest, code: "not_workflow_app", message: fixed(ErrNotWorkflowApp.Error())},
+	{match: as[*NotFoundError](), status: http.StatusNotFound, code: "not_found", message: unwrapAs[*NotFoundError]()},
+	{match: as[*BadRequestError](), status: http.StatusBadRequest, code: "bad_request", message: unwrapAs[*BadRequestError]()},
 	{match: is(ErrShuttingDown), status: http.StatusServiceUnavailable, code: "service_unavailable", message: fixed(ErrShuttingDown.Error())},
 	{match: as[*StopTimeoutError](), status: http.StatusInternalServerError, code: "internal_server_error", message: unwrapAs[*StopTimeoutError]()},
 	{match: is(ErrServerBusy), status: http.StatusServiceUnavailable, code: "service_unavailable", message: fixed(ErrServerBusy.Error())},

@@ -30,6 +30,19 @@ func (m *runMeta) event(e *enc, ev *run.Event) {
 	e.key("task_id")
 	e.str(m.taskID)
 	e.key("data")
+	m.data(e, ev)
+	e.close()
+	e.b = append(e.b, '\n', '\n')
+}
+
+// fail writes the stream's error event.
+func (m *runMeta) fail(e *enc, h httpErr) { errorEvent(e, m.runID, h) }
+
+// finish writes nothing: a workflow stream ends with workflow_finished.
+func (m *runMeta) finish(*enc, *run.RunInfo) {}
+
+// data writes the data object of ev.
+func (m *runMeta) data(e *enc, ev *run.Event) {
 	switch ev.Type {
 	case run.EventWorkflowStarted:
 		workflowStarted(e, ev.Run)
@@ -59,8 +72,6 @@ func (m *runMeta) event(e *enc, ev *run.Event) {
 	default:
 		e.emptyObj()
 	}
-	e.close()
-	e.b = append(e.b, '\n', '\n')
 }
 
 // errorEvent writes Dify's stream error event: no task_id, no data.

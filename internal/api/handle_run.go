@@ -168,6 +168,11 @@ func checkWorkflowID(a *app.App, id string) error {
 // handleRun serves POST /workflows/run and /workflows/{workflow_id}/run.
 func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	a := appFrom(r.Context())
+	if a.Workflow.Chat() {
+		// Dify runs chatflows only through the chat API.
+		s.writeError(w, r, ErrNotWorkflowApp)
+		return
+	}
 	release, err := s.admit(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -218,7 +223,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	if req.streaming {
-		s.stream(w, r, rc, a, p, release)
+		s.stream(w, r, rc, a, p, nil, release)
 		return
 	}
 	s.block(w, r, rc, a, p, release)
@@ -229,7 +234,10 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 // must have acquired a slot for a; execute releases it. It returns nil only
 // if the engine panicked (the panic is logged). err reports records that
 // could not be written when Config.Durable is set.
-func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.RunInfo, err error) {
+//
+// turn, when set, makes the run a chat turn: it listens first, and its
+// records are committed with the run's last ones.
+func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTurn) (info *run.RunInfo, err error) {
 	ctx, cancel := context.WithCancelCause(s.runCtx)
 	t := &task{appID: a.ID, runID: p.RunID, user: p.UserID, cancel: cancel}
 	s.mu.Lock()
@@ -252,11 +260,17 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.Ru
 	}()
 	// Records must outlive a client that goes away: their writes use the
 	// server's context, not the request's.
+	opt := record.Options{Inline: s.cfg.InlineWrites, Mirror: s.cfg.Mirror}
+	var first run.Listener
+	if turn != nil {
+		opt.Final = turn.records
+		first = turn
+	}
 	rec := record.New(s.runCtx, s.cfg.Writer, record.Source{
 		RunID: p.RunID, AppID: a.ID, WorkflowID: a.WorkflowID, Version: a.UpdatedAt.UTC().Format("2006-01-02 15:04:05.000000"),
-		SessionID: p.UserID, TriggeredFrom: "app-run", CreatedFrom: "service-api", InstanceID: s.cfg.InstanceID,
-	}, record.Options{Inline: s.cfg.InlineWrites, Mirror: s.cfg.Mirror})
-	info = s.cfg.Engine.Run(ctx, a.Workflow, p, run.Listeners(rec, l))
+		SessionID: p.UserID, TriggeredFrom: "app-run", CreatedFrom: "service-api", InstanceID: s.cfg.InstanceID, Chat: turn != nil,
+	}, opt)
+	info = s.cfg.Engine.Run(ctx, a.Workflow, p, run.Listeners(first, rec, l))
 	if werr := rec.Wait(); werr != nil {
 		s.log.Error("writing run records", "app_id", a.ID, "run_id", p.RunID, "err", werr)
 		if s.cfg.Durable {
@@ -274,7 +288,7 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener) (info *run.Ru
 //
 // ran is called once the run is done.
 func (s *Server) block(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params, ran func()) {
-	info, err := s.execute(a, p, nil)
+	info, err := s.execute(a, p, nil, nil)
 	ran()
 	if info == nil {
 		s.writeError(w, r, errRunPanicked)

@@ -330,3 +330,17 @@ func toJSONString(v any) string {
 	e.value(v)
 	return string(e.b)
 }
+
+// raw writes stored JSON as this encoder formats values (re-encoded, so a
+// Python-style body gets Python's spacing); dflt when raw is empty.
+func (e *enc) raw(raw []byte, dflt string) {
+	if len(raw) == 0 {
+		raw = []byte(dflt)
+	}
+	v, err := parseJSON(raw)
+	if err != nil {
+		e.null()
+		return
+	}
+	e.value(v)
+}

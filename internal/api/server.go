@@ -99,6 +99,13 @@ type Config struct {
 	// Reader serves GET /workflows/run/{id}, /workflows/logs and
 	// /workflows/run/{id}/node-executions (default: the default Writer).
 	Reader repo.Reader
+	// Chats reads conversations and messages for chat turns and the chat
+	// API (default: Reader, when it is a repo.ChatReader). Chat records
+	// are written through Writer with the runs'.
+	Chats repo.ChatReader
+	// Suggester generates suggested questions after an answer (nil: none
+	// are suggested, as when Dify's model fails).
+	Suggester Suggester
 	// Env supplies workflow environment variables by name to every run
 	// (secret variables get their values only from here).
 	Env map[string]string
@@ -200,6 +207,13 @@ func (c Config) withDefaults() Config {
 		m, _ := memory.New(memory.Config{Capacity: c.RunHistory, MaxBytes: c.RunHistoryBytes})
 		c.Writer, c.Reader, c.InlineWrites = m, m, true
 	}
+	if c.Chats == nil {
+		if cr, ok := c.Reader.(repo.ChatReader); ok {
+			c.Chats = cr
+		} else {
+			c.Chats = noChats{}
+		}
+	}
 	return c
 }
 
@@ -297,6 +311,17 @@ func (s *Server) routes() http.Handler {
 			r.Get("/workflows/run/{workflow_run_id}", s.handleGetRun)
 			r.Get("/workflows/run/{workflow_run_id}/node-executions", s.handleNodeExecutions)
 			r.Get("/workflows/logs", s.handleLogs)
+			r.Post("/chat-messages", s.handleChat)
+			r.Post("/chat-messages/{task_id}/stop", s.handleChatStop)
+			r.Get("/conversations", s.handleConversations)
+			r.Delete("/conversations/{conversation_id}", s.handleConversationDelete)
+			r.Post("/conversations/{conversation_id}/name", s.handleConversationRename)
+			r.Get("/conversations/{conversation_id}/variables", s.handleVariables)
+			r.Put("/conversations/{conversation_id}/variables/{variable_id}", s.handleVariableUpdate)
+			r.Get("/messages", s.handleMessages)
+			r.Post("/messages/{message_id}/feedbacks", s.handleFeedback)
+			r.Get("/messages/{message_id}/suggested", s.handleSuggested)
+			r.Get("/app/feedbacks", s.handleFeedbacks)
 			r.Get("/info", s.handleInfo)
 			r.Get("/parameters", s.handleParameters)
 		})

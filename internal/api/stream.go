@@ -115,7 +115,9 @@ var ErrClientTooSlow = errors.New("The client fell too far behind the stream, wh
 // workflow_finished (or an error event). Events are encoded as they are
 // written, a spillSize piece at a time, so a large value is never held
 // whole in encoded form. ran is called once the run is done.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params, ran func()) {
+//
+// turn, when set, makes it a chat turn's stream (chat frames, message_end).
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, a *app.App, p run.Params, turn *chatTurn, ran func()) {
 	q := newQueue(s.cfg.StreamBuffer, s.cfg.StreamBufferBytes, s.streamBytes)
 	done := make(chan *run.RunInfo, 1)
 	var werr error
@@ -123,13 +125,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.Respons
 	// client that falls behind does not keep the run's inputs alive once
 	// its queue is dropped.
 	go func(p run.Params) {
-		info, err := s.execute(a, p, q)
+		info, err := s.execute(a, p, q, turn)
 		ran()
 		werr = err
 		done <- info
 	}(p)
 	runID := p.RunID
-	meta := &runMeta{runID: runID, taskID: p.TaskID, endUserID: endUserID(a.ID, p.UserID)}
+	var meta frames = &runMeta{runID: runID, taskID: p.TaskID, endUserID: endUserID(a.ID, p.UserID)}
+	if turn != nil {
+		meta = &chatMeta{runMeta: runMeta{runID: runID, taskID: p.TaskID, endUserID: endUserID(a.ID, p.UserID)}, turn: turn}
+	}
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -161,12 +166,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.Respons
 		}
 		return rc.Flush()
 	}
+	var final *run.RunInfo
 	for {
 		finished, panicked := false, false
 		select {
 		case <-q.wake:
 		case info := <-done:
-			finished, panicked = true, info == nil
+			finished, panicked, final = true, info == nil, info
 		case <-ping.C:
 			if err := write(pingFrame); err != nil || rc.Flush() != nil {
 				q.kill()
@@ -182,7 +188,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.Respons
 			q.sent(size)
 			s.log.Warn("dropping streaming client", "request_id", requestIDFrom(r.Context()), "run_id", runID, "err", ErrClientTooSlow)
 			h, _ := httpError(ErrClientTooSlow)
-			errorEvent(&e, runID, h)
+			meta.fail(&e, h)
 			_ = send()
 			return
 		}
@@ -193,12 +199,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.Respons
 		spare = evs
 		if panicked {
 			h, _ := httpError(errRunPanicked)
-			errorEvent(&e, runID, h)
+			meta.fail(&e, h)
 		} else if finished && werr != nil {
 			// workflow_finished went out, but its records are not durable:
 			// say so before the stream ends.
 			h, _ := httpError(werr)
-			errorEvent(&e, runID, h)
+			meta.fail(&e, h)
+		} else if finished {
+			meta.finish(&e, final)
 		}
 		var err error
 		if len(evs) > 0 || len(e.b) > 0 {

@@ -42,6 +42,9 @@ type Source struct {
 	// InstanceID is the API instance running the run (its lease id), so
 	// the run can be closed if the instance is lost ("" when not tracked).
 	InstanceID string
+	// Chat marks a chatflow turn: the run's type is "chat", not
+	// "workflow".
+	Chat bool
 
 	endUser string // EndUserID(AppID, SessionID), derived once
 }
@@ -73,6 +76,9 @@ type Recorder struct {
 	// inline writes on the caller's goroutine, for writers that only
 	// enqueue (memory, async) where a hand-off would cost more than it saves.
 	inline bool
+
+	// final is Options.Final.
+	final func() *repo.Batch
 
 	// d, when set, takes the run's records lazily (see Deferrer): the
 	// recorder keeps events and builds records only when d asks. lazyOnly:
@@ -110,6 +116,12 @@ type Options struct {
 	// read-your-writes, without converting or indexing records that nobody
 	// reads).
 	Mirror Deferrer
+	// Final, when set, is called at workflow_finished, after the listeners
+	// before the recorder saw it; the records it returns are written with
+	// the run's last ones, in the same batch (a chat turn's message and
+	// conversation commit with its run). A deferring recorder writes them
+	// at once.
+	Final func() *repo.Batch
 }
 
 // Deferrer is a writer that can take a run's records lazily: build returns
@@ -132,7 +144,7 @@ const InlineFlushRecords = 256
 func New(ctx context.Context, w repo.Writer, src Source, opt Options) *Recorder {
 	idle := make(chan struct{})
 	close(idle)
-	r := &Recorder{src: src, w: w, ctx: ctx, inline: opt.Inline, idle: idle}
+	r := &Recorder{src: src, w: w, ctx: ctx, inline: opt.Inline, idle: idle, final: opt.Final}
 	if d, ok := w.(Deferrer); ok && opt.Inline {
 		r.d, r.lazyOnly = d, true // build derives the end-user id, if ever
 		return r
@@ -152,10 +164,16 @@ func (r *Recorder) OnEvent(e *run.Event) {
 	if r.d != nil {
 		r.keep(e)
 		if r.lazyOnly {
+			if e.Type == run.EventWorkflowFinished && r.final != nil {
+				r.fail(r.w.Write(r.ctx, r.final()))
+			}
 			return
 		}
 	}
 	b := Convert(&r.src, e)
+	if e.Type == run.EventWorkflowFinished && r.final != nil {
+		b.Append(r.final())
+	}
 	if b.Len() == 0 {
 		return
 	}
@@ -193,13 +211,19 @@ func (r *Recorder) coalesce(e *run.Event, b *repo.Batch) {
 		return
 	}
 	r.pending = nil
-	if err := r.w.Write(r.ctx, p); err != nil {
-		r.mu.Lock()
-		if r.err == nil {
-			r.err = err
-		}
-		r.mu.Unlock()
+	r.fail(r.w.Write(r.ctx, p))
+}
+
+// fail keeps err if it is the first write error.
+func (r *Recorder) fail(err error) {
+	if err == nil {
+		return
 	}
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
 }
 
 // keep is OnEvent for a deferring recorder.
@@ -253,13 +277,7 @@ func (r *Recorder) flush() {
 			return
 		}
 		r.mu.Unlock()
-		if err := r.w.Write(r.ctx, b); err != nil {
-			r.mu.Lock()
-			if r.err == nil {
-				r.err = err
-			}
-			r.mu.Unlock()
-		}
+		r.fail(r.w.Write(r.ctx, b))
 	}
 }
 
@@ -330,7 +348,7 @@ func runRecord(src *Source, info *run.RunInfo, seq int64) *repo.WorkflowRun {
 		TenantID:        src.TenantID,
 		AppID:           src.AppID,
 		WorkflowID:      or(src.WorkflowID, info.WorkflowID),
-		Type:            "workflow",
+		Type:            runType(src.Chat),
 		TriggeredFrom:   or(src.TriggeredFrom, "app-run"),
 		Version:         src.Version,
 		Inputs:          jsonOf(info.Inputs),
@@ -433,6 +451,14 @@ func jsonOf(v any) json.RawMessage {
 }
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
+
+// runType is Dify's workflow_runs.type.
+func runType(chat bool) string {
+	if chat {
+		return "chat"
+	}
+	return "workflow"
+}
 
 func or(a, b string) string {
 	if a != "" {

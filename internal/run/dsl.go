@@ -56,10 +56,11 @@ type EnvVarSpec struct {
 // ConvVarSpec declares a conversation variable (chatflow only; selector
 // [conversation, name]).
 type ConvVarSpec struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	ValueType string `json:"value_type"`
-	Value     any    `json:"value"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	ValueType   string `json:"value_type"`
+	Value       any    `json:"value"`
+	Description string `json:"description"`
 }
 
 // NodeSpec is one node as written in the DSL.

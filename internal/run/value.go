@@ -607,3 +607,12 @@ func parseJSONValue(s string) (any, error) {
 	}
 	return Normalize(v), nil
 }
+
+// JSON encodes an engine value as JSON (Vars as objects, in order).
+func JSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := writeJSON(&b, v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
