@@ -31,6 +31,7 @@ type chatTurn struct {
 	messageID string
 	runID     string
 	createdAt time.Time
+	clock     func() time.Time
 
 	// Filled by OnEvent, which the engine serialises; read after the run.
 	answer              strings.Builder
@@ -52,7 +53,7 @@ func (t *chatTurn) OnEvent(e *run.Event) {
 	case run.EventTextChunk:
 		t.answer.WriteString(e.Chunk.Text)
 		if strings.TrimSpace(e.Chunk.Text) != "" {
-			now := time.Now()
+			now := t.clock()
 			if t.firstText.IsZero() {
 				t.firstText = now
 			}

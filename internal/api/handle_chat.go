@@ -178,7 +178,7 @@ func (s *Server) openTurn(ctx context.Context, a *app.App, req *chatRequest, inp
 	now := s.cfg.Clock()
 	t := &chatTurn{
 		app: a, user: req.user, query: req.query, inputs: inputs, files: req.files,
-		messageID: s.cfg.NewID(), createdAt: now,
+		messageID: s.cfg.NewID(), createdAt: now, clock: s.cfg.Clock,
 	}
 	if req.conversationID == "" {
 		t.conv = &run.Conversation{ID: s.cfg.NewID(), Turn: 1}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,19 +25,25 @@ import (
 
 // Fixed ids of the test apps.
 const (
-	echoApp    = "35a953c7-4255-4b7a-bcab-983e6f30c43f"
-	echoWF     = "899bd8ac-3b4b-4b53-8e79-8cb2e3541f07"
-	echoKey    = "app-test-echo-key"
-	chain3App  = "433c5666-65ca-4d27-b7bd-944f92f47d0e"
-	chain3WF   = "72ae29e8-3828-4026-91af-b1337ee0e007"
-	chain3Key  = "app-test-chain3-key"
-	diamondApp = "44afcde3-18a6-437b-8842-9937074327e4"
-	diamondWF  = "0d3d7671-51cc-4263-94c9-97645780c4cb"
-	diamondKey = "app-test-diamond-key"
-	blockApp   = "011d426b-e2e2-42bb-8167-17112d960102"
-	blockWF    = "81baef1e-eab7-4732-9257-5546aab5e6ac"
-	blockKey   = "app-test-block-key"
-	adminKey   = "admin-test-key"
+	echoApp      = "35a953c7-4255-4b7a-bcab-983e6f30c43f"
+	echoWF       = "899bd8ac-3b4b-4b53-8e79-8cb2e3541f07"
+	echoKey      = "app-test-echo-key"
+	chain3App    = "433c5666-65ca-4d27-b7bd-944f92f47d0e"
+	chain3WF     = "72ae29e8-3828-4026-91af-b1337ee0e007"
+	chain3Key    = "app-test-chain3-key"
+	diamondApp   = "44afcde3-18a6-437b-8842-9937074327e4"
+	diamondWF    = "0d3d7671-51cc-4263-94c9-97645780c4cb"
+	diamondKey   = "app-test-diamond-key"
+	blockApp     = "011d426b-e2e2-42bb-8167-17112d960102"
+	blockWF      = "81baef1e-eab7-4732-9257-5546aab5e6ac"
+	blockKey     = "app-test-block-key"
+	chatApp      = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+	chatWF       = "8d2e3f4a-5b6c-4d7e-9f8a-0b1c2d3e4f5a"
+	chatKey      = "app-test-chat-key"
+	chatBlockApp = "2b9f3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	chatBlockWF  = "3c0a4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+	chatBlockKey = "app-test-chat-block-key"
+	adminKey     = "admin-test-key"
 )
 
 // fixedTime is the clock of deterministic tests.
@@ -68,6 +75,20 @@ workflow:
     - {id: e2, source: block, target: end}
 `
 
+// chatBlockDSL is a chatflow Start -> test-block -> Answer.
+const chatBlockDSL = `
+app: {mode: advanced-chat, name: chat-block}
+workflow:
+  graph:
+    nodes:
+    - {id: start, data: {type: start, title: Start, variables: []}}
+    - {id: block, data: {type: test-block, title: Block}}
+    - {id: answer, data: {type: answer, title: Answer, answer: "{{#block.output#}}"}}
+    edges:
+    - {id: e1, source: start, target: block}
+    - {id: e2, source: block, target: answer}
+`
+
 // blocker controls the test-block nodes of one bundle. A run's block node
 // reports its run id on started, then waits for release(query) (the run's
 // "query" input names the gate) or for the run to be cancelled. A query
@@ -95,8 +116,14 @@ func (b *blocker) release(name string) { close(b.gate(name)) }
 func (b *blocker) nodeType() run.NodeType {
 	return run.NodeType{Name: "test-block", Build: func(*run.Build) (run.Executor, error) {
 		return run.ExecutorFunc(func(ctx context.Context, x *run.Exec) (*run.Result, error) {
-			q, _ := x.Pool.Get(run.Selector{"start", "query"})
+			q, ok := x.Pool.Get(run.Selector{"start", "query"})
+			if !ok {
+				q, _ = x.Pool.Get(run.Selector{"sys", "query"}) // a chatflow
+			}
 			name, _ := q.(string)
+			if name == "fail" {
+				return nil, errors.New("the block node failed")
+			}
 			b.started <- x.RunID()
 			if strings.HasPrefix(name, "deaf") {
 				<-b.gate(name)
@@ -171,6 +198,8 @@ func setup(t testing.TB, o options) *bundle {
 		{chain3App, chain3WF, chain3Key, "chain3.yml", ""},
 		{diamondApp, diamondWF, diamondKey, "diamond.yml", ""},
 		{blockApp, blockWF, blockKey, "", blockDSL},
+		{chatApp, chatWF, chatKey, "chat.yml", ""},
+		{chatBlockApp, chatBlockWF, chatBlockKey, "", chatBlockDSL},
 	} {
 		dsl := []byte(a.dsl)
 		if a.file != "" {
@@ -326,7 +355,13 @@ func readUntilFinished(t testing.TB, s *sseReader) ([]event, finished) {
 // startStream posts a streaming run to a live server.
 func startStream(ctx context.Context, t testing.TB, base, key, body string) (*http.Response, *sseReader) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/workflows/run", strings.NewReader(body))
+	return startStreamAt(ctx, t, base+"/v1/workflows/run", key, body)
+}
+
+// startStreamAt is startStream for any streaming endpoint.
+func startStreamAt(ctx context.Context, t testing.TB, url, key, body string) (*http.Response, *sseReader) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
