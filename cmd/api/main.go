@@ -47,6 +47,8 @@ type config struct {
 	AppMaxActiveRequests int   `envconfig:"APP_MAX_ACTIVE_REQUESTS" default:"0"`
 	RunHistorySize       int   `envconfig:"RUN_HISTORY_SIZE" default:"1000"`
 	RunHistoryMaxBytes   int64 `envconfig:"RUN_HISTORY_MAX_BYTES" default:"67108864"`
+	ChatHistorySize      int   `envconfig:"CHAT_HISTORY_SIZE" default:"10000"`
+	ChatHistoryMaxBytes  int64 `envconfig:"CHAT_HISTORY_MAX_BYTES" default:"33554432"`
 	MaxRequestBodyBytes  int64 `envconfig:"MAX_REQUEST_BODY_BYTES" default:"10485760"`
 	MaxBodyBytesInFlight int64 `envconfig:"MAX_REQUEST_BODY_BYTES_IN_FLIGHT" default:"67108864"`
 
@@ -166,6 +168,9 @@ func (c config) memoryLimit() int64 {
 	}
 	if n := c.RunHistoryMaxBytes - memory.DefaultMaxBytes; n > 0 {
 		limit += n
+	}
+	if c.WorkflowRepoMode == "memory" {
+		limit += max(c.ChatHistoryMaxBytes, 0) // conversations are kept in memory only in this mode
 	}
 	if n := c.SSEMaxBufferedTotal - api.DefaultStreamBufferBytesTotal; n > 0 {
 		limit += n

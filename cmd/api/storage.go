@@ -46,7 +46,10 @@ type storage struct {
 //     ASYNC_ACK=enqueued a run's end reaches the client only once its
 //     records are in Redis or the spool.
 func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log *slog.Logger) (*storage, error) {
-	recent, err := memory.New(memory.Config{Capacity: cfg.RunHistorySize, MaxBytes: cfg.RunHistoryMaxBytes})
+	recent, err := memory.New(memory.Config{
+		Capacity: cfg.RunHistorySize, MaxBytes: cfg.RunHistoryMaxBytes,
+		Conversations: cfg.ChatHistorySize, ChatBytes: cfg.ChatHistoryMaxBytes,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -17,8 +17,8 @@ const (
 	// DefaultConversations is the number of conversations kept.
 	DefaultConversations = 10000
 	// DefaultChatBytes is the memory the kept conversations may hold
-	// (64 MiB).
-	DefaultChatBytes = 64 << 20
+	// (32 MiB).
+	DefaultChatBytes = 32 << 20
 )
 
 // chats holds chat records (see repo.Conversation). Conversations are
