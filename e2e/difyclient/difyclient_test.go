@@ -1,7 +1,10 @@
 // Package difyclient_test runs flowrun's real server binary against the
-// published Dify Node SDK (dify-client@2.3.2, see package.json and
-// e2e.mjs). It needs node and npm on PATH; it installs the SDK with
-// `npm ci` when node_modules is missing.
+// published Dify Node SDK (dify-client@2.3.2, see package.json, e2e.mjs and
+// chat.mjs). It needs node and npm on PATH; it installs the SDK with
+// `npm ci` when node_modules is missing. The chat checks run in every
+// persistence mode: sync and async use the PostgreSQL and Redis that
+// scripts/test.sh starts (TEST_DATABASE_URL, TEST_REDIS_URL), async with a
+// persister.
 package difyclient_test
 
 import (
@@ -18,10 +21,20 @@ import (
 	"time"
 )
 
-// chain3Key is the example key of examples/chain3.yml (examples/apps.yaml).
-const chain3Key = "app-flowrun-chain3-local-only"
+// Example keys (examples/apps.yaml).
+const (
+	chain3Key = "app-flowrun-chain3-local-only"
+	chatKey   = "app-flowrun-chat-local-only"
+)
 
-func TestDifyNodeSDK(t *testing.T) {
+// tools are the binaries the test drives.
+type tools struct {
+	node, api, persister string
+}
+
+// setup installs the SDK and builds the binaries once.
+func setup(t *testing.T, ctx context.Context) *tools {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatal("node is not installed: this end-to-end test needs node and npm (CI machines have them)")
@@ -34,46 +47,58 @@ func TestDifyNodeSDK(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go not on PATH: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-
 	if _, err := os.Stat("node_modules/dify-client/package.json"); err != nil {
 		cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("npm ci: %v\n%s", err, out)
 		}
 	}
-
-	bin := filepath.Join(t.TempDir(), "flowrun-api")
-	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "../../cmd/api").CombinedOutput(); err != nil {
+	dir := t.TempDir()
+	tl := &tools{node: node, api: filepath.Join(dir, "flowrun-api"), persister: filepath.Join(dir, "flowrun-persister")}
+	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", dir, "../../cmd/api", "../../cmd/persister").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	if err := os.Rename(filepath.Join(dir, "api"), tl.api); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "persister"), tl.persister); err != nil {
+		t.Fatal(err)
+	}
+	return tl
+}
 
-	srv := exec.Command(bin)
-	srv.Env = append(os.Environ(),
-		"ADDR=127.0.0.1:0",
-		"APPS_DIR=../../examples",
-		"WORKFLOW_REPO_MODE=memory",
-		"LOG_FORMAT=text",
-	)
-	stderr, err := srv.StderrPipe()
+// proc is a running server process.
+type proc struct {
+	cmd    *exec.Cmd
+	addr   string
+	exited chan error
+	logs   *lockedBuilder
+}
+
+// start runs bin with env and waits until it logs "msg=listening
+// addr=HOST:PORT" (when listens is set). The process is killed at the
+// end of the test if it is still running.
+func start(t *testing.T, ctx context.Context, bin string, listens bool, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), append([]string{"LOG_FORMAT=text"}, env...)...)
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(); err != nil {
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
+	p := &proc{cmd: cmd, exited: make(chan error, 1), logs: &lockedBuilder{}}
 	t.Cleanup(func() {
-		if srv.ProcessState == nil {
-			_ = srv.Process.Kill()
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("%s log:\n%s", filepath.Base(bin), p.logs.string())
 		}
 	})
-
-	// The server logs "msg=listening addr=HOST:PORT" once it accepts
-	// connections; the rest of its log is kept for failure reports.
 	addrc := make(chan string, 1)
-	logs := &lockedBuilder{}
 	logsDone := make(chan struct{})
 	go func() {
 		defer close(logsDone)
@@ -81,53 +106,70 @@ func TestDifyNodeSDK(t *testing.T) {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			logs.write(line + "\n")
+			p.logs.write(line + "\n")
 			if m := re.FindStringSubmatch(line); m != nil {
 				addrc <- m[1]
 			}
 		}
 	}()
-	go func() { <-logsDone; exited <- srv.Wait() }()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case err := <-exited:
-		t.Fatalf("server exited early: %v", err)
-	case <-ctx.Done():
-		t.Fatal("server did not start")
+	go func() { <-logsDone; p.exited <- cmd.Wait() }()
+	if !listens {
+		return p
 	}
+	select {
+	case p.addr = <-addrc:
+	case err := <-p.exited:
+		t.Fatalf("%s exited early: %v", bin, err)
+	case <-ctx.Done():
+		t.Fatalf("%s did not start", bin)
+	}
+	return p
+}
 
-	cmd := exec.CommandContext(ctx, node, "e2e.mjs")
+// stop sends SIGTERM and expects exit status 0.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("did not exit after SIGTERM")
+	}
+}
+
+// script runs a check script of the SDK against a server.
+func (tl *tools) script(t *testing.T, ctx context.Context, name, addr, key string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, tl.node, name)
 	cmd.Env = append(os.Environ(),
 		"FLOWRUN_BASE_URL=http://"+addr+"/v1",
-		"FLOWRUN_KEY="+chain3Key,
+		"FLOWRUN_KEY="+key,
 		"NO_PROXY=127.0.0.1,localhost",
 		"no_proxy=127.0.0.1,localhost",
 	)
 	out, err := cmd.CombinedOutput()
-	t.Logf("e2e.mjs output:\n%s", out)
+	t.Logf("%s output:\n%s", name, out)
 	if err != nil {
-		t.Errorf("e2e.mjs failed: %v", err)
-	}
-
-	// Graceful shutdown: SIGTERM, exit status 0.
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("server exit after SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Error("server did not exit after SIGTERM")
-	}
-	if t.Failed() {
-		t.Logf("server log:\n%s", logs.string())
+		t.Errorf("%s failed: %v", name, err)
 	}
 }
 
-// lockedBuilder collects the server log from the reading goroutine.
+func TestDifyNodeSDK(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tl := setup(t, ctx)
+	srv := start(t, ctx, tl.api, true, "ADDR=127.0.0.1:0", "APPS_DIR=../../examples", "WORKFLOW_REPO_MODE=memory")
+	tl.script(t, ctx, "e2e.mjs", srv.addr, chain3Key)
+	tl.script(t, ctx, "chat.mjs", srv.addr, chatKey)
+	srv.stop(t)
+}
+
+// lockedBuilder collects a process log from the reading goroutine.
 type lockedBuilder struct {
 	mu sync.Mutex
 	b  strings.Builder
