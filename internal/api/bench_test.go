@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -67,4 +68,52 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkChatChain3Blocking is BenchmarkRunChain3Blocking's graph as a
+// chatflow, one blocking turn of a new conversation each time: the chat
+// API's cost over the workflow API's.
+func BenchmarkChatChain3Blocking(b *testing.B) {
+	bd := setup(b, options{mutate: func(c *api.Config) { c.Logger = slog.New(slog.DiscardHandler) }})
+	const body = `{"query": "hello", "inputs": {"query": "hello"}, "response_mode": "blocking", "user": "bench"}`
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat-messages", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+chain3ChatKey)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		bd.srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkChatChain3NextTurn continues one conversation: each turn reads
+// the conversation (count, variables) before it runs.
+func BenchmarkChatChain3NextTurn(b *testing.B) {
+	bd := setup(b, options{mutate: func(c *api.Config) { c.Logger = slog.New(slog.DiscardHandler) }})
+	first := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat-messages", strings.NewReader(`{"query": "hello", "inputs": {"query": "hello"}, "user": "bench"}`))
+	req.Header.Set("Authorization", "Bearer "+chain3ChatKey)
+	bd.srv.ServeHTTP(first, req)
+	var conv struct {
+		ID string `json:"conversation_id"`
+	}
+	if err := json.Unmarshal(first.Body.Bytes(), &conv); err != nil || conv.ID == "" {
+		b.Fatalf("first turn: %s", first.Body)
+	}
+	body := `{"query": "hello", "inputs": {"query": "hello"}, "response_mode": "blocking", "user": "bench", "conversation_id": "` + conv.ID + `"}`
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat-messages", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+chain3ChatKey)
+		rec := httptest.NewRecorder()
+		bd.srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
 }

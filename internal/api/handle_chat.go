@@ -195,8 +195,13 @@ func (s *Server) openTurn(ctx context.Context, a *app.App, req *chatRequest, inp
 		return nil, err
 	}
 	t.conv = &run.Conversation{ID: turn.Conversation.ID, Turn: turn.Messages + 1}
-	for _, m := range turn.History {
-		t.conv.History = append(t.conv.History, run.Message{Query: m.Query, Answer: m.Answer})
+	t.conv.History = make([]run.Message, len(turn.History))
+	for i, m := range turn.History {
+		t.conv.History[i] = run.Message{Query: m.Query, Answer: m.Answer}
+		if m.Status == repo.MessageError {
+			// Dify's memory gives a failed turn an empty answer.
+			t.conv.History[i].Answer = ""
+		}
 	}
 	t.vars = map[string]*repo.ConversationVariable{}
 	if len(turn.Variables) > 0 {

@@ -25,25 +25,28 @@ import (
 
 // Fixed ids of the test apps.
 const (
-	echoApp      = "35a953c7-4255-4b7a-bcab-983e6f30c43f"
-	echoWF       = "899bd8ac-3b4b-4b53-8e79-8cb2e3541f07"
-	echoKey      = "app-test-echo-key"
-	chain3App    = "433c5666-65ca-4d27-b7bd-944f92f47d0e"
-	chain3WF     = "72ae29e8-3828-4026-91af-b1337ee0e007"
-	chain3Key    = "app-test-chain3-key"
-	diamondApp   = "44afcde3-18a6-437b-8842-9937074327e4"
-	diamondWF    = "0d3d7671-51cc-4263-94c9-97645780c4cb"
-	diamondKey   = "app-test-diamond-key"
-	blockApp     = "011d426b-e2e2-42bb-8167-17112d960102"
-	blockWF      = "81baef1e-eab7-4732-9257-5546aab5e6ac"
-	blockKey     = "app-test-block-key"
-	chatApp      = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
-	chatWF       = "8d2e3f4a-5b6c-4d7e-9f8a-0b1c2d3e4f5a"
-	chatKey      = "app-test-chat-key"
-	chatBlockApp = "2b9f3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
-	chatBlockWF  = "3c0a4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
-	chatBlockKey = "app-test-chat-block-key"
-	adminKey     = "admin-test-key"
+	echoApp       = "35a953c7-4255-4b7a-bcab-983e6f30c43f"
+	echoWF        = "899bd8ac-3b4b-4b53-8e79-8cb2e3541f07"
+	echoKey       = "app-test-echo-key"
+	chain3App     = "433c5666-65ca-4d27-b7bd-944f92f47d0e"
+	chain3WF      = "72ae29e8-3828-4026-91af-b1337ee0e007"
+	chain3Key     = "app-test-chain3-key"
+	diamondApp    = "44afcde3-18a6-437b-8842-9937074327e4"
+	diamondWF     = "0d3d7671-51cc-4263-94c9-97645780c4cb"
+	diamondKey    = "app-test-diamond-key"
+	blockApp      = "011d426b-e2e2-42bb-8167-17112d960102"
+	blockWF       = "81baef1e-eab7-4732-9257-5546aab5e6ac"
+	blockKey      = "app-test-block-key"
+	chatApp       = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+	chatWF        = "8d2e3f4a-5b6c-4d7e-9f8a-0b1c2d3e4f5a"
+	chatKey       = "app-test-chat-key"
+	chatBlockApp  = "2b9f3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	chatBlockWF   = "3c0a4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+	chatBlockKey  = "app-test-chat-block-key"
+	chain3ChatApp = "5d1b5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
+	chain3ChatWF  = "6e2c6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f70"
+	chain3ChatKey = "app-test-chain3-chat-key"
+	adminKey      = "admin-test-key"
 )
 
 // fixedTime is the clock of deterministic tests.
@@ -200,6 +203,7 @@ func setup(t testing.TB, o options) *bundle {
 		{blockApp, blockWF, blockKey, "", blockDSL},
 		{chatApp, chatWF, chatKey, "chat.yml", ""},
 		{chatBlockApp, chatBlockWF, chatBlockKey, "", chatBlockDSL},
+		{chain3ChatApp, chain3ChatWF, chain3ChatKey, "../internal/api/testdata/chain3_chat.yml", ""},
 	} {
 		dsl := []byte(a.dsl)
 		if a.file != "" {

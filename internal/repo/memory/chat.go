@@ -83,11 +83,12 @@ func (c *chats) apply(b *repo.Batch) {
 		} else if cv.rec.UpdatedAt.After(r.UpdatedAt) {
 			r.UpdatedAt = cv.rec.UpdatedAt // a later turn's
 		}
+		delta := convSize(r) - convSize(cv.rec)
 		cv.rec = r
 		if r.Deleted {
-			c.clear(cv)
+			delta -= c.clear(cv)
 		}
-		c.touch(cv)
+		c.touch(cv, delta)
 	}
 	for _, m := range b.Messages {
 		cv := c.get(m.ConversationID)
@@ -95,6 +96,7 @@ func (c *chats) apply(b *repo.Batch) {
 			continue
 		}
 		i, found := slices.BinarySearchFunc(cv.msgs, m, msgOrder)
+		delta := msgSize(m)
 		if !found {
 			if old := c.msgs[m.ID]; old != nil {
 				continue // an id of another conversation: never moves
@@ -102,6 +104,7 @@ func (c *chats) apply(b *repo.Batch) {
 			cv.msgs = slices.Insert(cv.msgs, i, m)
 			c.msgs[m.ID] = cv
 		} else if m.Seq > cv.msgs[i].Seq {
+			delta -= msgSize(cv.msgs[i])
 			cv.msgs[i] = m
 		} else {
 			continue
@@ -111,28 +114,30 @@ func (c *chats) apply(b *repo.Batch) {
 			r.UpdatedAt = m.CreatedAt
 			cv.rec = &r
 		}
-		c.touch(cv)
+		c.touch(cv, delta)
 	}
 	for _, v := range b.Variables {
 		cv := c.get(v.ConversationID)
 		if cv.deleted() {
 			continue
 		}
-		if old := cv.vars[v.ID]; old != nil && v.Seq <= old.Seq {
+		old := cv.vars[v.ID]
+		if old != nil && v.Seq <= old.Seq {
 			continue
 		}
 		if cv.vars == nil {
 			cv.vars = map[string]*repo.ConversationVariable{}
 		}
 		cv.vars[v.ID] = v
-		c.touch(cv)
+		c.touch(cv, varSize(v)-varSize(old))
 	}
 	for _, f := range b.Feedbacks {
 		cv := c.get(f.ConversationID)
 		if cv.deleted() {
 			continue
 		}
-		if old := cv.feedback[f.MessageID]; old != nil && !repo.SupersedesChat(f.Deleted, f.Seq, old.Deleted, old.Seq) {
+		old := cv.feedback[f.MessageID]
+		if old != nil && !repo.SupersedesChat(f.Deleted, f.Seq, old.Deleted, old.Seq) {
 			continue
 		}
 		if cv.feedback == nil {
@@ -145,7 +150,7 @@ func (c *chats) apply(b *repo.Batch) {
 			c.apps[f.AppID] = ids
 		}
 		ids[cv.id] = true
-		c.touch(cv)
+		c.touch(cv, feedbackSize(f)-feedbackSize(old))
 	}
 	c.trim()
 }
@@ -161,7 +166,8 @@ func msgOrder(a, b *repo.Message) int {
 func (c *chats) get(id string) *conv {
 	cv := c.convs[id]
 	if cv == nil {
-		cv = &conv{id: id}
+		cv = &conv{id: id, bytes: recordOverhead}
+		c.bytes += recordOverhead
 		cv.elem = c.lru.PushBack(cv)
 		c.convs[id] = cv
 	}
@@ -170,34 +176,61 @@ func (c *chats) get(id string) *conv {
 
 func (cv *conv) deleted() bool { return cv.rec != nil && cv.rec.Deleted }
 
-// clear drops what a deleted conversation held; its record stays, so
-// that late records do not bring it back. Callers hold c.mu.
-func (c *chats) clear(cv *conv) {
+// clear drops what a deleted conversation held and returns its size;
+// its record stays, so that late records do not bring it back. Callers
+// hold c.mu.
+func (c *chats) clear(cv *conv) int64 {
+	var n int64
 	for _, m := range cv.msgs {
 		delete(c.msgs, m.ID)
-	}
-	cv.msgs, cv.vars, cv.feedback = nil, nil, nil
-}
-
-// touch moves cv to the back of the eviction order and recounts its
-// size. Callers hold c.mu.
-func (c *chats) touch(cv *conv) {
-	c.lru.MoveToBack(cv.elem)
-	size := int64(recordOverhead)
-	if r := cv.rec; r != nil {
-		size += int64(len(r.Name) + len(r.Inputs) + len(r.Introduction) + len(r.User))
-	}
-	for _, m := range cv.msgs {
-		size += recordOverhead + int64(len(m.Query)+len(m.Answer)+len(m.Inputs)+len(m.Metadata)+len(m.Files)+len(m.Error)+len(m.User))
+		n += msgSize(m)
 	}
 	for _, v := range cv.vars {
-		size += recordOverhead + int64(len(v.ID)+len(v.Name)+len(v.Description)+len(v.Value))
+		n += varSize(v)
 	}
 	for _, f := range cv.feedback {
-		size += recordOverhead + int64(len(f.Content)+len(f.User))
+		n += feedbackSize(f)
 	}
-	c.bytes += size - cv.bytes
-	cv.bytes = size
+	cv.msgs, cv.vars, cv.feedback = nil, nil, nil
+	return n
+}
+
+// touch moves cv to the back of the eviction order and counts delta more
+// bytes for it. Callers hold c.mu.
+func (c *chats) touch(cv *conv, delta int64) {
+	c.lru.MoveToBack(cv.elem)
+	cv.bytes += delta
+	c.bytes += delta
+}
+
+// Sizes of chat records: an allowance for the struct and its map or list
+// entries, plus their variable-length fields. nil holds none.
+func convSize(r *repo.Conversation) int64 {
+	if r == nil {
+		return 0
+	}
+	return recordOverhead + int64(len(r.Name)+len(r.Inputs)+len(r.Introduction)+len(r.User))
+}
+
+func msgSize(m *repo.Message) int64 {
+	if m == nil {
+		return 0
+	}
+	return recordOverhead + int64(len(m.Query)+len(m.Answer)+len(m.Inputs)+len(m.Metadata)+len(m.Files)+len(m.Error)+len(m.User))
+}
+
+func varSize(v *repo.ConversationVariable) int64 {
+	if v == nil {
+		return 0
+	}
+	return recordOverhead + int64(len(v.ID)+len(v.Name)+len(v.Description)+len(v.Value))
+}
+
+func feedbackSize(f *repo.Feedback) int64 {
+	if f == nil {
+		return 0
+	}
+	return recordOverhead + int64(len(f.Content)+len(f.User))
 }
 
 // trim evicts the conversations written least recently while a bound is
@@ -210,6 +243,7 @@ func (c *chats) trim() {
 
 func (c *chats) evict(cv *conv) {
 	c.clear(cv)
+	// cv.bytes counts everything, cleared or not.
 	c.lru.Remove(cv.elem)
 	delete(c.convs, cv.id)
 	if r := cv.rec; r != nil {
