@@ -119,9 +119,9 @@ func buildClassifier(cfg *Config, b *run.Build) (run.Executor, error) {
 	return n, nil
 }
 
-// messages builds the prompt as Dify's QuestionClassifierNode does,
-// including the query appended as a last user message (Dify passes it as
-// sys_query).
+// messages builds the prompt as Dify's QuestionClassifierNode does. The
+// classification message is the last one: Dify 1.12 passes an empty
+// sys_query so that no second user message follows it.
 func (n *classifierNode) messages(pool *run.Pool, query, instruction string) []openai.Message {
 	cats := make([]any, len(n.classes))
 	for i, c := range n.classes {
@@ -140,7 +140,6 @@ func (n *classifierNode) messages(pool *run.Pool, query, instruction string) []o
 		{Role: "user", Content: classifyUser2},
 		{Role: "assistant", Content: classifyAssistant2},
 		{Role: "user", Content: fill(classifyUser3, "{input_text}", query, "{categories}", pyDumps(cats, false), "{classification_instructions}", instruction)},
-		{Role: "user", Content: query},
 	}
 	out := raw[:0]
 	for _, m := range raw {
