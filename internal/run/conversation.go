@@ -55,11 +55,15 @@ func (b *Build) NeedHistory(n int) {
 }
 
 // History returns the conversation's earlier turns, oldest first, at most
-// the workflow's HistoryLimit; nil outside a chatflow turn. Callers must
-// not modify it.
+// the workflow's HistoryLimit. It is nil only outside a chatflow turn
+// (where Dify's nodes have no memory at all); a turn with no earlier
+// turns gets an empty, non-nil slice. Callers must not modify it.
 func (x *Exec) History() []Message {
 	if x.run.conv == nil {
 		return nil
+	}
+	if x.run.conv.History == nil {
+		return []Message{}
 	}
 	return x.run.conv.History
 }
