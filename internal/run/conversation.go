@@ -26,8 +26,10 @@ type Message struct {
 	Answer string
 }
 
-// HistoryUnbounded is the window a node with memory but no enabled window
-// reads, as Dify's TokenBufferMemory does (message_limit 500).
+// HistoryUnbounded is the most Dify's TokenBufferMemory reads: 500
+// message rows (message_limit) when a node's window is off or has no size,
+// and the most Build.NeedHistory records. Those rows include the turn being
+// answered, so such a node reads HistoryUnbounded-1 earlier turns.
 const HistoryUnbounded = 500
 
 // HistoryLimit is how many earlier turns the workflow's nodes with memory
