@@ -26,8 +26,10 @@ type Message struct {
 	Answer string
 }
 
-// HistoryUnbounded is the window a node with memory but no enabled window
-// reads, as Dify's TokenBufferMemory does (message_limit 500).
+// HistoryUnbounded is the most Dify's TokenBufferMemory reads: 500
+// message rows (message_limit) when a node's window is off or has no size,
+// and the most Build.NeedHistory records. Those rows include the turn being
+// answered, so such a node reads HistoryUnbounded-1 earlier turns.
 const HistoryUnbounded = 500
 
 // HistoryLimit is how many earlier turns the workflow's nodes with memory
@@ -55,11 +57,15 @@ func (b *Build) NeedHistory(n int) {
 }
 
 // History returns the conversation's earlier turns, oldest first, at most
-// the workflow's HistoryLimit; nil outside a chatflow turn. Callers must
-// not modify it.
+// the workflow's HistoryLimit. It is nil only outside a chatflow turn
+// (where Dify's nodes have no memory at all); a turn with no earlier
+// turns gets an empty, non-nil slice. Callers must not modify it.
 func (x *Exec) History() []Message {
 	if x.run.conv == nil {
 		return nil
+	}
+	if x.run.conv.History == nil {
+		return []Message{}
 	}
 	return x.run.conv.History
 }

@@ -217,17 +217,17 @@ func (f *fakeLLM) answer(prompt string) string {
 }
 
 // isClassifier recognises a question-classifier request: its
-// classification message (the one before the repeated query) lists the
-// categories with their ids.
+// classification message, the last one, lists the categories with their
+// ids.
 func isClassifier(r *chatRequest) bool {
-	return len(r.Messages) >= 2 && categoriesRE.MatchString(r.Messages[len(r.Messages)-2].Content)
+	return len(r.Messages) >= 2 && categoriesRE.MatchString(r.Messages[len(r.Messages)-1].Content)
 }
 
 var categoriesRE = regexp.MustCompile(`"categories"\s*:\s*\[\s*\{\s*"category_id"`)
 
 // classify picks a category offered in the classification message.
 func (f *fakeLLM) classify(r *chatRequest) (id, name string, err error) {
-	msg := r.Messages[len(r.Messages)-2].Content
+	msg := r.Messages[len(r.Messages)-1].Content
 	locs := categoriesRE.FindAllStringIndex(msg, -1)
 	list := msg[locs[len(locs)-1][0]:]
 	list = list[strings.Index(list, "["):]

@@ -100,6 +100,7 @@ type classifierNode struct {
 	query   run.Selector
 	classes []classifierClass
 	instr   run.Template
+	memory  *memoryConfig
 }
 
 func buildClassifier(cfg *Config, b *run.Build) (run.Executor, error) {
@@ -107,7 +108,10 @@ func buildClassifier(cfg *Config, b *run.Build) (run.Executor, error) {
 	if err := b.Decode(&d); err != nil {
 		return nil, err
 	}
-	n := &classifierNode{modelNode: newModelNode(cfg, b, d.Model), classes: d.Classes}
+	n := &classifierNode{modelNode: newModelNode(cfg, b, d.Model), classes: d.Classes, memory: d.Memory}
+	if n.memory != nil {
+		n.memory.need(b, true)
+	}
 	if len(d.QueryVariableSelector) > 0 {
 		n.query = b.Selector("query_variable_selector", d.QueryVariableSelector)
 	}
@@ -119,28 +123,38 @@ func buildClassifier(cfg *Config, b *run.Build) (run.Executor, error) {
 	return n, nil
 }
 
-// messages builds the prompt as Dify's QuestionClassifierNode does,
-// including the query appended as a last user message (Dify passes it as
-// sys_query).
-func (n *classifierNode) messages(pool *run.Pool, query, instruction string) []openai.Message {
+// messages builds the prompt as Dify's QuestionClassifierNode does, with
+// hist (the conversation so far as Human:/Assistant: lines) in the
+// histories slot. The classification message is the last one: Dify 1.12
+// passes an empty sys_query so that no second user message follows it.
+func (n *classifierNode) messages(pool *run.Pool, query, instruction, hist string) []openai.Message {
+	msgs := n.template(pool, query, instruction, hist)
+	if n.mc.Mode == "completion" {
+		// fetch_prompt_messages puts its own (empty) histories first,
+		// after a newline.
+		msgs[0].Content = "\n" + msgs[0].Content
+	}
+	return msgs
+}
+
+// template is the classifier's prompt template, rendered.
+func (n *classifierNode) template(pool *run.Pool, query, instruction, hist string) []openai.Message {
 	cats := make([]any, len(n.classes))
 	for i, c := range n.classes {
 		cats[i] = obj{{"category_id", string(c.ID)}, {"category_name", c.Name}}
 	}
 	if n.mc.Mode == "completion" {
-		text := fill(classifyCompletionPrompt, "{histories}", "", "{input_text}", query,
+		text := fill(classifyCompletionPrompt, "{histories}", hist, "{input_text}", query,
 			"{categories}", pyDumps(cats, true), "{classification_instructions}", instruction)
-		text = "\n" + run.ParseTemplate(text).Text(pool) // histories go first, after a newline
-		return []openai.Message{{Role: "user", Content: text}}
+		return []openai.Message{{Role: "user", Content: run.ParseTemplate(text).Text(pool)}}
 	}
 	raw := []openai.Message{
-		{Role: "system", Content: fill(classifySystemPrompt, "{histories}", "")},
+		{Role: "system", Content: fill(classifySystemPrompt, "{histories}", hist)},
 		{Role: "user", Content: classifyUser1},
 		{Role: "assistant", Content: classifyAssistant1},
 		{Role: "user", Content: classifyUser2},
 		{Role: "assistant", Content: classifyAssistant2},
 		{Role: "user", Content: fill(classifyUser3, "{input_text}", query, "{categories}", pyDumps(cats, false), "{classification_instructions}", instruction)},
-		{Role: "user", Content: query},
 	}
 	out := raw[:0]
 	for _, m := range raw {
@@ -168,7 +182,14 @@ func (n *classifierNode) Execute(ctx context.Context, x *run.Exec) (*run.Result,
 	if n.modelErr != nil {
 		return &run.Result{Inputs: inputs}, n.modelErr
 	}
-	msgs := n.messages(x.Pool, query, n.instr.Text(x.Pool))
+	instr := n.instr.Text(x.Pool)
+	hist := ""
+	if history := x.History(); n.memory != nil && history != nil {
+		// The budget leaves room for the prompt without histories.
+		used := n.cfg.tokens(n.template(x.Pool, query, instr, ""))
+		hist = n.cfg.memoryText(history, n.memory.limit(true), n.restTokens(used), "Human", "Assistant")
+	}
+	msgs := n.messages(x.Pool, query, instr, hist)
 	params := n.params
 	if u := userID(x.Pool); u != "" {
 		params = withParams(params, map[string]any{"user": u})

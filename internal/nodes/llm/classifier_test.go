@@ -54,15 +54,12 @@ func TestClassifierRoutesToTheChosenClass(t *testing.T) {
 	for _, m := range msgs {
 		roles = append(roles, m.Role)
 	}
-	equalLines(t, roles, []string{"system", "user", "assistant", "user", "assistant", "user", "user"})
+	equalLines(t, roles, []string{"system", "user", "assistant", "user", "assistant", "user"})
 	want := `{"input_text": ["my app crashes"],` + "\n" +
 		`    "categories": [{"category_id": "1001", "category_name": "Billing"}, {"category_id": "1002", "category_name": "Tech"}, {"category_id": "1003", "category_name": "Other"}],` + "\n" +
 		`    "classification_instructions": ["Route 5"]}`
 	if !strings.Contains(msgs[5].Content, want) {
 		t.Fatalf("classification message:\n%s", msgs[5].Content)
-	}
-	if msgs[6].Content != "my app crashes" {
-		t.Fatalf("query message %q", msgs[6].Content)
 	}
 }
 

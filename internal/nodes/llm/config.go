@@ -60,6 +60,12 @@ type Config struct {
 	// Timeout bounds one whole model call (0: only the run's and the
 	// node's own timeouts apply).
 	Timeout time.Duration
+	// CountTokens counts prompt tokens to fit conversation memory into
+	// the model's context (Provider.ContextSize), with the GPT-2 encoding
+	// as Dify's OpenAI-compatible plugin does. false, Dify's default
+	// (PLUGIN_BASED_TOKEN_COUNTING_ENABLED unset), counts every prompt as
+	// 0 tokens, so memory is bounded by its window only.
+	CountTokens bool
 }
 
 // Provider is one OpenAI-compatible upstream.
@@ -79,6 +85,14 @@ type Provider struct {
 	// even when configured for function_call, for upstreams without tool
 	// support (Dify decides from the model's features).
 	NoToolCalls bool
+	// ContextSize is the context window, in tokens, of this upstream's
+	// models, which Dify reads from a model's schema (context_size); it
+	// bounds conversation memory when Config.CountTokens is set. 0: the
+	// models declare none, and memory may take 2000 tokens, as in Dify.
+	ContextSize int
+	// ContextSizes overrides ContextSize for some models, by Dify model
+	// name (model.name in the DSL).
+	ContextSizes map[string]int
 }
 
 func (c Config) withDefaults() Config {
@@ -99,6 +113,14 @@ func (c Config) validate() error {
 	for name, p := range c.Providers {
 		if p.BaseURL == "" {
 			errs = append(errs, fmt.Errorf("provider %q: BaseURL is required", name))
+		}
+		if p.ContextSize < 0 {
+			errs = append(errs, fmt.Errorf("provider %q: ContextSize must not be negative", name))
+		}
+		for m, n := range p.ContextSizes {
+			if n < 0 {
+				errs = append(errs, fmt.Errorf("provider %q: ContextSizes[%q] must not be negative", name, m))
+			}
 		}
 		switch p.StructuredOutput {
 		case "", StructuredOutputPrompt, StructuredOutputJSONSchema:
@@ -130,6 +152,8 @@ type model struct {
 	dify, name string
 	upstream   string
 	prov       Provider
+	// contextSize is the model's context window in tokens (0: unknown).
+	contextSize int
 }
 
 // providerName returns the last segment of a plugin-style provider name.
@@ -158,8 +182,12 @@ func (c *Config) resolve(mc modelConfig) (*model, error) {
 	if m, ok := p.Models[mc.Name]; ok && m != "" {
 		up = m
 	}
+	size := p.ContextSize
+	if n, ok := p.ContextSizes[mc.Name]; ok {
+		size = n
+	}
 	return &model{
 		client:   &openai.Client{BaseURL: p.BaseURL, APIKey: p.APIKey, HTTP: c.HTTPClient, IdleTimeout: c.IdleTimeout},
-		provider: short, dify: mc.Provider, name: mc.Name, upstream: up, prov: p,
+		provider: short, dify: mc.Provider, name: mc.Name, upstream: up, prov: p, contextSize: size,
 	}, nil
 }

@@ -24,9 +24,9 @@ func loadDSL(t *testing.T, e *run.Engine, name string) *run.Workflow {
 func answer(text string, ids ...string) func(int, *received) reply {
 	return func(_ int, r *received) reply {
 		msgs := r.Req.Messages
-		if len(msgs) >= 2 && strings.Contains(msgs[len(msgs)-2].Content, `"category_id": `) {
+		if last := msgs[len(msgs)-1].Content; len(msgs) >= 2 && strings.Contains(last, `"category_id": `) {
 			for _, id := range ids {
-				if strings.Contains(msgs[len(msgs)-2].Content, `"`+id+`"`) {
+				if strings.Contains(last, `"`+id+`"`) {
 					return reply{Chunks: []string{"```json\n", `{"keywords": [], "category_id": "` + id + `", "category_name": "x"}`, "\n```"}}
 				}
 			}

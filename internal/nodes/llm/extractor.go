@@ -93,6 +93,7 @@ type extractorNode struct {
 	instr       run.Template
 	function    bool
 	schema      obj
+	memory      *memoryConfig
 }
 
 // paramTypes maps the accepted parameter types to Dify's segment types
@@ -109,7 +110,10 @@ func buildExtractor(cfg *Config, b *run.Build) (run.Executor, error) {
 	if err := b.Decode(&d); err != nil {
 		return nil, err
 	}
-	n := &extractorNode{modelNode: newModelNode(cfg, b, d.Model), instruction: d.Instruction}
+	n := &extractorNode{modelNode: newModelNode(cfg, b, d.Model), instruction: d.Instruction, memory: d.Memory}
+	if n.memory != nil {
+		n.memory.need(b, true)
+	}
 	if len(d.Query) > 0 {
 		n.query = b.Selector("query", d.Query)
 	}
@@ -176,11 +180,13 @@ func fill(tpl string, pairs ...string) string {
 	return strings.NewReplacer(pairs...).Replace(tpl)
 }
 
-// messages builds the prompt for the configured reasoning mode.
-func (n *extractorNode) messages(query, instruction string) ([]openai.Message, []openai.Tool) {
+// messages builds the prompt for the configured reasoning mode, with hist
+// (the conversation so far as Human:/Assistant: lines) in the histories
+// slot.
+func (n *extractorNode) messages(query, instruction, hist string) ([]openai.Message, []openai.Tool) {
 	structure := pyDumps(n.schema, true)
 	if n.function {
-		sys := plainText(fill(fcSystemPrompt, "{histories}", "", "{instruction}", instruction))
+		sys := plainText(fill(fcSystemPrompt, "{histories}", hist, "{instruction}", instruction))
 		user := plainText(fill(fcUserTemplate, "{content}", query, "{structure}", structure))
 		msgs := []openai.Message{{Role: "system", Content: sys}}
 		for i, ex := range extractExamples {
@@ -199,10 +205,10 @@ func (n *extractorNode) messages(query, instruction string) ([]openai.Message, [
 		return msgs, []openai.Tool{tool}
 	}
 	if n.mc.Mode == "completion" {
-		text := fill(jsonCompletionPrompt, "{instruction}", instruction, "{structure}", structure, "{histories}", "", "{text}", query)
+		text := fill(jsonCompletionPrompt, "{instruction}", instruction, "{structure}", structure, "{histories}", hist, "{text}", query)
 		return []openai.Message{{Role: "user", Content: plainText(text)}}, nil
 	}
-	msgs := []openai.Message{{Role: "system", Content: plainText(fill(jsonSystemPrompt, "{histories}", "", "{instruction}", instruction))}}
+	msgs := []openai.Message{{Role: "system", Content: plainText(fill(jsonSystemPrompt, "{histories}", hist, "{instruction}", instruction))}}
 	for _, ex := range extractExamples {
 		msgs = append(msgs,
 			openai.Message{Role: "user", Content: fill(jsonUserTemplate, "{structure}", pyDumps(ex.schema, true), "{text}", ex.query)},
@@ -211,6 +217,31 @@ func (n *extractorNode) messages(query, instruction string) ([]openai.Message, [
 	}
 	user := plainText(fill(jsonUserTemplate, "{structure}", structure, "{text}", query))
 	return append(msgs, openai.Message{Role: "user", Content: user}), nil
+}
+
+// budgetPrompt is the prompt Dify's _calculate_rest_token counts to size
+// the memory: the template, without histories or few-shot examples, of
+// the function-calling prompt when the model can call tools, else of the
+// prompt-engineering one; the query is dressed as the function-calling
+// user message only on that path.
+func (n *extractorNode) budgetPrompt(query, instruction string) []openai.Message {
+	if n.function {
+		query = fill(fcUserTemplate, "{content}", query, "{structure}", pyDumps(n.schema, true))
+	}
+	switch {
+	case n.mc.Mode == "completion":
+		msgs, _ := n.messages(query, instruction, "")
+		return msgs
+	case !n.model.prov.NoToolCalls:
+		return []openai.Message{
+			{Role: "system", Content: plainText(fill(fcSystemPrompt, "{histories}", "", "{instruction}", instruction))},
+			{Role: "user", Content: plainText(query)},
+		}
+	}
+	return []openai.Message{
+		{Role: "system", Content: plainText(fill(jsonSystemPrompt, "{histories}", "", "{instruction}", instruction))},
+		{Role: "user", Content: plainText(query)},
+	}
 }
 
 // Execute asks the model for the parameters and returns them coerced to
@@ -236,7 +267,15 @@ func (n *extractorNode) Execute(ctx context.Context, x *run.Exec) (*run.Result, 
 	if n.modelErr != nil {
 		return &run.Result{Inputs: inputs}, n.modelErr
 	}
-	msgs, tools := n.messages(query, n.instr.Text(x.Pool))
+	instr := n.instr.Text(x.Pool)
+	hist := ""
+	if history := x.History(); n.memory != nil && history != nil {
+		// Dify adds 1000 tokens to the counted prompt for the tool-call
+		// messages.
+		used := n.cfg.tokens(n.budgetPrompt(query, instr)) + 1000
+		hist = n.cfg.memoryText(history, n.memory.limit(true), n.restTokens(used), "Human", "Assistant")
+	}
+	msgs, tools := n.messages(query, instr, hist)
 	function := any(map[string]any{})
 	if len(tools) > 0 {
 		function = map[string]any{"name": tools[0].Function.Name, "description": tools[0].Function.Description, "parameters": n.schema.toMap()}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +67,32 @@ func newFake(t testing.TB, script func(n int, r *received) reply) *fakeServer {
 // say answers every request with the same text, in the given pieces.
 func say(pieces ...string) func(int, *received) reply {
 	return func(int, *received) reply { return reply{Chunks: pieces} }
+}
+
+// step is one request of a scripted exchange: the exact messages it must
+// carry ("role: content", as messages renders them) and the answer.
+type step struct {
+	want   []string
+	answer string
+}
+
+// expect answers request n with steps[n].answer once it has checked that
+// the request carries exactly steps[n].want. A request that differs, or
+// one more than scripted, fails the test and is refused with a 400, so
+// the node fails too.
+func expect(t testing.TB, steps ...step) func(int, *received) reply {
+	return func(n int, r *received) reply {
+		got := messages(r.Req.Messages)
+		if n >= len(steps) {
+			t.Errorf("request %d was not expected:\n  %s", n, strings.Join(got, "\n  "))
+			return reply{Status: http.StatusBadRequest, Body: `{"error": {"message": "unexpected request"}}`}
+		}
+		if !slices.Equal(got, steps[n].want) {
+			t.Errorf("request %d messages\n got:\n  %s\nwant:\n  %s", n, strings.Join(got, "\n  "), strings.Join(steps[n].want, "\n  "))
+			return reply{Status: http.StatusBadRequest, Body: `{"error": {"message": "unexpected messages"}}`}
+		}
+		return reply{Chunks: []string{steps[n].answer}}
+	}
 }
 
 // requests returns copies of the requests received so far.

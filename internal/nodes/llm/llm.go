@@ -127,6 +127,7 @@ func buildLLM(cfg *Config, b *run.Build) (run.Executor, error) {
 	if d.Memory != nil {
 		n.memory = d.Memory
 		n.query = b.Template("memory.query_prompt_template", d.Memory.QueryPromptTemplate)
+		n.memory.need(b, false)
 	}
 	if d.Context != nil && d.Context.Enabled && len(d.Context.VariableSelector) > 0 {
 		n.ctxSel = b.Selector("context.variable_selector", d.Context.VariableSelector)
@@ -187,7 +188,7 @@ func (n *llmNode) Execute(ctx context.Context, x *run.Exec) (*run.Result, error)
 	if n.modelErr != nil {
 		return &run.Result{Inputs: inputs}, n.modelErr
 	}
-	msgs, err := n.messages(ctx, pool, jvars, ctxText)
+	msgs, err := n.messages(ctx, pool, jvars, ctxText, x.History())
 	if err != nil {
 		return &run.Result{Inputs: inputs}, err
 	}
@@ -241,9 +242,10 @@ func (n *llmNode) Execute(ctx context.Context, x *run.Exec) (*run.Result, error)
 	return res, nil
 }
 
-// messages builds the prompt as Dify's LLMNode.fetch_prompt_messages does
-// in a workflow run (no conversation memory).
-func (n *llmNode) messages(ctx context.Context, pool *run.Pool, jvars run.Vars, ctxText string) ([]openai.Message, error) {
+// messages builds the prompt as Dify's LLMNode.fetch_prompt_messages does.
+// history is the conversation's earlier turns, nil outside a chatflow
+// turn (then the node has no memory, as in Dify without a conversation).
+func (n *llmNode) messages(ctx context.Context, pool *run.Pool, jvars run.Vars, ctxText string, history []run.Message) ([]openai.Message, error) {
 	out := make([]openai.Message, 0, len(n.msgs)+1)
 	for _, m := range n.msgs {
 		var text string
@@ -274,18 +276,38 @@ func (n *llmNode) messages(ctx context.Context, pool *run.Pool, jvars run.Vars, 
 			query = run.Text(v)
 		}
 	}
+	withMemory := n.memory != nil && history != nil
+	// The memory's budget: the whole context less max_tokens and an
+	// empty prompt (Dify counts the history alone).
+	budget := 0
+	if withMemory {
+		budget = n.restTokens(n.cfg.tokens(nil))
+	}
 	if n.chat {
+		// History messages follow the template, then the query.
+		if withMemory {
+			out = append(out, n.cfg.memoryMessages(history, n.memory.limit(false), budget)...)
+		}
 		if query != "" {
 			out = append(out, openai.Message{Role: "user", Content: run.ParseTemplate(query).Text(pool)})
 		}
 	} else {
-		// Histories (always empty here) go where the template says
-		// #histories#, or before the prompt after a newline.
+		// The history, as text, goes where the template says
+		// #histories# (the editor's {{#histories#}} keeps its outer
+		// braces, as in Dify), or before the prompt after a newline.
+		hist := ""
+		if withMemory {
+			rp := n.memory.RolePrefix
+			if rp == nil {
+				return nil, fail("MemoryRolePrefixRequiredError", "Memory role prefix is required for completion model.")
+			}
+			hist = n.cfg.memoryText(history, n.memory.limit(false), budget, rp.User, rp.Assistant)
+		}
 		c := out[0].Content
 		if strings.Contains(c, "#histories#") {
-			c = strings.ReplaceAll(c, "#histories#", "")
+			c = strings.ReplaceAll(c, "#histories#", hist)
 		} else {
-			c = "\n" + c
+			c = hist + "\n" + c
 		}
 		if query != "" {
 			c = strings.ReplaceAll(c, "#sys.query#", query)

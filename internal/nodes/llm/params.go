@@ -76,10 +76,3 @@ type namedSelector struct {
 	Variable      string       `json:"variable"`
 	ValueSelector run.Selector `json:"value_selector"`
 }
-
-// memoryConfig is the part of Dify's MemoryConfig a workflow run uses:
-// flowrun keeps no conversation history, so window and role prefixes have
-// nothing to act on.
-type memoryConfig struct {
-	QueryPromptTemplate string `json:"query_prompt_template"`
-}

@@ -4,9 +4,20 @@
 //
 // Each Dify model provider named in a DSL (model.provider) is mapped by
 // Config to a server; see docs/nodes.md for the environment variables cmd/
-// reads to fill Config. Prompts are assembled as Dify 1.x assembles them in
-// a workflow run; conversation memory is not kept (flowrun runs workflows,
-// not chats), so memory windows and histories are always empty.
+// reads to fill Config. Prompts are assembled as Dify 1.12 assembles them.
+//
+// # Memory
+//
+// In a chatflow turn, a node with a memory block puts the conversation's
+// earlier turns (run.Exec.History) into its prompt as Dify's
+// TokenBufferMemory does: the turns within the window (which, as in Dify,
+// counts the turn being answered), as chat messages (llm, chat models) or
+// as prefixed text lines (llm completion models, and the histories slot of
+// the classifier and extractor prompts), the oldest dropped while they
+// exceed what the model's context leaves (Provider.ContextSize) when
+// Config.CountTokens is set. Each node declares at build time how many
+// turns it reads (run.Build.NeedHistory). Outside a chatflow there is no
+// conversation, hence no memory. Details: memory.go and docs/nodes.md.
 //
 // # Streaming
 //
