@@ -46,6 +46,7 @@ type nodeConfig struct {
 	LLMTimeout         time.Duration `envconfig:"LLM_TIMEOUT" default:"0"`
 	LLMIdleTimeout     time.Duration `envconfig:"LLM_IDLE_TIMEOUT" default:"0"`
 	LLMConnectTimeout  time.Duration `envconfig:"LLM_CONNECT_TIMEOUT" default:"0"`
+	LLMTokenCounting   bool          `envconfig:"LLM_TOKEN_COUNTING" default:"false"`
 }
 
 // registry returns the node registry with every node type flowrun
@@ -127,7 +128,8 @@ func llmConfig(nc nodeConfig, environ []string) (llm.Config, error) {
 		return llm.Config{}, fmt.Errorf("configuration: LLM_MODEL_MAP: %w", err)
 	}
 	cfg := llm.Config{Providers: map[string]llm.Provider{}, DefaultProvider: nc.LLMDefaultProvider,
-		Timeout: nc.LLMTimeout, IdleTimeout: nc.LLMIdleTimeout, ConnectTimeout: nc.LLMConnectTimeout}
+		Timeout: nc.LLMTimeout, IdleTimeout: nc.LLMIdleTimeout, ConnectTimeout: nc.LLMConnectTimeout,
+		CountTokens: nc.LLMTokenCounting}
 	for _, key := range nc.LLMProviders {
 		key = strings.TrimSpace(key)
 		if key == "" {
@@ -152,6 +154,14 @@ func llmConfig(nc nodeConfig, environ []string) (llm.Config, error) {
 			}
 			p.NoToolCalls = !on
 		}
+		if v := env[prefix+"CONTEXT_SIZE"]; v != "" {
+			if p.ContextSize, err = strconv.Atoi(v); err != nil {
+				return llm.Config{}, fmt.Errorf("configuration: %sCONTEXT_SIZE: %w", prefix, err)
+			}
+		}
+		if p.ContextSizes, err = contextSizes(env[prefix+"CONTEXT_SIZES"]); err != nil {
+			return llm.Config{}, fmt.Errorf("configuration: %sCONTEXT_SIZES: %w", prefix, err)
+		}
 		if p.BaseURL == "" {
 			return llm.Config{}, fmt.Errorf("configuration: LLM provider %q needs %sBASE_URL", key, prefix)
 		}
@@ -161,6 +171,23 @@ func llmConfig(nc nodeConfig, environ []string) (llm.Config, error) {
 		return llm.Config{}, fmt.Errorf("configuration: LLM_DEFAULT_PROVIDER %q is not in LLM_PROVIDERS", cfg.DefaultProvider)
 	}
 	return cfg, nil
+}
+
+// contextSizes parses "dify-model=tokens,…".
+func contextSizes(s string) (map[string]int, error) {
+	m, err := modelMap(s)
+	if err != nil || len(m) == 0 {
+		return nil, err
+	}
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("model %q: %w", k, err)
+		}
+		out[k] = n
+	}
+	return out, nil
 }
 
 // modelMap parses "dify-model=upstream,…".
