@@ -3,11 +3,15 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/api"
+	"github.com/flowrun/flowrun/internal/run"
 )
 
 // chatTurn sends one blocking turn and returns the decoded body.
@@ -358,5 +362,56 @@ func TestChatStop(t *testing.T) {
 	}
 	if rec := b.do(http.MethodPost, "/v1/chat-messages/x/stop", echoKey, `{"user": "ann"}`); rec.Code != 400 {
 		t.Fatalf("chat stop on a workflow app: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// namer names conversations "named: <query>", or fails for "fail".
+type namer struct{ called chan string }
+
+func (n *namer) Name(_ context.Context, _ *run.Workflow, query string) (string, error) {
+	n.called <- query
+	if query == "fail on this long query that goes past fifty characters" {
+		return "", errors.New("model down")
+	}
+	return "  named: " + query + "  ", nil
+}
+
+func TestChatConversationNaming(t *testing.T) {
+	t.Parallel()
+	n := &namer{called: make(chan string, 4)}
+	b := setup(t, options{mutate: func(c *api.Config) { c.Namer = n }})
+	name := func(conv string) string {
+		for _, c := range getJSON(t, b, "/v1/conversations?user=ann", 200)["data"].([]any) {
+			if m := c.(map[string]any); m["id"] == conv {
+				return m["name"].(string)
+			}
+		}
+		t.Fatalf("conversation %s not listed", conv)
+		return ""
+	}
+	conv := chatTurn(t, b, "ann", "", "hello")["conversation_id"].(string)
+	<-n.called
+	b.drain(t) // the name is stored before shutdown completes
+	if got := name(conv); got != "named: hello" {
+		t.Fatalf("name %q", got)
+	}
+
+	b = setup(t, options{mutate: func(c *api.Config) { c.Namer = n }})
+	q := "fail on this long query that goes past fifty characters"
+	conv = chatTurn(t, b, "ann", "", q)["conversation_id"].(string)
+	<-n.called
+	b.drain(t)
+	if got := name(conv); got != "fail on this long query that goes past fifty ch..." {
+		t.Fatalf("fallback name %q", got)
+	}
+
+	// auto_generate_name false: no call, the first name stays.
+	b = setup(t, options{mutate: func(c *api.Config) { c.Namer = n }})
+	rec := b.do(http.MethodPost, "/v1/chat-messages", chatKey, `{"query": "keep me", "inputs": {}, "user": "ann", "auto_generate_name": false}`)
+	var m map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &m)
+	b.drain(t)
+	if got := name(m["conversation_id"].(string)); got != "keep me" || len(n.called) != 0 {
+		t.Fatalf("name %q, %d naming calls", got, len(n.called))
 	}
 }

@@ -25,6 +25,10 @@ type chatTurn struct {
 	// conv is what the run gets; newConv: the turn starts it.
 	conv    *run.Conversation
 	newConv bool
+	// autoName asks for a generated name (first turn only).
+	autoName bool
+	// created is the new conversation's record, once written.
+	created *repo.Conversation
 	// vars are the conversation's stored variables by name (none for a
 	// new conversation).
 	vars      map[string]*repo.ConversationVariable
@@ -112,11 +116,12 @@ func (t *chatTurn) records() *repo.Batch {
 	b := &repo.Batch{}
 	inputs := jsonOrEmpty(t.inputs)
 	if t.newConv {
-		b.Conversations = []*repo.Conversation{{
+		t.created = &repo.Conversation{
 			ID: t.conv.ID, AppID: t.app.ID, User: t.user, Name: conversationName(t.query),
 			Inputs: inputs, Introduction: introduction(t.app.Workflow, t.inputs), Status: "normal",
 			CreatedAt: t.createdAt, UpdatedAt: t.createdAt, Seq: repo.Version(t.createdAt),
-		}}
+		}
+		b.Conversations = []*repo.Conversation{t.created}
 	}
 	m := &repo.Message{
 		ID: t.messageID, AppID: t.app.ID, ConversationID: t.conv.ID, User: t.user, WorkflowRunID: info.ID,
@@ -278,4 +283,12 @@ func (t *chatTurn) blockingBody(e *enc, taskID string) {
 	e.key("created_at")
 	e.int(t.createdAt.Unix())
 	e.close()
+}
+
+// named starts naming the conversation the turn created, if it asked for
+// it; call it once the turn's records are written.
+func (t *chatTurn) named(s *Server) {
+	if t.created != nil && t.autoName {
+		s.nameLater(t.app, t.created, t.query)
+	}
 }

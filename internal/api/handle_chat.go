@@ -155,7 +155,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.writeError(w, r, err)
 		return
-	case info.Status == run.StatusFailed:
+	}
+	t.named(s)
+	if info.Status == run.StatusFailed {
 		s.writeError(w, r, &ParamError{Message: "Run failed: " + info.Error})
 		return
 	}
@@ -177,7 +179,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 func (s *Server) openTurn(ctx context.Context, a *app.App, req *chatRequest, inputs run.Vars) (*chatTurn, error) {
 	now := s.cfg.Clock()
 	t := &chatTurn{
-		app: a, user: req.user, query: req.query, inputs: inputs, files: req.files,
+		app: a, user: req.user, query: req.query, inputs: inputs, files: req.files, autoName: req.autoName,
 		messageID: s.cfg.NewID(), createdAt: now, clock: s.cfg.Clock,
 	}
 	if req.conversationID == "" {

@@ -106,6 +106,9 @@ type Config struct {
 	// Suggester generates suggested questions after an answer (nil: none
 	// are suggested, as when Dify's model fails).
 	Suggester Suggester
+	// Namer names new conversations whose first turn asks for it
+	// (auto_generate_name); nil keeps the name they are created with.
+	Namer Namer
 	// Env supplies workflow environment variables by name to every run
 	// (secret variables get their values only from here).
 	Env map[string]string

@@ -207,6 +207,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rc *http.Respons
 			meta.fail(&e, h)
 		} else if finished {
 			meta.finish(&e, final)
+			if turn != nil {
+				turn.named(s)
+			}
 		}
 		var err error
 		if len(evs) > 0 || len(e.b) > 0 {
