@@ -273,7 +273,9 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTur
 	info = s.cfg.Engine.Run(ctx, a.Workflow, p, run.Listeners(first, rec, l))
 	if werr := rec.Wait(); werr != nil {
 		s.log.Error("writing run records", "app_id", a.ID, "run_id", p.RunID, "err", werr)
-		if s.cfg.Durable {
+		// A chat turn whose records are lost breaks its conversation:
+		// say so in every mode.
+		if s.cfg.Durable || turn != nil {
 			err = fmt.Errorf("%w: %w", ErrPersistenceUnavailable, werr)
 		}
 	}

@@ -33,3 +33,22 @@ func (f fallback) NodeExecutionList(ctx context.Context, p *NodeExecutionListPar
 	}
 	return ns, err
 }
+
+// ChatFirst returns a Writer that writes a batch's chat records to chat
+// first and then the whole batch to rest. Async mode writes the hot chat
+// state (Redis) this way before the batch is queued for PostgreSQL, so
+// the next turn of a conversation sees this one on any replica. A batch
+// without chat records goes to rest alone; when chat fails, rest is not
+// written and the error is returned.
+func ChatFirst(chat, rest Writer) Writer { return chatFirst{chat, rest} }
+
+type chatFirst struct{ chat, rest Writer }
+
+func (w chatFirst) Write(ctx context.Context, b *Batch) error {
+	if b.chatLen() > 0 {
+		if err := w.chat.Write(ctx, &Batch{Conversations: b.Conversations, Messages: b.Messages, Feedbacks: b.Feedbacks, Variables: b.Variables}); err != nil {
+			return err
+		}
+	}
+	return w.rest.Write(ctx, b)
+}
