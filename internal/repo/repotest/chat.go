@@ -703,8 +703,15 @@ func testChatWithRuns(t *testing.T, s ChatStore) {
 	c := convFixture("app-1", "user-1", sec(0))
 	m := msgFixture(c, 1, sec(1))
 	m.WorkflowRunID = r.ID
-	write(t, s, &repo.Batch{Runs: []*repo.WorkflowRun{r}, AppLogs: []*repo.AppLog{logFixture(r)}, Conversations: []*repo.Conversation{c}, Messages: []*repo.Message{m}})
+	l := logFixture(r)
+	write(t, s, &repo.Batch{Runs: []*repo.WorkflowRun{r}, AppLogs: []*repo.AppLog{l}, Conversations: []*repo.Conversation{c}, Messages: []*repo.Message{m}})
 	requireConv(t, bumped(c, m.CreatedAt), getConv(t, s, c))
+	// Redelivered with a new message (a store that inserts logs first
+	// falls back to its upserts).
+	m2 := msgFixture(c, 2, sec(2))
+	write(t, s, &repo.Batch{Runs: []*repo.WorkflowRun{r}, AppLogs: []*repo.AppLog{l}, Conversations: []*repo.Conversation{c}, Messages: []*repo.Message{m, m2}})
+	requireMsgs(t, []*repo.Message{m, m2}, listMsgs(t, s, &repo.MessageListParams{AppID: c.AppID, User: c.User, ConversationID: c.ID}).Items)
+	m = m2
 
 	stolen := finish(r, repo.StatusSucceeded, 5)
 	stolen.AppID = "app-2"
