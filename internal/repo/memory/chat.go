@@ -95,14 +95,16 @@ func (c *chats) check(b *repo.Batch) error {
 		}
 	}
 	for _, m := range b.Messages {
-		if cv := c.msgs[m.ID]; cv != nil && !c.gone(m.ConversationID, b) {
+		// A message of a conversation this batch deletes is gone before
+		// the new version comes.
+		if cv := c.msgs[m.ID]; cv != nil && !c.gone(m.ConversationID, b) && !c.gone(cv.id, b) {
 			if old := cv.msgs[cv.msgIndex(m.ID)]; old.ConversationID != m.ConversationID || old.AppID != m.AppID {
 				return fmt.Errorf("message %s belongs to conversation %s of app %q: %w", m.ID, old.ConversationID, old.AppID, repo.ErrConflict)
 			}
 		}
 	}
 	for _, f := range b.Feedbacks {
-		if cv := c.fbs[f.ID]; cv != nil && !c.gone(f.ConversationID, b) {
+		if cv := c.fbs[f.ID]; cv != nil && !c.gone(f.ConversationID, b) && !c.gone(cv.id, b) {
 			if old := cv.feedback[f.ID]; old.AppID != f.AppID || old.MessageID != f.MessageID || old.ConversationID != f.ConversationID {
 				return fmt.Errorf("feedback %s belongs to message %s of app %q: %w", f.ID, old.MessageID, old.AppID, repo.ErrConflict)
 			}
@@ -148,7 +150,17 @@ func (c *chats) apply(b *repo.Batch) {
 		if cv.deleted() {
 			continue
 		}
-		if c.msgs[m.ID] != nil {
+		// Every version's CreatedAt counts, whichever wins: the result
+		// does not depend on the order they arrive in.
+		if m.CreatedAt.After(cv.lastMsg) {
+			cv.lastMsg = m.CreatedAt
+		}
+		if cv.rec != nil && m.CreatedAt.After(cv.rec.UpdatedAt) {
+			r := *cv.rec
+			r.UpdatedAt = m.CreatedAt
+			cv.rec = &r
+		}
+		if old := c.msgs[m.ID]; old != nil {
 			i := cv.msgIndex(m.ID)
 			if m.Seq <= cv.msgs[i].Seq {
 				continue
@@ -158,14 +170,6 @@ func (c *chats) apply(b *repo.Batch) {
 		i, _ := slices.BinarySearchFunc(cv.msgs, m, msgOrder)
 		cv.msgs = slices.Insert(cv.msgs, i, m)
 		c.msgs[m.ID] = cv
-		if m.CreatedAt.After(cv.lastMsg) {
-			cv.lastMsg = m.CreatedAt
-		}
-		if cv.rec != nil && m.CreatedAt.After(cv.rec.UpdatedAt) {
-			r := *cv.rec
-			r.UpdatedAt = m.CreatedAt
-			cv.rec = &r
-		}
 		c.touch(cv)
 	}
 	for _, v := range b.Variables {

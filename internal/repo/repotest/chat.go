@@ -500,6 +500,21 @@ func testChatUpdatedAt(t *testing.T, s ChatStore) {
 	write(t, s, &repo.Batch{Conversations: []*repo.Conversation{q, renamed(q, "earlier", sec(3))}})
 	requireConv(t, bumped(renamed(q, "earlier", sec(3)), sec(8)), getConv(t, s, q))
 
+	// Versions of a message with different CreatedAt (a writer's
+	// mistake): every version's counts, whichever wins, in either order.
+	for _, order := range [][2]int{{0, 1}, {1, 0}} {
+		x := convFixture("app-1", "user-3", sec(0))
+		early := msgFixture(x, 1, sec(12))
+		late := answered(early, "final", sec(14))
+		late.CreatedAt = sec(11)
+		vs := []*repo.Message{early, late}
+		write(t, s, &repo.Batch{Conversations: []*repo.Conversation{x}})
+		write(t, s, &repo.Batch{Messages: []*repo.Message{vs[order[0]]}})
+		write(t, s, &repo.Batch{Messages: []*repo.Message{vs[order[1]]}})
+		requireConv(t, bumped(x, sec(12)), getConv(t, s, x))
+		requireMsgs(t, []*repo.Message{late}, listMsgs(t, s, &repo.MessageListParams{AppID: x.AppID, User: x.User, ConversationID: x.ID}).Items)
+	}
+
 	// The order of -updated_at follows the bumps.
 	res, err := s.ConversationList(ctx(t), &repo.ConversationListParams{AppID: "app-1", User: "user-1", Limit: 10})
 	if err != nil {
