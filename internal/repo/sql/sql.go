@@ -66,9 +66,10 @@ type Option func(*Store)
 // usually arrive once each, as at the async persister (the api writes a
 // node execution only when it has finished): COPY spares PostgreSQL the
 // upsert's per-row work. Run records are always upserted (a run's start
-// and end versions may travel in different batches), and the outcome is
-// the same either way. A batch then takes five round trips (BEGIN, the
-// runs, two COPYs, COMMIT) instead of one.
+// and end versions may travel in different batches), and so are chat
+// records (their versions change and any may arrive first); the outcome
+// is the same either way. A batch then takes five round trips (BEGIN, the
+// runs, two COPYs, COMMIT), six with chat records, instead of one.
 func InsertFirst() Option { return func(s *Store) { s.insertFirst = true } }
 
 // New returns a store that uses db.
