@@ -27,7 +27,7 @@ import (
 // TestPersisterEndToEnd runs real workflows in async mode: the engine's
 // records go through the async writer to Redis, the persister (started as
 // in production) writes them to PostgreSQL, and the stored runs equal what
-// the engine returned.
+// the engine returned. Chat records then take the same path.
 func TestPersisterEndToEnd(t *testing.T) {
 	t.Parallel()
 	redisURL := os.Getenv("TEST_REDIS_URL")
@@ -145,6 +145,55 @@ func TestPersisterEndToEnd(t *testing.T) {
 			}
 		}
 	}
+
+	// Chat records take the same path: a turn's conversation, message,
+	// variable and feedback, and a conversation deleted with its message.
+	var runID string
+	for id := range want {
+		runID = id
+		break
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	c := &repo.Conversation{ID: uuid.NewString(), AppID: "app-e2e", User: "u", Name: "hello", Status: "normal", CreatedAt: now, UpdatedAt: now, Seq: repo.Version(now)}
+	m := &repo.Message{ID: uuid.NewString(), AppID: "app-e2e", ConversationID: c.ID, User: "u", WorkflowRunID: runID, Query: "hello", Answer: "hi",
+		Status: repo.MessageNormal, CreatedAt: now.Add(time.Second), UpdatedAt: now.Add(time.Second), Seq: repo.Version(now.Add(time.Second))}
+	gone := &repo.Conversation{ID: uuid.NewString(), AppID: "app-e2e", User: "u", CreatedAt: now, UpdatedAt: now, Deleted: true, Seq: repo.Version(now)}
+	gm := &repo.Message{ID: uuid.NewString(), AppID: "app-e2e", ConversationID: gone.ID, User: "u", CreatedAt: now, UpdatedAt: now, Seq: 1}
+	if err := w.Write(ctx, &repo.Batch{
+		Conversations: []*repo.Conversation{c, gone},
+		Messages:      []*repo.Message{m, gm},
+		Feedbacks:     []*repo.Feedback{{ID: uuid.NewString(), AppID: "app-e2e", ConversationID: c.ID, MessageID: m.ID, User: "u", Rating: "like", CreatedAt: now, UpdatedAt: now, Seq: 1}},
+		Variables:     []*repo.ConversationVariable{{ID: "v1", ConversationID: c.ID, AppID: "app-e2e", Name: "n", Value: json.RawMessage(`{"a":[1]}`), CreatedAt: now, UpdatedAt: now, Seq: 1}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.After(20 * time.Second)
+	for {
+		tr, err := store.Turn(ctx, &repo.TurnParams{AppID: "app-e2e", User: "u", ConversationID: c.ID, History: 5})
+		if err == nil {
+			if tr.Messages != 1 || tr.History[0].WorkflowRunID != runID || !tr.Conversation.UpdatedAt.Equal(m.CreatedAt) ||
+				len(tr.Variables) != 1 || !sameJSON(tr.Variables[0].Value, []byte(`{"a":[1]}`)) {
+				t.Fatalf("turn stored as %+v", tr)
+			}
+			break
+		}
+		if !errors.Is(err, repo.ErrNotFound) {
+			t.Fatal(err)
+		}
+		select {
+		case <-deadline:
+			t.Fatal("after 20 s PostgreSQL does not hold the conversation")
+		case <-tick.C:
+		}
+	}
+	page, err := store.MessageList(ctx, &repo.MessageListParams{AppID: "app-e2e", User: "u", ConversationID: c.ID})
+	if err != nil || len(page.Items) != 1 || page.Feedbacks[m.ID] == nil || page.Feedbacks[m.ID].Rating != "like" {
+		t.Fatalf("messages: %+v, %v", page, err)
+	}
+	if _, err := store.MessageGet(ctx, "app-e2e", "u", gm.ID); !errors.Is(err, repo.ErrNotFound) {
+		t.Fatalf("message of the deleted conversation: %v, want ErrNotFound", err)
+	}
+
 	w.Stop(context.Background())
 	cancel()
 	if err := <-served; err != nil {

@@ -282,6 +282,11 @@ func TestChatMessagesFeedbackAndVariables(t *testing.T) {
 	if d := getJSON(t, b, "/v1/app/feedbacks", 200)["data"].([]any); len(d) != 0 {
 		t.Fatalf("app feedbacks after withdrawal %v", d)
 	}
+	// Rating again after a withdrawal counts.
+	fb(`{"rating": "dislike", "user": "ann"}`, 200)
+	if d := getJSON(t, b, "/v1/app/feedbacks", 200)["data"].([]any); len(d) != 1 || d[0].(map[string]any)["rating"] != "dislike" {
+		t.Fatalf("app feedbacks after a new rating %v", d)
+	}
 
 	// Variables: listed as Python str(); updated with a type check.
 	vars := getJSON(t, b, "/v1/conversations/"+conv+"/variables?user=ann", 200)["data"].([]any)

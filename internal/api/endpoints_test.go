@@ -493,7 +493,7 @@ func TestAdminAPI(t *testing.T) {
 
 	// List and get.
 	rec = b.do("GET", "/admin/apps", adminKey, "")
-	if rec.Code != 200 || strings.Count(rec.Body.String(), `"workflow_id"`) != 7 { // six test apps and the new one
+	if rec.Code != 200 || strings.Count(rec.Body.String(), `"workflow_id"`) != 8 { // seven test apps and the new one
 		t.Fatalf("list: %d %s", rec.Code, rec.Body)
 	}
 	if rec := b.do("GET", "/admin/apps/"+id, adminKey, ""); rec.Code != 200 {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
 
 	"github.com/flowrun/flowrun/internal/app"
 	"github.com/flowrun/flowrun/internal/repo"
@@ -107,9 +106,6 @@ func messageJSON(e *enc, m *repo.Message, f *repo.Feedback) {
 	e.close()
 }
 
-// feedbackNamespace derives feedback ids: one per message and user.
-var feedbackNamespace = uuid.MustParse("0c7e1f5a-8f0e-4d8a-9a4e-3f1d2b6c7e90")
-
 // handleFeedback serves POST /messages/{id}/feedbacks.
 func (s *Server) handleFeedback(w http.ResponseWriter, r *http.Request) {
 	a := appFrom(r.Context())
@@ -146,12 +142,15 @@ func (s *Server) handleFeedback(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Clock()
 	f := &repo.Feedback{
-		ID: uuid.NewSHA1(feedbackNamespace, []byte(m.ID+"\x00"+user)).String(), AppID: a.ID,
+		ID: s.cfg.NewID(), AppID: a.ID,
 		ConversationID: m.ConversationID, MessageID: m.ID, User: user, Rating: rating, Content: content,
 		FromSource: "user", CreatedAt: now, UpdatedAt: now, Seq: repo.Version(now),
 	}
 	if prev != nil {
-		f.CreatedAt = prev.CreatedAt
+		// The user's feedback on a message changes in place; once
+		// withdrawn, a new rating is a new feedback (a withdrawn id is
+		// final).
+		f.ID, f.CreatedAt = prev.ID, prev.CreatedAt
 		if !hasRating {
 			f.Rating, f.Content = prev.Rating, prev.Content
 		}

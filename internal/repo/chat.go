@@ -20,8 +20,12 @@ import (
 // record ID the version with the highest Seq wins, except that a deleted
 // record (Deleted set) ranks above every version that is not: deletion is
 // final. A store applies a message's CreatedAt to its conversation's
-// UpdatedAt (keeping the later one), so a turn never rewrites its
-// conversation and cannot undo a rename that raced it.
+// UpdatedAt (keeping the later one, whichever of the two arrived first),
+// so a turn never rewrites its conversation and cannot undo a rename
+// that raced it. Records of a deleted conversation are dropped, however
+// late they arrive. A version that names another app or user
+// (conversation), conversation (message), message (feedback) or app
+// than the stored one is ErrConflict.
 
 // Message statuses.
 const (
@@ -96,7 +100,9 @@ type Message struct {
 // Feedback is an end user's rating of a message (Dify's
 // message_feedbacks row): one per message and user.
 type Feedback struct {
-	// ID is the feedback id, a UUID, one per message and user.
+	// ID is the feedback id, a UUID, one per message and user at a time.
+	// Withdrawing (Deleted) is final for the id, so a rating given after
+	// a withdrawal takes a new id, as Dify inserts a new row.
 	ID             string
 	AppID          string
 	ConversationID string
@@ -185,6 +191,18 @@ func ConversationSort(by string) (key func(*Conversation) time.Time, desc bool, 
 	return key, by == "" || by[0] == '-', nil
 }
 
+// PageLimit returns the page size a chat list uses for limit: limit
+// itself, DefaultLimit for 0, ErrInvalid when negative.
+func PageLimit(limit int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, fmt.Errorf("limit %d: %w", limit, ErrInvalid)
+	case limit == 0:
+		return DefaultLimit, nil
+	}
+	return limit, nil
+}
+
 // ConversationListParams pages one user's conversations of an app, as
 // Dify's GET /conversations does: keyset paging after LastID, whose sort
 // value must be passed strictly (ties are skipped).
@@ -192,7 +210,7 @@ type ConversationListParams struct {
 	AppID  string
 	User   string
 	LastID string
-	// Limit is the page size (1–100).
+	// Limit is the page size (the API allows 1–100); see PageLimit.
 	Limit int
 	// SortBy is one of the Sort* orders; "" means SortUpdatedDesc.
 	SortBy string
@@ -200,7 +218,10 @@ type ConversationListParams struct {
 
 // ConversationListResult is one page of conversations.
 type ConversationListResult struct {
-	Items   []*Conversation
+	Items []*Conversation
+	// HasMore reports, as Dify does, whether a conversation sorts strictly
+	// beyond the page's last one: where the next page (LastID = the last
+	// item) starts. Conversations tied with the last item do not count.
 	HasMore bool
 }
 
@@ -212,15 +233,19 @@ type MessageListParams struct {
 	User           string
 	ConversationID string
 	FirstID        string
-	Limit          int
+	// Limit is the page size; see PageLimit.
+	Limit int
 }
 
 // MessageListResult is one page of messages, oldest first.
 type MessageListResult struct {
 	Items []*Message
-	// Feedbacks are the user's feedback on those messages, by message id.
+	// Feedbacks are the user's feedback on those messages, by message id:
+	// per message, the user's feedback that is not withdrawn (if there
+	// are several, the one with the highest Seq, then id).
 	Feedbacks map[string]*Feedback
-	HasMore   bool
+	// HasMore reports whether a message older than the page exists.
+	HasMore bool
 }
 
 // VariableListParams pages a conversation's variables by creation time.
@@ -228,9 +253,11 @@ type VariableListParams struct {
 	AppID          string
 	User           string
 	ConversationID string
-	// LastID, when set, starts after that variable.
+	// LastID, when set, starts after that variable: with those created
+	// strictly after it. It must be one of the variables Name selects.
 	LastID string
-	Limit  int
+	// Limit is the page size; see PageLimit.
+	Limit int
 	// Name, when set, matches names containing it, case-insensitively.
 	Name string
 }
@@ -244,8 +271,9 @@ type VariableListResult struct {
 // FeedbackListParams pages an app's feedback, newest first.
 type FeedbackListParams struct {
 	AppID string
-	// Page is 1-based.
-	Page  int
+	// Page is 1-based; 0 means 1, negative is ErrInvalid.
+	Page int
+	// Limit is the page size; see PageLimit.
 	Limit int
 }
 
@@ -253,7 +281,9 @@ type FeedbackListParams struct {
 // conversation and message API. Lookups are scoped to the app and, where
 // a user is given, to conversations that user owns; anything else is
 // ErrNotFound. Deleted conversations are not found, nor are their
-// messages and variables.
+// messages, variables and feedback; nor is a conversation whose own
+// record has not arrived (only records in it have). A negative Limit or
+// Page is ErrInvalid.
 type ChatReader interface {
 	// Turn returns what a turn of an existing conversation needs, in one
 	// round trip to the store.
@@ -269,8 +299,11 @@ type ChatReader interface {
 	// MessageGet returns a message of one of the user's conversations.
 	MessageGet(ctx context.Context, appID, user, id string) (*Message, error)
 	// VariableList returns a page of a conversation's variables.
+	// ErrNotFound: the conversation, or LastID among the variables that
+	// Name selects, does not exist.
 	VariableList(ctx context.Context, p *VariableListParams) (*VariableListResult, error)
-	// FeedbackList returns a page of the app's feedback, newest first.
+	// FeedbackList returns a page of the app's feedback, newest first
+	// (by CreatedAt, then id), withdrawn feedback left out.
 	FeedbackList(ctx context.Context, p *FeedbackListParams) ([]*Feedback, error)
 }
 

@@ -633,7 +633,7 @@ func (w *Writer) replay(ctx context.Context) {
 	w.down.Store(false)
 }
 
-// wireBatch is the task payload.
+// wireBatch is the payload of the older gob and JSON formats.
 type wireBatch struct {
 	Version        int                   `json:"v"`
 	Runs           []*repo.WorkflowRun   `json:"runs,omitempty"`
@@ -644,8 +644,9 @@ type wireBatch struct {
 	SentAt time.Time `json:"sent_at,omitzero"`
 }
 
-// Payload formats. A payload is the byte wireBin followed by the batch in
-// flowrun's binary format (wire.go); from writers before 2026-11-24, the
+// Payload formats. A payload is the byte wireBin, or wireBinChat for a
+// batch with chat records, followed by the batch in flowrun's binary
+// format (wire.go); from writers before 2026-11-24, the
 // byte wireGob followed by a gob stream of one wireBatch; from earlier
 // writers, a JSON wireBatch of version wireJSON. Against gob, the binary
 // format encodes a 490-record task about 10× faster, decodes it about 5×
@@ -654,9 +655,10 @@ type wireBatch struct {
 // gob had decoded 6× faster. Payloads come only from flowrun's own API
 // processes; DecodeBatch still checks what it decodes.
 const (
-	wireJSON = 1
-	wireGob  = 2
-	wireBin  = 3
+	wireJSON    = 1
+	wireGob     = 2
+	wireBin     = 3
+	wireBinChat = 4
 )
 
 // EncodeBatch encodes b as a task payload (see wireBin).
@@ -682,8 +684,8 @@ func decodeTask(payload []byte) (*repo.Batch, time.Time, error) {
 		err error
 	)
 	switch {
-	case len(payload) > 0 && payload[0] == wireBin:
-		err = decodeBin(payload[1:], &w)
+	case len(payload) > 0 && (payload[0] == wireBin || payload[0] == wireBinChat):
+		return decodeBin(payload[1:], payload[0] == wireBinChat)
 	case len(payload) > 0 && payload[0] == wireGob:
 		err = decodeGob(payload[1:], &w)
 	default:

@@ -403,9 +403,14 @@ func TestBatchRoundTrip(t *testing.T) {
 // wire.go's lists fails here.
 func TestWireCoversEveryField(t *testing.T) {
 	t.Parallel()
-	in := &repo.Batch{Runs: []*repo.WorkflowRun{{}}, NodeExecutions: []*repo.NodeExecution{{}}, AppLogs: []*repo.AppLog{{}}}
+	one := func() *repo.Batch {
+		return &repo.Batch{Runs: []*repo.WorkflowRun{{}}, NodeExecutions: []*repo.NodeExecution{{}}, AppLogs: []*repo.AppLog{{}},
+			Conversations: []*repo.Conversation{{}}, Messages: []*repo.Message{{}}, Feedbacks: []*repo.Feedback{{}},
+			Variables: []*repo.ConversationVariable{{}}}
+	}
+	in := one()
 	n := 0
-	for _, rec := range []any{in.Runs[0], in.NodeExecutions[0], in.AppLogs[0]} {
+	for _, rec := range []any{in.Runs[0], in.NodeExecutions[0], in.AppLogs[0], in.Conversations[0], in.Messages[0], in.Feedbacks[0], in.Variables[0]} {
 		v := reflect.ValueOf(rec).Elem()
 		for i := range v.NumField() {
 			n++
@@ -418,6 +423,8 @@ func TestWireCoversEveryField(t *testing.T) {
 				f.SetInt(int64(-n) << 40)
 			case float64:
 				f.SetFloat(float64(n) + 0.25)
+			case bool:
+				f.SetBool(true)
 			case time.Time:
 				f.Set(reflect.ValueOf(time.Unix(int64(n)*1e8, int64(n)).UTC()))
 			default:
@@ -430,12 +437,62 @@ func TestWireCoversEveryField(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(in, out) {
-		t.Fatalf("round trip lost fields\n in %+v %+v %+v\nout %+v %+v %+v", *in.Runs[0], *in.NodeExecutions[0], *in.AppLogs[0], *out.Runs[0], *out.NodeExecutions[0], *out.AppLogs[0])
+		t.Fatalf("round trip lost fields\n in %s\nout %s", dumpBatch(in), dumpBatch(out))
 	}
 	// Zero values too: nil JSON stays nil, the zero time stays zero.
-	zero := &repo.Batch{Runs: []*repo.WorkflowRun{{}}, NodeExecutions: []*repo.NodeExecution{{}}, AppLogs: []*repo.AppLog{{}}}
+	zero := one()
 	if out, err := DecodeBatch(encodeBin(zero, time.Time{})); err != nil || !reflect.DeepEqual(zero, out) {
-		t.Fatalf("zero records: %v, %+v", err, out)
+		t.Fatalf("zero records: %v, %s", err, dumpBatch(out))
+	}
+}
+
+func dumpBatch(b *repo.Batch) string {
+	out, _ := json.Marshal(b)
+	return string(out)
+}
+
+// TestWireChatVersion: a batch with chat records takes the format
+// version wireBinChat; one without keeps wireBin, which persisters that
+// predate chat records read.
+func TestWireChatVersion(t *testing.T) {
+	t.Parallel()
+	runs := batchOf(uuid.NewString(), 1)
+	payload, err := EncodeBatch(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if payload[0] != wireBin {
+		t.Fatalf("a batch of run records has format %d, want %d", payload[0], wireBin)
+	}
+	chat := batchOf(uuid.NewString(), 1)
+	chat.Conversations = []*repo.Conversation{{ID: uuid.NewString(), AppID: "app", Deleted: true, Seq: 7}}
+	if payload, err = EncodeBatch(chat); err != nil {
+		t.Fatal(err)
+	}
+	if payload[0] != wireBinChat {
+		t.Fatalf("a batch with chat records has format %d, want %d", payload[0], wireBinChat)
+	}
+	out, err := DecodeBatch(payload)
+	if err != nil || out.Len() != 3 || !out.Conversations[0].Deleted || out.Conversations[0].Seq != 7 {
+		t.Fatalf("DecodeBatch: %v, %s", err, dumpBatch(out))
+	}
+	// A wireBin payload never holds chat records: the same bytes under
+	// the older version byte are refused (trailing data).
+	old := append([]byte{wireBin}, payload[1:]...)
+	if _, err := DecodeBatch(old); !errors.Is(err, ErrBadPayload) {
+		t.Fatalf("chat records under version %d: %v, want ErrBadPayload", wireBin, err)
+	}
+	// A bool is 0 or 1.
+	bad := encodeBin(&repo.Batch{Conversations: []*repo.Conversation{{Deleted: true}}}, time.Time{})
+	// The conversation's Deleted is followed by its Seq (one byte) and
+	// the counts of messages, feedback and variables.
+	i := len(bad) - 5
+	if bad[i] != 1 {
+		t.Fatalf("byte %d of %v is not the conversation's Deleted", i, bad)
+	}
+	bad[i] = 2
+	if _, err := DecodeBatch(bad); !errors.Is(err, ErrBadPayload) {
+		t.Fatalf("a bool of 2: %v, want ErrBadPayload", err)
 	}
 }
 
@@ -451,6 +508,12 @@ func FuzzDecodeBatch(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(old.Bytes())
+	chat := batchOf("6f1b8d4e-3b1e-4c55-9a43-5a0b0d3c9e21", 1)
+	chat.Conversations = []*repo.Conversation{{ID: "0a1b8d4e-3b1e-4c55-9a43-5a0b0d3c9e21", AppID: "app", Name: "n", Deleted: true, Seq: 3}}
+	chat.Messages = []*repo.Message{{ID: "1a1b8d4e-3b1e-4c55-9a43-5a0b0d3c9e21", AppID: "app", ConversationID: "0a1b8d4e-3b1e-4c55-9a43-5a0b0d3c9e21", Inputs: json.RawMessage(`{}`), Seq: 2}}
+	chat.Variables = []*repo.ConversationVariable{{ID: "v", AppID: "app", ConversationID: "0a1b8d4e-3b1e-4c55-9a43-5a0b0d3c9e21", Value: json.RawMessage(`1`), Seq: 1}}
+	good, _ = EncodeBatch(chat)
+	f.Add(good)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := DecodeBatch(data)
 		if err != nil {

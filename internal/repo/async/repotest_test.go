@@ -22,24 +22,39 @@ import (
 // the error it hit).
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	repotest.Exercise(t, func(t *testing.T) repo.Store {
-		b := setup(t)
-		sqlStore := reposql.New(dbtest.Pool(t))
-		obs := &observed{next: sqlStore, done: make(chan error, 64)}
-		srv := asynq.NewServer(redisOpt(t), asynq.Config{Queues: map[string]int{b.queue: 1}, Concurrency: 2,
-			TaskCheckInterval: 5 * time.Millisecond, Logger: asynqQuiet{}, RetryDelayFunc: func(int, error, *asynq.Task) time.Duration { return 10 * time.Millisecond }})
-		if err := srv.Start(NewHandler(obs, quiet(), nil)); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(srv.Shutdown)
-		w, err := New(b.client, Config{Queue: b.queue, FlushInterval: time.Millisecond, MaxRetry: 0})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Start(context.Background())
-		t.Cleanup(func() { w.Stop(context.Background()) })
-		return &viaQueue{w: w, obs: obs, Store: sqlStore}
+	repotest.Exercise(t, func(t *testing.T) repo.Store { return throughQueue(t, reposql.New(dbtest.Pool(t))) })
+}
+
+// TestChatConformance runs the chat suite through the same path, with
+// the persister's store (InsertFirst): chat records survive the wire and
+// the persister's writes.
+func TestChatConformance(t *testing.T) {
+	t.Parallel()
+	repotest.ExerciseChat(t, func(t *testing.T) repotest.ChatStore {
+		return throughQueue(t, reposql.New(dbtest.Pool(t), reposql.InsertFirst()))
 	})
+}
+
+// throughQueue returns a store whose writes go through a Writer, Redis and
+// an asynq server with the persister's handler to sqlStore, and whose
+// reads come from sqlStore.
+func throughQueue(t *testing.T, sqlStore *reposql.Store) *viaQueue {
+	t.Helper()
+	b := setup(t)
+	obs := &observed{next: sqlStore, done: make(chan error, 64)}
+	srv := asynq.NewServer(redisOpt(t), asynq.Config{Queues: map[string]int{b.queue: 1}, Concurrency: 2,
+		TaskCheckInterval: 5 * time.Millisecond, Logger: asynqQuiet{}, RetryDelayFunc: func(int, error, *asynq.Task) time.Duration { return 10 * time.Millisecond }})
+	if err := srv.Start(NewHandler(obs, quiet(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	w, err := New(b.client, Config{Queue: b.queue, FlushInterval: time.Millisecond, MaxRetry: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	t.Cleanup(func() { w.Stop(context.Background()) })
+	return &viaQueue{w: w, obs: obs, Store: sqlStore}
 }
 
 // observed wraps the persister's store and reports each batch's outcome.

@@ -12,13 +12,18 @@ import (
 
 // The wireBin payload: the byte wireBin, the send time, then the runs, the
 // node executions and the app logs, each a count followed by its records.
-// A record is its fields in the order of runFields, nodeFields and
-// logFields, each as
+// The wireBinChat payload, for a batch with chat records: the byte
+// wireBinChat, then as wireBin, followed by the conversations, messages,
+// feedback and conversation variables. (A batch without chat records
+// keeps the older wireBin, which persisters that predate chat records
+// read.) A record is its fields in the order of runFields, nodeFields,
+// logFields, convFields, msgFields, feedbackFields and varFields, each as
 //
 //   - string: uvarint length, bytes;
 //   - JSON: uvarint length+1 (0 for nil), bytes;
 //   - int64: zig-zag varint;
 //   - float64: 8 bytes, IEEE 754, little-endian;
+//   - bool: one byte, 0 or 1;
 //   - time: 0 for the zero time, else 1, varint Unix seconds, uvarint
 //     nanoseconds (decoded in UTC).
 //
@@ -33,6 +38,7 @@ type fields interface {
 	json(*json.RawMessage)
 	int(*int64)
 	float(*float64)
+	bool(*bool)
 	time(*time.Time)
 }
 
@@ -104,6 +110,71 @@ func logFields(f fields, l *repo.AppLog) {
 	f.int(&l.Seq)
 }
 
+func convFields(f fields, c *repo.Conversation) {
+	f.str(&c.ID)
+	f.str(&c.AppID)
+	f.str(&c.User)
+	f.str(&c.Name)
+	f.json(&c.Inputs)
+	f.str(&c.Introduction)
+	f.str(&c.Status)
+	f.time(&c.CreatedAt)
+	f.time(&c.UpdatedAt)
+	f.bool(&c.Deleted)
+	f.int(&c.Seq)
+}
+
+func msgFields(f fields, m *repo.Message) {
+	f.str(&m.ID)
+	f.str(&m.AppID)
+	f.str(&m.ConversationID)
+	f.str(&m.User)
+	f.str(&m.WorkflowRunID)
+	f.json(&m.Inputs)
+	f.str(&m.Query)
+	f.str(&m.Answer)
+	f.str(&m.Status)
+	f.str(&m.Error)
+	f.json(&m.Metadata)
+	f.json(&m.Files)
+	f.int(&m.MessageTokens)
+	f.int(&m.AnswerTokens)
+	f.str(&m.TotalPrice)
+	f.str(&m.Currency)
+	f.float(&m.Latency)
+	f.time(&m.CreatedAt)
+	f.time(&m.UpdatedAt)
+	f.int(&m.Seq)
+}
+
+func feedbackFields(f fields, fb *repo.Feedback) {
+	f.str(&fb.ID)
+	f.str(&fb.AppID)
+	f.str(&fb.ConversationID)
+	f.str(&fb.MessageID)
+	f.str(&fb.User)
+	f.str(&fb.Rating)
+	f.str(&fb.Content)
+	f.str(&fb.FromSource)
+	f.time(&fb.CreatedAt)
+	f.time(&fb.UpdatedAt)
+	f.bool(&fb.Deleted)
+	f.int(&fb.Seq)
+}
+
+func varFields(f fields, v *repo.ConversationVariable) {
+	f.str(&v.ID)
+	f.str(&v.ConversationID)
+	f.str(&v.AppID)
+	f.str(&v.Name)
+	f.str(&v.ValueType)
+	f.str(&v.Description)
+	f.json(&v.Value)
+	f.time(&v.CreatedAt)
+	f.time(&v.UpdatedAt)
+	f.int(&v.Seq)
+}
+
 // encoder appends fields to b.
 type encoder struct{ b []byte }
 
@@ -126,6 +197,14 @@ func (e *encoder) float(v *float64) {
 	e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(*v))
 }
 
+func (e *encoder) bool(v *bool) {
+	if *v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
 func (e *encoder) time(t *time.Time) {
 	if t.IsZero() {
 		e.b = append(e.b, 0)
@@ -144,14 +223,26 @@ func encodeRecords[T any](e *encoder, recs []*T, visit func(fields, *T)) {
 	}
 }
 
-// encodeBin encodes b as a wireBin payload.
+// encodeBin encodes b as a wireBin payload, or wireBinChat if it holds
+// chat records.
 func encodeBin(b *repo.Batch, sent time.Time) []byte {
+	chat := len(b.Conversations)+len(b.Messages)+len(b.Feedbacks)+len(b.Variables) > 0
 	e := &encoder{b: make([]byte, 0, 64+400*b.Len())}
-	e.b = append(e.b, wireBin)
+	if chat {
+		e.b = append(e.b, wireBinChat)
+	} else {
+		e.b = append(e.b, wireBin)
+	}
 	e.time(&sent)
 	encodeRecords(e, b.Runs, runFields)
 	encodeRecords(e, b.NodeExecutions, nodeFields)
 	encodeRecords(e, b.AppLogs, logFields)
+	if chat {
+		encodeRecords(e, b.Conversations, convFields)
+		encodeRecords(e, b.Messages, msgFields)
+		encodeRecords(e, b.Feedbacks, feedbackFields)
+		encodeRecords(e, b.Variables, varFields)
+	}
 	return e.b
 }
 
@@ -231,6 +322,16 @@ func (d *decoder) float(v *float64) {
 	}
 }
 
+func (d *decoder) bool(v *bool) {
+	switch b := d.bytes(1, "bool"); {
+	case len(b) == 0:
+	case b[0] > 1:
+		d.fail("bool")
+	default:
+		*v = b[0] == 1
+	}
+}
+
 func (d *decoder) time(t *time.Time) {
 	switch flag := d.bytes(1, "time"); {
 	case len(flag) == 0:
@@ -252,9 +353,9 @@ func (d *decoder) time(t *time.Time) {
 	*t, d.b = time.Unix(sec, int64(nsec)).UTC(), d.b[n:]
 }
 
-// minRecord is the fewest bytes a record takes: an app log's 11 fields of
-// at least one byte each.
-const minRecord = 11
+// minRecord is the fewest bytes a record takes: a conversation
+// variable's 10 fields of at least one byte each.
+const minRecord = 10
 
 // decodeRecords reads a count and that many records. The count cannot
 // exceed what the bytes left could hold, which bounds the allocation by
@@ -276,18 +377,28 @@ func decodeRecords[T any](d *decoder, visit func(fields, *T)) []*T {
 	return out
 }
 
-// decodeBin decodes a wireBin payload (without its version byte).
-func decodeBin(data []byte, w *wireBatch) error {
+// decodeBin decodes a wireBin payload, or with chat set a wireBinChat
+// one (without its version byte), and tells when it was sent.
+func decodeBin(data []byte, chat bool) (*repo.Batch, time.Time, error) {
 	d := &decoder{b: data, seen: make(map[string]string, 64)}
-	d.time(&w.SentAt)
-	w.Runs = decodeRecords(d, runFields)
-	w.NodeExecutions = decodeRecords(d, nodeFields)
-	w.AppLogs = decodeRecords(d, logFields)
+	var sent time.Time
+	d.time(&sent)
+	b := &repo.Batch{
+		Runs:           decodeRecords(d, runFields),
+		NodeExecutions: decodeRecords(d, nodeFields),
+		AppLogs:        decodeRecords(d, logFields),
+	}
+	if chat {
+		b.Conversations = decodeRecords(d, convFields)
+		b.Messages = decodeRecords(d, msgFields)
+		b.Feedbacks = decodeRecords(d, feedbackFields)
+		b.Variables = decodeRecords(d, varFields)
+	}
 	if d.err != nil {
-		return d.err
+		return nil, time.Time{}, d.err
 	}
 	if len(d.b) != 0 {
-		return fmt.Errorf("%w: trailing data", ErrBadPayload)
+		return nil, time.Time{}, fmt.Errorf("%w: trailing data", ErrBadPayload)
 	}
-	return nil
+	return b, sent, nil
 }

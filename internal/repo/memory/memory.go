@@ -145,16 +145,29 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 	if err != nil {
 		return err
 	}
-	s.chat.apply(b)
-	if len(b.Runs)+len(b.NodeExecutions)+len(b.AppLogs) == 0 {
-		return nil
+	// A batch is atomic: every record is checked, under both locks
+	// (always taken in this order), before any is applied.
+	runs, chat := len(b.Runs)+len(b.NodeExecutions)+len(b.AppLogs) > 0, b.Len() > len(b.Runs)+len(b.NodeExecutions)+len(b.AppLogs)
+	if runs {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.apply(b); err != nil {
-		return err
+	if chat {
+		s.chat.mu.Lock()
+		defer s.chat.mu.Unlock()
+		if err := s.chat.check(b); err != nil {
+			return err
+		}
 	}
-	s.trim()
+	if runs {
+		if err := s.apply(b); err != nil {
+			return err
+		}
+		s.trim()
+	}
+	if chat {
+		s.chat.apply(b)
+	}
 	return nil
 }
 

@@ -26,6 +26,11 @@ func TestStore(t *testing.T) {
 	repotest.Exercise(t, func(t *testing.T) repo.Store { return newStore(t, 0) })
 }
 
+func TestChat(t *testing.T) {
+	t.Parallel()
+	repotest.ExerciseChat(t, func(t *testing.T) repotest.ChatStore { return newStore(t, 0) })
+}
+
 func TestNewInvalid(t *testing.T) {
 	t.Parallel()
 	if _, err := memory.New(memory.Config{Capacity: -1}); err == nil {

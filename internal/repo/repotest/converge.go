@@ -71,10 +71,10 @@ func genHistory(rng *rand.Rand, app string, created time.Time) *history {
 	return h
 }
 
-// testConverge is the property test: the versions of many runs, shuffled,
-// duplicated and split into random batches written by concurrent writers,
-// always end in exactly each record's final state, with no duplicate rows.
-func testConverge(t *testing.T, s repo.Store) {
+// testSeed returns a random seed for a property test, or
+// REPOTEST_SEED's, and logs it.
+func testSeed(t *testing.T) uint64 {
+	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("REPOTEST_SEED"); s != "" {
 		var err error
@@ -83,7 +83,14 @@ func testConverge(t *testing.T, s repo.Store) {
 		}
 	}
 	t.Logf("seed %d (replay with REPOTEST_SEED=%[1]d)", seed)
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	return seed
+}
+
+// testConverge is the property test: the versions of many runs, shuffled,
+// duplicated and split into random batches written by concurrent writers,
+// always end in exactly each record's final state, with no duplicate rows.
+func testConverge(t *testing.T, s repo.Store) {
+	rng := rand.New(rand.NewPCG(testSeed(t), 0x5eed))
 
 	const runs, writers = 30, 3
 	var hs []*history
@@ -132,30 +139,7 @@ func testConverge(t *testing.T, s repo.Store) {
 		pool = pool[k:]
 	}
 
-	work := make(chan *repo.Batch)
-	errc := make(chan error, writers)
-	for range writers {
-		go func() {
-			for b := range work {
-				if err := s.Write(ctx(t), b); err != nil {
-					errc <- err
-					for range work {
-					}
-					return
-				}
-			}
-			errc <- nil
-		}()
-	}
-	for _, b := range batches {
-		work <- b
-	}
-	close(work)
-	for range writers {
-		if err := <-errc; err != nil {
-			t.Fatalf("Write: %v", err)
-		}
-	}
+	writeAll(t, s, batches, writers)
 
 	for _, h := range hs {
 		requireRun(t, h.final, getRun(t, s, h.final.AppID, h.final.ID))

@@ -164,7 +164,7 @@ func logFixture(r *repo.WorkflowRun) *repo.AppLog {
 	}
 }
 
-func write(t *testing.T, s repo.Store, b *repo.Batch) {
+func write(t *testing.T, s repo.Writer, b *repo.Batch) {
 	t.Helper()
 	if err := s.Write(ctx(t), b); err != nil {
 		t.Fatalf("Write: %v", err)

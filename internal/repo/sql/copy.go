@@ -75,6 +75,13 @@ func (tb table[T]) copyData(rows []T) ([]byte, error) {
 			case kInt:
 				out = binary.BigEndian.AppendUint32(out, 8)
 				out = binary.BigEndian.AppendUint64(out, uint64(v.(int64)))
+			case kBool:
+				out = binary.BigEndian.AppendUint32(out, 1)
+				if v.(bool) {
+					out = append(out, 1)
+				} else {
+					out = append(out, 0)
+				}
 			case kTime, kTimeNull:
 				t := v.(time.Time)
 				if t.IsZero() && c.kind == kTimeNull {

@@ -26,6 +26,7 @@ const (
 	kTime
 	kTimeNull
 	kUUIDNull // "" is NULL
+	kBool
 )
 
 func (k kind) arrType() string {
@@ -36,6 +37,8 @@ func (k kind) arrType() string {
 		return "int8[]"
 	case kTime, kTimeNull:
 		return "timestamptz[]"
+	case kBool:
+		return "bool[]"
 	}
 	return "text[]"
 }
@@ -60,11 +63,28 @@ type column[T any] struct {
 type table[T any] struct {
 	name string
 	cols []column[T]
+	// key is the primary key: the conflict target, and the order rows
+	// are written in. Nil means id.
+	key []string
+	// filter, when set, is a condition on the unnested row u: rows for
+	// which it fails are not written.
+	filter string
+	// exprs maps columns to the value inserted, an expression of the
+	// unnested row u (by default, u's column cast to the column's type).
+	exprs map[string]string
 	// identity columns may not change: a version that names other values
 	// is a conflict.
 	identity []string
 	// rank is true when EXCLUDED ranks above the stored row t.
 	rank string
+}
+
+// keys returns tb's primary key columns.
+func (tb table[T]) keys() []string {
+	if tb.key == nil {
+		return []string{"id"}
+	}
+	return tb.key
 }
 
 const rankByStatusSeq = `(flowrun_terminal(EXCLUDED.status), EXCLUDED.seq) > (flowrun_terminal(t.status), t.seq)`
@@ -77,19 +97,25 @@ func (tb table[T]) upsert() string {
 	names, rows := tb.rows()
 	var sets []string
 	for _, c := range tb.cols {
-		if q := `"` + c.name + `"`; c.name != "id" && !contains(tb.identity, c.name) {
+		if q := `"` + c.name + `"`; !contains(tb.keys(), c.name) && !contains(tb.identity, c.name) {
 			sets = append(sets, q+" = EXCLUDED."+q)
 		}
 	}
+	return fmt.Sprintf(`INSERT INTO %[1]s AS t (%[2]s)
+%[3]s
+ON CONFLICT (%[4]s) DO UPDATE SET %[5]s
+WHERE CASE WHEN %[6]s ELSE %[7]s END`,
+		tb.name, names, rows, strings.Join(tb.keys(), ", "), strings.Join(sets, ", "), tb.conflict(), tb.rank)
+}
+
+// conflict is the WHEN … THEN clause that fails the statement when an
+// existing row's identity columns differ from the new version's.
+func (tb table[T]) conflict() string {
 	var changed []string
 	for _, c := range tb.identity {
 		changed = append(changed, fmt.Sprintf(`t."%[1]s" <> EXCLUDED."%[1]s"`, c))
 	}
-	return fmt.Sprintf(`INSERT INTO %[1]s AS t (%[2]s)
-%[3]s
-ON CONFLICT (id) DO UPDATE SET %[4]s
-WHERE CASE WHEN %[5]s THEN flowrun_conflict('%[1]s', t.id) ELSE %[6]s END`,
-		tb.name, names, rows, strings.Join(sets, ", "), strings.Join(changed, " OR "), tb.rank)
+	return fmt.Sprintf("%s THEN flowrun_conflict('%s', t.id)", strings.Join(changed, " OR "), tb.name)
 }
 
 // rows returns the column list and the query producing the rows: one array
@@ -100,10 +126,23 @@ func (tb table[T]) rows() (names, query string) {
 		q := `"` + c.name + `"`
 		cols = append(cols, q)
 		params = append(params, fmt.Sprintf("$%d::%s", i+1, c.kind.arrType()))
-		selects = append(selects, "u."+q+c.kind.cast())
+		if e, ok := tb.exprs[c.name]; ok {
+			selects = append(selects, e)
+		} else {
+			selects = append(selects, "u."+q+c.kind.cast())
+		}
+	}
+	var order []string
+	for _, k := range tb.keys() {
+		order = append(order, `u."`+k+`"`)
+	}
+	where := ""
+	if tb.filter != "" {
+		where = "\nWHERE " + tb.filter
 	}
 	names = strings.Join(cols, ", ")
-	return names, fmt.Sprintf("SELECT %s\nFROM unnest(%s) AS u(%s)\nORDER BY u.id", strings.Join(selects, ", "), strings.Join(params, ", "), names)
+	return names, fmt.Sprintf("SELECT %s\nFROM unnest(%s) AS u(%s)%s\nORDER BY %s",
+		strings.Join(selects, ", "), strings.Join(params, ", "), names, where, strings.Join(order, ", "))
 }
 
 // args returns one array argument per column.
@@ -156,6 +195,12 @@ func (tb table[T]) args(rows []T) []any {
 			a := make([]*time.Time, len(rows))
 			for j, r := range rows {
 				a[j] = timePtr(c.get(r).(time.Time))
+			}
+			out[i] = a
+		case kBool:
+			a := make([]bool, len(rows))
+			for j, r := range rows {
+				a[j] = c.get(r).(bool)
 			}
 			out[i] = a
 		}
@@ -337,6 +382,8 @@ func (tb table[T]) joinedColumns(alias string) string {
 			q = "COALESCE(" + q + ", 0)"
 		case kTime:
 			q = "COALESCE(" + q + ", 'epoch')"
+		case kBool:
+			q = "COALESCE(" + q + ", false)"
 		}
 		out = append(out, q)
 	}

@@ -11,7 +11,9 @@
 // the same SQL converges. Rows are written in id order, table by table, so
 // concurrent batches lock rows in one global order and cannot deadlock each
 // other. The persister's variant (InsertFirst) copies node executions and
-// app logs in, in the same order, and upserts only when one exists.
+// app logs in, in the same order, and upserts only when one exists. Chat
+// records (chat.go) are always upserted, after the run records, in the
+// same transaction.
 //
 // PostgreSQL cannot store NUL characters in text or jsonb, nor invalid
 // UTF-8; Write replaces them with U+FFFD rather than losing the batch.
@@ -64,9 +66,10 @@ type Option func(*Store)
 // usually arrive once each, as at the async persister (the api writes a
 // node execution only when it has finished): COPY spares PostgreSQL the
 // upsert's per-row work. Run records are always upserted (a run's start
-// and end versions may travel in different batches), and the outcome is
-// the same either way. A batch then takes five round trips (BEGIN, the
-// runs, two COPYs, COMMIT) instead of one.
+// and end versions may travel in different batches), and so are chat
+// records (their versions change and any may arrive first); the outcome
+// is the same either way. A batch then takes five round trips (BEGIN, the
+// runs, two COPYs, COMMIT), six with chat records, instead of one.
 func InsertFirst() Option { return func(s *Store) { s.insertFirst = true } }
 
 // New returns a store that uses db.
@@ -125,12 +128,14 @@ func (s *Store) send(ctx context.Context, b *repo.Batch) error {
 	if len(b.AppLogs) > 0 {
 		batch.Queue(upsertLogs, logArgs(b.AppLogs)...)
 	}
+	queueChat(batch, b)
 	return s.retry(ctx, func() error { return s.sendBatch(ctx, batch) })
 }
 
 // copyIn writes the batch in one transaction: runs with the guarded
 // upsert, node executions and app logs with a binary COPY (see copyData),
-// which fails with unique_violation if any of them exists. COPY spares
+// which fails with unique_violation if any of them exists, then the chat
+// records with their guarded upserts (one more round trip). COPY spares
 // PostgreSQL the per-row work of an INSERT fed by arrays (decoding them,
 // casting, sorting, one heap and WAL insertion per row): it reads binary
 // rows and inserts them in multi-row groups.
@@ -159,6 +164,10 @@ func (s *Store) copyIn(ctx context.Context, b *repo.Batch) error {
 			if _, err := pg.CopyFrom(ctx, bytes.NewReader(logs), copyLogs); err != nil {
 				return err
 			}
+		}
+		chat := &pgx.Batch{}
+		if queueChat(chat, b); chat.Len() > 0 {
+			return tx.SendBatch(ctx, chat).Close()
 		}
 		return nil
 	})

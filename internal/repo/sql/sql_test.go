@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,6 +29,17 @@ func TestStore(t *testing.T) {
 func TestStoreInsertFirst(t *testing.T) {
 	t.Parallel()
 	repotest.Exercise(t, func(t *testing.T) repo.Store { return reposql.New(dbtest.Pool(t), reposql.InsertFirst()) })
+}
+
+func TestChat(t *testing.T) {
+	t.Parallel()
+	repotest.ExerciseChat(t, func(t *testing.T) repotest.ChatStore { return reposql.New(dbtest.Pool(t)) })
+}
+
+// TestChatInsertFirst: the persister's variant upserts chat records too.
+func TestChatInsertFirst(t *testing.T) {
+	t.Parallel()
+	repotest.ExerciseChat(t, func(t *testing.T) repotest.ChatStore { return reposql.New(dbtest.Pool(t), reposql.InsertFirst()) })
 }
 
 // countingDB counts the round trips the store starts.
@@ -65,14 +77,29 @@ func fixture(app string) (*repo.WorkflowRun, *repo.Batch) {
 	return r, b
 }
 
+// chatFixture adds to b a conversation of run r with a message, feedback
+// and a variable, and a deleted conversation.
+func chatFixture(r *repo.WorkflowRun, b *repo.Batch) *repo.Conversation {
+	now := r.CreatedAt
+	c := &repo.Conversation{ID: repotest.NewID(), AppID: r.AppID, User: "u", Name: "n", CreatedAt: now, UpdatedAt: now, Seq: repo.Version(now)}
+	m := &repo.Message{ID: repotest.NewID(), AppID: r.AppID, ConversationID: c.ID, User: "u", WorkflowRunID: r.ID, CreatedAt: now, UpdatedAt: now, Seq: 1}
+	gone := &repo.Conversation{ID: repotest.NewID(), AppID: r.AppID, User: "u", CreatedAt: now, UpdatedAt: now, Deleted: true, Seq: 1}
+	b.Conversations = append(b.Conversations, c, gone)
+	b.Messages = append(b.Messages, m)
+	b.Feedbacks = append(b.Feedbacks, &repo.Feedback{ID: repotest.NewID(), AppID: r.AppID, ConversationID: c.ID, MessageID: m.ID, User: "u", Rating: "like", CreatedAt: now, UpdatedAt: now, Seq: 1})
+	b.Variables = append(b.Variables, &repo.ConversationVariable{ID: "v", ConversationID: c.ID, AppID: r.AppID, Name: "v", Value: json.RawMessage(`1`), CreatedAt: now, UpdatedAt: now, Seq: 1})
+	return c
+}
+
 // TestOneRoundTripPerBatch: a batch of every record kind, however many
-// rows, is one round trip; so is each read.
+// rows, is one round trip; so is each read, a chat turn's included.
 func TestOneRoundTripPerBatch(t *testing.T) {
 	t.Parallel()
 	db := &countingDB{DB: dbtest.Pool(t)}
 	s := reposql.New(db)
 	ctx := t.Context()
 	r, b := fixture("app")
+	c := chatFixture(r, b)
 	if err := s.Write(ctx, b); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +117,37 @@ func TestOneRoundTripPerBatch(t *testing.T) {
 		},
 		"NodeExecutionList": func() error {
 			_, err := s.NodeExecutionList(ctx, &repo.NodeExecutionListParams{AppID: "app", RunID: r.ID})
+			return err
+		},
+		"Turn": func() error {
+			t, err := s.Turn(ctx, &repo.TurnParams{AppID: "app", User: "u", ConversationID: c.ID, History: 10})
+			if err == nil && (t.Messages != 1 || len(t.History) != 1 || len(t.Variables) != 1) {
+				err = fmt.Errorf("turn %+v", t)
+			}
+			return err
+		},
+		"ConversationGet": func() error {
+			_, err := s.ConversationGet(ctx, "app", "u", c.ID)
+			return err
+		},
+		"ConversationList": func() error {
+			_, err := s.ConversationList(ctx, &repo.ConversationListParams{AppID: "app", User: "u", LastID: c.ID})
+			return err
+		},
+		"MessageList": func() error {
+			_, err := s.MessageList(ctx, &repo.MessageListParams{AppID: "app", User: "u", ConversationID: c.ID, FirstID: b.Messages[0].ID})
+			return err
+		},
+		"MessageGet": func() error {
+			_, err := s.MessageGet(ctx, "app", "u", b.Messages[0].ID)
+			return err
+		},
+		"VariableList": func() error {
+			_, err := s.VariableList(ctx, &repo.VariableListParams{AppID: "app", User: "u", ConversationID: c.ID, LastID: "v", Name: "v"})
+			return err
+		},
+		"FeedbackList": func() error {
+			_, err := s.FeedbackList(ctx, &repo.FeedbackListParams{AppID: "app"})
 			return err
 		},
 	} {
@@ -190,6 +248,13 @@ func TestListUsesIndex(t *testing.T) {
 		`SELECT * FROM workflow_app_logs WHERE app_id = 'a' ORDER BY created_at DESC, id DESC LIMIT 20`:                            "workflow_app_logs_app_created_idx",
 		`SELECT * FROM workflow_app_logs WHERE app_id = 'a' AND session_id = 's' ORDER BY created_at DESC, id DESC LIMIT 20`:       "workflow_app_logs_app_session_idx",
 		`SELECT * FROM workflow_node_executions WHERE workflow_run_id = '` + repotest.NewID() + `' ORDER BY index, created_at, id`: "workflow_node_executions_run_idx",
+		// Chat records.
+		`SELECT * FROM conversations WHERE app_id = 'a' AND session_id = 'u' AND NOT is_deleted AND NOT pending ORDER BY updated_at DESC, id DESC LIMIT 20`: "conversations_user_updated_idx",
+		`SELECT * FROM conversations WHERE app_id = 'a' AND session_id = 'u' AND NOT is_deleted AND NOT pending ORDER BY created_at, id LIMIT 20`:           "conversations_user_created_idx",
+		`SELECT * FROM messages WHERE conversation_id = '` + repotest.NewID() + `' ORDER BY created_at DESC, id DESC LIMIT 20`:                              "messages_conversation_idx",
+		`SELECT * FROM message_feedbacks WHERE app_id = 'a' AND NOT is_deleted ORDER BY created_at DESC, id DESC LIMIT 20 OFFSET 40`:                        "message_feedbacks_app_idx",
+		`SELECT * FROM message_feedbacks WHERE message_id = '` + repotest.NewID() + `'`:                                                                     "message_feedbacks_message_idx",
+		`SELECT * FROM workflow_conversation_variables WHERE conversation_id = '` + repotest.NewID() + `' ORDER BY created_at, id LIMIT 21`:                 "workflow_conversation_variables_created_idx",
 	} {
 		rows, err := conn.Query(ctx, "EXPLAIN "+query)
 		if err != nil {
