@@ -243,6 +243,17 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		return err
 	}
 	defer stopNodes()
+	gen, err := generator(cfg.Nodes, os.Environ())
+	if err != nil {
+		return err
+	}
+	var (
+		suggester api.Suggester
+		namer     api.Namer
+	)
+	if gen != nil {
+		suggester, namer = gen, gen
+	}
 	for _, t := range extra {
 		nodes.Register(t)
 	}
@@ -355,6 +366,8 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		IdleTimeout:            cfg.HTTPIdleTimeout,
 		ShutdownTimeout:        cfg.ShutdownTimeout,
 		StopWait:               cfg.ShutdownGrace / 2,
+		Suggester:              suggester,
+		Namer:                  namer,
 		Logger:                 logger,
 	})
 	if err != nil {

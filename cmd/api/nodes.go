@@ -47,6 +47,11 @@ type nodeConfig struct {
 	LLMIdleTimeout     time.Duration `envconfig:"LLM_IDLE_TIMEOUT" default:"0"`
 	LLMConnectTimeout  time.Duration `envconfig:"LLM_CONNECT_TIMEOUT" default:"0"`
 	LLMTokenCounting   bool          `envconfig:"LLM_TOKEN_COUNTING" default:"false"`
+	// The chat API's own model calls (llm.Generator).
+	ChatModel          string  `envconfig:"CHAT_MODEL"`
+	SuggestPrompt      string  `envconfig:"SUGGESTED_QUESTIONS_PROMPT"`
+	SuggestMaxTokens   int     `envconfig:"SUGGESTED_QUESTIONS_MAX_TOKENS" default:"256"`
+	SuggestTemperature float64 `envconfig:"SUGGESTED_QUESTIONS_TEMPERATURE" default:"0"`
 }
 
 // registry returns the node registry with every node type flowrun
@@ -171,6 +176,37 @@ func llmConfig(nc nodeConfig, environ []string) (llm.Config, error) {
 		return llm.Config{}, fmt.Errorf("configuration: LLM_DEFAULT_PROVIDER %q is not in LLM_PROVIDERS", cfg.DefaultProvider)
 	}
 	return cfg, nil
+}
+
+// generator returns the model caller of the chat API (suggested
+// questions, conversation names) from CHAT_MODEL, SUGGESTED_QUESTIONS_*
+// and the LLM provider configuration; nil when no provider is configured,
+// so that the API neither suggests nor names by model.
+func generator(nc nodeConfig, environ []string) (*llm.Generator, error) {
+	lc, err := llmConfig(nc, environ)
+	if err != nil {
+		return nil, err
+	}
+	if len(lc.Providers) == 0 {
+		if nc.ChatModel != "" {
+			return nil, errors.New("configuration: CHAT_MODEL needs LLM_PROVIDERS")
+		}
+		return nil, nil
+	}
+	gc := llm.GeneratorConfig{SuggestPrompt: nc.SuggestPrompt, SuggestMaxTokens: nc.SuggestMaxTokens, SuggestTemperature: nc.SuggestTemperature}
+	if nc.ChatModel != "" {
+		// Provider names have no colon; model names may ("llama3:8b").
+		p, m, ok := strings.Cut(nc.ChatModel, ":")
+		if !ok || strings.TrimSpace(p) == "" || strings.TrimSpace(m) == "" {
+			return nil, fmt.Errorf("configuration: CHAT_MODEL %q is not <provider>:<model>", nc.ChatModel)
+		}
+		gc.Provider, gc.Model = strings.TrimSpace(p), strings.TrimSpace(m)
+	}
+	g, err := llm.NewGenerator(lc, gc)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: CHAT_MODEL, SUGGESTED_QUESTIONS_*: %w", err)
+	}
+	return g, nil
 }
 
 // contextSizes parses "dify-model=tokens,…".

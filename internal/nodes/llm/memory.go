@@ -69,7 +69,13 @@ func (m *memoryConfig) need(b *run.Build, windowAlways bool) {
 // turns within limit, oldest first, as user and assistant messages, cut
 // to budget tokens.
 func (c *Config) memoryMessages(history []run.Message, limit, budget int) []openai.Message {
-	turns := history[max(len(history)-(limit-1), 0):]
+	return c.turnMessages(history[max(len(history)-(limit-1), 0):], budget)
+}
+
+// turnMessages renders turns as user and assistant messages and drops the
+// oldest, one message at a time, while they exceed budget tokens (at
+// least one stays).
+func (c *Config) turnMessages(turns []run.Message, budget int) []openai.Message {
 	msgs := make([]openai.Message, 0, 2*len(turns))
 	for _, t := range turns {
 		msgs = append(msgs, openai.Message{Role: "user", Content: t.Query}, openai.Message{Role: "assistant", Content: t.Answer})
@@ -90,7 +96,11 @@ func (c *Config) memoryMessages(history []run.Message, limit, budget int) []open
 // memoryText is TokenBufferMemory.get_history_prompt_text: the messages
 // of memoryMessages as "<prefix>: <content>" lines.
 func (c *Config) memoryText(history []run.Message, limit, budget int, user, assistant string) string {
-	msgs := c.memoryMessages(history, limit, budget)
+	return historyLines(c.memoryMessages(history, limit, budget), user, assistant)
+}
+
+// historyLines renders msgs as "<prefix>: <content>" lines.
+func historyLines(msgs []openai.Message, user, assistant string) string {
 	lines := make([]string, len(msgs))
 	for i, m := range msgs {
 		prefix := user

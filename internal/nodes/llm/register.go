@@ -26,6 +26,13 @@
 // text_chunk events only when an End or Answer node begins its output with
 // that variable, and the End node then does not send the text again — the
 // single stream Dify's response coordinator produces.
+//
+// # Outside workflows
+//
+// Generator makes the two model calls Dify's chat API makes itself:
+// questions suggested after an answer and a new conversation's name, with
+// a configured model or the app's workflow model in place of Dify's
+// workspace default model.
 package llm
 
 import (
