@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -39,12 +40,8 @@ func (s *Server) nameLater(a *app.App, conv *repo.Conversation, query string) {
 		defer s.runs.Done()
 		ctx, cancel := context.WithTimeout(s.runCtx, nameTimeout)
 		defer cancel()
-		name, err := s.cfg.Namer.Name(ctx, a.Workflow, query)
-		if err != nil {
-			s.log.Warn("naming a conversation", "app_id", a.ID, "conversation_id", conv.ID, "err", err)
-			name = fallbackName(query)
-		}
-		if name = cleanName(name, query); name == conv.Name {
+		name, ok := s.generateName(ctx, a, conv.ID, query)
+		if !ok || name == conv.Name {
 			return
 		}
 		now := s.cfg.Clock()
@@ -54,6 +51,20 @@ func (s *Server) nameLater(a *app.App, conv *repo.Conversation, query string) {
 			s.log.Warn("storing a conversation's name", "app_id", a.ID, "conversation_id", conv.ID, "err", err)
 		}
 	}()
+}
+
+// generateName asks the Namer for a name; ok is false when it has no
+// model to ask (errors.ErrUnsupported): the name stays as it is.
+func (s *Server) generateName(ctx context.Context, a *app.App, convID, query string) (name string, ok bool) {
+	name, err := s.cfg.Namer.Name(ctx, a.Workflow, query)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return "", false
+	case err != nil:
+		s.log.Warn("naming a conversation", "app_id", a.ID, "conversation_id", convID, "err", err)
+		return fallbackName(query), true
+	}
+	return cleanName(name, query), true
 }
 
 // cleanName is Dify's last step: trimmed, the query when empty, at most

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -206,14 +207,18 @@ func (s *Server) handleConversationRename(w http.ResponseWriter, r *http.Request
 		return
 	}
 	if auto {
-		// Dify renames from the first message's query with the default
-		// model; flowrun keeps the name Dify gives before that.
-		first, err := s.cfg.Chats.MessageList(r.Context(), &repo.MessageListParams{AppID: a.ID, User: user, ConversationID: c.ID, Limit: 100})
-		if err != nil || len(first.Items) == 0 {
-			s.writeError(w, r, &ParamError{Message: ""})
+		// Dify names the conversation again from its first query.
+		first, err := s.firstQuery(r.Context(), a.ID, user, c.ID)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
-		name = conversationName(first.Items[0].Query)
+		name = conversationName(first)
+		if s.cfg.Namer != nil {
+			if n, ok := s.generateName(r.Context(), a, c.ID, first); ok {
+				name = n
+			}
+		}
 	}
 	now := s.cfg.Clock()
 	u := *c
@@ -437,4 +442,23 @@ func typeAccepts(t string, v any) bool {
 		return true
 	}
 	return true
+}
+
+// firstQuery returns the query of a conversation's first message, or
+// Dify's 400 (with an empty message) when it has none.
+func (s *Server) firstQuery(ctx context.Context, appID, user, convID string) (string, error) {
+	p := &repo.MessageListParams{AppID: appID, User: user, ConversationID: convID, Limit: 100}
+	for {
+		page, err := s.cfg.Chats.MessageList(ctx, p)
+		if err != nil {
+			return "", err
+		}
+		if len(page.Items) == 0 {
+			return "", &ParamError{Message: ""}
+		}
+		if !page.HasMore {
+			return page.Items[0].Query, nil
+		}
+		p.FirstID = page.Items[0].ID
+	}
 }

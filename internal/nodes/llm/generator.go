@@ -53,7 +53,9 @@ const DefaultSuggestMaxTokens = 256
 
 // ErrNoModel is wrapped by Name when neither the Generator nor the app's
 // workflow names a model.
-var ErrNoModel = errors.New("no model: set the chat model or add an llm node to the workflow")
+// It wraps errors.ErrUnsupported: the API then keeps the conversation's
+// first name without logging a failure.
+var ErrNoModel = fmt.Errorf("no model: set the chat model or add an llm node to the workflow: %w", errors.ErrUnsupported)
 
 // NewGenerator returns a Generator calling the providers of cfg. It
 // returns an error wrapping ErrInvalidConfig when cfg or gc is
