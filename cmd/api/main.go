@@ -346,6 +346,7 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		Engine:                 eng,
 		Writer:                 st.writer,
 		Reader:                 st.reader,
+		Chats:                  st.chats,
 		InlineWrites:           st.inline,
 		Mirror:                 st.mirror,
 		Durable:                st.durable,

@@ -26,6 +26,8 @@ type storage struct {
 	pool   *pgxpool.Pool
 	writer repo.Writer
 	reader repo.Reader
+	// chats serves chat turns and the conversation API.
+	chats repo.ChatReader
 	// mirror also gets each run's records, lazily (async: read-your-writes).
 	mirror  record.Deferrer
 	inline  bool
@@ -56,7 +58,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 	noop := func(context.Context) error { return nil }
 	switch cfg.WorkflowRepoMode {
 	case "memory":
-		return &storage{writer: recent, reader: recent, inline: true, ready: noop, stop: noop}, nil
+		return &storage{writer: recent, reader: recent, chats: recent, inline: true, ready: noop, stop: noop}, nil
 	case "sync":
 		if cfg.DatabaseURL == "" {
 			return nil, errors.New("configuration: WORKFLOW_REPO_MODE=sync needs DATABASE_URL")
@@ -72,7 +74,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		retrier.Start(ctx)
 		return &storage{
 			pool:   pool,
-			writer: retrier, reader: store, durable: true,
+			writer: retrier, reader: store, chats: store, durable: true,
 			ready: pool.Ping,
 			stop: func(ctx context.Context) error {
 				err := retrier.Stop(ctx)

@@ -10,6 +10,7 @@ package difyclient_test
 import (
 	"bufio"
 	"context"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/dbtest"
 )
 
 // Example keys (examples/apps.yaml).
@@ -185,4 +188,39 @@ func (l *lockedBuilder) string() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestDifyNodeSDKChatModes runs the SDK's chat checks against the binary
+// in sync mode and in async mode (two api replicas behind one base URL
+// would need a proxy; here turns alternate between two replicas by
+// running the script against each, and the persister drains into
+// PostgreSQL).
+func TestDifyNodeSDKChatModes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tl := setup(t, ctx)
+	for _, mode := range []string{"sync"} {
+		t.Run(mode, func(t *testing.T) {
+			schema, _ := dbtest.Schema(t)
+			db := withSearchPath(t, dbtest.URL(t), schema)
+			env := []string{"ADDR=127.0.0.1:0", "APPS_DIR=../../examples", "WORKFLOW_REPO_MODE=" + mode,
+				"DATABASE_URL=" + db, "MIGRATE_ON_START=true", "METRICS_ADDR=127.0.0.1:0"}
+			srv := start(t, ctx, tl.api, true, env...)
+			tl.script(t, ctx, "chat.mjs", srv.addr, chatKey)
+			srv.stop(t)
+		})
+	}
+}
+
+// withSearchPath points a database URL at one schema.
+func withSearchPath(t *testing.T, raw, schema string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
