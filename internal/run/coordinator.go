@@ -40,8 +40,21 @@ type coordinator struct {
 	queue       []int
 	skipped     []bool
 	bufs        []streamBuf
-	reach       *reach
-	found       []int
+	// reach is set when some session does not start with the graph's
+	// first edge.
+	reach *reach
+	found []int
+
+	// ends and took collect, for done, the nodes a node's end skipped
+	// and the edges it took; only the scheduler's goroutine uses them.
+	ends []*Node
+	took []*Edge
+
+	// Small graphs need no allocations beyond the coordinator's own.
+	waitBuf  [4]bool
+	foundBuf [4]int
+	endsBuf  [4]*Node
+	tookBuf  [4]*Edge
 }
 
 // streamBuf holds the pieces of one streamed variable not yet emitted.
@@ -59,12 +72,24 @@ func (rs *runState) newCoordinator(g *Graph, pool *Pool) *coordinator {
 	if p == nil {
 		return nil
 	}
-	c := &coordinator{rs: rs, p: p, g: g, pool: pool, active: -1, waiting: make([]bool, len(p.nodes))}
+	c := &coordinator{rs: rs, p: p, g: g, pool: pool, active: -1}
+	if n := len(p.nodes); n <= len(c.waitBuf) {
+		c.waiting = c.waitBuf[:n]
+	} else {
+		c.waiting = make([]bool, n)
+	}
 	for i := range c.waiting {
 		c.waiting[i] = true
 	}
+	c.found, c.ends, c.took = c.foundBuf[:0], c.endsBuf[:0], c.tookBuf[:0]
 	return c
 }
+
+// skip records that the end of the node being finished skipped n.
+func (c *coordinator) skip(n *Node) { c.ends = append(c.ends, n) }
+
+// take records that the node being finished took e.
+func (c *coordinator) take(e *Edge) { c.took = append(c.took, e) }
 
 // stream takes a piece of variable name that node n streams.
 func (c *coordinator) stream(n *Node, name, text string) {
@@ -94,10 +119,16 @@ func (c *coordinator) stream(n *Node, name, text string) {
 
 // done handles node n's end as Dify's event handler does: for a success,
 // its streams close and the active session moves on; then the nodes its
-// end skipped are marked, and each taken edge may start sessions.
-// Exceptions handled by an error strategy are not successes: their
-// values are picked up at the next trigger.
-func (c *coordinator) done(n *Node, succeeded bool, skipped []*Node, taken []*Edge) {
+// end skipped (skip) are marked, and each edge it took (take) may start
+// sessions. Exceptions handled by an error strategy are not successes:
+// their values are picked up at the next trigger. With ok false (the
+// graph is failing) it only forgets what was recorded.
+func (c *coordinator) done(n *Node, succeeded, ok bool) {
+	skipped, taken := c.ends, c.took
+	c.ends, c.took = c.ends[:0], c.took[:0]
+	if !ok {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if succeeded {
@@ -135,7 +166,8 @@ func (c *coordinator) edgeTaken(e *Edge) {
 			}
 		}
 		if c.p.lazy {
-			c.reach = newReach(c.p, c.g)
+			c.reach = &reach{}
+			c.reach.init(c.p, c.g)
 			for w := range c.reach.ok {
 				c.reach.add(w, c.g.Root.idx, c.reach.all(w), nil)
 			}

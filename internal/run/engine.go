@@ -347,11 +347,8 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 	var results chan done
 	running := 0
 	var failed error
-	// co orders the text of the graph's response nodes; skipped and
-	// took collect what one node's end resolved, for it.
+	// co orders the text of the graph's response nodes.
 	co := rs.newCoordinator(g, pool)
-	var skipped []*Node
-	var took []*Edge
 
 	var skip func(n *Node)
 	resolve := func(e *Edge, st edgeState) {
@@ -374,7 +371,7 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 	}
 	skip = func(n *Node) {
 		if co != nil {
-			skipped = append(skipped, n)
+			co.skip(n)
 		}
 		for _, e := range n.out {
 			resolve(e, edgeSkipped)
@@ -401,16 +398,15 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 			if e.Handle == handle {
 				resolve(e, edgeTaken)
 				if co != nil {
-					took = append(took, e)
+					co.take(e)
 				}
 			} else {
 				resolve(e, edgeSkipped)
 			}
 		}
-		if co != nil && failed == nil {
-			co.done(d.node, d.ok, skipped, took)
+		if co != nil {
+			co.done(d.node, d.ok, failed == nil)
 		}
-		skipped, took = skipped[:0], took[:0]
 		if d.finish != nil {
 			rs.emit(d.finish)
 		}

@@ -282,7 +282,8 @@ func newRespPlan(g *Graph, isNode func(string) bool) *respPlan {
 	// The response nodes the root reaches through free edges start at
 	// the first taken edge; the others need the coordinator to follow
 	// the edges taken.
-	reach := newReach(p, g)
+	var reach reach
+	reach.init(p, g)
 	for w := range reach.ok {
 		reach.add(w, g.Root.idx, reach.all(w), nil)
 	}
@@ -312,6 +313,9 @@ type reach struct {
 	g     *Graph
 	ok    [][]uint64
 	stack []reachItem
+
+	okBuf    [1][]uint64
+	stackBuf [8]reachItem
 }
 
 type reachItem struct {
@@ -319,12 +323,18 @@ type reachItem struct {
 	bits uint64
 }
 
-func newReach(p *respPlan, g *Graph) *reach {
-	r := &reach{p: p, g: g, ok: make([][]uint64, (p.groups+63)/64)}
+// init prepares r for p's graph g, with no node reached.
+func (r *reach) init(p *respPlan, g *Graph) {
+	r.p, r.g = p, g
+	if words := (p.groups + 63) / 64; words <= len(r.okBuf) {
+		r.ok = r.okBuf[:words]
+	} else {
+		r.ok = make([][]uint64, words)
+	}
 	for w := range r.ok {
 		r.ok[w] = make([]uint64, len(g.Nodes))
 	}
-	return r
+	r.stack = r.stackBuf[:0]
 }
 
 // all is the mask of every group of word w.
