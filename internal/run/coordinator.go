@@ -32,8 +32,8 @@ type coordinator struct {
 	mu sync.Mutex
 	// started is set once the graph took its first edge.
 	started bool
-	// waiting marks the sessions that have not started.
-	waiting []bool
+	// unstarted marks the sessions that have not started.
+	unstarted []bool
 	// active is the index in p.nodes of the active session (-1: none);
 	// pos is its next segment.
 	active, pos int
@@ -45,15 +45,15 @@ type coordinator struct {
 	reach *reach
 	found []int
 
-	// ends and took collect, for done, the nodes a node's end skipped
+	// skips and took collect, for done, the nodes a node's end skipped
 	// and the edges it took; only the scheduler's goroutine uses them.
-	ends []*Node
-	took []*Edge
+	skips []*Node
+	took  []*Edge
 
 	// Small graphs need no allocations beyond the coordinator's own.
 	waitBuf  [4]bool
 	foundBuf [4]int
-	endsBuf  [4]*Node
+	skipsBuf [4]*Node
 	tookBuf  [4]*Edge
 }
 
@@ -74,19 +74,19 @@ func (rs *runState) newCoordinator(g *Graph, pool *Pool) *coordinator {
 	}
 	c := &coordinator{rs: rs, p: p, g: g, pool: pool, active: -1}
 	if n := len(p.nodes); n <= len(c.waitBuf) {
-		c.waiting = c.waitBuf[:n]
+		c.unstarted = c.waitBuf[:n]
 	} else {
-		c.waiting = make([]bool, n)
+		c.unstarted = make([]bool, n)
 	}
-	for i := range c.waiting {
-		c.waiting[i] = true
+	for i := range c.unstarted {
+		c.unstarted[i] = true
 	}
-	c.found, c.ends, c.took = c.foundBuf[:0], c.endsBuf[:0], c.tookBuf[:0]
+	c.found, c.skips, c.took = c.foundBuf[:0], c.skipsBuf[:0], c.tookBuf[:0]
 	return c
 }
 
 // skip records that the end of the node being finished skipped n.
-func (c *coordinator) skip(n *Node) { c.ends = append(c.ends, n) }
+func (c *coordinator) skip(n *Node) { c.skips = append(c.skips, n) }
 
 // take records that the node being finished took e.
 func (c *coordinator) take(e *Edge) { c.took = append(c.took, e) }
@@ -124,8 +124,8 @@ func (c *coordinator) stream(n *Node, name, text string) {
 // their values are picked up at the next trigger. With ok false (the
 // graph is failing) it only forgets what was recorded.
 func (c *coordinator) done(n *Node, succeeded, ok bool) {
-	skipped, taken := c.ends, c.took
-	c.ends, c.took = c.ends[:0], c.took[:0]
+	skipped, taken := c.skips, c.took
+	c.skips, c.took = c.skips[:0], c.took[:0]
 	if !ok {
 		return
 	}
@@ -182,10 +182,10 @@ func (c *coordinator) edgeTaken(e *Edge) {
 		slices.Sort(found)
 	}
 	for _, i := range found {
-		if !c.waiting[i] {
+		if !c.unstarted[i] {
 			continue
 		}
-		c.waiting[i] = false
+		c.unstarted[i] = false
 		if c.active < 0 {
 			c.active, c.pos = i, 0
 			c.flush()
