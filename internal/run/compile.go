@@ -67,9 +67,6 @@ type Workflow struct {
 	// secretEnv names the environment variables of type secret.
 	secretEnv []string
 	start     *Node
-	// live holds the streamKey of each variable an End or Answer node
-	// begins its output with: Exec.Stream forwards only those.
-	live map[string]bool
 	// history is HistoryLimit.
 	history int
 }
@@ -82,6 +79,8 @@ type Graph struct {
 	Edges []*Edge
 	// Parent is the container that owns this graph (nil at top level).
 	Parent *Node
+	// resp plans the streaming of its End and Answer nodes (nil if none).
+	resp *respPlan
 }
 
 // Node is a compiled node.
@@ -247,7 +246,9 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 	}
 	c.build(top)
 	c.resolveRefs()
-	wf.live = liveVars(top)
+	if len(c.problems) == 0 {
+		planResponses(top, func(id string) bool { _, ok := c.nodes[id]; return ok })
+	}
 	if wf.Chat() {
 		wf.history = c.history
 	}
@@ -711,40 +712,4 @@ func (c *compiler) build(g *Graph) {
 		}
 		n.exec = ex
 	}
-}
-
-// streamKey identifies the variable name of node id.
-func streamKey(id, name string) string { return id + "\x00" + name }
-
-// liveVars collects the variables that response nodes (End, Answer) in g
-// and its child graphs begin their output with. Dify's response
-// coordinator streams such a variable as its node produces it; only the
-// first segment can go out early without reordering the response.
-func liveVars(g *Graph) map[string]bool {
-	live := map[string]bool{}
-	var walk func(g *Graph)
-	walk = func(g *Graph) {
-		if g == nil {
-			return
-		}
-		for _, n := range g.Nodes {
-			walk(n.Child)
-			var first Selector
-			switch ex := n.exec.(type) {
-			case *endNode:
-				if len(ex.outputs) > 0 {
-					first = ex.outputs[0].ValueSelector
-				}
-			case *answerNode:
-				if len(ex.tpl.parts) > 0 {
-					first = ex.tpl.parts[0].sel
-				}
-			}
-			if len(first) == 2 {
-				live[streamKey(first[0], first[1])] = true
-			}
-		}
-	}
-	walk(g)
-	return live
 }

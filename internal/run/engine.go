@@ -270,20 +270,6 @@ type runState struct {
 
 	outMu   sync.Mutex
 	outputs Vars
-
-	// streamed holds the streamKey of every variable a node has streamed
-	// live through Exec.Stream in this run.
-	streamed sync.Map
-}
-
-// wasStreamed reports whether the variable sel names was streamed live in
-// this run, so a response node must not send it again.
-func (rs *runState) wasStreamed(sel Selector) bool {
-	if len(sel) != 2 {
-		return false
-	}
-	_, ok := rs.streamed.Load(streamKey(sel[0], sel[1]))
-	return ok
 }
 
 func (rs *runState) now() time.Time { return rs.eng.cfg.Clock() }
@@ -328,6 +314,13 @@ type done struct {
 	node   *Node
 	handle string
 	err    error // the graph fails with it
+	// ok is set when the node succeeded (not for an exception handled
+	// by its error strategy).
+	ok bool
+	// finish is the node's node_finished (or container completion)
+	// event, which the scheduler emits after the text the node's end
+	// released; nil for silent nodes.
+	finish *Event
 }
 
 // runGraph is the ready-queue scheduler. A node is ready once every
@@ -354,6 +347,8 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 	var results chan done
 	running := 0
 	var failed error
+	// co orders the text of the graph's response nodes.
+	co := rs.newCoordinator(g, pool)
 
 	var skip func(n *Node)
 	resolve := func(e *Edge, st edgeState) {
@@ -375,11 +370,22 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 		}
 	}
 	skip = func(n *Node) {
+		if co != nil {
+			co.skip(n)
+		}
 		for _, e := range n.out {
 			resolve(e, edgeSkipped)
 		}
 	}
+	// finish resolves a node's outgoing edges and emits its finished
+	// event. As in Dify, the text its end released comes first, except
+	// for a container, whose completion Dify reports before the node
+	// success that releases the text.
 	finish := func(d done) {
+		if d.finish != nil && (d.err != nil || d.node.kind.Container) {
+			rs.emit(d.finish)
+			d.finish = nil
+		}
 		if d.err != nil {
 			if failed == nil {
 				failed = d.err
@@ -391,9 +397,18 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 		for _, e := range d.node.out {
 			if e.Handle == handle {
 				resolve(e, edgeTaken)
+				if co != nil {
+					co.take(e)
+				}
 			} else {
 				resolve(e, edgeSkipped)
 			}
+		}
+		if co != nil {
+			co.done(d.node, d.ok, failed == nil)
+		}
+		if d.finish != nil {
+			rs.emit(d.finish)
 		}
 	}
 
@@ -407,7 +422,7 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 			}
 			pred := preds[n.idx]
 			if len(ready) == 0 && running == 0 {
-				finish(rs.execNode(ctx, n, pool, s, pred))
+				finish(rs.execNode(ctx, n, pool, s, pred, co))
 				continue
 			}
 			if gc.cancel == nil {
@@ -415,7 +430,7 @@ func (rs *runState) runGraph(ctx context.Context, g *Graph, pool *Pool, s Scope)
 				results = make(chan done, len(g.Nodes))
 			}
 			running++
-			go func() { results <- rs.execNode(ctx, n, pool, s, pred) }()
+			go func() { results <- rs.execNode(ctx, n, pool, s, pred, co) }()
 		}
 		if running == 0 {
 			break
@@ -483,10 +498,11 @@ func (g *graphCtx) stop(err error) {
 }
 
 // execNode runs one node with retries, error strategy and panic recovery,
-// emitting its events.
-func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, pred string) done {
+// emitting its events but the last, which it returns for the scheduler
+// to emit. co is the coordinator of the node's graph run (nil if none).
+func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, pred string, co *coordinator) done {
 	cfg := &rs.eng.cfg
-	x := &Exec{Node: n, Pool: pool, Scope: s, run: rs}
+	x := &Exec{Node: n, Pool: pool, Scope: s, run: rs, co: co}
 	if n.kind.Silent {
 		res, err := rs.call(ctx, n, x)
 		if err != nil {
@@ -495,7 +511,7 @@ func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, 
 		if res != nil {
 			pool.Set(n.ID, res.Outputs)
 		}
-		return done{node: n}
+		return done{node: n, ok: true}
 	}
 	rec := &NodeRun{
 		ID: cfg.NewID(), NodeID: n.ID, NodeType: n.Type, Title: n.Title,
@@ -548,7 +564,7 @@ func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, 
 	switch {
 	case err == nil:
 		rec.Status = StatusSucceeded
-		d.handle = res.Handle
+		d.handle, d.ok = res.Handle, true
 	case ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrStopped):
 		rec.Status, rec.Error = StatusStopped, ErrStopped.Error()
 		d.err = context.Cause(ctx)
@@ -577,7 +593,7 @@ func (rs *runState) execNode(ctx context.Context, n *Node, pool *Pool, s Scope, 
 		pool.Set(n.ID, rec.Outputs)
 	}
 	rs.tokens.Add(rec.Tokens)
-	rs.emit(&Event{Type: finishType, Node: rec})
+	d.finish = &Event{Type: finishType, Node: rec}
 	return d
 }
 

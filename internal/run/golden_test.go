@@ -20,18 +20,28 @@ var goldenCases = []struct {
 	file    string
 	inputs  map[string]any
 	outputs string
+	// query is sys.query for chatflows; reg, when set, builds the
+	// registry (for node types the engine package does not have).
+	query string
+	reg   func() *Registry
 }{
-	{"echo", "../../examples/echo.yml", map[string]any{"query": "hello"}, `{"answer":"hello"}`},
-	{"chain3", "../../examples/chain3.yml", map[string]any{"query": "hello"}, `{"answer":"hello-1-2-3"}`},
-	{"diamond", "../../examples/diamond.yml", map[string]any{"query": "hello"}, `{"left":"left:hello","right":"right:HELLO"}`},
-	{"branch_true", "../../examples/branch.yml", map[string]any{"query": "hello world"}, `{"answer":"greeting: hello world"}`},
-	{"branch_false", "../../examples/branch.yml", map[string]any{"query": "bye"}, `{"answer":"other: bye"}`},
-	{"conditional_hello", "testdata/dsl/dify-fixtures/conditional_hello_branching_workflow.yml", map[string]any{"query": "hello dify"}, `{"true":"hello dify"}`},
-	{"conditional_other", "testdata/dsl/dify-fixtures/conditional_hello_branching_workflow.yml", map[string]any{"query": "bye"}, `{"false":"bye"}`},
-	{"dual_switch", "testdata/dsl/dify-fixtures/dual_switch_variable_aggregator_workflow.yml", map[string]any{"switch1": "1", "switch2": "0"}, `{"group1":"switch 1 on","group2":"switch 2 off"}`},
-	{"loop_increment", "testdata/dsl/dify-fixtures/increment_loop_with_break_condition_workflow.yml", nil, `{"num":5}`},
-	{"iteration_answer", "testdata/dsl/dify-fixtures/iteration_contains_answer.yml", nil, `{}`},
-	{"simple_passthrough", "testdata/dsl/dify-fixtures/simple_passthrough_workflow.yml", map[string]any{"query": "你好 world"}, `{"query":"你好 world"}`},
+	{"echo", "../../examples/echo.yml", map[string]any{"query": "hello"}, `{"answer":"hello"}`, "", nil},
+	{"chain3", "../../examples/chain3.yml", map[string]any{"query": "hello"}, `{"answer":"hello-1-2-3"}`, "", nil},
+	{"diamond", "../../examples/diamond.yml", map[string]any{"query": "hello"}, `{"left":"left:hello","right":"right:HELLO"}`, "", nil},
+	{"branch_true", "../../examples/branch.yml", map[string]any{"query": "hello world"}, `{"answer":"greeting: hello world"}`, "", nil},
+	{"branch_false", "../../examples/branch.yml", map[string]any{"query": "bye"}, `{"answer":"other: bye"}`, "", nil},
+	{"conditional_hello", "testdata/dsl/dify-fixtures/conditional_hello_branching_workflow.yml", map[string]any{"query": "hello dify"}, `{"true":"hello dify"}`, "", nil},
+	{"conditional_other", "testdata/dsl/dify-fixtures/conditional_hello_branching_workflow.yml", map[string]any{"query": "bye"}, `{"false":"bye"}`, "", nil},
+	{"dual_switch", "testdata/dsl/dify-fixtures/dual_switch_variable_aggregator_workflow.yml", map[string]any{"switch1": "1", "switch2": "0"}, `{"group1":"switch 1 on","group2":"switch 2 off"}`, "", nil},
+	{"loop_increment", "testdata/dsl/dify-fixtures/increment_loop_with_break_condition_workflow.yml", nil, `{"num":5}`, "", nil},
+	{"iteration_answer", "testdata/dsl/dify-fixtures/iteration_contains_answer.yml", nil, `{}`, "", nil},
+	{"simple_passthrough", "testdata/dsl/dify-fixtures/simple_passthrough_workflow.yml", map[string]any{"query": "你好 world"}, `{"query":"你好 world"}`, "", nil},
+	// Dify's own streaming tests run these chatflows (test_loop_contains_answer.py,
+	// test_streaming_conversation_variables.py, test_basic_chatflow.py); TestDifyStreamOrder
+	// checks the event order they expect.
+	{"loop_answer", "testdata/streaming/loop_contains_answer.yml", nil, `{}`, "1", nil},
+	{"conversation_stream", "testdata/streaming/test_streaming_conversation_variables.yml", nil, `{}`, "Hello, this is my test query", nil},
+	{"basic_chatflow", "testdata/streaming/basic_chatflow.yml", nil, `{}`, "hi", mockLLMRegistry},
 }
 
 // goldenEvent is the stable, readable form of an event stored in golden
@@ -58,9 +68,13 @@ func TestGoldenEvents(t *testing.T) {
 			t.Parallel()
 			// One branch at a time keeps the order of parallel branches
 			// deterministic.
-			e := New(Config{MaxParallel: 1, Clock: fixedClock(), NewID: seqIDs()}, nil)
+			var reg *Registry
+			if tc.reg != nil {
+				reg = tc.reg()
+			}
+			e := New(Config{MaxParallel: 1, Clock: fixedClock(), NewID: seqIDs()}, reg)
 			wf := mustCompile(t, e, readFile(t, tc.file))
-			info, rec := runWith(t, t.Context(), e, wf, tc.inputs)
+			info, rec := runQuery(t, t.Context(), e, wf, tc.inputs, tc.query)
 			if got := mustJSON(t, info.Outputs); got != tc.outputs {
 				t.Fatalf("outputs %s, want %s (status %s, error %q)", got, tc.outputs, info.Status, info.Error)
 			}

@@ -203,12 +203,18 @@ func mustCompile(t testing.TB, e *Engine, src string) *Workflow {
 
 func runWith(t testing.TB, ctx context.Context, e *Engine, wf *Workflow, inputs map[string]any) (*RunInfo, *recorder) {
 	t.Helper()
+	return runQuery(t, ctx, e, wf, inputs, "")
+}
+
+// runQuery is runWith with sys.query for chatflows.
+func runQuery(t testing.TB, ctx context.Context, e *Engine, wf *Workflow, inputs map[string]any, query string) (*RunInfo, *recorder) {
+	t.Helper()
 	in, err := wf.PrepareInputs(inputs)
 	if err != nil {
 		t.Fatalf("inputs: %v", err)
 	}
 	rec := &recorder{}
-	info := e.Run(ctx, wf, Params{RunID: "run-1", TaskID: "task-1", WorkflowID: "wf-1", AppID: "app-1", UserID: "user-1", Inputs: in}, rec)
+	info := e.Run(ctx, wf, Params{RunID: "run-1", TaskID: "task-1", WorkflowID: "wf-1", AppID: "app-1", UserID: "user-1", Inputs: in, Query: query}, rec)
 	return info, rec
 }
 

@@ -158,6 +158,9 @@ type Exec struct {
 	Scope Scope
 	run   *runState
 	rec   *NodeRun
+	// co is the response coordinator of the graph run (nil if the graph
+	// has no response node).
+	co *coordinator
 
 	// start is a container's pending iteration_started/loop_started event;
 	// startOnce makes sure it is emitted exactly once (see Start).
@@ -175,25 +178,26 @@ type Scope struct {
 	Parallel int
 }
 
-// Chunk streams a piece of text (a text_chunk event) attributed to sel.
+// Chunk emits a text_chunk event attributed to sel at once, outside the
+// response coordination that orders the text of End and Answer nodes.
 func (x *Exec) Chunk(sel Selector, text string) {
 	x.run.emit(&Event{Type: EventTextChunk, Chunk: &Chunk{Text: text, Selector: sel, NodeID: x.Node.ID}})
 }
 
 // Stream streams a piece of the node's own output variable name while the
 // node runs (Dify's StreamChunkEvent with selector [node_id, name], as an
-// LLM node does with its tokens). As with Dify's response coordinator, the
-// piece reaches the listener as a text_chunk only when an End or Answer
-// node begins its output with that variable, and that response node then
-// leaves the value out of its own chunks instead of sending it twice.
-// Pieces no response node starts with are dropped: Dify never shows them.
+// LLM node does with each delta). Like Dify's response coordinator, the
+// engine relays the pieces as text_chunk events, one per piece, in the
+// order of the End and Answer nodes of the node's graph: as they arrive
+// when the response node reading the variable is streaming and has
+// reached it, else buffered until then. A response node reading a
+// variable its node streamed does not send its whole value again once the
+// node succeeded. Pieces no response node of the graph reads are dropped:
+// Dify never shows them.
 func (x *Exec) Stream(name, text string) {
-	key := streamKey(x.Node.ID, name)
-	if !x.run.wf.live[key] {
-		return
+	if x.co != nil {
+		x.co.stream(x.Node, name, text)
 	}
-	x.run.streamed.Store(key, true)
-	x.Chunk(Selector{x.Node.ID, name}, text)
 }
 
 // SetOutputs records the run's outputs (End nodes call it).

@@ -282,11 +282,9 @@ func buildEnd(b *Build) (Executor, error) {
 	return &endNode{outputs: cfg.Outputs}, nil
 }
 
-// Execute collects the outputs and streams them as text_chunk events:
-// Dify 1.9+ treats End as a response node whose template is its outputs
-// joined by "\n", the separators attributed to [end_id, "answer"]. A first
-// output that its node already streamed live (Exec.Stream) is not sent
-// again.
+// Execute collects the outputs. Dify 1.9+ treats End as a response node
+// whose template is its outputs joined by "\n": the engine's response
+// coordinator streams that text (see coordinator.go), not the node.
 func (e *endNode) Execute(_ context.Context, x *Exec) (*Result, error) {
 	out := make(Vars, len(e.outputs))
 	for i, o := range e.outputs {
@@ -295,15 +293,6 @@ func (e *endNode) Execute(_ context.Context, x *Exec) (*Result, error) {
 			v, _ = x.Pool.Get(o.ValueSelector)
 		}
 		out[i] = Var{o.Variable, v}
-	}
-	for i, o := range e.outputs {
-		if i > 0 {
-			x.Chunk(Selector{x.Node.ID, "answer"}, "\n")
-		}
-		if i == 0 && x.run.wasStreamed(o.ValueSelector) {
-			continue // its node streamed it already (Exec.Stream)
-		}
-		x.Chunk(o.ValueSelector, Markdown(out[i].Value))
 	}
 	x.SetOutputs(out)
 	return &Result{Inputs: out, Outputs: out}, nil
@@ -325,19 +314,9 @@ func buildAnswer(b *Build) (Executor, error) {
 	return &answerNode{tpl: b.Template("answer", cfg.Answer)}, nil
 }
 
+// Execute renders the answer. Its text reaches the client through the
+// engine's response coordinator (see coordinator.go), not through the node.
 func (a *answerNode) Execute(_ context.Context, x *Exec) (*Result, error) {
-	for i, p := range a.tpl.parts {
-		if i == 0 && p.sel != nil && x.run.wasStreamed(p.sel) {
-			continue // its node streamed it already (Exec.Stream)
-		}
-		if p.sel == nil {
-			x.Chunk(Selector{x.Node.ID, "answer"}, p.lit)
-		} else if v, ok := x.Pool.Get(p.sel); ok {
-			x.Chunk(p.sel, Markdown(v))
-		} else {
-			x.Chunk(Selector{x.Node.ID, "answer"}, p.lit)
-		}
-	}
 	text := a.tpl.Markdown(x.Pool)
 	return &Result{Outputs: Vars{{"answer", text}, {"files", []any{}}}}, nil
 }
