@@ -113,9 +113,37 @@ type Edge struct {
 }
 
 type retryConfig struct {
-	MaxRetries    int   `json:"max_retries"`
-	RetryInterval int64 `json:"retry_interval"` // milliseconds
-	RetryEnabled  bool  `json:"retry_enabled"`
+	MaxRetries    int
+	RetryInterval int64 // milliseconds
+	RetryEnabled  bool
+}
+
+// UnmarshalJSON reads retry_config as Dify's pydantic model does: a field
+// left out keeps its default, and numbers and booleans may be written as
+// strings ('3', '1000', 'true'); see laxInt and laxBool.
+func (r *retryConfig) UnmarshalJSON(b []byte) error {
+	var raw map[string]any
+	if err := decodeJSON(b, &raw); err != nil {
+		return err
+	}
+	*r = retryConfig{}
+	for _, f := range []struct {
+		name string
+		set  func(any) error
+	}{
+		{"max_retries", func(v any) error { n, err := laxInt(v); r.MaxRetries = int(n); return err }},
+		{"retry_interval", func(v any) (err error) { r.RetryInterval, err = laxInt(v); return err }},
+		{"retry_enabled", func(v any) (err error) { r.RetryEnabled, err = laxBool(v); return err }},
+	} {
+		v, ok := raw[f.name]
+		if !ok {
+			continue
+		}
+		if err := f.set(v); err != nil {
+			return fmt.Errorf("retry_config.%s: %w", f.name, err)
+		}
+	}
+	return nil
 }
 
 // commonData are the BaseNodeData fields every node may carry.
