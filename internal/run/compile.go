@@ -264,6 +264,7 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 		wf.conv = append(wf.conv, Var{cv.Name, Normalize(cv.Value)})
 	}
 	c.declare(doc)
+	c.place(doc)
 	if err := c.checkNesting(); err != nil {
 		return nil, err
 	}
@@ -354,9 +355,6 @@ func (c *compiler) declare(doc *Document) {
 		}
 		c.nodes[id] = n
 		c.specs[id] = spec
-		pid := c.parentOf(spec)
-		c.parent[id] = pid
-		c.children[pid] = append(c.children[pid], spec)
 	}
 	for _, typ := range slices.Sorted(mapKeys(unsupported)) {
 		ids := unsupported[typ]
@@ -505,23 +503,6 @@ func (c *compiler) graph(doc *Document, container *Node) *Graph {
 	}
 	return g
 }
-
-func (c *compiler) parentOf(spec *NodeSpec) string {
-	if spec.ParentID != "" {
-		return string(spec.ParentID)
-	}
-	// Older exports mark children only in data.
-	for _, m := range legacyParentKeys {
-		if inside, _ := spec.Data[m.flag].(bool); inside {
-			if id, _ := spec.Data[m.key].(string); id != "" {
-				return id
-			}
-		}
-	}
-	return ""
-}
-
-var legacyParentKeys = []struct{ flag, key string }{{"isInIteration", "iteration_id"}, {"isInLoop", "loop_id"}}
 
 // root finds the start node of g.
 func (c *compiler) root(g *Graph, container *Node) *Node {
