@@ -201,11 +201,6 @@ type compiler struct {
 	// container id; edgesOf the indices of the edges that reach into it.
 	children map[string][]*NodeSpec
 	edgesOf  map[string][]int
-	// topo holds every acyclic graph's nodes in topological order.
-	topo map[*Graph][]*Node
-	// refs are the variable references whose check needs reachability,
-	// done all at once by resolveRefs.
-	refs []refCheck
 	// history is the largest memory window a node declared.
 	history int
 }
@@ -240,7 +235,7 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 	c := &compiler{
 		cfg: e.cfg, reg: e.reg, reported: map[string]bool{},
 		nodes: map[string]*Node{}, specs: map[string]*NodeSpec{}, parent: map[string]string{},
-		children: map[string][]*NodeSpec{}, edgesOf: map[string][]int{}, topo: map[*Graph][]*Node{},
+		children: map[string][]*NodeSpec{}, edgesOf: map[string][]int{},
 	}
 	wf = &Workflow{Doc: doc}
 	if doc.App.Mode != "workflow" && doc.App.Mode != "advanced-chat" {
@@ -275,7 +270,6 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 		wf.start = top.Root
 	}
 	c.build(top)
-	c.resolveRefs()
 	wf.live = liveVars(top)
 	if wf.Chat() {
 		wf.history = c.history
@@ -626,7 +620,6 @@ func (c *compiler) acyclic(g *Graph) bool {
 		c.problem(ids[0], fmt.Sprintf("cycle in %s through nodes %s", where, strings.Join(ids, ", ")))
 		return false
 	}
-	c.topo[g] = order
 	return true
 }
 
@@ -644,58 +637,9 @@ func (c *compiler) checkRef(n *Node, field string, sel Selector) {
 	case "sys", "env", "conversation":
 		return
 	}
-	target, ok := c.nodes[sel[0]]
-	if !ok {
+	if _, ok := c.nodes[sel[0]]; !ok {
 		c.problem(n.ID, fmt.Sprintf("%s: references unknown node %q", field, sel[0]))
-		return
 	}
-	if target == n && (n.kind == nil || !n.kind.Container) {
-		c.problem(n.ID, fmt.Sprintf("%s: references its own output", field))
-		return
-	}
-	if target == n {
-		return
-	}
-	// A container may read its inner nodes (output_selector, loop outputs).
-	if n.kind != nil && n.kind.Container && isInside(target, n) {
-		return
-	}
-	if _, ok := c.topo[n.Graph]; !ok {
-		return // the graph had a cycle: already reported
-	}
-	msg := fmt.Sprintf("%s: references node %q, which does not run before this node", field, sel[0])
-	// target runs before n if it is a container around n, or reaches n
-	// (or the container around n) in its own graph.
-	m := n
-	for m.Graph != target.Graph {
-		if m.Graph == nil || m.Graph.Parent == nil {
-			c.problem(n.ID, msg)
-			return
-		}
-		m = m.Graph.Parent
-	}
-	if m == target || target == target.Graph.Root {
-		return // every node of a graph is reachable from its root
-	}
-	if _, ok := c.topo[target.Graph]; !ok {
-		c.problem(n.ID, msg)
-		return
-	}
-	if len(m.in) <= 16 && slices.ContainsFunc(m.in, func(e *Edge) bool { return e.Source == target }) {
-		return
-	}
-	// Left to resolveRefs; the problem keeps its place in the meantime.
-	c.refs = append(c.refs, refCheck{problem: len(c.problems), from: target, to: m})
-	c.problems = append(c.problems, Problem{NodeID: n.ID, Message: msg})
-}
-
-func isInside(n, container *Node) bool {
-	for g := n.Graph; g != nil && g.Parent != nil; g = g.Parent.Graph {
-		if g.Parent == container {
-			return true
-		}
-	}
-	return false
 }
 
 // build runs each node type's builder, children before their container.

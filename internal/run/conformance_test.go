@@ -74,3 +74,46 @@ workflow:
 		t.Fatalf("outputs %s", got)
 	}
 }
+
+// A node may read a node that does not run before it: one on another
+// branch, or a later one. Dify accepts such a reference and resolves it
+// to None when that node has not run.
+func TestReferenceToANodeThatHasNotRun(t *testing.T) {
+	t.Parallel()
+	e := New(Config{}, nil)
+	wf := mustCompile(t, e, `
+app: {mode: workflow, name: t}
+workflow:
+  graph:
+    nodes:
+    - {id: s, data: {type: start, title: S, variables: [{variable: q, type: text-input}]}}
+    - id: c
+      data:
+        type: if-else
+        title: C
+        cases: [{case_id: 'true', logical_operator: and, conditions: [{variable_selector: [s, q], comparison_operator: is, value: a}]}]
+    - {id: a, data: {type: template-transform, title: A, template: A, variables: []}}
+    - id: b
+      data:
+        type: template-transform
+        title: B
+        template: '{% if v %}{{ v }}{% else %}none{% endif %} {% if w %}{{ w }}{% else %}none{% endif %}'
+        variables: [{variable: v, value_selector: [a, output]}, {variable: w, value_selector: [e, b]}]
+    - {id: e, data: {type: end, title: E, outputs: [{variable: a, value_selector: [a, output]}, {variable: b, value_selector: [b, output]}]}}
+    edges:
+    - {id: x1, source: s, target: c}
+    - {id: x2, source: c, sourceHandle: 'true', target: a}
+    - {id: x3, source: c, sourceHandle: 'false', target: b}
+    - {id: x4, source: a, target: e}
+    - {id: x5, source: b, target: e}
+`)
+	for q, want := range map[string]string{"a": `{"a":"A","b":null}`, "x": `{"a":null,"b":"none none"}`} {
+		info, _ := runWith(t, context.Background(), e, wf, map[string]any{"q": q})
+		if info.Status != StatusSucceeded {
+			t.Fatalf("q=%s: status %s: %s", q, info.Status, info.Error)
+		}
+		if got := mustJSON(t, info.Outputs); got != want {
+			t.Errorf("q=%s: outputs %s, want %s", q, got, want)
+		}
+	}
+}
