@@ -112,9 +112,37 @@ type Edge struct {
 }
 
 type retryConfig struct {
-	MaxRetries    int   `json:"max_retries"`
-	RetryInterval int64 `json:"retry_interval"` // milliseconds
-	RetryEnabled  bool  `json:"retry_enabled"`
+	MaxRetries    int
+	RetryInterval int64 // milliseconds
+	RetryEnabled  bool
+}
+
+// UnmarshalJSON reads retry_config as Dify's pydantic model does: a field
+// left out keeps its default, and numbers and booleans may be written as
+// strings ('3', '1000', 'true'); see laxInt and laxBool.
+func (r *retryConfig) UnmarshalJSON(b []byte) error {
+	var raw map[string]any
+	if err := decodeJSON(b, &raw); err != nil {
+		return err
+	}
+	*r = retryConfig{}
+	for _, f := range []struct {
+		name string
+		set  func(any) error
+	}{
+		{"max_retries", func(v any) error { n, err := laxInt(v); r.MaxRetries = int(n); return err }},
+		{"retry_interval", func(v any) (err error) { r.RetryInterval, err = laxInt(v); return err }},
+		{"retry_enabled", func(v any) (err error) { r.RetryEnabled, err = laxBool(v); return err }},
+	} {
+		v, ok := raw[f.name]
+		if !ok {
+			continue
+		}
+		if err := f.set(v); err != nil {
+			return fmt.Errorf("retry_config.%s: %w", f.name, err)
+		}
+	}
+	return nil
 }
 
 // commonData are the BaseNodeData fields every node may carry.
@@ -172,11 +200,6 @@ type compiler struct {
 	// container id; edgesOf the indices of the edges that reach into it.
 	children map[string][]*NodeSpec
 	edgesOf  map[string][]int
-	// topo holds every acyclic graph's nodes in topological order.
-	topo map[*Graph][]*Node
-	// refs are the variable references whose check needs reachability,
-	// done all at once by resolveRefs.
-	refs []refCheck
 	// history is the largest memory window a node declared.
 	history int
 }
@@ -211,7 +234,7 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 	c := &compiler{
 		cfg: e.cfg, reg: e.reg, reported: map[string]bool{},
 		nodes: map[string]*Node{}, specs: map[string]*NodeSpec{}, parent: map[string]string{},
-		children: map[string][]*NodeSpec{}, edgesOf: map[string][]int{}, topo: map[*Graph][]*Node{},
+		children: map[string][]*NodeSpec{}, edgesOf: map[string][]int{},
 	}
 	wf = &Workflow{Doc: doc}
 	if doc.App.Mode != "workflow" && doc.App.Mode != "advanced-chat" {
@@ -235,6 +258,7 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 		wf.conv = append(wf.conv, Var{cv.Name, Normalize(cv.Value)})
 	}
 	c.declare(doc)
+	c.place(doc)
 	if err := c.checkNesting(); err != nil {
 		return nil, err
 	}
@@ -245,7 +269,6 @@ func (e *Engine) CompileDocument(doc *Document) (wf *Workflow, err error) {
 		wf.start = top.Root
 	}
 	c.build(top)
-	c.resolveRefs()
 	if len(c.problems) == 0 {
 		planResponses(top, func(id string) bool { _, ok := c.nodes[id]; return ok })
 	}
@@ -327,9 +350,6 @@ func (c *compiler) declare(doc *Document) {
 		}
 		c.nodes[id] = n
 		c.specs[id] = spec
-		pid := c.parentOf(spec)
-		c.parent[id] = pid
-		c.children[pid] = append(c.children[pid], spec)
 	}
 	for _, typ := range slices.Sorted(mapKeys(unsupported)) {
 		ids := unsupported[typ]
@@ -479,23 +499,6 @@ func (c *compiler) graph(doc *Document, container *Node) *Graph {
 	return g
 }
 
-func (c *compiler) parentOf(spec *NodeSpec) string {
-	if spec.ParentID != "" {
-		return string(spec.ParentID)
-	}
-	// Older exports mark children only in data.
-	for _, m := range legacyParentKeys {
-		if inside, _ := spec.Data[m.flag].(bool); inside {
-			if id, _ := spec.Data[m.key].(string); id != "" {
-				return id
-			}
-		}
-	}
-	return ""
-}
-
-var legacyParentKeys = []struct{ flag, key string }{{"isInIteration", "iteration_id"}, {"isInLoop", "loop_id"}}
-
 // root finds the start node of g.
 func (c *compiler) root(g *Graph, container *Node) *Node {
 	if container == nil {
@@ -618,7 +621,6 @@ func (c *compiler) acyclic(g *Graph) bool {
 		c.problem(ids[0], fmt.Sprintf("cycle in %s through nodes %s", where, strings.Join(ids, ", ")))
 		return false
 	}
-	c.topo[g] = order
 	return true
 }
 
@@ -636,58 +638,9 @@ func (c *compiler) checkRef(n *Node, field string, sel Selector) {
 	case "sys", "env", "conversation":
 		return
 	}
-	target, ok := c.nodes[sel[0]]
-	if !ok {
+	if _, ok := c.nodes[sel[0]]; !ok {
 		c.problem(n.ID, fmt.Sprintf("%s: references unknown node %q", field, sel[0]))
-		return
 	}
-	if target == n && (n.kind == nil || !n.kind.Container) {
-		c.problem(n.ID, fmt.Sprintf("%s: references its own output", field))
-		return
-	}
-	if target == n {
-		return
-	}
-	// A container may read its inner nodes (output_selector, loop outputs).
-	if n.kind != nil && n.kind.Container && isInside(target, n) {
-		return
-	}
-	if _, ok := c.topo[n.Graph]; !ok {
-		return // the graph had a cycle: already reported
-	}
-	msg := fmt.Sprintf("%s: references node %q, which does not run before this node", field, sel[0])
-	// target runs before n if it is a container around n, or reaches n
-	// (or the container around n) in its own graph.
-	m := n
-	for m.Graph != target.Graph {
-		if m.Graph == nil || m.Graph.Parent == nil {
-			c.problem(n.ID, msg)
-			return
-		}
-		m = m.Graph.Parent
-	}
-	if m == target || target == target.Graph.Root {
-		return // every node of a graph is reachable from its root
-	}
-	if _, ok := c.topo[target.Graph]; !ok {
-		c.problem(n.ID, msg)
-		return
-	}
-	if len(m.in) <= 16 && slices.ContainsFunc(m.in, func(e *Edge) bool { return e.Source == target }) {
-		return
-	}
-	// Left to resolveRefs; the problem keeps its place in the meantime.
-	c.refs = append(c.refs, refCheck{problem: len(c.problems), from: target, to: m})
-	c.problems = append(c.problems, Problem{NodeID: n.ID, Message: msg})
-}
-
-func isInside(n, container *Node) bool {
-	for g := n.Graph; g != nil && g.Parent != nil; g = g.Parent.Graph {
-		if g.Parent == container {
-			return true
-		}
-	}
-	return false
 }
 
 // build runs each node type's builder, children before their container.

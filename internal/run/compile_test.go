@@ -55,12 +55,6 @@ func TestValidationReportsEveryProblem(t *testing.T) {
 			want:  []string{`node end: outputs[0].value_selector: references unknown node "nowhere"`},
 		},
 		{
-			name:  "reference to a node that does not precede",
-			nodes: []string{queryStart, "a:test-value", `b:template-transform:{template: x, variables: [{variable: v, value_selector: [a, value]}]}`},
-			edges: []string{"start->a", "start->b"},
-			want:  []string{`node b: variables[0].value_selector: references node "a", which does not run before this node`},
-		},
-		{
 			name:  "template reference and bad jinja",
 			nodes: []string{queryStart, `a:answer:{answer: "{{#nope.x#}}"}`, `t:template-transform:{template: "{% if %}", variables: []}`},
 			edges: []string{"start->a", "a->t"},

@@ -398,6 +398,11 @@ func decodeData(data map[string]any, v any) error {
 	if err != nil {
 		return err
 	}
+	return decodeJSON(js, v)
+}
+
+// decodeJSON decodes js into v, numbers as json.Number.
+func decodeJSON(js []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.UseNumber()
 	return dec.Decode(v)

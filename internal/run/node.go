@@ -116,10 +116,12 @@ func (b *Build) Errorf(format string, args ...any) {
 	b.c.problem(b.Node.ID, fmt.Sprintf(format, args...))
 }
 
-// Selector checks that sel names a variable this node may read: one of its
-// ancestors, an enclosing container, a container's own inner nodes (for the
-// container itself), or sys/env/conversation. field names the config field
-// in error messages. sel is returned for convenience.
+// Selector checks that sel names a variable: of sys, env, conversation or
+// a node of the document. As in Dify, that node need not run before this
+// one: the variable of a node that has not run (on a parallel or skipped
+// branch, later, inside another container) resolves to none at run time.
+// field names the config field in error messages. sel is returned for
+// convenience.
 func (b *Build) Selector(field string, sel Selector) Selector {
 	b.c.checkRef(b.Node, field, sel)
 	return sel

@@ -271,10 +271,9 @@ func buildEnd(b *Build) (Executor, error) {
 	if err := b.Decode(&cfg); err != nil {
 		return nil, err
 	}
+	// An output may have an empty name, an empty selector or both: Dify
+	// accepts it, and its value is None under that name.
 	for i, o := range cfg.Outputs {
-		if o.Variable == "" {
-			b.Errorf("outputs[%d]: output has no variable name", i)
-		}
 		if len(o.ValueSelector) > 0 {
 			b.Selector(fmt.Sprintf("outputs[%d].value_selector", i), o.ValueSelector)
 		}

@@ -233,7 +233,7 @@ func TestAnswersDoNotInterleave(t *testing.T) {
 func TestAnswerWithoutBlockers(t *testing.T) {
 	t.Parallel()
 	_, rec := streamRun(t, newTestKit().reg,
-		[]string{queryStart, `if:test-value:{handle: yes}`,
+		[]string{queryStart, `if:test-value:{handle: 'yes'}`,
 			`a:test-value:{output: A}`, `b:test-value:{output: B}`,
 			`ans:answer:{answer: "go {{#a.value#}}|{{#b.value#}}|{{#sys.user_id#}}"}`},
 		[]string{"start->if", "if->a:yes", "if->b:no", "a->ans", "b->ans"}, nil)
@@ -513,4 +513,25 @@ func TestFailBranchNodeBlocks(t *testing.T) {
 		"node_finished f",
 		"node_finished ans",
 	})
+}
+
+// An End output without a name or selector adds no text, and the
+// separator before it is dropped as the trailing one (Dify's
+// Template.from_end_outputs).
+func TestEndOutputWithoutSelectorStreamsNothing(t *testing.T) {
+	t.Parallel()
+	e := New(Config{Clock: fixedClock(), NewID: seqIDs()}, nil)
+	wf := mustCompile(t, e, graphYAML(
+		[]string{"start:start:{variables: [{variable: q, type: text-input, required: true}]}", "end:end:{outputs: [{variable: q, value_selector: [start, q]}, {variable: '', value_selector: []}]}"},
+		[]string{"start->end"}))
+	_, rec := runWith(t, context.Background(), e, wf, map[string]any{"q": "hi"})
+	var chunks []string
+	for _, ev := range rec.all() {
+		if ev.Type == EventTextChunk {
+			chunks = append(chunks, ev.Chunk.Text)
+		}
+	}
+	if len(chunks) != 1 || chunks[0] != "hi" {
+		t.Fatalf("chunks %q, want just \"hi\"", chunks)
+	}
 }

@@ -177,7 +177,11 @@ func Normalize(v any) any {
 	case map[any]any:
 		m := make(map[string]any, len(x))
 		for k, e := range x {
-			m[fmt.Sprint(k)] = Normalize(e)
+			key := "null" // a None key, as json.dumps writes it
+			if k != nil {
+				key = fmt.Sprint(k)
+			}
+			m[key] = Normalize(e)
 		}
 		return m
 	case Vars:

@@ -8,7 +8,10 @@ import (
 )
 
 // decodeYAML decodes a YAML (or JSON) document into engine values (see
-// Normalize), within lim and in time linear in its size.
+// Normalize), within lim and in time linear in its size. Plain scalars
+// are resolved as Dify's PyYAML resolves them (resolvePlain); quoted and
+// block scalars are strings, and explicitly tagged ones are resolved by
+// yaml.v3.
 //
 // yaml.v3's own decoding into interface values checks each mapping for
 // duplicate keys by comparing every key with every later one: a mapping of
@@ -21,6 +24,21 @@ import (
 // anchor's value, counted against MaxYAMLNodes each time), as do merge
 // keys (<<), whose entries never replace the mapping's own.
 func decodeYAML(data []byte, lim DocLimits) (any, error) {
+	return decodeYAMLScalars(data, lim, pyYAMLScalars)
+}
+
+// scalarRules says how decodeYAMLScalars resolves plain scalars.
+type scalarRules int
+
+const (
+	// pyYAMLScalars resolves them as Dify's loader does.
+	pyYAMLScalars scalarRules = iota
+	// yamlV3Scalars leaves every scalar to yaml.v3, so that tests can
+	// compare the decoder with yaml.v3's own decoding.
+	yamlV3Scalars
+)
+
+func decodeYAMLScalars(data []byte, lim DocLimits, rules scalarRules) (any, error) {
 	if n := indicators(data); n > lim.MaxYAMLNodes {
 		return nil, &LimitError{Limit: LimitYAMLNodes, Max: lim.MaxYAMLNodes,
 			What: fmt.Sprintf("document has %d YAML indicators (, : - ? [ {), each of which may start a YAML node", n)}
@@ -32,7 +50,7 @@ func decodeYAML(data []byte, lim DocLimits) (any, error) {
 	if doc.Kind == 0 {
 		return nil, nil // an empty document
 	}
-	d := &yamlDecoder{lim: lim, memo: map[*yaml.Node]anchored{}}
+	d := &yamlDecoder{lim: lim, rules: rules, memo: map[*yaml.Node]anchored{}}
 	if err := d.collect(&doc, 0); err != nil {
 		return nil, err
 	}
@@ -63,7 +81,8 @@ func indicators(data []byte) int {
 // it in document order: collect checks the limits and gathers the scalars,
 // value builds the values, taking the resolved scalars in the same order.
 type yamlDecoder struct {
-	lim DocLimits
+	lim   DocLimits
+	rules scalarRules
 	// nodes counts yaml.Nodes in collect, values built (aliases expanded)
 	// in value.
 	nodes    int
@@ -89,6 +108,12 @@ func (d *yamlDecoder) count(n int) error {
 	return nil
 }
 
+// byYAMLv3 reports whether yaml.v3 resolves scalar n: every scalar under
+// yamlV3Scalars, else those with an explicit tag (!!str 1, !!binary …).
+func (d *yamlDecoder) byYAMLv3(n *yaml.Node) bool {
+	return d.rules == yamlV3Scalars || n.Style&yaml.TaggedStyle != 0
+}
+
 func isMergeKey(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Value == "<<" && n.ShortTag() == "!!merge"
 }
@@ -107,7 +132,9 @@ func (d *yamlDecoder) collect(n *yaml.Node, depth int) error {
 			}
 		}
 	case yaml.ScalarNode:
-		d.scalars = append(d.scalars, n)
+		if d.byYAMLv3(n) {
+			d.scalars = append(d.scalars, n)
+		}
 	case yaml.SequenceNode, yaml.MappingNode:
 		if depth >= d.lim.MaxDepth {
 			return &LimitError{Limit: LimitDepth, Max: d.lim.MaxDepth,
@@ -154,8 +181,17 @@ func (d *yamlDecoder) value(n *yaml.Node) (v any, err error) {
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		v = Normalize(d.resolved[d.next])
-		d.next++
+		switch {
+		case d.byYAMLv3(n):
+			v = Normalize(d.resolved[d.next])
+			d.next++
+		case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+			v = n.Value
+		default:
+			if v, err = resolvePlain(n.Value); err != nil {
+				return nil, fmt.Errorf("%w: line %d: %v", ErrInvalidDSL, n.Line, err)
+			}
+		}
 	case yaml.SequenceNode:
 		list := make([]any, len(n.Content))
 		for i, c := range n.Content {
@@ -235,6 +271,8 @@ func keyString(v any) (string, bool) {
 	switch k := v.(type) {
 	case string:
 		return k, true
+	case nil:
+		return "null", true // as json.dumps writes a None key
 	case []any, map[string]any:
 		return "", false
 	default:

@@ -79,6 +79,13 @@
 // outlives it. Config.PythonWorkers children are kept forked ahead of
 // demand, so the fork is paid off the call's path.
 //
+// The code sees the globals it would see under Dify: its own, plus json
+// and b64decode (Dify's runner script imports them after the code and
+// before it calls main, so they replace same-named globals of the code),
+// and ctypes, os, sys and traceback (dify-sandbox imports them before the
+// code, which may rebind them). Code written for Dify often calls
+// json.dumps without importing json.
+//
 // Where the kernel cannot confine code (no Landlock), Python calls fail
 // with ErrIsolationUnavailable unless Config.PythonUnconfined is set.
 //

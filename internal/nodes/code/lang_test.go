@@ -587,3 +587,28 @@ func TestPythonUnconfined(t *testing.T) {
 		t.Fatalf("got %v", m)
 	}
 }
+
+// Code written for Dify uses json and b64decode without importing them:
+// Dify's runner script imports them after the code, before calling main,
+// and its sandbox has imported os, sys, ctypes and traceback before the
+// code runs. The runner's names replace the code's own globals of the same
+// name, as in Dify; the sandbox's can be replaced by the code.
+func TestPythonPreboundNames(t *testing.T) {
+	t.Parallel()
+	rn := startRunner(t, Config{})
+	got := mustRun(t, rn, LangPython, `
+json = "mine"
+os = "mine"
+
+def main(s: str) -> dict:
+    return {
+        "parsed": json.loads(s)["a"],
+        "decoded": b64decode("aGk=").decode(),
+        "os": os,
+        "sep": sys.maxsize > 0 and traceback.format_exc is not None and ctypes.c_int(2).value,
+    }
+`, map[string]any{"s": `{"a": 1}`})
+	if fmt.Sprint(got) != "map[decoded:hi os:mine parsed:1 sep:2]" {
+		t.Fatalf("got %v", got)
+	}
+}

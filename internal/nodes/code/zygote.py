@@ -206,6 +206,13 @@ def _zygote(cfg):
     format_exception = traceback.format_exception
     filename = "<code>"
     missing = object()
+    # The names main() can use without importing them, as under Dify: its
+    # sandbox's prescript imports ctypes, os, sys and traceback before it
+    # executes the code, and Dify's runner script (the code, then "import
+    # json" and "from base64 import b64decode", then main) binds json and
+    # b64decode after the code's own definitions.
+    before_code = {"ctypes": ctypes, "os": os, "sys": sys, "traceback": traceback}
+    after_code = {"json": json, "b64decode": base64.b64decode}
     _exit, _read, _write = os._exit, os.read, os.write
 
     def describe(e, src):
@@ -256,8 +263,9 @@ def _zygote(cfg):
             req = loads(buf)
             src = req["code"]
             co = compile(src, filename, "exec", dont_inherit=True)
-            g = {"__name__": "__main__", "__builtins__": builtins}
+            g = {"__name__": "__main__", "__builtins__": builtins, **before_code}
             exec(co, g)
+            g.update(after_code)
             main = g.get("main", missing)
             if main is missing:
                 raise NameError("name 'main' is not defined")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"mime/multipart"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/third_party/jsonrepair"
 )
 
 // contentTypes are the Content-Type headers Dify adds per body type unless
@@ -555,47 +555,24 @@ func quoteParam(s string) string {
 	return strings.NewReplacer(`"`, "%22", "\\", "\\\\", "\r", "%0D", "\n", "%0A").Replace(s)
 }
 
-// jsonBody parses a json body the way Dify's json.loads(strict=False)
-// accepts it (control characters inside strings are allowed) and returns
-// it compacted. A blank body is the JSON string "" (what Dify's JSON
-// repair makes of it).
+// jsonBody is the body Dify sends for a json body: Dify repairs the
+// rendered text with json_repair before json.loads (jsonrepair.Repair, a
+// port of it), and httpx sends the value compact, non-ASCII as is. A null
+// value sends no body (httpx's json=None). Text from which nothing can be
+// made ("", "abc") fails, as Dify's json.loads does.
 func jsonBody(s string) ([]byte, error) {
-	if strings.TrimSpace(s) == "" {
-		return []byte(`""`), nil
+	js, ok := jsonrepair.Repair(s)
+	if !ok {
+		return nil, errNotJSON
 	}
-	src := escapeControls(s)
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, src); err != nil {
-		return nil, err
+	if string(js) == "null" {
+		return nil, nil
 	}
-	return buf.Bytes(), nil
+	return js, nil
 }
 
-// escapeControls escapes raw control characters inside JSON strings.
-func escapeControls(s string) []byte {
-	out := make([]byte, 0, len(s))
-	inString, escaped := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case !inString:
-			if c == '"' {
-				inString = true
-			}
-		case escaped:
-			escaped = false
-		case c == '\\':
-			escaped = true
-		case c == '"':
-			inString = false
-		case c < 0x20:
-			out = fmt.Appendf(out, `\u%04x`, c)
-			continue
-		}
-		out = append(out, c)
-	}
-	return out
-}
+// errNotJSON is a json body that json_repair cannot make JSON of.
+var errNotJSON = errors.New("not JSON, even repaired")
 
 // pyList renders a selector as Python's repr of a list of strings.
 func pyList(sel run.Selector) string {

@@ -143,20 +143,23 @@ func TestJSONBody(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		`{ "a" : [1, 2] }`:         `{"a":[1,2]}`,
-		"{\"s\": \"tab\there\"}":   `{"s":"tab\u0009here"}`,
+		"{\"s\": \"tab\there\"}":   `{"s":"tab\there"}`,
 		`{"q": "esc \" \\ done"}`:  `{"q":"esc \" \\ done"}`,
-		"":                         `""`,
 		`"just a string"`:          `"just a string"`,
-		"[\"line\nbreak\", \"x\"]": `["line\u000abreak","x"]`,
+		"[\"line\nbreak\", \"x\"]": `["line\nbreak","x"]`,
+		`{"a":}`:                   `{"a":""}`,
+		`{"a":1} trailing`:         `{"a":1}`,
+		`{"a": abc}`:               `{"a":"abc"}`,
+		`null`:                     ``,
 	} {
 		got, err := jsonBody(in)
 		if err != nil || string(got) != want {
 			t.Errorf("jsonBody(%q) = %s, %v; want %s", in, got, err, want)
 		}
 	}
-	for _, in := range []string{`{"a":}`, `{"a":1} trailing`, `NaN`} {
-		if _, err := jsonBody(in); err == nil {
-			t.Errorf("jsonBody(%q) succeeded", in)
+	for _, in := range []string{"", "  ", `""`, "abc", "}", `NaN`} {
+		if got, err := jsonBody(in); err == nil {
+			t.Errorf("jsonBody(%q) = %s, want an error", in, got)
 		}
 	}
 }
