@@ -22,10 +22,10 @@
 // # Streaming
 //
 // The llm node streams its answer with Exec.Stream under the selector
-// [node_id, "text"] as tokens arrive. The engine shows those pieces as
-// text_chunk events only when an End or Answer node begins its output with
-// that variable, and the End node then does not send the text again — the
-// single stream Dify's response coordinator produces.
+// [node_id, "text"] as tokens arrive. The engine's response coordinator
+// relays each piece as a text_chunk when an End or Answer node's active
+// session reaches that variable (wherever it sits in the template), and
+// the response node then does not send the text again, as Dify's does.
 //
 // # Outside workflows
 //
