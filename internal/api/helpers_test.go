@@ -159,6 +159,30 @@ type bundle struct {
 type options struct {
 	deterministic bool // fixed clock and counter ids
 	mutate        func(*api.Config)
+	// apps are served besides the test apps.
+	apps []testApp
+}
+
+// testApp is an app of a test bundle: its DSL is file (relative to the
+// repository's examples/) or dsl.
+type testApp struct{ id, wf, key, file, dsl string }
+
+// mockLLM is an "llm" node that streams "mocked llm response" word by
+// word, as the mock LLM of Dify's graph engine tests (test_mock_nodes.py)
+// does, without its final empty chunk.
+func mockLLM() run.NodeType {
+	return run.NodeType{Name: "llm", Build: func(*run.Build) (run.Executor, error) {
+		return run.ExecutorFunc(func(_ context.Context, x *run.Exec) (*run.Result, error) {
+			const text = "mocked llm response"
+			for i, w := range strings.Split(text, " ") {
+				if i > 0 {
+					w = " " + w
+				}
+				x.Stream("text", w)
+			}
+			return &run.Result{Outputs: run.Vars{{Name: "text", Value: text}}}, nil
+		}), nil
+	}}
 }
 
 // syncBuffer collects log output from concurrent goroutines.
@@ -184,6 +208,7 @@ func setup(t testing.TB, o options) *bundle {
 	bl := &blocker{started: make(chan string, 1024), gates: map[string]chan struct{}{}}
 	reg := run.NewRegistry()
 	reg.Register(bl.nodeType())
+	reg.Register(mockLLM())
 	rcfg := run.Config{}
 	cfg := api.Config{AdminKey: adminKey}
 	if o.deterministic {
@@ -196,7 +221,7 @@ func setup(t testing.TB, o options) *bundle {
 	eng := run.New(rcfg, reg)
 	store := app.NewMemory(func() time.Time { return fixedTime })
 	ctx := context.Background()
-	for _, a := range []struct{ id, wf, key, file, dsl string }{
+	for _, a := range append([]testApp{
 		{echoApp, echoWF, echoKey, "echo.yml", ""},
 		{chain3App, chain3WF, chain3Key, "chain3.yml", ""},
 		{diamondApp, diamondWF, diamondKey, "diamond.yml", ""},
@@ -204,7 +229,7 @@ func setup(t testing.TB, o options) *bundle {
 		{chatApp, chatWF, chatKey, "chat.yml", ""},
 		{chatBlockApp, chatBlockWF, chatBlockKey, "", chatBlockDSL},
 		{chain3ChatApp, chain3ChatWF, chain3ChatKey, "../internal/api/testdata/chain3_chat.yml", ""},
-	} {
+	}, o.apps...) {
 		dsl := []byte(a.dsl)
 		if a.file != "" {
 			var err error
