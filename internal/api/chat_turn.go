@@ -42,6 +42,8 @@ type chatTurn struct {
 	firstText, lastText time.Time
 	usage               usage
 	info                *run.RunInfo
+	// meta is metadata(), once built.
+	meta []byte
 }
 
 // usage sums the models' token accounting over a run, as Dify's
@@ -126,7 +128,7 @@ func (t *chatTurn) records() *repo.Batch {
 	m := &repo.Message{
 		ID: t.messageID, AppID: t.app.ID, ConversationID: t.conv.ID, User: t.user, WorkflowRunID: info.ID,
 		Inputs: inputs, Query: t.query, Answer: t.answer.String(), Status: repo.MessageNormal,
-		Metadata: t.metadata(false), MessageTokens: t.usage.prompt, AnswerTokens: t.usage.completion,
+		Metadata: t.metadata(), MessageTokens: t.usage.prompt, AnswerTokens: t.usage.completion,
 		TotalPrice: "0", Currency: "USD", Latency: fin.Sub(t.createdAt).Seconds(),
 		CreatedAt: t.createdAt, UpdatedAt: fin, Seq: repo.Version(fin),
 	}
@@ -188,21 +190,26 @@ func introduction(wf *run.Workflow, inputs run.Vars) string {
 }
 
 // metadata is the message's metadata: Dify's {annotation_reply,
-// retriever_resources, usage}. stream selects the streaming form, where
-// prices are strings.
-func (t *chatTurn) metadata(stream bool) []byte {
-	e := enc{py: !stream}
-	t.writeMetadata(&e, stream)
-	return e.b
+// retriever_resources, usage}, as the blocking body and the stored
+// message carry it (built once, at the end of the run).
+func (t *chatTurn) metadata() []byte {
+	if t.meta == nil {
+		e := enc{b: make([]byte, 0, 480), py: true}
+		t.writeMetadata(&e, false)
+		t.meta = e.b
+	}
+	return t.meta
 }
 
+// writeMetadata writes the metadata; stream selects the streaming form,
+// where prices are strings.
 func (t *chatTurn) writeMetadata(e *enc, stream bool) {
 	e.open()
-	e.key("annotation_reply")
+	e.plainKey("annotation_reply")
 	e.null()
-	e.key("retriever_resources")
+	e.plainKey("retriever_resources")
 	e.emptyList()
-	e.key("usage")
+	e.plainKey("usage")
 	t.writeUsage(e, stream)
 	e.close()
 }
@@ -212,46 +219,40 @@ func (t *chatTurn) writeMetadata(e *enc, stream bool) {
 // and strings in the stream (pydantic's JSON mode). flowrun prices every
 // model at zero.
 func (t *chatTurn) writeUsage(e *enc, stream bool) {
-	price := func() {
+	price := func(k string) {
+		e.plainKey(k)
 		if stream {
-			e.str("0.0")
-			return
+			e.b = append(e.b, `"0.0"`...)
+		} else {
+			e.b = append(e.b, "0.0"...)
 		}
-		e.float(0)
 	}
 	u := t.usage
 	e.open()
-	e.key("prompt_tokens")
+	e.plainKey("prompt_tokens")
 	e.int(u.prompt)
-	e.key("prompt_unit_price")
-	price()
-	e.key("prompt_price_unit")
-	price()
-	e.key("prompt_price")
-	price()
-	e.key("completion_tokens")
+	price("prompt_unit_price")
+	price("prompt_price_unit")
+	price("prompt_price")
+	e.plainKey("completion_tokens")
 	e.int(u.completion)
-	e.key("completion_unit_price")
-	price()
-	e.key("completion_price_unit")
-	price()
-	e.key("completion_price")
-	price()
-	e.key("total_tokens")
+	price("completion_unit_price")
+	price("completion_price_unit")
+	price("completion_price")
+	e.plainKey("total_tokens")
 	e.int(u.total)
-	e.key("total_price")
-	price()
-	e.key("currency")
-	e.str("USD")
-	e.key("latency")
+	price("total_price")
+	e.plainKey("currency")
+	e.b = append(e.b, `"USD"`...)
+	e.plainKey("latency")
 	e.float(math.Round(u.latency*1000) / 1000)
-	e.key("time_to_first_token")
+	e.plainKey("time_to_first_token")
 	if t.firstText.IsZero() {
 		e.null()
 	} else {
 		e.float(math.Round(t.firstText.Sub(t.createdAt).Seconds()*1000) / 1000)
 	}
-	e.key("time_to_generate")
+	e.plainKey("time_to_generate")
 	if t.firstText.IsZero() {
 		e.null()
 	} else {
@@ -279,7 +280,7 @@ func (t *chatTurn) blockingBody(e *enc, taskID string) {
 	e.key("answer")
 	e.str(t.answer.String())
 	e.key("metadata")
-	t.writeMetadata(e, false)
+	e.b = append(e.b, t.metadata()...)
 	e.key("created_at")
 	e.int(t.createdAt.Unix())
 	e.close()

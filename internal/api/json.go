@@ -72,6 +72,19 @@ func (e *enc) key(k string) {
 	}
 }
 
+// plainKey is key for a key that needs no escaping (a constant of
+// ours): no scan of its bytes.
+func (e *enc) plainKey(k string) {
+	e.sep()
+	e.b = append(e.b, '"')
+	e.b = append(e.b, k...)
+	if e.py {
+		e.b = append(e.b, '"', ':', ' ')
+	} else {
+		e.b = append(e.b, '"', ':')
+	}
+}
+
 func (e *enc) sep() {
 	if e.first {
 		e.first = false
