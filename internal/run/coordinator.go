@@ -61,8 +61,9 @@ type coordinator struct {
 type streamBuf struct {
 	pieces []string
 	// used is set once a piece arrived; closed once its node succeeded
-	// after streaming (Dify's final chunk).
-	used, closed bool
+	// after streaming (Dify's final chunk); ended once its node ended
+	// some other way, an exception an error strategy handled.
+	used, closed, ended bool
 }
 
 // newCoordinator returns the coordinator of a run of g, or nil when g has
@@ -131,14 +132,14 @@ func (c *coordinator) done(n *Node, succeeded, ok bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if succeeded {
-		if c.bufs != nil {
-			for _, k := range c.p.byNode[n.idx] {
-				if b := &c.bufs[k]; b.used {
-					b.closed = true
-				}
+	if c.bufs != nil {
+		for _, k := range c.p.byNode[n.idx] {
+			if b := &c.bufs[k]; b.used {
+				b.closed, b.ended = succeeded, !succeeded
 			}
 		}
+	}
+	if succeeded {
 		c.flush()
 	}
 	if len(skipped) > 0 {
@@ -233,6 +234,12 @@ func (c *coordinator) variable(s *respSeg) bool {
 		b.pieces = b.pieces[:0]
 		if b.closed {
 			return true
+		}
+		if b.used && !b.ended {
+			// The node may have written its value to the pool before
+			// its end reached done: the value is what it streamed, so
+			// wait for the stream to close rather than show it twice.
+			return false
 		}
 	}
 	v, ok := c.pool.Get(s.sel)
