@@ -99,6 +99,9 @@ type config struct {
 	AsyncMaxBuffered   int           `envconfig:"ASYNC_MAX_BUFFERED" default:"20000"`
 	AsyncSpoolDir      string        `envconfig:"ASYNC_SPOOL_DIR"`
 	AsyncAck           string        `envconfig:"ASYNC_ACK" default:"buffered"`
+	// Async mode's hot chat state in Redis (internal/repo/hot).
+	ChatHotTTL      time.Duration `envconfig:"CHAT_HOT_TTL" default:"24h"`
+	ChatHotMaxBytes int64         `envconfig:"CHAT_HOT_MAX_BYTES" default:"4194304"`
 	MetricsAddr        string        `envconfig:"METRICS_ADDR"`
 	Pprof              bool          `envconfig:"PPROF" default:"false"`
 	// Instance leases (sync and async): runs of an instance that stops

@@ -10,10 +10,12 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/repo/async"
+	"github.com/flowrun/flowrun/internal/repo/hot"
 	"github.com/flowrun/flowrun/internal/repo/memory"
 	reposql "github.com/flowrun/flowrun/internal/repo/sql"
 )
@@ -46,7 +48,8 @@ type storage struct {
 //   - async:  records are handed to Redis (asynq) for cmd/persister and kept
 //     in memory for read-your-writes; reads fall back to PostgreSQL. With
 //     ASYNC_ACK=enqueued a run's end reaches the client only once its
-//     records are in Redis or the spool.
+//     records are in Redis or the spool. Chat records also go to the hot
+//     chat state in Redis, which conversation reads go through.
 func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log *slog.Logger) (*storage, error) {
 	recent, err := memory.New(memory.Config{
 		Capacity: cfg.RunHistorySize, MaxBytes: cfg.RunHistoryMaxBytes,
@@ -107,12 +110,21 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		}
 		client := asynq.NewClient(redisOpt)
 		insp := asynq.NewInspector(redisOpt)
+		rdb, err := redisClient(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		chatLog, err := hot.New(rdb, hot.Config{TTL: cfg.ChatHotTTL, MaxBytes: cfg.ChatHotMaxBytes})
+		if err != nil {
+			return nil, fmt.Errorf("configuration: CHAT_HOT_TTL or CHAT_HOT_MAX_BYTES: %w", err)
+		}
 		// Fail fast when Redis is down at start; later outages are
 		// absorbed by the spool.
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if err := client.Ping(); err != nil || pctx.Err() != nil {
 			client.Close()
+			rdb.Close()
 			pool.Close()
 			return nil, fmt.Errorf("connect redis: %w", err)
 		}
@@ -123,17 +135,20 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		})
 		if err != nil {
 			client.Close()
+			rdb.Close()
 			pool.Close()
 			return nil, err
 		}
 		if err := w.Start(ctx); err != nil {
 			return nil, err
 		}
+		cold := reposql.New(pool)
 		return &storage{
 			pool:   pool,
-			writer: w,
+			writer: repo.ChatAfter(w, chatLog),
+			chats:  repo.NewOverlay(chatLog, replayStore, cold),
 			mirror: recent,
-			reader: repo.Fallback(recent, reposql.New(pool)),
+			reader: repo.Fallback(recent, cold),
 			inline: true,
 			// ASYNC_ACK=enqueued promises that a run the client sees finish
 			// is in Redis or the spool: tell the client when it is not.
@@ -142,17 +157,39 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 				if err := pool.Ping(ctx); err != nil {
 					return err
 				}
-				_, err := insp.Queues()
-				return err
+				if _, err := insp.Queues(); err != nil {
+					return err
+				}
+				return chatLog.Ping(ctx)
 			},
 			stop: func(ctx context.Context) error {
 				err := w.Stop(ctx)
 				client.Close()
 				insp.Close()
+				rdb.Close()
 				pool.Close()
 				return err
 			},
 		}, nil
 	}
 	return nil, fmt.Errorf("configuration: invalid WORKFLOW_REPO_MODE %q: want memory, sync or async", cfg.WorkflowRepoMode)
+}
+
+// redisClient returns a go-redis client of url (the hot chat state's).
+func redisClient(url string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: REDIS_URL: %w", err)
+	}
+	return redis.NewClient(opt), nil
+}
+
+// replayStore is the store a conversation's hot log is replayed into for
+// one read: the in-memory store, holding that one conversation.
+func replayStore() repo.ChatStore {
+	s, err := memory.New(memory.Config{Capacity: 1, Conversations: 1, ChatBytes: 1 << 40})
+	if err != nil {
+		panic(err) // the configuration is constant and valid
+	}
+	return s
 }

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/flowrun/flowrun/internal/dbtest"
 )
 
@@ -191,21 +193,29 @@ func (l *lockedBuilder) string() string {
 }
 
 // TestDifyNodeSDKChatModes runs the SDK's chat checks against the binary
-// in sync mode and in async mode (two api replicas behind one base URL
-// would need a proxy; here turns alternate between two replicas by
-// running the script against each, and the persister drains into
-// PostgreSQL).
+// in sync mode and in async mode (with a persister draining into
+// PostgreSQL; TestChatMemoryAcrossReplicas alternates turns between two
+// replicas).
 func TestDifyNodeSDKChatModes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	tl := setup(t, ctx)
-	for _, mode := range []string{"sync"} {
+	for _, mode := range []string{"sync", "async"} {
 		t.Run(mode, func(t *testing.T) {
 			schema, _ := dbtest.Schema(t)
 			db := withSearchPath(t, dbtest.URL(t), schema)
+			redis, queue := os.Getenv("TEST_REDIS_URL"), "e2e-sdk-"+uuid.NewString()[:8]
+			if mode == "async" && redis == "" {
+				t.Fatal("TEST_REDIS_URL is not set: run the tests with scripts/test.sh")
+			}
 			env := []string{"ADDR=127.0.0.1:0", "APPS_DIR=../../examples", "WORKFLOW_REPO_MODE=" + mode,
-				"DATABASE_URL=" + db, "MIGRATE_ON_START=true", "METRICS_ADDR=127.0.0.1:0"}
+				"DATABASE_URL=" + db, "MIGRATE_ON_START=true", "METRICS_ADDR=127.0.0.1:0",
+				"REDIS_URL=" + redis, "ASYNC_QUEUE=" + queue, "ASYNC_SPOOL_DIR=" + t.TempDir()}
 			srv := start(t, ctx, tl.api, true, env...)
+			if mode == "async" {
+				start(t, ctx, tl.persister, false, "REDIS_URL="+redis, "DATABASE_URL="+db, "PERSISTER_QUEUE="+queue,
+					"PERSISTER_METRICS_ADDR=127.0.0.1:0")
+			}
 			tl.script(t, ctx, "chat.mjs", srv.addr, chatKey)
 			srv.stop(t)
 		})

@@ -117,7 +117,7 @@ func TestChatMemoryAcrossReplicas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	tl := setup(t, ctx)
-	for _, mode := range []string{"sync"} { // async: once its hot chat state is wired
+	for _, mode := range []string{"sync", "async"} {
 		t.Run(mode, func(t *testing.T) {
 			model := &fakeModel{}
 			ms := httptest.NewServer(model)

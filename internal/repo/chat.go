@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -189,6 +190,34 @@ func ConversationSort(by string) (key func(*Conversation) time.Time, desc bool, 
 		return nil, false, fmt.Errorf("sort_by %q: %w", by, ErrInvalid)
 	}
 	return key, by == "" || by[0] == '-', nil
+}
+
+// ConversationOrder is a Sort* order as functions: cmp sorts conversations
+// in it (by its key, then id, reversed when descending), and beyond
+// reports whether a comes strictly after b in it (ties are not beyond
+// each other). ErrInvalid as ConversationSort.
+func ConversationOrder(by string) (cmp func(a, b *Conversation) int, beyond func(a, b *Conversation) bool, err error) {
+	key, desc, err := ConversationSort(by)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmp = func(a, b *Conversation) int {
+		n := key(a).Compare(key(b))
+		if n == 0 {
+			n = strings.Compare(a.ID, b.ID)
+		}
+		if desc {
+			n = -n
+		}
+		return n
+	}
+	beyond = func(a, b *Conversation) bool {
+		if desc {
+			return key(a).Before(key(b))
+		}
+		return key(a).After(key(b))
+	}
+	return cmp, beyond, nil
 }
 
 // PageLimit returns the page size a chat list uses for limit: limit

@@ -34,21 +34,21 @@ func (f fallback) NodeExecutionList(ctx context.Context, p *NodeExecutionListPar
 	return ns, err
 }
 
-// ChatFirst returns a Writer that writes a batch's chat records to chat
-// first and then the whole batch to rest. Async mode writes the hot chat
-// state (Redis) this way before the batch is queued for PostgreSQL, so
-// the next turn of a conversation sees this one on any replica. A batch
-// without chat records goes to rest alone; when chat fails, rest is not
-// written and the error is returned.
-func ChatFirst(chat, rest Writer) Writer { return chatFirst{chat, rest} }
+// ChatAfter returns a Writer that writes a batch to rest and then its
+// chat records to chat. Async mode writes the hot chat state (Redis) this
+// way once the batch is queued for PostgreSQL, so the next turn of a
+// conversation sees this one on any replica, and the hot state holds
+// only what rest took. A batch without chat records goes to rest alone.
+// When rest fails, chat is not written; when chat fails, rest has the
+// records and chat's error is returned: a reader of the hot state may
+// not see them until that conversation expires there.
+func ChatAfter(rest, chat Writer) Writer { return chatAfter{rest, chat} }
 
-type chatFirst struct{ chat, rest Writer }
+type chatAfter struct{ rest, chat Writer }
 
-func (w chatFirst) Write(ctx context.Context, b *Batch) error {
-	if b.chatLen() > 0 {
-		if err := w.chat.Write(ctx, &Batch{Conversations: b.Conversations, Messages: b.Messages, Feedbacks: b.Feedbacks, Variables: b.Variables}); err != nil {
-			return err
-		}
+func (w chatAfter) Write(ctx context.Context, b *Batch) error {
+	if err := w.rest.Write(ctx, b); err != nil || b.chatLen() == 0 {
+		return err
 	}
-	return w.rest.Write(ctx, b)
+	return w.chat.Write(ctx, &Batch{Conversations: b.Conversations, Messages: b.Messages, Feedbacks: b.Feedbacks, Variables: b.Variables})
 }

@@ -47,6 +47,9 @@ var (
 	// ErrUnavailable means the backing store could not be reached or did not
 	// answer in time. The operation may succeed when retried.
 	ErrUnavailable = errors.New("repo: unavailable")
+	// ErrTooLarge means a store will not hold something because it passed
+	// the store's size bound; the complete store still has it.
+	ErrTooLarge = errors.New("repo: too large")
 )
 
 // Status is the state of a workflow run or node execution, with Dify's values.

@@ -412,21 +412,13 @@ func (s *Store) ConversationList(ctx context.Context, p *repo.ConversationListPa
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	key, desc, err := repo.ConversationSort(p.SortBy)
+	order, beyond, err := repo.ConversationOrder(p.SortBy)
 	if err != nil {
 		return nil, err
 	}
 	limit, err := repo.PageLimit(p.Limit)
 	if err != nil {
 		return nil, err
-	}
-	// beyond reports whether a comes strictly after b in the order: ties
-	// are not beyond each other.
-	beyond := func(a, b *repo.Conversation) bool {
-		if desc {
-			return key(a).Before(key(b))
-		}
-		return key(a).After(key(b))
 	}
 	c := s.chat
 	c.mu.RLock()
@@ -444,16 +436,7 @@ func (s *Store) ConversationList(ctx context.Context, p *repo.ConversationListPa
 		}
 		all = slices.DeleteFunc(all, func(r *repo.Conversation) bool { return !beyond(r, last.rec) })
 	}
-	slices.SortFunc(all, func(a, b *repo.Conversation) int {
-		n := key(a).Compare(key(b))
-		if n == 0 {
-			n = strings.Compare(a.ID, b.ID)
-		}
-		if desc {
-			n = -n
-		}
-		return n
-	})
+	slices.SortFunc(all, order)
 	res := &repo.ConversationListResult{Items: make([]*repo.Conversation, 0, min(limit, len(all)))}
 	for _, r := range all[:min(limit, len(all))] {
 		res.Items = append(res.Items, copyConv(r))

@@ -13,10 +13,7 @@ import (
 )
 
 // ChatStore is a store of chat records, as ExerciseChat exercises it.
-type ChatStore interface {
-	repo.Writer
-	repo.ChatReader
-}
+type ChatStore = repo.ChatStore
 
 // ExerciseChat runs the conformance suite for chat records (see
 // repo.Conversation). newStore returns a fresh, empty store; a subtest
