@@ -158,11 +158,18 @@ func newLatencies(b *testing.B) *latencies { return &latencies{b: b} }
 func (l *latencies) add(d time.Duration) { l.ds = append(l.ds, d) }
 
 func (l *latencies) report() {
+	if len(l.ds) > 0 {
+		l.b.ReportMetric(l.p50(), "p50-ns/op")
+	}
+}
+
+// p50 is the median in nanoseconds, 0 when there is none.
+func (l *latencies) p50() float64 {
 	if len(l.ds) == 0 {
-		return
+		return 0
 	}
 	slices.Sort(l.ds)
-	l.b.ReportMetric(float64(l.ds[len(l.ds)/2].Nanoseconds()), "p50-ns/op")
+	return float64(l.ds[len(l.ds)/2].Nanoseconds())
 }
 
 // BenchmarkHTTPChain3 compares, over loopback TCP with keep-alive (what a

@@ -65,8 +65,9 @@ type Config struct {
 
 // Store is the Redis chat log. It is safe for concurrent use.
 type Store struct {
-	rdb redis.UniversalClient
-	cfg Config
+	rdb   redis.UniversalClient
+	cfg   Config
+	cache *decoded
 }
 
 var (
@@ -86,7 +87,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
 	cfg.TTL = cmp.Or(cfg.TTL, DefaultTTL)
 	cfg.MaxBytes = cmp.Or(cfg.MaxBytes, int64(DefaultMaxBytes))
 	cfg.Window = cmp.Or(cfg.Window, DefaultWindow)
-	return &Store{rdb: rdb, cfg: cfg}, nil
+	return &Store{rdb: rdb, cfg: cfg, cache: newDecoded(cacheBytes)}, nil
 }
 
 // logKey is a conversation's log; the braces keep a conversation's keys
@@ -253,7 +254,8 @@ func (s *Store) Recent(ctx context.Context, appID, user string) ([]string, error
 	return ids, unavailable(err)
 }
 
-// Log implements repo.ChatLog.
+// Log implements repo.ChatLog. The batches may be shared with other
+// callers: they must not be changed (stores copy what they keep).
 func (s *Store) Log(ctx context.Context, conversationID string) ([]*repo.Batch, error) {
 	conversationID = repo.NormalizeUUID(conversationID)
 	raw, err := s.rdb.LRange(ctx, s.logKey(conversationID), 0, -1).Result()
@@ -268,11 +270,16 @@ func (s *Store) Log(ctx context.Context, conversationID string) ([]*repo.Batch, 
 	}
 	out := make([]*repo.Batch, 0, len(raw)-1)
 	for _, r := range raw[1:] {
-		var e entry
-		if err := json.Unmarshal([]byte(r), &e); err != nil {
-			return nil, fmt.Errorf("hot: conversation %s: corrupt entry: %w", conversationID, repo.ErrUnavailable)
+		b := s.cache.get(r)
+		if b == nil {
+			var e entry
+			if err := json.Unmarshal([]byte(r), &e); err != nil {
+				return nil, fmt.Errorf("hot: conversation %s: corrupt entry: %w", conversationID, repo.ErrUnavailable)
+			}
+			b = &repo.Batch{Conversations: e.Conversations, Messages: e.Messages, Feedbacks: e.Feedbacks, Variables: e.Variables}
+			s.cache.put(r, b)
 		}
-		out = append(out, &repo.Batch{Conversations: e.Conversations, Messages: e.Messages, Feedbacks: e.Feedbacks, Variables: e.Variables})
+		out = append(out, b)
 	}
 	return out, nil
 }

@@ -393,3 +393,47 @@ func ids(cs []*repo.Conversation) string {
 	}
 	return s
 }
+
+// BenchmarkTurn measures what a turn of a ten-turn conversation costs
+// the hot state: its Turn read through the overlay (one LRANGE and a
+// replay) and its records' write (one pipelined script), against the
+// test Redis; and a PING, the round trip's floor.
+func BenchmarkTurn(b *testing.B) {
+	ctx := context.Background()
+	rdb := client(b)
+	h := newHot(b, rdb, hot.Config{})
+	o := repo.NewOverlay(h, replay, laggard{})
+	conv := repotest.NewID()
+	for n := range 10 {
+		must(b, h.Write(ctx, turn(conv, n, t0.Add(time.Duration(n)*time.Second))))
+	}
+	p := &repo.TurnParams{AppID: app, User: user, ConversationID: conv, History: 10}
+	b.Run("read", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := o.Turn(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("write", func(b *testing.B) {
+		other := repotest.NewID()
+		must(b, h.Write(ctx, turn(other, 0, t0)))
+		b.ReportAllocs()
+		i := 1
+		for b.Loop() {
+			// A fresh conversation every ten turns keeps the log short.
+			if i%10 == 0 {
+				other = repotest.NewID()
+				must(b, h.Write(ctx, turn(other, 0, t0)))
+			}
+			must(b, h.Write(ctx, turn(other, i%10, t0.Add(time.Duration(i)*time.Second))))
+			i++
+		}
+	})
+	b.Run("ping", func(b *testing.B) {
+		for b.Loop() {
+			must(b, rdb.Ping(ctx).Err())
+		}
+	})
+}
