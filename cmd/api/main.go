@@ -102,8 +102,8 @@ type config struct {
 	// Async mode's hot chat state in Redis (internal/repo/hot).
 	ChatHotTTL      time.Duration `envconfig:"CHAT_HOT_TTL" default:"24h"`
 	ChatHotMaxBytes int64         `envconfig:"CHAT_HOT_MAX_BYTES" default:"4194304"`
-	MetricsAddr        string        `envconfig:"METRICS_ADDR"`
-	Pprof              bool          `envconfig:"PPROF" default:"false"`
+	MetricsAddr     string        `envconfig:"METRICS_ADDR"`
+	Pprof           bool          `envconfig:"PPROF" default:"false"`
 	// Instance leases (sync and async): runs of an instance that stops
 	// heartbeating are closed as failed ("instance lost").
 	InstanceHeartbeat time.Duration `envconfig:"INSTANCE_HEARTBEAT_INTERVAL" default:"5s"`

@@ -65,7 +65,7 @@ func newCold(t testing.TB) *memory.Store {
 	return s
 }
 
-// overlaid is async mode's chat store: writes go to hot, then cold;
+// overlaid is async mode's chat store: writes go to cold, then hot;
 // reads through the overlay.
 type overlaid struct {
 	repo.Writer
