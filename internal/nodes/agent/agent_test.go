@@ -380,3 +380,19 @@ func BenchmarkAgentIteration(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkModelCall is the model's own time in BenchmarkAgentIteration:
+// one streamed call to the same loopback server, without the node.
+func BenchmarkModelCall(b *testing.B) {
+	m := newModel(b)
+	models, err := llm.NewModels(llm.Config{Providers: map[string]llm.Provider{"openai": {BaseURL: m.URL}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	model := models.Resolve(nil, "langgenius/openai/openai", "gpt-4o", nil)
+	for b.Loop() {
+		if _, err := model.Chat(context.Background(), &llm.Call{Messages: nil}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
