@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowrun/flowrun/internal/nodes/agent"
 	"github.com/flowrun/flowrun/internal/nodes/code"
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
 	"github.com/flowrun/flowrun/internal/nodes/llm"
@@ -87,6 +88,12 @@ func registry(ctx context.Context, nc nodeConfig, environ, protect []string) (*r
 	if err := llm.Register(reg, lc); err != nil {
 		return nil, nil, fmt.Errorf("configuration: llm: %w", err)
 	}
+	models, err := llm.NewModels(lc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuration: llm: %w", err)
+	}
+	// The integrator passes the TOOLS_FILE registry here once merged.
+	agent.Register(reg, models, nil)
 	py := nc.CodePythonBinary
 	if py == "" {
 		// A system interpreter can be run by the unprivileged user the

@@ -64,8 +64,10 @@ func (m *chatMeta) event(e *enc, ev *run.Event) {
 	m.head(e, string(ev.Type))
 	e.key("task_id")
 	e.str(m.taskID)
-	e.key("workflow_run_id")
-	e.str(m.runID)
+	if ev.Type != run.EventAgentLog { // Dify's agent_log has no workflow_run_id
+		e.key("workflow_run_id")
+		e.str(m.runID)
+	}
 	e.key("data")
 	m.data(e, ev)
 	m.end(e)

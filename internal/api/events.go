@@ -69,9 +69,35 @@ func (m *runMeta) data(e *enc, ev *run.Event) {
 		containerNext(e, ev.Next, ev.Type == run.EventLoopNext)
 	case run.EventIterationCompleted, run.EventLoopCompleted:
 		containerCompleted(e, ev.Node, m.steps[ev.Node.ID])
+	case run.EventAgentLog:
+		agentLog(e, ev.Log)
 	default:
 		e.emptyObj()
 	}
+}
+
+// agentLog writes an agent_log event's data (Dify's AgentLogStreamResponse.Data).
+func agentLog(e *enc, l *run.AgentLog) {
+	e.open()
+	e.key("node_execution_id")
+	e.str(l.NodeRunID)
+	e.key("id")
+	e.str(l.ID)
+	e.key("label")
+	e.str(l.Label)
+	e.key("parent_id")
+	e.nullStr(l.ParentID)
+	e.key("error")
+	e.nullStr(l.Error)
+	e.key("status")
+	e.str(l.Status)
+	e.key("data")
+	e.value(l.Data)
+	e.key("metadata")
+	e.value(l.Metadata)
+	e.key("node_id")
+	e.str(l.NodeID)
+	e.close()
 }
 
 // errorEvent writes Dify's stream error event: no task_id, no data.

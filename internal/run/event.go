@@ -47,9 +47,11 @@ const (
 	EventLoopNext           EventType = "loop_next"
 	EventLoopCompleted      EventType = "loop_completed"
 	EventWorkflowFinished   EventType = "workflow_finished"
+	// EventAgentLog is an agent node's log entry (Dify's agent_log).
+	EventAgentLog EventType = "agent_log"
 )
 
-// Event is one step of a run. Exactly one of Run, Node, Chunk and Next is
+// Event is one step of a run. Exactly one of Run, Node, Chunk, Next and Log is
 // set, according to Type. Events are delivered in order; Seq numbers them
 // 1..N within a run, so consumers can order or deduplicate them. Listeners
 // must not modify an event; they may keep it.
@@ -65,6 +67,8 @@ type Event struct {
 	Chunk *Chunk
 	// Next is set for iteration_next and loop_next.
 	Next *Next
+	// Log is set for agent_log.
+	Log *AgentLog
 }
 
 // RunInfo describes a workflow run. workflow_started carries it as the run
@@ -138,6 +142,24 @@ type Next struct {
 	Title     string
 	Index     int
 	CreatedAt time.Time
+}
+
+// AgentLog is one entry of an agent node's log (Dify's AgentLogEvent): a
+// round, a model call or a tool call. An entry is sent when it starts and
+// again, with the same ID, when it ends.
+type AgentLog struct {
+	// NodeRunID and NodeID identify the agent node's execution.
+	NodeRunID string
+	NodeID    string
+	ID        string
+	Label     string
+	// ParentID is the enclosing entry's ID ("" for a round).
+	ParentID string
+	Error    string
+	// Status is "start", "success" or "error".
+	Status   string
+	Data     map[string]any
+	Metadata map[string]any
 }
 
 // Listener receives a run's events in order, synchronously: a slow listener

@@ -202,6 +202,13 @@ func (x *Exec) Stream(name, text string) {
 	}
 }
 
+// AgentLog emits an agent_log event for the node's execution; the
+// engine fills in NodeRunID and NodeID.
+func (x *Exec) AgentLog(l AgentLog) {
+	l.NodeRunID, l.NodeID = x.rec.ID, x.Node.ID
+	x.run.emit(&Event{Type: EventAgentLog, Log: &l})
+}
+
 // SetOutputs records the run's outputs (End nodes call it).
 func (x *Exec) SetOutputs(vs Vars) { x.run.setOutputs(vs) }
 

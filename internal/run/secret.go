@@ -36,6 +36,11 @@ func (rs *runState) redactEvent(e *Event) {
 		c := *e.Chunk
 		c.Text = rs.redactString(c.Text)
 		e.Chunk = &c
+	case e.Log != nil:
+		l := *e.Log
+		l.Error = rs.redactString(l.Error)
+		l.Data, _ = rs.redactValue(l.Data).(map[string]any)
+		e.Log = &l
 	}
 }
 

@@ -163,6 +163,9 @@ func (s *Sizer) Event(e *Event) int64 {
 		return size
 	case e.Chunk != nil:
 		return sizeSmallEvent + s.str(e.Chunk.Text) + s.Value([]string(e.Chunk.Selector))
+	case e.Log != nil:
+		l := e.Log
+		return sizeSmallEvent + int64(len(l.ID)+len(l.Label)+len(l.ParentID)+len(l.Error)) + s.Value(l.Data) + s.Value(l.Metadata)
 	}
 	return sizeSmallEvent
 }

@@ -23,6 +23,7 @@ type completion struct {
 	text      string
 	res       *openai.Result
 	usage     map[string]any
+	counts    openai.Usage
 	tokens    int64
 	finish    any // finish_reason, nil when the server gave none
 	startedAt time.Time
@@ -31,6 +32,12 @@ type completion struct {
 // invoke calls the model. With stream set, onPiece receives each piece of
 // the answer text as it arrives.
 func (c *Config) invoke(ctx context.Context, m *model, req *openai.ChatRequest, onPiece func(string)) (*completion, error) {
+	return c.invokeStream(ctx, m, req, onPiece, nil)
+}
+
+// invokeStream is invoke that also calls onToolCall (when not nil) for
+// each streamed chunk carrying a piece of a tool call.
+func (c *Config) invokeStream(ctx context.Context, m *model, req *openai.ChatRequest, onPiece func(string), onToolCall func()) (*completion, error) {
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, c.Timeout, fmt.Errorf("%w after %s", errCallTimeout, c.Timeout))
@@ -56,6 +63,12 @@ func (c *Config) invoke(ctx context.Context, m *model, req *openai.ChatRequest, 
 		}
 	}
 	res, err := m.client.Chat(ctx, req, func(d openai.Delta) {
+		if d.ToolCall && onToolCall != nil {
+			onToolCall()
+		}
+		if d.Content == "" && d.Reasoning == "" {
+			return
+		}
 		// As the Dify plugin SDK does (_wrap_thinking_by_reasoning_content):
 		// separately streamed reasoning becomes a <think> block.
 		switch {
@@ -93,6 +106,7 @@ func (c *Config) invoke(ctx context.Context, m *model, req *openai.ChatRequest, 
 		u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	}
 	out.tokens = u.TotalTokens
+	out.counts = u
 	out.usage = usageMap(u, start, firstPiece, end)
 	if res.FinishReason != "" {
 		out.finish = res.FinishReason
@@ -100,10 +114,22 @@ func (c *Config) invoke(ctx context.Context, m *model, req *openai.ChatRequest, 
 	return out, nil
 }
 
-// usageMap renders usage as Dify's jsonable_encoder(LLMUsage) does. Prices
-// are zero: flowrun keeps no price list.
+// usageMap renders a model call's usage as Dify's LLMUsage, with the
+// times to the first piece and from it to the end.
 func usageMap(u openai.Usage, start, first, end time.Time) map[string]any {
-	m := map[string]any{
+	m := UsageMap(u, seconds(end.Sub(start)))
+	if !first.IsZero() {
+		m["time_to_first_token"] = seconds(first.Sub(start))
+		m["time_to_generate"] = seconds(end.Sub(first))
+	}
+	return m
+}
+
+// UsageMap renders token counts and a latency in seconds as Dify's
+// jsonable_encoder(LLMUsage) does, with zero prices (flowrun keeps no
+// price list).
+func UsageMap(u openai.Usage, latency float64) map[string]any {
+	return map[string]any{
 		"prompt_tokens":         u.PromptTokens,
 		"prompt_unit_price":     0.0,
 		"prompt_price_unit":     0.0,
@@ -115,13 +141,8 @@ func usageMap(u openai.Usage, start, first, end time.Time) map[string]any {
 		"total_tokens":          u.TotalTokens,
 		"total_price":           0.0,
 		"currency":              "USD",
-		"latency":               seconds(end.Sub(start)),
+		"latency":               latency,
 	}
-	if !first.IsZero() {
-		m["time_to_first_token"] = seconds(first.Sub(start))
-		m["time_to_generate"] = seconds(end.Sub(first))
-	}
-	return m
 }
 
 // seconds rounds d to milliseconds, in seconds, as Dify's round(x, 3).

@@ -138,10 +138,12 @@ func (r *ChatRequest) MarshalJSON() ([]byte, error) {
 }
 
 // Delta is one streamed piece of the answer: visible content or reasoning
-// (the reasoning_content some servers stream separately).
+// (the reasoning_content some servers stream separately), or, with
+// ToolCall set, the news that the chunk carried a piece of a tool call.
 type Delta struct {
 	Content   string
 	Reasoning string
+	ToolCall  bool
 }
 
 // Result is a finished completion.
@@ -155,7 +157,9 @@ type Result struct {
 }
 
 // Chat sends req. When req.Stream is set, onDelta (which may be nil)
-// receives each piece as it arrives, on the calling goroutine. Cancelling
+// receives each piece as it arrives, on the calling goroutine (a tool
+// call's pieces as Delta.ToolCall; the calls themselves are in the
+// Result). Cancelling
 // ctx aborts the request and the stream.
 func (c *Client) Chat(ctx context.Context, req *ChatRequest, onDelta func(Delta)) (*Result, error) {
 	body, err := json.Marshal(req)
@@ -352,13 +356,13 @@ func readStream(body io.Reader, idle *idleTimer, onDelta func(Delta)) (*Result, 
 			res.Usage = w.Usage
 		}
 		for _, ch := range w.Choices {
-			d := Delta{Reasoning: ch.Delta.reasoning()}
+			d := Delta{Reasoning: ch.Delta.reasoning(), ToolCall: len(ch.Delta.ToolCalls) > 0}
 			if ch.Delta.Content != nil {
 				d.Content = *ch.Delta.Content
 			}
 			content.WriteString(d.Content)
 			reasoning.WriteString(d.Reasoning)
-			if (d.Content != "" || d.Reasoning != "") && onDelta != nil {
+			if (d.Content != "" || d.Reasoning != "" || d.ToolCall) && onDelta != nil {
 				onDelta(d)
 			}
 			for _, tc := range ch.Delta.ToolCalls {

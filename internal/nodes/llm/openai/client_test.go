@@ -51,7 +51,7 @@ func TestStreamParsing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(deltas, []Delta{{Reasoning: "hm"}, {Content: "Hi"}}) {
+	if !reflect.DeepEqual(deltas, []Delta{{Reasoning: "hm"}, {Content: "Hi"}, {ToolCall: true}, {ToolCall: true}}) {
 		t.Fatalf("deltas %+v", deltas)
 	}
 	want := &Result{Content: "Hi", Reasoning: "hm", FinishReason: "tool_calls",

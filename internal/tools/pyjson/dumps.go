@@ -1,0 +1,214 @@
+package pyjson
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+)
+
+// Dumps writes v as Python's json.dumps(v, ensure_ascii=ascii) does.
+func Dumps(v any, ascii bool) string {
+	var b strings.Builder
+	write(&b, v, ascii)
+	return b.String()
+}
+
+func write(b *strings.Builder, v any, ascii bool) {
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(x))
+	case string:
+		writeString(b, x, ascii)
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case int:
+		b.WriteString(strconv.Itoa(x))
+	case json.Number:
+		b.WriteString(x.String())
+	case float64:
+		b.WriteString(floatJSON(x))
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			write(b, e, ascii)
+		}
+		b.WriteByte(']')
+	case *Object:
+		b.WriteByte('{')
+		for i, k := range x.keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeString(b, k, ascii)
+			b.WriteString(": ")
+			write(b, x.vals[k], ascii)
+		}
+		b.WriteByte('}')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeString(b, k, ascii)
+			b.WriteString(": ")
+			write(b, x[k], ascii)
+		}
+		b.WriteByte('}')
+	default:
+		enc, err := json.Marshal(x)
+		if err != nil {
+			b.WriteString("null")
+			return
+		}
+		var plain any
+		if json.Unmarshal(enc, &plain) == nil {
+			write(b, normalize(plain), ascii)
+		}
+	}
+}
+
+// normalize turns encoding/json's float64 numbers back into integers
+// where they are whole, for values Dumps does not know.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x)
+		}
+	case []any:
+		for i := range x {
+			x[i] = normalize(x[i])
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+	}
+	return v
+}
+
+func writeString(b *strings.Builder, s string, ascii bool) {
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		default:
+			switch {
+			case r < 0x20 || (ascii && r == 0x7f):
+				writeU(b, r)
+			case ascii && r > 0x7f:
+				if r > 0xffff {
+					r1, r2 := utf16.EncodeRune(r)
+					writeU(b, r1)
+					writeU(b, r2)
+				} else {
+					writeU(b, r)
+				}
+			default:
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+}
+
+func writeU(b *strings.Builder, r rune) {
+	const hex = "0123456789abcdef"
+	b.WriteString(`\u`)
+	b.WriteByte(hex[r>>12&0xf])
+	b.WriteByte(hex[r>>8&0xf])
+	b.WriteByte(hex[r>>4&0xf])
+	b.WriteByte(hex[r&0xf])
+}
+
+// floatJSON is json.dumps's float: repr, with JavaScript's names for the
+// non-finite values.
+func floatJSON(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	case math.IsNaN(f):
+		return "NaN"
+	}
+	return FloatRepr(f)
+}
+
+// FloatRepr is Python's repr(float): the shortest text that reads back as
+// f, in exponent form below 1e-4 and from 1e16 on, with ".0" on whole
+// numbers ("5.0", "1e-05", "1e+16", "inf").
+func FloatRepr(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	case f == 0:
+		if math.Signbit(f) {
+			return "-0.0"
+		}
+		return "0.0"
+	}
+	exp := strconv.FormatFloat(f, 'e', -1, 64)
+	_, e, _ := strings.Cut(exp, "e")
+	n, _ := strconv.Atoi(e)
+	if n < -4 || n >= 16 {
+		return exp
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
+}
+
+// Str is Python's str() of a decoded value: strings as they are, True,
+// False and None for the constants, numbers as Python prints them, and
+// json.dumps-like text for arrays and objects (Python would print their
+// repr; tools here dump them as JSON instead).
+func Str(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	case string:
+		return x
+	case float64:
+		return FloatRepr(x)
+	}
+	return Dumps(v, false)
+}
