@@ -109,7 +109,7 @@ func setup(t *testing.T, entry string) (*tools.Registry, *stub) {
 	return registry(t, entry, srv.URL, httpreq.Config{Allow: []string{"127.0.0.1", "::1"}}), s
 }
 
-func registry(t *testing.T, entry, url string, guard httpreq.Config) *tools.Registry {
+func registry(t testing.TB, entry, url string, guard httpreq.Config) *tools.Registry {
 	t.Helper()
 	cfg, err := tools.ParseConfig(configYAML(entry, url), t.TempDir())
 	if err != nil {
