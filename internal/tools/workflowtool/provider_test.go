@@ -134,6 +134,8 @@ func newFixture(t *testing.T) *fixture {
 			return nil, context.Cause(ctx)
 		}), nil
 	}})
+	// As cmd/api does: the tools exist before the server that runs apps.
+	var late workflowtool.Deferred
 	eng := run.New(run.Config{}, nodes)
 	apps := app.NewMemory(time.Now)
 	for id, dsl := range map[string]string{echoApp: echoDSL, loopApp: loopDSL, waitApp: waitDSL, chatApp: chatDSL} {
@@ -161,10 +163,14 @@ providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.reg, err = tools.Build(context.Background(), cfg, tools.Kinds{workflowtool.Kind: workflowtool.Factory(workflowtool.Options{Runner: srv})}, nil)
+	f.reg, err = tools.Build(context.Background(), cfg, tools.Kinds{workflowtool.Kind: workflowtool.Factory(workflowtool.Options{Runner: &late})}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := f.reg.Lookup(context.Background(), "workflow", "echo", ""); !errors.Is(err, workflowtool.ErrNoRunner) {
+		t.Fatalf("before Set: %v", err)
+	}
+	late.Set(srv)
 	return f
 }
 
