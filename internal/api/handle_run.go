@@ -266,10 +266,7 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTur
 		opt.Final = turn.records
 		first = turn
 	}
-	rec := record.New(s.runCtx, s.cfg.Writer, record.Source{
-		RunID: p.RunID, AppID: a.ID, WorkflowID: a.WorkflowID, Version: a.UpdatedAt.UTC().Format("2006-01-02 15:04:05.000000"),
-		SessionID: p.UserID, TriggeredFrom: "app-run", CreatedFrom: "service-api", InstanceID: s.cfg.InstanceID, Chat: turn != nil,
-	}, opt)
+	rec := s.recorder(a, p, opt, turn != nil)
 	info = s.cfg.Engine.Run(ctx, a.Workflow, p, run.Listeners(first, rec, l))
 	if werr := rec.Wait(); werr != nil {
 		s.log.Error("writing run records", "app_id", a.ID, "run_id", p.RunID, "err", werr)
@@ -280,6 +277,14 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTur
 		}
 	}
 	return info, err
+}
+
+// recorder returns the recorder of run p of app a.
+func (s *Server) recorder(a *app.App, p run.Params, opt record.Options, chat bool) *record.Recorder {
+	return record.New(s.runCtx, s.cfg.Writer, record.Source{
+		RunID: p.RunID, AppID: a.ID, WorkflowID: a.WorkflowID, Version: a.UpdatedAt.UTC().Format("2006-01-02 15:04:05.000000"),
+		SessionID: p.UserID, TriggeredFrom: "app-run", CreatedFrom: "service-api", InstanceID: s.cfg.InstanceID, Chat: chat,
+	}, opt)
 }
 
 // block serves a blocking run: run it, then answer Dify's blocking body

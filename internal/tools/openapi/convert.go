@@ -1,0 +1,164 @@
+package openapi
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/tools/pyjson"
+)
+
+// convert is Dify's _convert_body_property_type: a body property's value
+// converted by its schema's type, or returned as it is when the
+// conversion fails. As in Dify, a property with neither a type nor anyOf
+// is sent as null.
+func convert(s *openapi3.Schema, v any) any {
+	if s == nil {
+		return nil
+	}
+	if types := s.Type.Slice(); len(types) > 0 {
+		if len(types) > 1 {
+			return v
+		}
+		switch types[0] {
+		case "integer", "int":
+			if n, ok := pyInt(v); ok {
+				return n
+			}
+		case "number":
+			if n, ok := pyNumber(v); ok {
+				return n
+			}
+		case "string":
+			return run.PyStr(v)
+		case "boolean":
+			return truthy(v)
+		case "null":
+			return nil
+		case "object", "array":
+			if str, ok := v.(string); ok {
+				if j, err := pyjson.Loads(str); err == nil {
+					return pyjson.Plain(j)
+				}
+			}
+		}
+		return v
+	}
+	if len(s.AnyOf) > 0 {
+		return convertAnyOf(s.AnyOf, v, 10)
+	}
+	return nil
+}
+
+// convertAnyOf is Dify's _convert_body_property_any_of: the first option
+// whose type the value converts to.
+func convertAnyOf(options openapi3.SchemaRefs, v any, depth int) any {
+	if depth <= 0 {
+		return v
+	}
+	for _, r := range options {
+		if r == nil || r.Value == nil {
+			continue
+		}
+		o := r.Value
+		if types := o.Type.Slice(); len(types) == 1 {
+			switch types[0] {
+			case "integer", "int":
+				if n, ok := pyInt(v); ok {
+					return n
+				}
+			case "number":
+				if n, ok := pyNumber(v); ok {
+					return n
+				}
+			case "string":
+				return run.PyStr(v)
+			case "boolean":
+				switch strings.ToLower(run.PyStr(v)) {
+				case "true", "1":
+					return true
+				case "false", "0":
+					return false
+				}
+			case "null":
+				if !truthy(v) {
+					return nil
+				}
+			}
+			continue
+		}
+		if len(o.AnyOf) > 0 {
+			return convertAnyOf(o.AnyOf, v, depth-1)
+		}
+	}
+	return v
+}
+
+// pyNumber is Dify's number conversion: float() when str(v) has a dot,
+// else int().
+func pyNumber(v any) (any, bool) {
+	if strings.Contains(run.PyStr(v), ".") {
+		return pyFloat(v)
+	}
+	return pyInt(v)
+}
+
+// pyInt is Python's int(v).
+func pyInt(v any) (any, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) >= 1<<63 {
+			return nil, false
+		}
+		return int64(x), true
+	case bool:
+		if x {
+			return int64(1), true
+		}
+		return int64(0), true
+	case string:
+		n, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(x), "_", ""), 10, 64)
+		return n, err == nil
+	}
+	return nil, false
+}
+
+// pyFloat is Python's float(v).
+func pyFloat(v any) (any, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		return f, err == nil
+	}
+	return nil, false
+}
+
+// truthy is Python's bool(v).
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case int64:
+		return x != 0
+	case float64:
+		return x != 0
+	case string:
+		return x != ""
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return true
+}
