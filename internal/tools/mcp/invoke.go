@@ -33,8 +33,7 @@ func (p *Provider) Invoke(ctx context.Context, call *tools.Call, emit tools.Emit
 		return err
 	})
 	if err != nil {
-		var we *rpcError
-		if errors.As(err, &we) && we.Code == jsonrpc.CodeInvalidParams {
+		if we, ok := serverError(err); ok && we.Code == jsonrpc.CodeInvalidParams {
 			// How servers answer an unknown tool: it may have been
 			// dropped, so list the tools again next time.
 			p.cache.invalidate()
@@ -182,7 +181,10 @@ func resourceMessage(r *mcp.ResourceContents) (tools.Message, error) {
 // the call.
 func (p *Provider) failure(ctx context.Context, err error, oversized int64) error {
 	var ce *connectError
-	var we *rpcError
+	we, answered := serverError(err)
+	if !answered {
+		errors.As(err, &we) // an HTTP error status with a JSON-RPC error body
+	}
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
@@ -190,7 +192,7 @@ func (p *Provider) failure(ctx context.Context, err error, oversized int64) erro
 		return tools.InvokeErrorf("Failed to invoke tool: %w", err)
 	case p.oversized.Load() != oversized:
 		return tools.InvokeErrorf("Failed to invoke tool: %w", &tooLargeError{p.opts.MaxResponseBytes})
-	case errors.As(err, &we):
+	case we != nil && we.Code != errRejected.Code:
 		return tools.InvokeErrorf("Failed to connect to MCP server: %s", errorData(we))
 	case errors.As(err, &ce):
 		return tools.InvokeErrorf("Failed to connect to MCP server: %w", ce.err)
@@ -200,12 +202,18 @@ func (p *Provider) failure(ctx context.Context, err error, oversized int64) erro
 	return tools.InvokeErrorf("Failed to invoke tool: %w", err)
 }
 
-// rpcError is an error answer from the server.
+// rpcError is a JSON-RPC error.
 type rpcError = jsonrpc.Error
 
-func isRPCError(err error) bool {
+// errRejected matches the SDK's error for a request that did not reach
+// the server, or that it refused with an HTTP error status (it matches by
+// code).
+var errRejected = &rpcError{Code: -32005}
+
+// serverError returns the error the server answered a request with.
+func serverError(err error) (*rpcError, bool) {
 	var e *rpcError
-	return errors.As(err, &e)
+	return e, errors.As(err, &e) && !errors.Is(err, errRejected)
 }
 
 // connectError is a failure to open a session.

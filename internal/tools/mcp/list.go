@@ -32,6 +32,8 @@ type listing struct {
 	tools   []tools.Tool
 	outputs map[string]bool // tools declaring an output schema
 	at      time.Time       // zero: nothing cached, or invalidated
+	// refreshed is when Refresh last listed.
+	refreshed time.Time
 }
 
 func (l *listing) init() { l.once.Do(func() { l.fetching = make(chan struct{}, 1) }) }
@@ -77,11 +79,22 @@ func (p *Provider) Tools(ctx context.Context) ([]tools.Tool, error) {
 	return p.list(ctx, p.opts.ListTTL)
 }
 
-// Refresh lists the tools again unless they were listed within the last
+// Refresh lists the tools again, unless Refresh did within the last
 // second: the registry calls it when a tool is not found, so that a tool
-// the server added is found before the cache expires.
+// the server added is found before the cache expires, while a DSL naming
+// a tool the server lacks lists them at most once a second.
 func (p *Provider) Refresh(ctx context.Context) ([]tools.Tool, error) {
-	return p.list(ctx, minRefresh)
+	p.cache.mu.Lock()
+	recent := time.Since(p.cache.refreshed) < minRefresh
+	if !recent {
+		p.cache.refreshed = time.Now()
+	}
+	p.cache.mu.Unlock()
+	if recent {
+		return p.Tools(ctx)
+	}
+	p.cache.invalidate()
+	return p.list(ctx, p.opts.ListTTL)
 }
 
 // list lists the tools unless a listing younger than maxAge is cached

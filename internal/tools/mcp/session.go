@@ -76,15 +76,18 @@ func (p *Provider) do(ctx context.Context, retry func(error) bool, op func(conte
 // broken reports whether err, from a call on a session, means that the
 // session is no longer usable.
 func broken(err error) bool {
-	return !isRPCError(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	_, answered := serverError(err)
+	return !answered && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // unsent reports whether err means that the server cannot have run the
-// request: the connection was closed before it was sent, or the server
-// no longer knows the session (HTTP 404 for its id). Only such calls are
-// sent again on a new session; a tool call may not be idempotent.
+// request: the connection was closed before it was sent, the request
+// failed before an answer began (a closed keep-alive connection, an HTTP
+// error status such as 404 for a session the server forgot). Only such
+// calls are sent again on a new session; a tool call may not be
+// idempotent.
 func unsent(err error) bool {
-	return errors.Is(err, mcp.ErrSessionMissing) || errors.Is(err, mcp.ErrConnectionClosed)
+	return errors.Is(err, mcp.ErrSessionMissing) || errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, errRejected)
 }
 
 // always allows a retry after any broken session (listing is idempotent).
@@ -99,7 +102,10 @@ func (p *Provider) timeout() time.Duration { return time.Duration(p.cfg.Timeout)
 // session is replaced by a new one (do).
 func (p *Provider) transport() mcp.Transport {
 	if p.sse {
-		return &mcp.SSEClientTransport{Endpoint: p.cfg.URL, HTTPClient: p.http, MaxEventSize: int(p.opts.MaxResponseBytes)}
+		return &detached{
+			Transport: &mcp.SSEClientTransport{Endpoint: p.cfg.URL, HTTPClient: p.http, MaxEventSize: int(p.opts.MaxResponseBytes)},
+			life:      p.life,
+		}
 	}
 	return &mcp.StreamableClientTransport{
 		Endpoint:             p.cfg.URL,
@@ -124,4 +130,42 @@ func (p *Provider) newHTTPClient() *http.Client {
 		IdleConnTimeout:     90 * time.Second,
 	}
 	return &http.Client{Transport: &roundTripper{base: base, headers: p.cfg.Headers, max: p.opts.MaxResponseBytes, hit: func() { p.oversized.Add(1) }}}
+}
+
+// detached is a transport whose connection outlives the context it is
+// opened with (the SSE transport ties its stream to it): the connection
+// lives until it is closed or the provider is, and the opening context
+// only bounds the opening.
+type detached struct {
+	mcp.Transport
+	life context.Context
+}
+
+func (t *detached) Connect(ctx context.Context) (mcp.Connection, error) {
+	connCtx, cancel := context.WithCancel(t.life)
+	stop := context.AfterFunc(ctx, cancel)
+	conn, err := t.Transport.Connect(connCtx)
+	if !stop() {
+		err = errors.Join(ctx.Err(), err)
+	}
+	if err != nil {
+		if conn != nil {
+			_ = conn.Close()
+		}
+		cancel()
+		return nil, err
+	}
+	return &cancelOnClose{Connection: conn, cancel: cancel}, nil
+}
+
+// cancelOnClose ends a detached connection's context when it is closed.
+type cancelOnClose struct {
+	mcp.Connection
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.Connection.Close()
+	c.cancel()
+	return err
 }
