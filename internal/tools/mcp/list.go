@@ -120,7 +120,7 @@ func (p *Provider) list(ctx context.Context, maxAge time.Duration) ([]tools.Tool
 		cursor := ""
 		for page := 0; ; page++ {
 			if page == maxPages {
-				return fmt.Errorf("the MCP server's tools/list has more than %d pages", maxPages)
+				return &limitError{fmt.Sprintf("the MCP server's tools/list has more than %d pages", maxPages)}
 			}
 			res, err := s.ListTools(ctx, &mcp.ListToolsParams{Cursor: cursor})
 			if err != nil {
@@ -131,7 +131,7 @@ func (p *Provider) list(ctx context.Context, maxAge time.Duration) ([]tools.Tool
 					continue
 				}
 				if len(list) == p.opts.MaxTools {
-					return fmt.Errorf("the MCP server lists more than %d tools", p.opts.MaxTools)
+					return &limitError{fmt.Sprintf("the MCP server lists more than %d tools", p.opts.MaxTools)}
 				}
 				seen[t.Name] = true
 				list = append(list, convert(t))
@@ -237,3 +237,9 @@ func object(v any) map[string]any {
 	_ = json.Unmarshal(data, &m)
 	return m
 }
+
+// limitError is a listing beyond a bound: the server answered, and its
+// session is fine.
+type limitError struct{ msg string }
+
+func (e *limitError) Error() string { return e.msg }

@@ -423,3 +423,28 @@ func TestClosed(t *testing.T) {
 		t.Errorf("call after Close: %v", err)
 	}
 }
+
+func TestEndlessListingIsBounded(t *testing.T) {
+	srv := newServer(t, serverOptions{pageSize: 4})
+	// A server whose last page says there is another: itself.
+	srv.mcp.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			res, err := next(ctx, method, req)
+			if l, ok := res.(*mcp.ListToolsResult); ok && l != nil && l.NextCursor == "" {
+				l.NextCursor = req.(*mcp.ListToolsRequest).Params.Cursor
+			}
+			return res, err
+		}
+	})
+	p := provider(t, tools.MCPConfig{URL: srv.URL}, mcptool.Options{})
+	_, err := p.Tools(ctxT(t))
+	if want := "Failed to invoke tool: the MCP server's tools/list has more than 1000 pages"; err == nil || err.Error() != want {
+		t.Errorf("endless listing: %v, want %q", err, want)
+	}
+	// Too many tools.
+	p = provider(t, tools.MCPConfig{URL: srv.URL}, mcptool.Options{MaxTools: 5})
+	_, err = p.Tools(ctxT(t))
+	if want := "Failed to invoke tool: the MCP server lists more than 5 tools"; err == nil || err.Error() != want {
+		t.Errorf("too many tools: %v, want %q", err, want)
+	}
+}

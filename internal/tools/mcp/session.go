@@ -77,7 +77,8 @@ func (p *Provider) do(ctx context.Context, retry func(error) bool, op func(conte
 // session is no longer usable.
 func broken(err error) bool {
 	_, answered := serverError(err)
-	return !answered && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	var le *limitError
+	return !answered && !errors.As(err, &le) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // unsent reports whether err means that the server cannot have run the
