@@ -112,6 +112,7 @@ func (p *Provider) list(ctx context.Context, maxAge time.Duration) ([]tools.Tool
 	}
 	var list []tools.Tool
 	outputs := map[string]bool{}
+	before := p.oversized.Load()
 	err := p.do(ctx, always, func(ctx context.Context, s *mcp.ClientSession) error {
 		ctx, cancel := context.WithTimeout(ctx, p.timeout())
 		defer cancel()
@@ -144,7 +145,7 @@ func (p *Provider) list(ctx context.Context, maxAge time.Duration) ([]tools.Tool
 		}
 	})
 	if err != nil {
-		return nil, p.failure(ctx, err, 0)
+		return nil, p.failure(ctx, err, before)
 	}
 	p.cache.set(list, outputs)
 	return list, nil
