@@ -88,12 +88,34 @@ func (r *Registry) Lookup(ctx context.Context, providerType, providerID, toolNam
 	if providerType == "workflow" && len(list) > 0 {
 		return p, &list[0], nil
 	}
-	for i := range list {
-		if list[i].Name == toolName {
-			return p, &list[i], nil
+	if t := find(list, toolName); t != nil {
+		return p, t, nil
+	}
+	if rp, ok := p.(Refresher); ok {
+		if list, err = rp.Refresh(ctx); err != nil {
+			return nil, nil, err
+		}
+		if t := find(list, toolName); t != nil {
+			return p, t, nil
 		}
 	}
 	return nil, nil, &Error{Type: ErrTypeProviderNotFound, Err: notFound{toolNotFound(providerType, providerID, toolName), ErrToolNotFound}}
+}
+
+// Refresher is a Provider whose tool list is cached (an MCP server's):
+// Lookup calls Refresh when a tool is not in the list, so that a tool
+// added since it was cached is found. Refresh may rate-limit itself.
+type Refresher interface {
+	Refresh(ctx context.Context) ([]Tool, error)
+}
+
+func find(list []Tool, name string) *Tool {
+	for i := range list {
+		if list[i].Name == name {
+			return &list[i]
+		}
+	}
+	return nil
 }
 
 // hardcoded are the providers Dify builds in rather than loading them as
