@@ -72,7 +72,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		}
 		return v, nil
 	case TypeToolSelector:
-		if _, ok := v.([]any); !ok && truthy(v) {
+		if _, ok := v.([]any); !ok && run.Truthy(v) {
 			return nil, errors.New("The tools selector must be a list.") //nolint:staticcheck // Dify's text
 		}
 		return v, nil
@@ -80,7 +80,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		switch v.(type) {
 		case string, map[string]any, []any, int64, float64, bool:
 		default:
-			if truthy(v) {
+			if run.Truthy(v) {
 				return nil, errors.New("The var selector must be a string, dictionary, list or number.") //nolint:staticcheck // Dify's text
 			}
 		}
@@ -124,30 +124,7 @@ func castBool(v any) bool {
 			return false
 		}
 	}
-	return truthy(v)
-}
-
-// truthy is Python's bool().
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case int64:
-		return x != 0
-	case int:
-		return x != 0
-	case float64:
-		return x != 0
-	case string:
-		return x != ""
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return true
+	return run.Truthy(v)
 }
 
 // castNumber is Dify's number cast: numbers as they are (booleans too, as
