@@ -153,7 +153,7 @@ func pyInt(s string) (any, error) {
 	t := strings.TrimFunc(s, unicode.IsSpace)
 	digits := strings.TrimLeft(t, "+-")
 	if len(t)-len(digits) > 1 || !underscored(digits, false) {
-		return nil, fmt.Errorf("invalid literal for int() with base 10: %s", pyRepr(s))
+		return nil, fmt.Errorf("invalid literal for int() with base 10: %s", run.PyRepr(s))
 	}
 	t = strings.ReplaceAll(strings.TrimPrefix(t, "+"), "_", "")
 	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
@@ -167,7 +167,7 @@ func pyInt(s string) (any, error) {
 func pyFloat(s string) (any, error) {
 	t := strings.TrimFunc(s, unicode.IsSpace)
 	body := strings.ToLower(strings.TrimLeft(t, "+-"))
-	fail := fmt.Errorf("could not convert string to float: %s", pyRepr(s))
+	fail := fmt.Errorf("could not convert string to float: %s", run.PyRepr(s))
 	if len(t)-len(body) > 1 {
 		return nil, fail
 	}
@@ -215,10 +215,4 @@ func underscored(s string, mayBeEmpty bool) bool {
 		}
 	}
 	return true
-}
-
-// pyRepr is Python's repr() of a string.
-func pyRepr(s string) string {
-	l := run.PyStr([]any{s})
-	return l[1 : len(l)-1]
 }

@@ -41,6 +41,8 @@ func write(b *strings.Builder, v any, ascii bool) {
 			write(b, e, ascii)
 		}
 		b.WriteByte(']')
+	case *List:
+		write(b, x.Items, ascii)
 	case *Object:
 		b.WriteByte('{')
 		for i, k := range x.keys {
