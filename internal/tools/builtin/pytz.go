@@ -3,6 +3,7 @@ package builtin
 import (
 	_ "embed" // zones.txt
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // time zones without a system tz database
 
@@ -43,12 +44,20 @@ func loadZone(name string) (zone, error) {
 	if !ok {
 		return zone{}, unknownZone(name)
 	}
+	if loc, ok := zoneCache.Load(canon); ok {
+		return zone{loc.(*time.Location)}, nil
+	}
 	loc, err := time.LoadLocation(canon)
 	if err != nil {
 		return zone{}, unknownZone(name)
 	}
+	zoneCache.Store(canon, loc)
 	return zone{loc}, nil
 }
+
+// zoneCache holds the zones loaded so far (at most the ~600 known names):
+// loading one reads the tz database.
+var zoneCache sync.Map
 
 // offset is the zone's UTC offset at instant t, rounded to the minute as
 // pytz rounds every offset, its abbreviation, and whether it is DST.
