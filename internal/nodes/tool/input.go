@@ -2,6 +2,7 @@ package tool
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/flowrun/flowrun/internal/run"
@@ -45,7 +46,7 @@ func parseParams(b *run.Build, raw any) []input {
 		return nil
 	}
 	var out []input
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		field := "tool_parameters." + name
 		e, isEntry := m[name].(map[string]any)
 		if !isEntry {
@@ -80,7 +81,7 @@ func parseParams(b *run.Build, raw any) []input {
 func parseConfigs(b *run.Build, raw any) []input {
 	m, _ := raw.(map[string]any)
 	var out []input
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		e, ok := m[name].(map[string]any)
 		if !ok || e["value"] == nil {
 			continue
@@ -131,15 +132,6 @@ func parseInput(b *run.Build, field, name string, e map[string]any) (input, erro
 		return in, fmt.Errorf("type must be mixed, variable or constant, not %q", e["type"])
 	}
 	return in, nil
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // runtimeError is Dify's ToolParameterError raised while the tool's
