@@ -50,7 +50,8 @@ type nodeConfig struct {
 	LLMTokenCounting   bool          `envconfig:"LLM_TOKEN_COUNTING" default:"false"`
 	// ToolsFile is the tool configuration (docs/tools.md); default
 	// APPS_DIR/tools.yaml when it exists.
-	ToolsFile string `envconfig:"TOOLS_FILE"`
+	ToolsFile     string `envconfig:"TOOLS_FILE"`
+	ToolMaxOutput int64  `envconfig:"TOOL_MAX_OUTPUT_BYTES" default:"16777216"`
 	// The chat API's own model calls (llm.Generator).
 	ChatModel          string  `envconfig:"CHAT_MODEL"`
 	SuggestPrompt      string  `envconfig:"SUGGESTED_QUESTIONS_PROMPT"`
@@ -127,7 +128,7 @@ func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, prote
 		runner.Stop(context.Background())
 		return nil, nil, err
 	}
-	tool.Register(reg, toolReg)
+	tool.Register(reg, toolReg, tool.Config{MaxOutputBytes: nc.ToolMaxOutput})
 	return reg, func() {
 		runner.Stop(context.Background())
 		if err := toolReg.Close(); err != nil {

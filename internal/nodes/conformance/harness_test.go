@@ -151,7 +151,7 @@ func registry(t testing.TB, fake *fakeLLM) *run.Registry {
 		t.Fatal(err)
 	}
 	reg.Register(codeRunner.NodeType())
-	tool.Register(reg, toolRegistry(t))
+	tool.Register(reg, toolRegistry(t), tool.Config{})
 	return reg
 }
 

@@ -24,7 +24,7 @@ func BenchmarkToolNative(b *testing.B) {
 		b.Fatal(err)
 	}
 	nodes := run.NewRegistry()
-	Register(nodes, reg)
+	Register(nodes, reg, Config{})
 	eng := run.New(run.Config{}, nodes)
 	for _, c := range []struct {
 		name string

@@ -21,7 +21,7 @@ func builtinHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	nodes := run.NewRegistry()
-	Register(nodes, reg)
+	Register(nodes, reg, Config{})
 	return &harness{eng: run.New(run.Config{}, nodes)}
 }
 

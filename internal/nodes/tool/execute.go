@@ -64,8 +64,13 @@ func (n *node) Execute(ctx context.Context, x *run.Exec) (*run.Result, error) {
 	if args, err = t.Cast(args); err != nil {
 		return fail(ErrTypeNode, err)
 	}
-	out := newOutputs(x)
+	out := &outputs{x: x, files: []any{}, max: n.maxOutput}
 	err = prov.Invoke(ctx, n.call(t, args, x.Pool), out.add)
+	if out.err != nil {
+		// The tool went on after its messages were refused, or dropped
+		// the refusal.
+		err = out.err
+	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -109,14 +114,26 @@ type outputs struct {
 	json  []any
 	// variables keeps the order in which the tool set them.
 	variables run.Vars
+	// size is what the messages added up to so far, max its bound; err is
+	// the first message refused.
+	size, max int64
+	err       error
 }
 
-func newOutputs(x *run.Exec) *outputs { return &outputs{x: x, files: []any{}} }
-
-// add takes one message. An invalid message fails the node.
+// add takes one message. An invalid message, or one past the output
+// bound, fails the node; so does every message after it.
 func (o *outputs) add(m tools.Message) error {
+	if o.err != nil {
+		return o.err
+	}
 	if err := m.Validate(); err != nil {
-		return &run.NodeError{Type: ErrTypeNode, Err: err}
+		o.err = &run.NodeError{Type: ErrTypeNode, Err: err}
+		return o.err
+	}
+	o.size += int64(len(m.Text)+len(m.Blob)) + run.Size(m.JSON) + run.Size(m.Value) + run.Size(m.File)
+	if o.size > o.max {
+		o.err = &run.NodeError{Type: ErrTypeNode, Err: fmt.Errorf("%w: its messages exceed %d bytes", ErrOutputTooLarge, o.max)}
+		return o.err
 	}
 	// Values enter the variable pool: the engine's value set only.
 	m.JSON, m.Value = run.Normalize(m.JSON), run.Normalize(m.Value)

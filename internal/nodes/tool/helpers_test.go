@@ -68,14 +68,14 @@ type harness struct {
 }
 
 // newHarness registers prov as provider "acme/kit/kit" (alias "kit").
-func newHarness(t *testing.T, cfg run.Config, prov *fakeProvider) *harness {
+func newHarness(t *testing.T, cfg run.Config, prov *fakeProvider, tc ...Config) *harness {
 	t.Helper()
 	reg := tools.NewRegistry()
 	if err := reg.Add("acme/kit/kit", prov, "kit"); err != nil {
 		t.Fatal(err)
 	}
 	nodes := run.NewRegistry()
-	Register(nodes, reg)
+	Register(nodes, reg, append(tc, Config{})[0])
 	return &harness{eng: run.New(cfg, nodes), prov: prov}
 }
 

@@ -15,6 +15,7 @@
 package tool
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -25,13 +26,31 @@ import (
 // TypeName is the node's DSL type.
 const TypeName = "tool"
 
+// DefaultMaxOutputBytes is Config.MaxOutputBytes's default.
+const DefaultMaxOutputBytes = 16 << 20
+
+// ErrOutputTooLarge is wrapped by the error of a tool whose messages
+// exceed Config.MaxOutputBytes.
+var ErrOutputTooLarge = errors.New("tool output too large")
+
+// Config configures tool nodes.
+type Config struct {
+	// MaxOutputBytes bounds what one call's messages may add up to (text,
+	// variables, JSON and files, as run.Size estimates them); a tool that
+	// sends more fails its node. Default DefaultMaxOutputBytes.
+	MaxOutputBytes int64
+}
+
 // Register adds the tool node type to r; its nodes call the providers of
 // reg. Tool nodes honour retry_config, as in Dify.
-func Register(r *run.Registry, reg *tools.Registry) {
+func Register(r *run.Registry, reg *tools.Registry, cfg Config) {
+	if cfg.MaxOutputBytes <= 0 {
+		cfg.MaxOutputBytes = DefaultMaxOutputBytes
+	}
 	r.Register(run.NodeType{
 		Name:  TypeName,
 		Retry: true,
-		Build: func(b *run.Build) (run.Executor, error) { return build(b, reg) },
+		Build: func(b *run.Build) (run.Executor, error) { return build(b, reg, cfg) },
 	})
 }
 
@@ -53,6 +72,7 @@ type nodeData struct {
 // node is a compiled tool node.
 type node struct {
 	reg                                          *tools.Registry
+	maxOutput                                    int64
 	providerType, providerID, providerName, tool string
 	info                                         map[string]any
 	// params are the tool_parameters, sorted by name (the order of
@@ -66,7 +86,7 @@ type node struct {
 	legacy  map[string]any
 }
 
-func build(b *run.Build, reg *tools.Registry) (run.Executor, error) {
+func build(b *run.Build, reg *tools.Registry, cfg Config) (run.Executor, error) {
 	var d nodeData
 	if err := b.Decode(&d); err != nil {
 		return nil, err
@@ -80,7 +100,7 @@ func build(b *run.Build, reg *tools.Registry) (run.Executor, error) {
 		b.Errorf("provider_type: %q is not one of %s", d.ProviderType, strings.Join(providerTypes, ", "))
 	}
 	n := &node{
-		reg: reg, providerType: d.ProviderType, providerID: d.ProviderID, providerName: d.ProviderName, tool: d.ToolName,
+		reg: reg, maxOutput: cfg.MaxOutputBytes, providerType: d.ProviderType, providerID: d.ProviderID, providerName: d.ProviderName, tool: d.ToolName,
 		info: map[string]any{"provider_type": d.ProviderType, "provider_id": d.ProviderID, "plugin_unique_identifier": nil},
 	}
 	if d.PluginUniqueIdentifier != nil {

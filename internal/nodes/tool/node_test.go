@@ -347,3 +347,38 @@ func TestPlainParameters(t *testing.T) {
 		t.Fatalf("args %s", got)
 	}
 }
+
+// TestOutputBound: a tool that sends more than MaxOutputBytes fails its
+// node, whether it stops at the refusal or carries on regardless.
+func TestOutputBound(t *testing.T) {
+	t.Parallel()
+	chunk := strings.Repeat("x", 64<<10)
+	var sent int
+	prov := kit(map[string]invokeFunc{
+		"emit": func(_ context.Context, _ *tools.Call, emit tools.Emit) error {
+			for {
+				if err := emit(tools.TextMessage(chunk)); err != nil {
+					return err
+				}
+			}
+		},
+		"search": func(_ context.Context, _ *tools.Call, emit tools.Emit) error {
+			for sent = 0; sent < 100; sent++ {
+				_ = emit(tools.StreamMessage("v", chunk)) // ignores the refusal
+			}
+			return nil
+		},
+	})
+	h := newHarness(t, run.Config{}, prov, Config{MaxOutputBytes: 1 << 20})
+	want := "tool output too large: its messages exceed 1048576 bytes"
+	o := h.run(t, context.Background(), doc(toolData("emit", nil)), nil)
+	wantFailure(t, o.node(t, "tool"), ErrTypeNode, want)
+	o = h.run(t, context.Background(), doc(toolData("search", map[string]any{
+		"tool_parameters":     map[string]any{"query": map[string]any{"type": "mixed", "value": "q"}},
+		"tool_configurations": map[string]any{"depth": map[string]any{"type": "constant", "value": 1}},
+	})), nil)
+	wantFailure(t, o.node(t, "tool"), ErrTypeNode, want)
+	if sent != 100 {
+		t.Fatalf("sent %d", sent)
+	}
+}
