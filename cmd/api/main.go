@@ -241,7 +241,7 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 	if cfg.AsyncSpoolDir != "" {
 		protect = append(protect, cfg.AsyncSpoolDir)
 	}
-	nodes, stopNodes, err := registry(ctx, cfg.Nodes, os.Environ(), protect)
+	nodes, stopNodes, err := registry(ctx, cfg.Nodes, cfg.AppsDir, os.Environ(), protect)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ func TestRunMainRejectsBadConfig(t *testing.T) {
 		{map[string]string{"DSL_MAX_BYTES": "100"}, "(limit DSL_MAX_BYTES=100)"},
 		{map[string]string{"ASYNC_ACK": "bogus"}, `invalid ASYNC_ACK "bogus": want buffered or enqueued`},
 		{map[string]string{"CHAT_MODEL": "openai:gpt-4o"}, "CHAT_MODEL needs LLM_PROVIDERS"},
+		{map[string]string{"TOOLS_FILE": "/nonexistent/tools.yaml"}, "configuration: TOOLS_FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.wantErr, func(t *testing.T) {

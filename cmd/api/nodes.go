@@ -16,6 +16,7 @@ import (
 	"github.com/flowrun/flowrun/internal/nodes/code"
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
 	"github.com/flowrun/flowrun/internal/nodes/llm"
+	"github.com/flowrun/flowrun/internal/nodes/tool"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -48,6 +49,10 @@ type nodeConfig struct {
 	LLMIdleTimeout     time.Duration `envconfig:"LLM_IDLE_TIMEOUT" default:"0"`
 	LLMConnectTimeout  time.Duration `envconfig:"LLM_CONNECT_TIMEOUT" default:"0"`
 	LLMTokenCounting   bool          `envconfig:"LLM_TOKEN_COUNTING" default:"false"`
+	// ToolsFile is the tool configuration (docs/tools.md); default
+	// APPS_DIR/tools.yaml when it exists.
+	ToolsFile     string `envconfig:"TOOLS_FILE"`
+	ToolMaxOutput int64  `envconfig:"TOOL_MAX_OUTPUT_BYTES" default:"16777216"`
 	// The chat API's own model calls (llm.Generator).
 	ChatModel          string  `envconfig:"CHAT_MODEL"`
 	SuggestPrompt      string  `envconfig:"SUGGESTED_QUESTIONS_PROMPT"`
@@ -56,8 +61,9 @@ type nodeConfig struct {
 }
 
 // registry returns the node registry with every node type flowrun
-// supports, and a stop function for the code runtimes.
-func registry(ctx context.Context, nc nodeConfig, environ, protect []string) (*run.Registry, func(), error) {
+// supports, and a stop function for the code runtimes and tool
+// providers. appsDir is where tools.yaml is looked for.
+func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, protect []string) (*run.Registry, func(), error) {
 	reg := run.NewRegistry()
 	hc := httpreq.Config{
 		MaxConnectTimeout: time.Duration(nc.HTTPMaxConnect) * time.Second,
@@ -124,7 +130,18 @@ func registry(ctx context.Context, nc nodeConfig, environ, protect []string) (*r
 		slog.Warn("Python code nodes are disabled", "reason", iso.Disabled,
 			"hint", "set CODE_PYTHON_UNCONFINED=true to run them unconfined, or CODE_EXECUTION_ENDPOINT")
 	}
-	return reg, func() { runner.Stop(context.Background()) }, nil
+	toolReg, err := toolRegistry(ctx, nc.ToolsFile, appsDir)
+	if err != nil {
+		runner.Stop(context.Background())
+		return nil, nil, err
+	}
+	tool.Register(reg, toolReg, tool.Config{MaxOutputBytes: nc.ToolMaxOutput})
+	return reg, func() {
+		runner.Stop(context.Background())
+		if err := toolReg.Close(); err != nil {
+			slog.Warn("closing tool providers", "err", err)
+		}
+	}, nil
 }
 
 // llmConfig reads LLM_PROVIDERS and LLM_PROVIDER_<KEY>_* (docs/nodes.md).

@@ -242,6 +242,16 @@ func pyFloat(f float64) string {
 // messages and prompts.
 func PyStr(v any) string { return pyStr(v) }
 
+// PyRepr renders v as Python's repr() would ("'a'" for a string).
+func PyRepr(v any) string {
+	var b strings.Builder
+	pyRepr(&b, v)
+	return b.String()
+}
+
+// Truthy is Python's bool(v) for the engine's values.
+func Truthy(v any) bool { return truthy(v) }
+
 // PyFloat formats f as Python's repr(float) does ("5.0", "1e-05").
 func PyFloat(f float64) string { return pyFloat(f) }
 

@@ -72,7 +72,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		}
 		return v, nil
 	case TypeToolSelector:
-		if _, ok := v.([]any); !ok && truthy(v) {
+		if _, ok := v.([]any); !ok && run.Truthy(v) {
 			return nil, errors.New("The tools selector must be a list.") //nolint:staticcheck // Dify's text
 		}
 		return v, nil
@@ -80,7 +80,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		switch v.(type) {
 		case string, map[string]any, []any, int64, float64, bool:
 		default:
-			if truthy(v) {
+			if run.Truthy(v) {
 				return nil, errors.New("The var selector must be a string, dictionary, list or number.") //nolint:staticcheck // Dify's text
 			}
 		}
@@ -124,30 +124,7 @@ func castBool(v any) bool {
 			return false
 		}
 	}
-	return truthy(v)
-}
-
-// truthy is Python's bool().
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case int64:
-		return x != 0
-	case int:
-		return x != 0
-	case float64:
-		return x != 0
-	case string:
-		return x != ""
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return true
+	return run.Truthy(v)
 }
 
 // castNumber is Dify's number cast: numbers as they are (booleans too, as
@@ -176,7 +153,7 @@ func pyInt(s string) (any, error) {
 	t := strings.TrimFunc(s, unicode.IsSpace)
 	digits := strings.TrimLeft(t, "+-")
 	if len(t)-len(digits) > 1 || !underscored(digits, false) {
-		return nil, fmt.Errorf("invalid literal for int() with base 10: %s", pyRepr(s))
+		return nil, fmt.Errorf("invalid literal for int() with base 10: %s", run.PyRepr(s))
 	}
 	t = strings.ReplaceAll(strings.TrimPrefix(t, "+"), "_", "")
 	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
@@ -190,7 +167,7 @@ func pyInt(s string) (any, error) {
 func pyFloat(s string) (any, error) {
 	t := strings.TrimFunc(s, unicode.IsSpace)
 	body := strings.ToLower(strings.TrimLeft(t, "+-"))
-	fail := fmt.Errorf("could not convert string to float: %s", pyRepr(s))
+	fail := fmt.Errorf("could not convert string to float: %s", run.PyRepr(s))
 	if len(t)-len(body) > 1 {
 		return nil, fail
 	}
@@ -238,10 +215,4 @@ func underscored(s string, mayBeEmpty bool) bool {
 		}
 	}
 	return true
-}
-
-// pyRepr is Python's repr() of a string.
-func pyRepr(s string) string {
-	l := run.PyStr([]any{s})
-	return l[1 : len(l)-1]
 }

@@ -51,23 +51,32 @@ var (
 )
 
 // Provider returns the provider registered under id. As in Dify, a bare
-// id and its langgenius/<id>/<id> form name the same provider.
+// id and its plugin form name the same provider: x and langgenius/x/x
+// (langgenius/x_tool/x for jina, siliconflow, stepfun and gitee_ai).
 func (r *Registry) Provider(id string) (Provider, bool) {
 	if p, ok := r.byID[id]; ok {
 		return p, true
 	}
 	switch {
 	case bareID.MatchString(id):
-		p, ok := r.byID["langgenius/"+id+"/"+id]
+		plugin := id
+		if toolSuffixed[id] {
+			plugin += "_tool"
+		}
+		p, ok := r.byID["langgenius/"+plugin+"/"+id]
 		return p, ok
 	case pluginID.MatchString(id):
-		if parts := strings.Split(id, "/"); parts[0] == "langgenius" && parts[1] == parts[2] {
+		if parts := strings.Split(id, "/"); parts[0] == "langgenius" && (parts[1] == parts[2] || (toolSuffixed[parts[2]] && parts[1] == parts[2]+"_tool")) {
 			p, ok := r.byID[parts[2]]
 			return p, ok
 		}
 	}
 	return nil, false
 }
+
+// toolSuffixed are the providers whose langgenius plugin is named
+// <name>_tool (Dify's ToolProviderID).
+var toolSuffixed = map[string]bool{"jina": true, "siliconflow": true, "stepfun": true, "gitee_ai": true}
 
 // Lookup finds tool toolName of provider providerID. providerType is the
 // DSL's provider_type; it only shapes the error messages, which are

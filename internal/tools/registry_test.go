@@ -33,6 +33,8 @@ func TestLookup(t *testing.T) {
 		reg.Add("time", time),
 		reg.Add("langgenius/tavily/tavily", tavily, "tavily-search"),
 		reg.Add("8f1c", flow),
+		reg.Add("langgenius/jina_tool/jina", flow),
+		reg.Add("stepfun", flow),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -51,10 +53,13 @@ func TestLookup(t *testing.T) {
 		{"plugin", "langgenius/tavily/tavily", "tavily_search", tavily, "", nil},
 		{"mcp", "tavily-search", "tavily_search", tavily, "", nil},
 		{"workflow", "8f1c", "any_name", flow, "", nil},
+		{"builtin", "jina", "wf", flow, "", nil},
+		{"plugin", "langgenius/stepfun_tool/stepfun", "wf", flow, "", nil},
 		{"builtin", "time", "nope", nil, "builtin tool nope not found", ErrToolNotFound},
 		{"builtin", "tavily", "nope", nil, "Tool with name nope not found", ErrToolNotFound},
 		{"api", "tavily", "nope", nil, "tool nope not found", ErrToolNotFound},
 		{"builtin", "langgenius/jina/jina", "x", nil, "plugin provider langgenius/jina/jina not found", ErrProviderNotFound},
+		{"builtin", "langgenius/time_tool/time", "x", nil, "plugin provider langgenius/time_tool/time not found", ErrProviderNotFound},
 		{"builtin", "webscraper", "x", nil, "builtin provider webscraper not found", ErrProviderNotFound},
 		{"plugin", "org/p/p", "x", nil, "plugin provider org/p/p not found", ErrProviderNotFound},
 		{"api", "9c2e", "x", nil, "api provider 9c2e not found", ErrProviderNotFound},

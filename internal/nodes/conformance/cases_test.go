@@ -51,6 +51,23 @@ var cases = map[string]fileCase{
 			wantJSON(t, "outputs", r.info.Outputs, `{"group1":"switch 1 off","group2":"switch 2 on"}`)
 		}},
 	}},
+	"dify-fixtures/http_request_with_json_tool_workflow.yml": {
+		// Dify's test_http_tool_workflow_with_auto_mock, with a real
+		// HTTP exchange and the fixture's tool configured (toolsYAML).
+		InputURLs: map[string]string{"url": "/data"},
+		HTTP:      map[string]stubResponse{"/data": {ContentType: "application/json", Body: `{"key": "value", "number": 42}`}},
+		Runs: []runCase{{
+			Name: "json body",
+			Check: func(t *testing.T, r *result) {
+				wantJSON(t, "outputs", r.info.Outputs, `{"status_code":200,"parsed_data":{"key":"value","number":42}}`)
+				if len(r.http) != 1 || r.http[0].Path != "/data" {
+					t.Fatalf("requests %+v", r.http)
+				}
+				n := r.node(t, "tool_node")
+				wantJSON(t, "tool inputs", n.Inputs, `{"json_string":"{\"key\": \"value\", \"number\": 42}"}`)
+			},
+		}},
+	},
 	"dify-fixtures/increment_loop_with_break_condition_workflow.yml": {Runs: []runCase{{
 		Name: "no inputs",
 		Check: func(t *testing.T, r *result) {

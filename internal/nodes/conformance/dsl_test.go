@@ -18,7 +18,7 @@ const dslDir = "../../run/testdata/dsl"
 
 // notSupported are the node types flowrun does not implement yet; a
 // document using any of them must fail to load, naming each.
-var notSupported = []string{"agent", "document-extractor", "knowledge-retrieval", "tool"}
+var notSupported = []string{"agent", "document-extractor", "knowledge-retrieval"}
 
 var unsupportedRE = regexp.MustCompile(`^node type "([a-z0-9-]+)" is not supported \(nodes: [^)]+\)$`)
 
@@ -30,6 +30,10 @@ type fileCase struct {
 	// keep the document's path and query). This is the only change made
 	// to any document.
 	URLs map[string]string
+	// InputURLs are start inputs that hold the URL an http-request node
+	// calls ({{#start.name#}}): each is set to the stub server's address
+	// followed by the value (a path).
+	InputURLs map[string]string
 	// HTTP are the stub server's responses by path.
 	HTTP map[string]stubResponse
 	Runs []runCase
@@ -130,11 +134,21 @@ func TestEveryDSLFile(t *testing.T) {
 func runFile(t *testing.T, data []byte, c fileCase, rc runCase) {
 	fake := newFakeLLM(t, rc.LLM)
 	var stub *stubHTTP
-	if c.HTTP != nil || c.URLs != nil {
+	if c.HTTP != nil || c.URLs != nil || c.InputURLs != nil {
 		stub = newStubHTTP(t, c.HTTP)
 	}
-	data = rewriteURLs(t, data, c.URLs, stub)
-	info, events := execute(t, engine(t, fake), data, rc.Inputs, rc.Query)
+	data = rewriteURLs(t, data, c.URLs, stub, c.InputURLs)
+	inputs := rc.Inputs
+	if len(c.InputURLs) > 0 {
+		inputs = map[string]any{}
+		for k, v := range rc.Inputs {
+			inputs[k] = v
+		}
+		for name, path := range c.InputURLs {
+			inputs[name] = stub.URL + path
+		}
+	}
+	info, events := execute(t, engine(t, fake), data, inputs, rc.Query)
 	r := &result{info: info, events: events}
 	var errs []string
 	r.llm, errs = fake.log()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/flowrun/flowrun/internal/nodes/code"
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
 	"github.com/flowrun/flowrun/internal/nodes/llm"
+	"github.com/flowrun/flowrun/internal/nodes/tool"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -149,6 +151,7 @@ func registry(t testing.TB, fake *fakeLLM) *run.Registry {
 		t.Fatal(err)
 	}
 	reg.Register(codeRunner.NodeType())
+	tool.Register(reg, toolRegistry(t), tool.Config{})
 	return reg
 }
 
@@ -198,8 +201,9 @@ func (d *dslDoc) nodeTypes() []string {
 // scheme and host) is replaced by the stub's address followed by the value
 // (a path, or "" to keep the document's path and query). Nothing else in
 // the document changes. Every key must be replaced somewhere, and
-// afterwards every http-request node's url must lead to the stub.
-func rewriteURLs(t testing.TB, data []byte, urls map[string]string, stub *stubHTTP) []byte {
+// afterwards every http-request node's url must lead to the stub, or be
+// one of the start inputs the case sets to the stub's address (inputs).
+func rewriteURLs(t testing.TB, data []byte, urls map[string]string, stub *stubHTTP, inputs map[string]string) []byte {
 	t.Helper()
 	lines := strings.SplitAfter(string(data), "\n")
 	for from, path := range urls {
@@ -216,12 +220,18 @@ func rewriteURLs(t testing.TB, data []byte, urls map[string]string, stub *stubHT
 	}
 	out := []byte(strings.Join(lines, ""))
 	for _, n := range parseDoc(t, out).Workflow.Graph.Nodes {
+		if m := inputRef.FindStringSubmatch(n.Data.URL); m != nil && inputs[m[1]] != "" {
+			continue
+		}
 		if n.Data.Type == "http-request" && (stub == nil || !strings.HasPrefix(n.Data.URL, stub.URL+"/")) {
 			t.Fatalf("http-request node %s calls %q, not the stub: add it to the case's URL rewrites", n.ID, n.Data.URL)
 		}
 	}
 	return out
 }
+
+// inputRef is a url that is one variable reference, {{#node.name#}}.
+var inputRef = regexp.MustCompile(`^\{\{#[a-zA-Z0-9_]+\.([a-zA-Z0-9_]+)#\}\}$`)
 
 // result is what one run produced.
 type result struct {

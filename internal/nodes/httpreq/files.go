@@ -143,36 +143,71 @@ func fileOutput(reqURL string, r *response) map[string]any {
 	if cdName != "" {
 		cdType = typeByExtension(path.Ext(cdName))
 	}
-	urlName := reqURL
-	if i := strings.IndexAny(urlName, "?#"); i >= 0 {
-		urlName = urlName[:i]
-	}
-	urlName = urlName[strings.LastIndex(urlName, "/")+1:]
-	if s, err := url.PathUnescape(urlName); err == nil {
-		urlName = s
-	}
+	urlName := urlBase(reqURL)
 	mimeType := cmp.Or(cdType, ct, typeByExtension(path.Ext(urlName)), "application/octet-stream")
-	ext := extensionByType(mimeType)
 	name := cdName
 	if name == "" {
 		name = cmp.Or(urlName, "file")
 		if path.Ext(name) == "" {
-			name += ext
+			name += extensionByType(mimeType)
 		}
 	}
+	return DataFile(name, mimeType, r.content)
+}
+
+// DataFile describes content as a Dify file mapping whose content travels
+// as a data: URL in "url" (transfer_method tool_file, no related_id), as
+// the files of http-request responses do. An empty mimeType is guessed
+// from the name's extension (application/octet-stream when unknown); a
+// name without an extension gets the type's.
+func DataFile(name, mimeType string, content []byte) map[string]any {
+	mimeType = cmp.Or(mimeType, typeByExtension(path.Ext(name)), "application/octet-stream")
+	ext := extensionByType(mimeType)
+	if name == "" {
+		name = "file" + ext
+	}
+	return mapping("tool_file", name, ext, mimeType, int64(len(content)), nil,
+		"data:"+mimeType+";base64,"+base64.StdEncoding.EncodeToString(content))
+}
+
+// RemoteFile describes the file at rawURL as a Dify file mapping with
+// transfer_method remote_url; its name is the URL path's last segment and
+// an empty mimeType is guessed from its extension. Its size is unknown
+// (-1), as for Dify's remote files that were not probed.
+func RemoteFile(rawURL, mimeType string) map[string]any {
+	name := urlBase(rawURL)
+	mimeType = cmp.Or(mimeType, typeByExtension(path.Ext(name)), "application/octet-stream")
+	ext := cmp.Or(strings.ToLower(path.Ext(name)), extensionByType(mimeType))
+	return mapping("remote_url", cmp.Or(name, "file"+ext), ext, mimeType, -1, rawURL, rawURL)
+}
+
+// urlBase is the unescaped last segment of a URL's path.
+func urlBase(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	u = u[strings.LastIndex(u, "/")+1:]
+	if s, err := url.PathUnescape(u); err == nil {
+		u = s
+	}
+	return u
+}
+
+// mapping is a Dify file mapping without an upload record.
+func mapping(transfer, name, ext, mimeType string, size int64, remote any, fileURL string) map[string]any {
 	return map[string]any{
 		"dify_model_identity": "__dify__file__",
 		"id":                  nil,
 		"tenant_id":           "",
 		"type":                fileType(ext, mimeType),
-		"transfer_method":     "tool_file",
-		"remote_url":          nil,
+		"transfer_method":     transfer,
+		"remote_url":          remote,
 		"related_id":          nil,
 		"filename":            name,
 		"extension":           ext,
 		"mime_type":           mimeType,
-		"size":                int64(len(r.content)),
-		"url":                 "data:" + mimeType + ";base64," + base64.StdEncoding.EncodeToString(r.content),
+		"size":                size,
+		"url":                 fileURL,
 	}
 }
 

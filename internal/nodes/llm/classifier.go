@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowrun/flowrun/internal/nodes/llm/openai"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
 
 // The question-classifier prompt follows the layout of Dify's
@@ -79,7 +80,7 @@ func pyFloatInt(f float64) string {
 	if f == float64(int64(f)) {
 		return fmt.Sprint(int64(f))
 	}
-	return pyFloat(f)
+	return pyjson.FloatJSON(f)
 }
 
 type classifierClass struct {

@@ -31,7 +31,7 @@ func write(b *strings.Builder, v any, ascii bool) {
 	case json.Number:
 		b.WriteString(x.String())
 	case float64:
-		b.WriteString(floatJSON(x))
+		b.WriteString(FloatJSON(x))
 	case []any:
 		b.WriteByte('[')
 		for i, e := range x {
@@ -41,6 +41,8 @@ func write(b *strings.Builder, v any, ascii bool) {
 			write(b, e, ascii)
 		}
 		b.WriteByte(']')
+	case *List:
+		write(b, x.Items, ascii)
 	case *Object:
 		b.WriteByte('{')
 		for i, k := range x.keys {
@@ -148,9 +150,9 @@ func writeU(b *strings.Builder, r rune) {
 	b.WriteByte(hex[r&0xf])
 }
 
-// floatJSON is json.dumps's float: repr, with JavaScript's names for the
-// non-finite values.
-func floatJSON(f float64) string {
+// FloatJSON is json.dumps's float: repr, with JavaScript's names for the
+// non-finite values ("Infinity", "NaN").
+func FloatJSON(f float64) string {
 	switch {
 	case math.IsInf(f, 1):
 		return "Infinity"

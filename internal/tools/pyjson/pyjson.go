@@ -6,8 +6,14 @@
 //
 // Values are nil, bool, string, int64, json.Number (an integer beyond
 // int64), float64 (NaN and ±Inf included), []any and *Object. Dumps also
-// accepts map[string]any, written with sorted keys.
+// accepts map[string]any, written with sorted keys, and *List, the
+// mutable array of Mutable.
 package pyjson
+
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // Object is a JSON object whose keys keep their first insertion's place,
 // as a Python dict's do.
@@ -54,6 +60,27 @@ func (o *Object) Delete(k string) bool {
 	return true
 }
 
+// List is a JSON array shared by reference, as a Python list is: code
+// that changes Items through one reference changes it for all.
+type List struct{ Items []any }
+
+// Mutable returns v with every array replaced by a *List, recursively.
+func Mutable(v any) any {
+	switch x := v.(type) {
+	case []any:
+		l := &List{Items: make([]any, len(x))}
+		for i, e := range x {
+			l.Items[i] = Mutable(e)
+		}
+		return l
+	case *Object:
+		for _, k := range x.keys {
+			x.vals[k] = Mutable(x.vals[k])
+		}
+	}
+	return v
+}
+
 // Map converts o, recursively, into plain Go values (map[string]any for
 // objects, int64 or float64 for numbers), losing key order.
 func (o *Object) Map() map[string]any {
@@ -76,9 +103,32 @@ func Plain(v any) any {
 			out[i] = Plain(e)
 		}
 		return out
+	case *List:
+		return Plain(x.Items)
 	case interface{ Float64() (float64, error) }:
 		f, _ := x.Float64()
 		return f
 	}
 	return v
+}
+
+// TypeName is the Python type name of a value ("int", "dict", …).
+func TypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "NoneType"
+	case bool:
+		return "bool"
+	case int64, int, json.Number:
+		return "int"
+	case float64:
+		return "float"
+	case string:
+		return "str"
+	case []any, *List:
+		return "list"
+	case map[string]any, *Object:
+		return "dict"
+	}
+	return fmt.Sprintf("%T", v)
 }
