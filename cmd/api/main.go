@@ -34,6 +34,7 @@ import (
 	"github.com/flowrun/flowrun/internal/repo/memory"
 	reposql "github.com/flowrun/flowrun/internal/repo/sql"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/tools/workflowtool"
 )
 
 // config is read from the environment; every field is documented in the
@@ -241,7 +242,8 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 	if cfg.AsyncSpoolDir != "" {
 		protect = append(protect, cfg.AsyncSpoolDir)
 	}
-	nodes, stopNodes, err := registry(ctx, cfg.Nodes, cfg.AppsDir, os.Environ(), protect)
+	var workflows workflowtool.Deferred
+	nodes, stopNodes, err := registry(ctx, cfg.Nodes, cfg.AppsDir, os.Environ(), protect, &workflows)
 	if err != nil {
 		return err
 	}
@@ -377,6 +379,7 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 	if err != nil {
 		return err
 	}
+	workflows.Set(srv)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

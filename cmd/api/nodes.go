@@ -18,6 +18,7 @@ import (
 	"github.com/flowrun/flowrun/internal/nodes/llm"
 	"github.com/flowrun/flowrun/internal/nodes/tool"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/tools/workflowtool"
 )
 
 // nodeConfig configures the node types that reach outside the process
@@ -49,6 +50,9 @@ type nodeConfig struct {
 	LLMIdleTimeout     time.Duration `envconfig:"LLM_IDLE_TIMEOUT" default:"0"`
 	LLMConnectTimeout  time.Duration `envconfig:"LLM_CONNECT_TIMEOUT" default:"0"`
 	LLMTokenCounting   bool          `envconfig:"LLM_TOKEN_COUNTING" default:"false"`
+	// WorkflowCallMaxDepth bounds workflows called as tools (Dify's
+	// WORKFLOW_CALL_MAX_DEPTH).
+	WorkflowCallMaxDepth int `envconfig:"WORKFLOW_CALL_MAX_DEPTH" default:"5"`
 	// ToolsFile is the tool configuration (docs/tools.md); default
 	// APPS_DIR/tools.yaml when it exists.
 	ToolsFile     string `envconfig:"TOOLS_FILE"`
@@ -62,8 +66,9 @@ type nodeConfig struct {
 
 // registry returns the node registry with every node type flowrun
 // supports, and a stop function for the code runtimes and tool
-// providers. appsDir is where tools.yaml is looked for.
-func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, protect []string) (*run.Registry, func(), error) {
+// providers. appsDir is where tools.yaml is looked for; workflows runs
+// the apps workflow tools call (set once the API server exists).
+func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, protect []string, workflows *workflowtool.Deferred) (*run.Registry, func(), error) {
 	reg := run.NewRegistry()
 	hc := httpreq.Config{
 		MaxConnectTimeout: time.Duration(nc.HTTPMaxConnect) * time.Second,
@@ -98,8 +103,6 @@ func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, prote
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration: llm: %w", err)
 	}
-	// The integrator passes the TOOLS_FILE registry here once merged.
-	agent.Register(reg, models, nil)
 	py := nc.CodePythonBinary
 	if py == "" {
 		// A system interpreter can be run by the unprivileged user the
@@ -130,12 +133,15 @@ func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, prote
 		slog.Warn("Python code nodes are disabled", "reason", iso.Disabled,
 			"hint", "set CODE_PYTHON_UNCONFINED=true to run them unconfined, or CODE_EXECUTION_ENDPOINT")
 	}
-	toolReg, err := toolRegistry(ctx, nc.ToolsFile, appsDir)
+	toolReg, err := toolRegistry(ctx, nc.ToolsFile, appsDir, toolDeps{
+		dial: guard, maxText: nc.HTTPMaxText, workflows: workflows, maxDepth: nc.WorkflowCallMaxDepth,
+	})
 	if err != nil {
 		runner.Stop(context.Background())
 		return nil, nil, err
 	}
 	tool.Register(reg, toolReg, tool.Config{MaxOutputBytes: nc.ToolMaxOutput})
+	agent.Register(reg, models, toolReg)
 	return reg, func() {
 		runner.Stop(context.Background())
 		if err := toolReg.Close(); err != nil {

@@ -104,22 +104,3 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("ParseConfig(empty) = %v, %v", cfg, err)
 	}
 }
-
-func TestStubKinds(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct{ yaml, want string }{
-		{"providers: [{id: s, kind: mcp, url: 'http://127.0.0.1:1/mcp', headers: {Authorization: x}, timeout: 30s}]", "provider kind not implemented yet: mcp"},
-		{"providers: [{id: s, kind: mcp, uri: x}]", `unknown field "uri"`},
-		{"providers: [{id: s, kind: openapi, schema_file: a.yaml, credentials: {auth_type: none}}]", "provider kind not implemented yet: openapi"},
-		{"providers: [{id: s, kind: workflow, app: 3f6c, name: n}]", "provider kind not implemented yet: workflow"},
-	} {
-		cfg, err := ParseConfig([]byte(c.yaml), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = Build(context.Background(), cfg, StubKinds(), nil)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error = %v, want %q", c.yaml, err, c.want)
-		}
-	}
-}

@@ -30,8 +30,7 @@ func toolRegistry(t testing.TB) *tools.Registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := tools.StubKinds()
-	kinds["builtin"] = builtin.Kind(builtin.Options{})
+	kinds := tools.Kinds{"builtin": builtin.Kind(builtin.Options{})}
 	kinds["fixture"] = func(context.Context, *tools.ProviderConfig) (tools.Provider, error) { return fixtureTools{}, nil }
 	reg, err := tools.Build(context.Background(), cfg, kinds, builtin.Defaults())
 	if err != nil {

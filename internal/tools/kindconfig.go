@@ -1,15 +1,5 @@
 package tools
 
-import (
-	"context"
-	"errors"
-	"fmt"
-)
-
-// ErrKindNotImplemented is returned by the stub kinds: their configuration
-// is defined and checked, but flowrun cannot run them yet.
-var ErrKindNotImplemented = errors.New("provider kind not implemented yet")
-
 // MCPConfig is the configuration of kind mcp: a Model Context Protocol
 // server whose tools the provider offers (Dify's MCP provider).
 type MCPConfig struct {
@@ -51,26 +41,4 @@ type WorkflowConfig struct {
 	// Name and Description describe the tool to models (agent nodes).
 	Name        string `json:"name"`
 	Description string `json:"description"`
-}
-
-// StubKinds returns the kinds mcp, openapi and workflow as stubs: an
-// entry of one of them is decoded into its config type (so a misspelled
-// field is still reported), then refused with ErrKindNotImplemented. The
-// packages implementing them replace these entries in cmd/api.
-func StubKinds() Kinds {
-	return Kinds{
-		"mcp":      stub[MCPConfig]("mcp"),
-		"openapi":  stub[OpenAPIConfig]("openapi"),
-		"workflow": stub[WorkflowConfig]("workflow"),
-	}
-}
-
-func stub[C any](kind string) Factory {
-	return func(_ context.Context, pc *ProviderConfig) (Provider, error) {
-		var c C
-		if err := pc.Decode(&c); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %s", ErrKindNotImplemented, kind)
-	}
 }
