@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -112,19 +111,8 @@ func TestRunMainWiresTheChatModel(t *testing.T) {
 	t.Setenv("LLM_PROVIDERS", "openai")
 	t.Setenv("LLM_PROVIDER_OPENAI_BASE_URL", model.URL+"/v1")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	w := &signalWriter{addr: make(chan string, 1)}
-	done := make(chan error, 1)
-	go func() { done <- runMain(ctx, w) }()
-	var addr string
-	select {
-	case addr = <-w.addr:
-	case err := <-done:
-		t.Fatalf("runMain returned early: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
+	svc := startMain(t)
+	addr := svc.addr
 	call := func(method, path, body string) map[string]any {
 		t.Helper()
 		req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
@@ -162,13 +150,5 @@ func TestRunMainWiresTheChatModel(t *testing.T) {
 	if prompt := <-suggested; !strings.HasPrefix(prompt, "Human: Weather?\nAssistant: Sunny.\n") {
 		t.Fatalf("suggestion prompt %q", prompt)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runMain after cancel = %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("runMain did not return after cancel")
-	}
+	svc.stop(t)
 }

@@ -78,19 +78,8 @@ func TestRunMainServesExamplesAndShutsDown(t *testing.T) {
 	t.Setenv("APPS_DIR", "../../examples")
 	t.Setenv("ADDR", "127.0.0.1:0")
 	t.Setenv("ADMIN_API_KEY", "")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	w := &signalWriter{addr: make(chan string, 1)}
-	done := make(chan error, 1)
-	go func() { done <- runMain(ctx, w) }()
-	var addr string
-	select {
-	case addr = <-w.addr:
-	case err := <-done:
-		t.Fatalf("runMain returned early: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
+	svc := startMain(t)
+	addr := svc.addr
 	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/workflows/run",
 		strings.NewReader(`{"inputs": {"query": "hi"}, "user": "u"}`))
 	req.Header.Set("Authorization", "Bearer app-flowrun-echo-local-only")
@@ -103,15 +92,7 @@ func TestRunMainServesExamplesAndShutsDown(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"outputs": {"answer": "hi"}`) {
 		t.Fatalf("run: %d %s", resp.StatusCode, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runMain after cancel = %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("runMain did not return after cancel")
-	}
+	svc.stop(t)
 }
 
 func TestWorkflowEnv(t *testing.T) {
@@ -155,4 +136,51 @@ func TestMemoryLimit(t *testing.T) {
 	if got := big.memoryLimit(); got != want {
 		t.Errorf("raised sizes: limit %d, want %d", got, want)
 	}
+}
+
+// service is runMain serving in-process, configured by the environment.
+type service struct {
+	addr   string
+	out    *signalWriter
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startMain runs runMain until the test ends or stop is called, and
+// returns once it listens.
+func startMain(t *testing.T) *service {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &service{out: &signalWriter{addr: make(chan string, 1)}, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- runMain(ctx, s.out) }()
+	t.Cleanup(cancel)
+	select {
+	case s.addr = <-s.out.addr:
+	case err := <-s.done:
+		t.Fatalf("runMain returned early: %v\n%s", err, s.out.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("server did not start")
+	}
+	return s
+}
+
+// stop cancels runMain and checks that it returns nil in time.
+func (s *service) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("runMain after cancel = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("runMain did not return after cancel")
+	}
+}
+
+// String is what the service logged so far.
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

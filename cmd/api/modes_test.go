@@ -55,19 +55,9 @@ func TestModesEndToEnd(t *testing.T) {
 			t.Setenv("ASYNC_QUEUE", queue)
 			t.Setenv("ASYNC_SPOOL_DIR", t.TempDir())
 
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			w := &signalWriter{addr: make(chan string, 1)}
-			done := make(chan error, 1)
-			go func() { done <- runMain(ctx, w) }()
-			var addr string
-			select {
-			case addr = <-w.addr:
-			case err := <-done:
-				t.Fatalf("runMain returned early: %v", err)
-			case <-time.After(60 * time.Second):
-				t.Fatal("server did not start")
-			}
+			ctx := context.Background()
+			svc := startMain(t)
+			addr := svc.addr
 			pool, err := reposql.Open(ctx, reposql.OpenConfig{URL: dbURL, MaxConns: 4})
 			if err != nil {
 				t.Fatal(err)
@@ -170,15 +160,7 @@ func TestModesEndToEnd(t *testing.T) {
 					}
 				}
 			}
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("runMain = %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("runMain did not return")
-			}
+			svc.stop(t)
 		})
 	}
 }

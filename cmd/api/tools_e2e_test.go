@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -148,19 +147,8 @@ func TestToolsEndToEnd(t *testing.T) {
 	t.Setenv("ADMIN_API_KEY", "")
 	t.Setenv("LLM_PROVIDERS", "openai")
 	t.Setenv("LLM_PROVIDER_OPENAI_BASE_URL", model.URL+"/v1")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	w := &signalWriter{addr: make(chan string, 1)}
-	done := make(chan error, 1)
-	go func() { done <- runMain(ctx, w) }()
-	var addr string
-	select {
-	case addr = <-w.addr:
-	case err := <-done:
-		t.Fatalf("runMain returned early: %v\n%s", err, w.buf.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
+	svc := startMain(t)
+	addr := svc.addr
 	for _, c := range []struct{ key, want string }{
 		{"app-tools-mcp", "results for about flowrun"},
 		{"app-tools-plugin", "results for about flowrun"},
@@ -192,13 +180,5 @@ func TestToolsEndToEnd(t *testing.T) {
 			t.Errorf("%s: text = %q, want %q", c.key, got, c.want)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runMain after cancel = %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("runMain did not return after cancel")
-	}
+	svc.stop(t)
 }
