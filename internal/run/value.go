@@ -252,6 +252,19 @@ func PyRepr(v any) string {
 // Truthy is Python's bool(v) for the engine's values.
 func Truthy(v any) bool { return truthy(v) }
 
+// IsZero reports v == 0 in Python: a zero number, or False.
+func IsZero(v any) bool {
+	switch x := v.(type) {
+	case int64:
+		return x == 0
+	case float64:
+		return x == 0
+	case bool:
+		return !x
+	}
+	return false
+}
+
 // PyFloat formats f as Python's repr(float) does ("5.0", "1e-05").
 func PyFloat(f float64) string { return pyFloat(f) }
 

@@ -181,7 +181,7 @@ func (n *node) legacySettings(t *tools.Tool, out map[string]any) error {
 			continue
 		}
 		v := n.legacy[p.Name]
-		if !run.Truthy(v) && !isZero(v) {
+		if !run.Truthy(v) && !run.IsZero(v) {
 			v = p.Default
 			if !run.Truthy(v) && p.Required {
 				return fmt.Errorf("tool parameter %s not found in tool config", p.Name)
@@ -241,17 +241,4 @@ func variableMissing(sel run.Selector) error {
 		l[i] = s
 	}
 	return fmt.Errorf("Variable %s does not exist", run.PyStr(l)) //nolint:staticcheck // Dify's text
-}
-
-// isZero reports v == 0 in Python (False included).
-func isZero(v any) bool {
-	switch x := v.(type) {
-	case int64:
-		return x == 0
-	case float64:
-		return x == 0
-	case bool:
-		return !x
-	}
-	return false
 }
