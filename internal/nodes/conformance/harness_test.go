@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/flowrun/flowrun/internal/nodes/agent"
 	"github.com/flowrun/flowrun/internal/nodes/code"
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
 	"github.com/flowrun/flowrun/internal/nodes/llm"
@@ -151,7 +152,13 @@ func registry(t testing.TB, fake *fakeLLM) *run.Registry {
 		t.Fatal(err)
 	}
 	reg.Register(codeRunner.NodeType())
-	tool.Register(reg, toolRegistry(t), tool.Config{})
+	tools := toolRegistry(t)
+	tool.Register(reg, tools, tool.Config{})
+	models, err := llm.NewModels(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.Register(reg, models, tools)
 	return reg
 }
 
