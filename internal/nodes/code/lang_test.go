@@ -184,7 +184,7 @@ func TestMemoryBound(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "RangeError: Invalid string length") {
 		t.Fatalf("js repeat: got %v, want RangeError", err)
 	}
-	_, err = runCode(t, rn, LangJavaScript, "function main() {\n  let s = 'x';\n  for (let k = 0; k < 20; k++) s += s;\n  const a = [];\n  for (let i = 0; ; i++) a.push(s + i);\n}\n", nil)
+	_, err = runCode(t, rn, LangJavaScript, "function main() {\n  let s = 'x';\n  for (let k = 0; k < 24; k++) s += s;\n  const a = [];\n  for (let i = 0; ; i++) a.push(s + i);\n}\n", nil)
 	if !errors.Is(err, ErrMemoryLimit) {
 		t.Fatalf("js heap: got %v, want ErrMemoryLimit", err)
 	}
