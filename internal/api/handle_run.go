@@ -270,7 +270,14 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTur
 		RunID: p.RunID, AppID: a.ID, WorkflowID: a.WorkflowID, Version: a.UpdatedAt.UTC().Format("2006-01-02 15:04:05.000000"),
 		SessionID: p.UserID, TriggeredFrom: "app-run", CreatedFrom: "service-api", InstanceID: s.cfg.InstanceID, Chat: turn != nil,
 	}, opt)
-	info = s.cfg.Engine.Run(ctx, a.Workflow, p, run.Listeners(first, rec, l))
+	var watch run.Listener
+	if s.cfg.Observer != nil {
+		var done func()
+		if watch, done = s.cfg.Observer.Observe(a.ID, p.RunID); done != nil {
+			defer done()
+		}
+	}
+	info = s.cfg.Engine.Run(ctx, a.Workflow, p, run.Listeners(first, rec, l, watch))
 	if werr := rec.Wait(); werr != nil {
 		s.log.Error("writing run records", "app_id", a.ID, "run_id", p.RunID, "err", werr)
 		// A chat turn whose records are lost breaks its conversation:
