@@ -177,8 +177,16 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Base+"/login", http.StatusSeeOther)
 }
 
-// sameOrigin reports whether the request's Origin, if any, is its host.
+// sameOrigin reports whether the request comes from this origin: by
+// Sec-Fetch-Site when the browser sends it, otherwise by Origin, if any.
 func sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "":
+	default:
+		return false
+	}
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return true

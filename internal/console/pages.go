@@ -191,7 +191,8 @@ func (c *Console) runPage(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		v.Run = run
-		v.Inputs, v.Outputs = newValue(run.Inputs, ""), newValue(run.Outputs, "")
+		base := runURL(a.ID, id) + "/nodes/run/"
+		v.Inputs, v.Outputs = newValue(run.Inputs, base+"inputs"), newValue(run.Outputs, base+"outputs")
 		nodes, err := c.cfg.Runs.NodeExecutionList(r.Context(), &repo.NodeExecutionListParams{AppID: a.ID, RunID: id})
 		if err != nil {
 			c.failErr(w, r, err)
@@ -204,8 +205,14 @@ func (c *Console) runPage(w http.ResponseWriter, r *http.Request) {
 
 // nodeValue serves one whole value of a node execution as indented JSON
 // text (the expand button of a truncated value fetches it).
+//
+// Node "run" is the run itself (inputs, outputs).
 func (c *Console) nodeValue(w http.ResponseWriter, r *http.Request) {
 	appID, runID, nodeID := chi.URLParam(r, "app"), chi.URLParam(r, "run"), chi.URLParam(r, "node")
+	if nodeID == "run" {
+		c.runValue(w, r, appID, runID)
+		return
+	}
 	nodes, err := c.cfg.Runs.NodeExecutionList(r.Context(), &repo.NodeExecutionListParams{AppID: appID, RunID: runID})
 	if err != nil {
 		c.failErr(w, r, err)
@@ -229,8 +236,7 @@ func (c *Console) nodeValue(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, http.StatusNotFound, "Not found.")
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte(pretty(raw)))
+		writeText(w, raw)
 		return
 	}
 	c.fail(w, r, http.StatusNotFound, "Not found.")
@@ -340,4 +346,27 @@ func (c *Console) healthPage(w http.ResponseWriter, r *http.Request) {
 		v.Stats = s
 	}
 	c.render(w, r, http.StatusOK, "health", v)
+}
+
+// runValue serves a run's inputs or outputs whole.
+func (c *Console) runValue(w http.ResponseWriter, r *http.Request, appID, runID string) {
+	run, err := c.cfg.Runs.RunGet(r.Context(), &repo.RunGetParams{AppID: appID, RunID: runID})
+	if err != nil {
+		c.failErr(w, r, err)
+		return
+	}
+	switch chi.URLParam(r, "field") {
+	case "inputs":
+		writeText(w, run.Inputs)
+	case "outputs":
+		writeText(w, run.Outputs)
+	default:
+		c.fail(w, r, http.StatusNotFound, "Not found.")
+	}
+}
+
+// writeText writes a JSON value indented, as plain text.
+func writeText(w http.ResponseWriter, raw []byte) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte(pretty(raw)))
 }
