@@ -78,6 +78,8 @@ fi
 # The hostile suite also runs the api as nobody, which needs a system
 # interpreter outside /root (a pyenv one is not reachable by nobody).
 { command -v python3 >/dev/null && [[ -x /usr/bin/python3 ]]; } || apt_install python3
+# The console's browser tests drive Debian's Chromium (internal/console).
+[[ -n ${CHROMIUM:-} ]] || [[ -x /usr/bin/chromium ]] || apt_install chromium
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 
 pkgs=(./...)

@@ -44,6 +44,7 @@ type config struct {
 	AppsDir          string `envconfig:"APPS_DIR" default:"examples"`
 	WorkflowRepoMode string `envconfig:"WORKFLOW_REPO_MODE" default:"memory"`
 	AdminAPIKey      string `envconfig:"ADMIN_API_KEY"`
+	ConsoleKey       string `envconfig:"CONSOLE_KEY"`
 
 	AppMaxActiveRequests int   `envconfig:"APP_MAX_ACTIVE_REQUESTS" default:"0"`
 	RunHistorySize       int   `envconfig:"RUN_HISTORY_SIZE" default:"1000"`
@@ -346,7 +347,19 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		defer stopMetrics()
 	}
 
+	cons, hub, err := newConsole(cfg, st, store, logger)
+	if err != nil {
+		return err
+	}
+	if hub != nil {
+		go func() {
+			<-ctx.Done()
+			hub.Close()
+		}()
+	}
 	srv, err := api.New(api.Config{
+		Console:                cons,
+		Observer:               observer(hub),
 		Apps:                   store,
 		Engine:                 eng,
 		Writer:                 st.writer,
@@ -385,7 +398,7 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		return fmt.Errorf("listen: %w", err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "apps", n, "apps_dir", cfg.AppsDir,
-		"repo_mode", cfg.WorkflowRepoMode, "admin_api", cfg.AdminAPIKey != "")
+		"repo_mode", cfg.WorkflowRepoMode, "admin_api", cfg.AdminAPIKey != "", "console", cons != nil)
 	return srv.Serve(ctx, ln)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/flowrun/flowrun/internal/console"
 	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/repo/async"
@@ -30,6 +31,11 @@ type storage struct {
 	reader repo.Reader
 	// chats serves chat turns and the conversation API.
 	chats repo.ChatReader
+	// summary and convs serve the console's apps and conversation pages;
+	// queue reports the persister's queue (async only).
+	summary repo.SummaryReader
+	convs   repo.AppConversationReader
+	queue   console.Queue
 	// mirror also gets each run's records, lazily (async: read-your-writes).
 	mirror  record.Deferrer
 	inline  bool
@@ -61,7 +67,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 	noop := func(context.Context) error { return nil }
 	switch cfg.WorkflowRepoMode {
 	case "memory":
-		return &storage{writer: recent, reader: recent, chats: recent, inline: true, ready: noop, stop: noop}, nil
+		return &storage{writer: recent, reader: recent, chats: recent, summary: recent, convs: recent, inline: true, ready: noop, stop: noop}, nil
 	case "sync":
 		if cfg.DatabaseURL == "" {
 			return nil, errors.New("configuration: WORKFLOW_REPO_MODE=sync needs DATABASE_URL")
@@ -77,7 +83,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		retrier.Start(ctx)
 		return &storage{
 			pool:   pool,
-			writer: retrier, reader: store, chats: store, durable: true,
+			writer: retrier, reader: store, chats: store, durable: true, summary: store, convs: store,
 			ready: pool.Ping,
 			stop: func(ctx context.Context) error {
 				err := retrier.Stop(ctx)
@@ -149,6 +155,8 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 			chats:  repo.NewOverlay(chatLog, replayStore, cold),
 			mirror: recent,
 			reader: repo.Fallback(recent, cold),
+			// The console's summaries and lists read the complete store.
+			summary: cold, convs: cold, queue: queueStats{insp: insp, queue: cfg.AsyncQueue},
 			inline: true,
 			// ASYNC_ACK=enqueued promises that a run the client sees finish
 			// is in Redis or the spool: tell the client when it is not.

@@ -267,7 +267,14 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTur
 		first = turn
 	}
 	rec := s.recorder(a, p, opt, turn != nil)
-	info = s.cfg.Engine.Run(ctx, a.Workflow, p, run.Listeners(first, rec, l))
+	var watch run.Listener
+	if s.cfg.Observer != nil {
+		var done func()
+		if watch, done = s.cfg.Observer.Observe(a.ID, p.RunID); done != nil {
+			defer done()
+		}
+	}
+	info = s.cfg.Engine.Run(ctx, a.Workflow, p, run.Listeners(first, rec, l, watch))
 	if werr := rec.Wait(); werr != nil {
 		s.log.Error("writing run records", "app_id", a.ID, "run_id", p.RunID, "err", werr)
 		// A chat turn whose records are lost breaks its conversation:

@@ -150,6 +150,12 @@ type Config struct {
 	// StreamBufferBytesTotal bounds the same across all streams: a stream
 	// whose next event would pass it ends likewise (default 64 MiB).
 	StreamBufferBytesTotal int64
+	// Observer, when set, sees every run this server executes, as it
+	// happens (the console's live view).
+	Observer Observer
+	// Console, when set, is mounted under /console with its own
+	// authentication (the web console, package console).
+	Console http.Handler
 	// AdminKey enables the admin API under /admin with this bearer key
 	// ("": admin API disabled).
 	AdminKey string
@@ -237,6 +243,14 @@ func (c Config) validate() error {
 	return nil
 }
 
+// Observer is told of each run as it starts. The listener it returns (nil
+// for none) gets the run's events on the engine's goroutine, so it must
+// hand them off quickly; done (nil for none) is called once the run has
+// ended and its records are written, so that a reader then finds them.
+type Observer interface {
+	Observe(appID, runID string) (l run.Listener, done func())
+}
+
 // Server is the HTTP API. It implements http.Handler.
 type Server struct {
 	cfg    Config
@@ -303,6 +317,9 @@ func (s *Server) routes() http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Route("/admin", s.adminRoutes)
+	if s.cfg.Console != nil {
+		r.Mount("/console", s.cfg.Console)
+	}
 
 	service := func(r chi.Router) {
 		r.Get("/", s.welcome)

@@ -263,3 +263,8 @@ func TestByteBoundDeferred(t *testing.T) {
 		t.Fatalf("Bytes %d > limit", s.Bytes())
 	}
 }
+
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	repotest.ExerciseConsole(t, func(t *testing.T) repotest.ConsoleStore { return newStore(t, 0) })
+}

@@ -286,3 +286,8 @@ func TestTerminalMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	repotest.ExerciseConsole(t, func(t *testing.T) repotest.ConsoleStore { return reposql.New(dbtest.Pool(t)) })
+}
