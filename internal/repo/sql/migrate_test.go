@@ -176,4 +176,3 @@ func TestMigratePartitions(t *testing.T) {
 }
 
 func quote(s string) string { return "'" + s + "'" }
-
