@@ -96,15 +96,11 @@ type Maintenance struct {
 	Deleted int64
 }
 
-// Start runs the maintainer now, failing if that fails, then every
-// Interval until Stop.
-func (p *Partitions) Start(ctx context.Context) error {
-	if _, err := p.Maintain(ctx); err != nil {
-		return err
-	}
+// Start starts the maintainer: a run now, then one every Interval until
+// Stop. A run that fails is logged and tried again at the next.
+func (p *Partitions) Start(ctx context.Context) {
 	ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go p.loop(ctx)
-	return nil
 }
 
 // Stop ends the loop, interrupting a run under way (its partitions are
@@ -124,13 +120,13 @@ func (p *Partitions) loop(ctx context.Context) {
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
 	for {
+		if _, err := p.Maintain(ctx); err != nil && ctx.Err() == nil {
+			p.cfg.Logger.Warn("partitions: maintenance failed", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if _, err := p.Maintain(ctx); err != nil && ctx.Err() == nil {
-			p.cfg.Logger.Warn("partitions: maintenance failed", "err", err)
 		}
 	}
 }
