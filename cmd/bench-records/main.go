@@ -82,8 +82,8 @@ WITH r AS (
 	INSERT INTO workflow_runs (id, app_id, workflow_id, type, triggered_from, version, inputs, status, outputs, error,
 		elapsed_time, total_steps, created_by_role, created_by, session_id, created_at, finished_at, seq, day)
 	SELECT pg_temp.v7(ms, i), 'app-' || (i % $5), 'wf', 'workflow', 'app-run', 'draft',
-		jsonb_build_object('query', 'hello ' || i), CASE WHEN i % 20 = 0 THEN 'failed' ELSE 'succeeded' END,
-		jsonb_build_object('answer', 'hello ' || i), CASE WHEN i % 20 = 0 THEN 'boom' ELSE '' END,
+		jsonb_build_object('query', 'hello ' || i), CASE WHEN i / $5 % 20 = 0 THEN 'failed' ELSE 'succeeded' END,
+		jsonb_build_object('answer', 'hello ' || i), CASE WHEN i / $5 % 20 = 0 THEN 'boom' ELSE '' END,
 		0.05 + (i % 97) / 100.0, 5 + i % 6, 'end_user', 'eu', 'user-' || (i % 1000),
 		to_timestamp(ms / 1000.0), to_timestamp(ms / 1000.0 + 0.05 + (i % 97) / 100.0), 20,
 		(to_timestamp(ms / 1000.0) AT TIME ZONE 'UTC')::date

@@ -288,6 +288,10 @@ func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunLi
 	if !p.CreatedAfter.IsZero() {
 		where = append(where, "l.created_at >= "+arg(p.CreatedAfter), "l.day >= "+arg(dayString(p.CreatedAfter, -1))+"::date")
 	}
+	// joined tells whether a filter reads the run: the count then needs
+	// the join, which otherwise cannot change it (a log matches at most
+	// one run, by primary key) and costs a lookup per log.
+	joined := p.Status != "" || p.Keyword != ""
 	if p.Status != "" {
 		where = append(where, "r.status = "+arg(string(p.Status)))
 	}
@@ -303,11 +307,16 @@ func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunLi
 		}
 		where = append(where, "("+cond+")")
 	}
-	from := ` FROM workflow_app_logs l LEFT JOIN workflow_runs r ON r.id = l.workflow_run_id AND r.day = l.day AND r.app_id = l.app_id WHERE ` +
-		strings.Join(where, " AND ")
+	join := ` LEFT JOIN workflow_runs r ON r.id = l.workflow_run_id AND r.day = l.day AND r.app_id = l.app_id`
+	filter := ` WHERE ` + strings.Join(where, " AND ")
+	from := ` FROM workflow_app_logs l` + join + filter
+	count := ` FROM workflow_app_logs l` + filter
+	if joined {
+		count = from
+	}
 
 	batch := &pgx.Batch{}
-	batch.Queue(`SELECT count(*)`+from, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&res.Total) })
+	batch.Queue(`SELECT count(*)`+count, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&res.Total) })
 	pageArgs := append(slices.Clone(args), res.Limit, (int64(res.Page)-1)*int64(res.Limit))
 	batch.Queue(`SELECT `+logColumns+`, r.id IS NOT NULL, `+joinedRunColumns+from+
 		fmt.Sprintf(` ORDER BY l.created_at DESC, l.id DESC LIMIT $%d OFFSET $%d`, len(args)+1, len(args)+2), pageArgs...).
