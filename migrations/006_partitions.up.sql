@@ -111,15 +111,18 @@ ALTER TABLE workflow_runs ADD PRIMARY KEY (id, day);
 CREATE INDEX workflow_runs_app_idx ON workflow_runs (app_id, triggered_from, created_at DESC);
 CREATE INDEX workflow_runs_running_idx ON workflow_runs (instance_id) WHERE status = 'running';
 -- The per-app summary (run count, error rate, latency percentiles over a
--- window) reads only this index.
-CREATE INDEX workflow_runs_app_created_idx ON workflow_runs (app_id, created_at) INCLUDE (status, elapsed_time);
+-- window) reads only this index; so does the count of a runs list
+-- filtered by status, joined to the logs' index below by (id, day).
+CREATE INDEX workflow_runs_app_created_idx ON workflow_runs (app_id, created_at) INCLUDE (status, elapsed_time, id, day);
 
 ALTER TABLE workflow_node_executions ADD PRIMARY KEY (id, day);
 CREATE INDEX workflow_node_executions_run_idx ON workflow_node_executions (workflow_run_id, index, created_at, id);
 CREATE INDEX workflow_node_executions_running_idx ON workflow_node_executions (workflow_run_id) WHERE status IN ('running', 'retry');
 
 ALTER TABLE workflow_app_logs ADD PRIMARY KEY (id, day);
-CREATE INDEX workflow_app_logs_app_created_idx ON workflow_app_logs (app_id, created_at DESC, id DESC);
+-- The runs list; it carries the run's key, so that counting a list
+-- filtered on the run reads no log row.
+CREATE INDEX workflow_app_logs_app_created_idx ON workflow_app_logs (app_id, created_at DESC, id DESC) INCLUDE (workflow_run_id, day);
 CREATE INDEX workflow_app_logs_app_session_idx ON workflow_app_logs (app_id, session_id, created_at DESC, id DESC);
 CREATE INDEX workflow_app_logs_run_idx ON workflow_app_logs (workflow_run_id);
 

@@ -35,7 +35,7 @@ func main() {
 	nodes := flag.Int("nodes", 10_000_000, "node executions to fill (runs have 5 to 10)")
 	days := flag.Int("days", 30, "days the runs spread over, ending now")
 	apps := flag.Int("apps", 10, "apps the runs belong to")
-	samples := flag.Int("samples", 200, "timed calls per query")
+	samples := flag.Int("samples", 100, "timed calls per query")
 	fill := flag.Bool("fill", true, "fill the tables (false: measure what is there)")
 	flag.Parse()
 	if *url == "" {
