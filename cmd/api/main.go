@@ -111,6 +111,10 @@ type config struct {
 	InstanceHeartbeat time.Duration `envconfig:"INSTANCE_HEARTBEAT_INTERVAL" default:"5s"`
 	InstanceLostAfter time.Duration `envconfig:"INSTANCE_LOST_AFTER" default:"30s"`
 	AppsReload        time.Duration `envconfig:"APPS_RELOAD_INTERVAL" default:"30s"`
+	// Record partitions (sync and async): days made ahead, days dropped
+	// past the retention (reposql.Partitions).
+	RecordsRetention           retention     `envconfig:"RECORDS_RETENTION"`
+	RecordsMaintenanceInterval time.Duration `envconfig:"RECORDS_MAINTENANCE_INTERVAL" default:"1h"`
 
 	Nodes nodeConfig
 
@@ -338,6 +342,14 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 			return err
 		}
 		defer lease.Stop(context.WithoutCancel(ctx))
+
+		parts, err := reposql.NewPartitions(st.pool, reposql.PartitionConfig{
+			Retention: time.Duration(cfg.RecordsRetention), Interval: cfg.RecordsMaintenanceInterval, Logger: logger})
+		if err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+		parts.Start(ctx)
+		defer parts.Stop()
 	}
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, cfg.Pprof, reg, logger)

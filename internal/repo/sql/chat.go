@@ -157,6 +157,7 @@ var msgTable = table[*repo.Message]{
 	filter:   liveConversation,
 	identity: []string{"app_id", "conversation_id"},
 	rank:     `EXCLUDED.seq > t.seq`,
+	day:      func(m *repo.Message) time.Time { return Day(m.ID, m.CreatedAt) },
 }
 
 const rankChat = `(EXCLUDED.is_deleted, EXCLUDED.seq) > (t.is_deleted, t.seq)`

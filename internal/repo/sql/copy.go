@@ -15,7 +15,7 @@ import (
 // copyStmt returns the COPY statement that reads tb's rows in the binary
 // format copyData writes.
 func (tb table[T]) copyStmt() string {
-	return fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", tb.name, tb.columns())
+	return fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", tb.name, tb.writeColumns())
 }
 
 // copyHeader starts PostgreSQL's binary COPY format: the signature, no
@@ -40,9 +40,10 @@ func (tb table[T]) copyData(rows []T) ([]byte, error) {
 		out = append(out, v...)
 	}
 	null := func() { out = binary.BigEndian.AppendUint32(out, math.MaxUint32) } // -1
+	cols := tb.writeCols()
 	for _, r := range rows {
-		out = binary.BigEndian.AppendUint16(out, uint16(len(tb.cols)))
-		for _, c := range tb.cols {
+		out = binary.BigEndian.AppendUint16(out, uint16(len(cols)))
+		for _, c := range cols {
 			switch v := c.get(r); c.kind {
 			case kText:
 				s := sanitizeText(v.(string))
@@ -82,6 +83,9 @@ func (tb table[T]) copyData(rows []T) ([]byte, error) {
 				} else {
 					out = append(out, 0)
 				}
+			case kDate:
+				out = binary.BigEndian.AppendUint32(out, 4)
+				out = binary.BigEndian.AppendUint32(out, uint32(int32((v.(time.Time).Unix()-pgEpoch/1e6)/86400)))
 			case kTime, kTimeNull:
 				t := v.(time.Time)
 				if t.IsZero() && c.kind == kTimeNull {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -27,6 +28,7 @@ const (
 	kTimeNull
 	kUUIDNull // "" is NULL
 	kBool
+	kDate // a time.Time's UTC day
 )
 
 func (k kind) arrType() string {
@@ -49,6 +51,8 @@ func (k kind) cast() string {
 		return "::uuid"
 	case kJSON:
 		return "::jsonb"
+	case kDate:
+		return "::date"
 	}
 	return ""
 }
@@ -77,14 +81,30 @@ type table[T any] struct {
 	identity []string
 	// rank is true when EXCLUDED ranks above the stored row t.
 	rank string
+	// day, when set, is the partition key of a row (see Day): the table is
+	// partitioned by it, and its rows are written with a "day" column,
+	// which is part of the primary key.
+	day func(T) time.Time
+}
+
+// writeCols returns the columns written: cols, and day when the table is
+// partitioned. Reads select cols only.
+func (tb table[T]) writeCols() []column[T] {
+	if tb.day == nil {
+		return tb.cols
+	}
+	return append(slices.Clip(tb.cols), column[T]{"day", kDate, func(r T) any { return tb.day(r) }})
 }
 
 // keys returns tb's primary key columns.
 func (tb table[T]) keys() []string {
-	if tb.key == nil {
-		return []string{"id"}
+	switch {
+	case tb.key != nil:
+		return tb.key
+	case tb.day != nil:
+		return []string{"id", "day"}
 	}
-	return tb.key
+	return []string{"id"}
 }
 
 const rankByStatusSeq = `(flowrun_terminal(EXCLUDED.status), EXCLUDED.seq) > (flowrun_terminal(t.status), t.seq)`
@@ -96,7 +116,7 @@ const rankByStatusSeq = `(flowrun_terminal(EXCLUDED.status), EXCLUDED.seq) > (fl
 func (tb table[T]) upsert() string {
 	names, rows := tb.rows()
 	var sets []string
-	for _, c := range tb.cols {
+	for _, c := range tb.writeCols() {
 		if q := `"` + c.name + `"`; !contains(tb.keys(), c.name) && !contains(tb.identity, c.name) {
 			sets = append(sets, q+" = EXCLUDED."+q)
 		}
@@ -122,7 +142,7 @@ func (tb table[T]) conflict() string {
 // parameter per column, unnested, in id order.
 func (tb table[T]) rows() (names, query string) {
 	var cols, params, selects []string
-	for i, c := range tb.cols {
+	for i, c := range tb.writeCols() {
 		q := `"` + c.name + `"`
 		cols = append(cols, q)
 		params = append(params, fmt.Sprintf("$%d::%s", i+1, c.kind.arrType()))
@@ -145,10 +165,11 @@ func (tb table[T]) rows() (names, query string) {
 		strings.Join(selects, ", "), strings.Join(params, ", "), names, where, strings.Join(order, ", "))
 }
 
-// args returns one array argument per column.
+// args returns one array argument per written column.
 func (tb table[T]) args(rows []T) []any {
-	out := make([]any, len(tb.cols))
-	for i, c := range tb.cols {
+	cols := tb.writeCols()
+	out := make([]any, len(cols))
+	for i, c := range cols {
 		switch c.kind {
 		case kText, kUUID:
 			a := make([]string, len(rows))
@@ -203,14 +224,25 @@ func (tb table[T]) args(rows []T) []any {
 				a[j] = c.get(r).(bool)
 			}
 			out[i] = a
+		case kDate:
+			a := make([]string, len(rows))
+			for j, r := range rows {
+				a[j] = c.get(r).(time.Time).Format(time.DateOnly)
+			}
+			out[i] = a
 		}
 	}
 	return out
 }
 
-func (tb table[T]) columns() string {
+func (tb table[T]) columns() string { return names(tb.cols) }
+
+// writeColumns lists the columns written, in writeCols' order.
+func (tb table[T]) writeColumns() string { return names(tb.writeCols()) }
+
+func names[T any](cols []column[T]) string {
 	var names []string
-	for _, c := range tb.cols {
+	for _, c := range cols {
 		names = append(names, `"`+c.name+`"`)
 	}
 	return strings.Join(names, ", ")
@@ -256,6 +288,7 @@ var runTable = table[*repo.WorkflowRun]{
 	},
 	identity: []string{"app_id"},
 	rank:     rankByStatusSeq,
+	day:      func(r *repo.WorkflowRun) time.Time { return Day(r.ID, r.CreatedAt) },
 }
 
 func scanRunFields(row pgx.CollectableRow, extra ...any) (*repo.WorkflowRun, error) {
@@ -312,6 +345,7 @@ var nodeTable = table[*repo.NodeExecution]{
 	},
 	identity: []string{"app_id", "workflow_run_id"},
 	rank:     rankByStatusSeq,
+	day:      func(n *repo.NodeExecution) time.Time { return Day(n.WorkflowRunID, n.CreatedAt) },
 }
 
 func scanNode(row pgx.CollectableRow) (*repo.NodeExecution, error) {
@@ -346,6 +380,7 @@ var logTable = table[*repo.AppLog]{
 	},
 	identity: []string{"app_id", "workflow_run_id"},
 	rank:     `EXCLUDED.seq > t.seq`,
+	day:      func(l *repo.AppLog) time.Time { return Day(l.WorkflowRunID, l.CreatedAt) },
 }
 
 // scanItem reads an app log, whether its run was found, and the run's

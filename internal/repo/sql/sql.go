@@ -212,7 +212,7 @@ func (s *Store) RunGet(ctx context.Context, p *repo.RunGetParams) (*repo.Workflo
 	if !repo.ValidUUID(p.RunID) {
 		return nil, fmt.Errorf("run %q: %w", p.RunID, repo.ErrNotFound)
 	}
-	rows, err := s.db.Query(ctx, `SELECT `+runColumns+` FROM workflow_runs WHERE id = $1 AND app_id = $2`, p.RunID, p.AppID)
+	rows, err := s.db.Query(ctx, `SELECT `+runColumns+` FROM workflow_runs WHERE id = $1 AND app_id = $2`+onDay(p.RunID, 3), p.RunID, p.AppID, dayArg(p.RunID))
 	if err != nil {
 		return nil, fmt.Errorf("get run %s: %w", p.RunID, interpretError(err))
 	}
@@ -231,10 +231,10 @@ func (s *Store) NodeExecutionList(ctx context.Context, p *repo.NodeExecutionList
 	// The run check and the list go in one round trip.
 	batch := &pgx.Batch{}
 	var exists bool
-	batch.Queue(`SELECT EXISTS (SELECT 1 FROM workflow_runs WHERE id = $1 AND app_id = $2)`, p.RunID, p.AppID).
+	batch.Queue(`SELECT EXISTS (SELECT 1 FROM workflow_runs WHERE id = $1 AND app_id = $2`+onDay(p.RunID, 3)+`)`, p.RunID, p.AppID, dayArg(p.RunID)).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&exists) })
 	var nodes []*repo.NodeExecution
-	batch.Queue(`SELECT `+nodeColumns+` FROM workflow_node_executions WHERE workflow_run_id = $1 ORDER BY index, created_at, id`, p.RunID).
+	batch.Queue(`SELECT `+nodeColumns+` FROM workflow_node_executions WHERE workflow_run_id = $1`+onDay(p.RunID, 2)+` ORDER BY index, created_at, id`, p.RunID, dayArg(p.RunID)).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			nodes, err = pgx.CollectRows(rows, scanNode)
@@ -279,12 +279,19 @@ func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunLi
 	if p.SessionID != "" {
 		where = append(where, "l.session_id = "+arg(p.SessionID))
 	}
+	// A log's day is its run id's, made within milliseconds of its
+	// created_at, or created_at's own (see Day): a day either side of
+	// the bounds prunes the partitions no log in them can be in.
 	if !p.CreatedBefore.IsZero() {
-		where = append(where, "l.created_at <= "+arg(p.CreatedBefore))
+		where = append(where, "l.created_at <= "+arg(p.CreatedBefore), "l.day <= "+arg(dayString(p.CreatedBefore, 1))+"::date")
 	}
 	if !p.CreatedAfter.IsZero() {
-		where = append(where, "l.created_at >= "+arg(p.CreatedAfter))
+		where = append(where, "l.created_at >= "+arg(p.CreatedAfter), "l.day >= "+arg(dayString(p.CreatedAfter, -1))+"::date")
 	}
+	// joined tells whether a filter reads the run: the count then needs
+	// the join, which otherwise cannot change it (a log matches at most
+	// one run, by primary key) and costs a lookup per log.
+	joined := p.Status != "" || p.Keyword != ""
 	if p.Status != "" {
 		where = append(where, "r.status = "+arg(string(p.Status)))
 	}
@@ -300,11 +307,16 @@ func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunLi
 		}
 		where = append(where, "("+cond+")")
 	}
-	from := ` FROM workflow_app_logs l LEFT JOIN workflow_runs r ON r.id = l.workflow_run_id AND r.app_id = l.app_id WHERE ` +
-		strings.Join(where, " AND ")
+	join := ` LEFT JOIN workflow_runs r ON r.id = l.workflow_run_id AND r.day = l.day AND r.app_id = l.app_id`
+	filter := ` WHERE ` + strings.Join(where, " AND ")
+	from := ` FROM workflow_app_logs l` + join + filter
+	count := ` FROM workflow_app_logs l` + filter
+	if joined {
+		count = from
+	}
 
 	batch := &pgx.Batch{}
-	batch.Queue(`SELECT count(*)`+from, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&res.Total) })
+	batch.Queue(`SELECT count(*)`+count, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&res.Total) })
 	pageArgs := append(slices.Clone(args), res.Limit, (int64(res.Page)-1)*int64(res.Limit))
 	batch.Queue(`SELECT `+logColumns+`, r.id IS NOT NULL, `+joinedRunColumns+from+
 		fmt.Sprintf(` ORDER BY l.created_at DESC, l.id DESC LIMIT $%d OFFSET $%d`, len(args)+1, len(args)+2), pageArgs...).
