@@ -52,6 +52,25 @@ func (s *sse) ping() error {
 	return s.rc.Flush()
 }
 
+// await waits for wake, pinging the client on each tick; false: the
+// stream is over (the client left, a ping failed, or the Hub closed).
+func (c *Console) await(r *http.Request, s *sse, ping *time.Ticker, wake <-chan struct{}) bool {
+	for {
+		select {
+		case <-wake:
+			return true
+		case <-ping.C:
+			if s.ping() != nil {
+				return false
+			}
+		case <-r.Context().Done():
+			return false
+		case <-c.cfg.Hub.closed:
+			return false
+		}
+	}
+}
+
 // liveRunJSON is a run in flight, as the live list's script reads it.
 type liveRunJSON struct {
 	AppID   string `json:"app_id"`
@@ -78,19 +97,8 @@ func (c *Console) liveList(w http.ResponseWriter, r *http.Request) {
 		if err := s.send("runs", out); err != nil {
 			return
 		}
-		for wait := true; wait; {
-			select {
-			case <-changed:
-				wait = false
-			case <-ping.C:
-				if s.ping() != nil {
-					return
-				}
-			case <-r.Context().Done():
-				return
-			case <-c.cfg.Hub.closed:
-				return
-			}
+		if !c.await(r, s, ping, changed) {
+			return
 		}
 		// Coalesce bursts of runs starting and ending.
 		t := time.NewTimer(100 * time.Millisecond)
@@ -183,19 +191,8 @@ func (c *Console) runEvents(w http.ResponseWriter, r *http.Request) {
 			_ = s.send("stored", struct{}{})
 			return
 		}
-		for wait := true; wait; {
-			select {
-			case <-wake:
-				wait = false
-			case <-ping.C:
-				if s.ping() != nil {
-					return
-				}
-			case <-r.Context().Done():
-				return
-			case <-c.cfg.Hub.closed:
-				return
-			}
+		if !c.await(r, s, ping, wake) {
+			return
 		}
 	}
 }
