@@ -193,7 +193,18 @@ func (pg *Postgres) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return c.Close(ctx)
+		defer c.Close(ctx)
+		// Another scenario's server may have taken the port between
+		// freePort and our bind: ours then exits, and we must not take
+		// the other one for it.
+		var dir string
+		if err := c.QueryRow(ctx, "SHOW data_directory").Scan(&dir); err != nil {
+			return err
+		}
+		if want, _ := filepath.Abs(pg.data); filepath.Clean(dir) != want {
+			return fmt.Errorf("port %d is served by another postgres (%s)", pg.Port, dir)
+		}
+		return nil
 	})
 }
 
