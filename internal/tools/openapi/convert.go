@@ -35,7 +35,7 @@ func convert(s *openapi3.Schema, v any) any {
 		case "string":
 			return run.PyStr(v)
 		case "boolean":
-			return truthy(v)
+			return run.Truthy(v)
 		case "null":
 			return nil
 		case "object", "array":
@@ -84,7 +84,7 @@ func convertAnyOf(options openapi3.SchemaRefs, v any, depth int) any {
 					return false
 				}
 			case "null":
-				if !truthy(v) {
+				if !run.Truthy(v) {
 					return nil
 				}
 			}
@@ -140,25 +140,4 @@ func pyFloat(v any) (any, bool) {
 		return f, err == nil
 	}
 	return nil, false
-}
-
-// truthy is Python's bool(v).
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case int64:
-		return x != 0
-	case float64:
-		return x != 0
-	case string:
-		return x != ""
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return true
 }
