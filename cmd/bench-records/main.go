@@ -116,6 +116,9 @@ func (b *bench) fill(ctx context.Context, nodes int) error {
 			return err
 		}
 	}
+	if _, err := b.pool.Exec(ctx, "TRUNCATE workflow_log_counts; UPDATE workflow_log_counts_sealed SET day = NULL"); err != nil {
+		return err
+	}
 	parts, err := reposql.NewPartitions(b.pool, reposql.PartitionConfig{Ahead: b.days,
 		Now: func() time.Time { return b.now.AddDate(0, 0, -b.days+1) }})
 	if err != nil {
@@ -153,6 +156,21 @@ func (b *bench) fill(ctx context.Context, nodes int) error {
 		return err
 	}
 	fmt.Printf("filled %d runs, %d node executions over %d days in %s\n", perDay*int64(b.days), n, b.days, time.Since(start).Round(time.Second))
+
+	// What the maintainer does on its first run after the upgrade to
+	// migration 007: count the logs of every day up to 3 days ago.
+	if parts, err = reposql.NewPartitions(b.pool, reposql.PartitionConfig{Now: func() time.Time { return b.now }}); err != nil {
+		return err
+	}
+	start = time.Now()
+	if _, err := parts.Maintain(ctx); err != nil {
+		return err
+	}
+	var days int
+	if err := b.pool.QueryRow(ctx, `SELECT count(DISTINCT day) FROM workflow_log_counts`).Scan(&days); err != nil {
+		return err
+	}
+	fmt.Printf("sealed the log counts of %d days in %s\n", days, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -94,6 +96,9 @@ type Maintenance struct {
 	Created, Dropped []string
 	// Deleted counts the rows deleted from the default partitions.
 	Deleted int64
+	// Sealed counts the days whose log counts were sealed (see
+	// migrations/007_log_counts.up.sql).
+	Sealed int
 }
 
 // Start starts the maintainer: a run now, then one every Interval until
@@ -173,6 +178,9 @@ func (p *Partitions) Maintain(ctx context.Context) (Maintenance, error) {
 	if p.cfg.Retention > 0 {
 		errs = append(errs, p.drop(ctx, conn, Day("", now.Add(-p.cfg.Retention)), &m))
 	}
+	if m.Sealed, err = seal(ctx, conn, now); err != nil {
+		errs = append(errs, err)
+	}
 	if len(m.Created)+len(m.Dropped) > 0 || m.Deleted > 0 {
 		p.cfg.Logger.Info("partitions: maintained", "created", len(m.Created), "dropped", m.Dropped, "deleted_from_default", m.Deleted)
 	}
@@ -182,47 +190,62 @@ func (p *Partitions) Maintain(ctx context.Context) (Maintenance, error) {
 	return m, nil
 }
 
-// drop drops the partitions of the days before cutoff, and deletes the
-// rows of those days from the default partitions.
+// drop drops the partitions of the days before cutoff, a day at a time,
+// and deletes the rows of those days from the default partitions. A day's
+// partitions go in one transaction with that day's log counts, so lists
+// never count logs that are gone (or miss logs that are not).
 func (p *Partitions) drop(ctx context.Context, conn *pgxpool.Conn, cutoff time.Time, m *Maintenance) error {
+	rows, err := conn.Query(ctx, `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = ANY($1::regclass[]) AND c.relname::text ~ '_p[0-9]{8}$'`, PartitionedTables)
+	if err != nil {
+		return interpretError(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return interpretError(err)
+	}
+	old := map[string][]string{} // day → its partitions
+	for _, name := range names {
+		day, err := time.Parse("20060102", name[len(name)-8:])
+		if err == nil && day.Before(cutoff) {
+			d := day.Format(time.DateOnly)
+			old[d] = append(old[d], name)
+		}
+	}
 	var errs []error
-	for _, tb := range PartitionedTables {
-		rows, err := conn.Query(ctx, `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent = $1::regclass AND c.relname::text ~ '_p[0-9]{8}$' ORDER BY 1`, tb)
-		if err != nil {
+	var failed []string
+	for _, d := range slices.Sorted(maps.Keys(old)) {
+		parts := old[d]
+		slices.Sort(parts)
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			for _, name := range parts {
+				if _, err := tx.Exec(ctx, `DROP TABLE `+quoteIdent(name)); err != nil {
+					return fmt.Errorf("drop %s: %w", name, interpretError(err))
+				}
+			}
+			_, err := tx.Exec(ctx, `DELETE FROM workflow_log_counts WHERE day = $1::date`, d)
 			return interpretError(err)
-		}
-		var old []string
-		for rows.Next() {
-			var name string
-			if err := rows.Scan(&name); err != nil {
-				rows.Close()
-				return interpretError(err)
-			}
-			day, err := time.Parse("20060102", name[len(name)-8:])
-			if err == nil && day.Before(cutoff) {
-				old = append(old, name)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return interpretError(err)
-		}
-		for _, name := range old {
-			if _, err := conn.Exec(ctx, `DROP TABLE `+quoteIdent(name)); err != nil {
-				errs = append(errs, fmt.Errorf("drop %s: %w", name, interpretError(err)))
-				continue
-			}
-			m.Dropped = append(m.Dropped, name)
-		}
-		tag, err := conn.Exec(ctx, `DELETE FROM `+quoteIdent(tb+"_default")+` WHERE day < $1::date`, cutoff.Format(time.DateOnly))
+		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("delete old rows of %s_default: %w", tb, interpretError(err)))
+			errs = append(errs, fmt.Errorf("drop the partitions of %s: %w", d, err))
+			failed = append(failed, d)
 			continue
 		}
-		m.Deleted += tag.RowsAffected()
+		m.Dropped = append(m.Dropped, parts...)
 	}
-	return errors.Join(errs...)
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, tb := range PartitionedTables {
+			tag, err := tx.Exec(ctx, `DELETE FROM `+quoteIdent(tb+"_default")+` WHERE day < $1::date`, cutoff.Format(time.DateOnly))
+			if err != nil {
+				return fmt.Errorf("delete old rows of %s_default: %w", tb, interpretError(err))
+			}
+			m.Deleted += tag.RowsAffected()
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM workflow_log_counts WHERE day < $1::date AND day <> ALL($2::date[])`,
+			cutoff.Format(time.DateOnly), failed)
+		return interpretError(err)
+	})
+	return errors.Join(append(errs, err)...)
 }
 
 // partitionName is flowrun_partition's name for tb's partition of day.

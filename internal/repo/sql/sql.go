@@ -128,6 +128,9 @@ func (s *Store) send(ctx context.Context, b *repo.Batch) error {
 	if len(b.AppLogs) > 0 {
 		batch.Queue(upsertLogs, logArgs(b.AppLogs)...)
 	}
+	if late := lateArgs(b, time.Now()); late != nil {
+		batch.Queue(recountLate, late...)
+	}
 	queueChat(batch, b)
 	return s.retry(ctx, func() error { return s.sendBatch(ctx, batch) })
 }
@@ -166,6 +169,9 @@ func (s *Store) copyIn(ctx context.Context, b *repo.Batch) error {
 			}
 		}
 		chat := &pgx.Batch{}
+		if late := lateArgs(b, time.Now()); late != nil {
+			chat.Queue(recountLate, late...)
+		}
 		if queueChat(chat, b); chat.Len() > 0 {
 			return tx.SendBatch(ctx, chat).Close()
 		}
@@ -308,15 +314,11 @@ func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunLi
 		where = append(where, "("+cond+")")
 	}
 	join := ` LEFT JOIN workflow_runs r ON r.id = l.workflow_run_id AND r.day = l.day AND r.app_id = l.app_id`
-	filter := ` WHERE ` + strings.Join(where, " AND ")
-	from := ` FROM workflow_app_logs l` + join + filter
-	count := ` FROM workflow_app_logs l` + filter
-	if joined {
-		count = from
-	}
+	from := ` FROM workflow_app_logs l` + join + ` WHERE ` + joinAnd(where)
 
 	batch := &pgx.Batch{}
-	batch.Queue(`SELECT count(*)`+count, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&res.Total) })
+	count, countArgs := countSQL(p, where, args, join, joined)
+	batch.Queue(count, countArgs...).QueryRow(func(row pgx.Row) error { return row.Scan(&res.Total) })
 	pageArgs := append(slices.Clone(args), res.Limit, (int64(res.Page)-1)*int64(res.Limit))
 	batch.Queue(`SELECT `+logColumns+`, r.id IS NOT NULL, `+joinedRunColumns+from+
 		fmt.Sprintf(` ORDER BY l.created_at DESC, l.id DESC LIMIT $%d OFFSET $%d`, len(args)+1, len(args)+2), pageArgs...).

@@ -244,10 +244,18 @@ func TestListUsesIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `RESET enable_seqscan`) }()
+	// Conversations of many users, so that the planner weighs the
+	// per-user indexes against the per-app one as it would in production.
+	if _, err := conn.Exec(ctx, `INSERT INTO conversations (id, app_id, session_id, created_at, updated_at, seq)
+		SELECT gen_random_uuid(), 'a', 'u' || (i % 500), now(), now(), 1 FROM generate_series(1, 5000) i;
+		ANALYZE conversations`); err != nil {
+		t.Fatal(err)
+	}
 	for query, index := range map[string]string{
-		`SELECT * FROM workflow_app_logs WHERE app_id = 'a' ORDER BY created_at DESC, id DESC LIMIT 20`:                            "workflow_app_logs_app_created_idx",
-		`SELECT * FROM workflow_app_logs WHERE app_id = 'a' AND session_id = 's' ORDER BY created_at DESC, id DESC LIMIT 20`:       "workflow_app_logs_app_session_idx",
-		`SELECT * FROM workflow_node_executions WHERE workflow_run_id = '` + repotest.NewID() + `' ORDER BY index, created_at, id`: "workflow_node_executions_run_idx",
+		`SELECT * FROM conversations WHERE app_id = 'a' AND NOT is_deleted AND NOT pending ORDER BY updated_at DESC, id DESC LIMIT 21 OFFSET 20`: "conversations_app_updated_idx",
+		`SELECT * FROM workflow_app_logs WHERE app_id = 'a' ORDER BY created_at DESC, id DESC LIMIT 20`:                                          "workflow_app_logs_app_created_idx",
+		`SELECT * FROM workflow_app_logs WHERE app_id = 'a' AND session_id = 's' ORDER BY created_at DESC, id DESC LIMIT 20`:                     "workflow_app_logs_app_session_idx",
+		`SELECT * FROM workflow_node_executions WHERE workflow_run_id = '` + repotest.NewID() + `' ORDER BY index, created_at, id`:               "workflow_node_executions_run_idx",
 		// Chat records.
 		`SELECT * FROM conversations WHERE app_id = 'a' AND session_id = 'u' AND NOT is_deleted AND NOT pending ORDER BY updated_at DESC, id DESC LIMIT 20`: "conversations_user_updated_idx",
 		`SELECT * FROM conversations WHERE app_id = 'a' AND session_id = 'u' AND NOT is_deleted AND NOT pending ORDER BY created_at, id LIMIT 20`:           "conversations_user_created_idx",
