@@ -54,6 +54,7 @@ func TestModesEndToEnd(t *testing.T) {
 			t.Setenv("REDIS_URL", redisURL)
 			t.Setenv("ASYNC_QUEUE", queue)
 			t.Setenv("ASYNC_SPOOL_DIR", t.TempDir())
+			t.Setenv("CONSOLE_KEY", consoleTestKey)
 
 			ctx := context.Background()
 			svc := startMain(t)
@@ -160,8 +161,43 @@ func TestModesEndToEnd(t *testing.T) {
 					}
 				}
 			}
+			checkConsole(t, addr, mode, "011d426b-e2e2-42bb-8167-17112d960102", runs.Items[0].Run.ID, n)
 			svc.stop(t)
 		})
+	}
+}
+
+const consoleTestKey = "console-e2e-key-0123456789"
+
+// checkConsole reads the console of the real server: the app's runs page
+// lists the stored runs, a run's page shows its node executions, and the
+// persister page shows the queue in async mode.
+func checkConsole(t *testing.T, addr, mode, appID, runID string, runs int) {
+	t.Helper()
+	page := func(path string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+addr+"/console"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+consoleTestKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("console %s: %d %s", path, resp.StatusCode, body)
+		}
+		return string(body)
+	}
+	if list := page("/apps/" + appID + "/runs"); !strings.Contains(list, runID) || !strings.Contains(list, fmt.Sprint(runs)) {
+		t.Errorf("console runs page of %s mode lists neither run %s nor the total %d:\n%s", mode, runID, runs, list)
+	}
+	if detail := page("/apps/" + appID + "/runs/" + runID); !strings.Contains(detail, runID) || !strings.Contains(detail, "timeline") {
+		t.Errorf("console run page of %s mode:\n%s", mode, detail)
+	}
+	health := page("/health")
+	if async := strings.Contains(health, `id="queue"`); async != (mode == "async") {
+		t.Errorf("console persister page in %s mode shows the queue: %v\n%s", mode, async, health)
 	}
 }
 
