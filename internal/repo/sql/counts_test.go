@@ -2,6 +2,7 @@ package sql_test
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,6 +32,39 @@ func wantTotal(logs map[string]*logRecord, p *repo.RunListParams) int64 {
 		n++
 	}
 	return n
+}
+
+// checkPages reads every page of three runs of each status list of apps a
+// and b, and compares them with the logs written, newest first.
+func checkPages(t *testing.T, s *reposql.Store, logs map[string]*logRecord, stage string) {
+	t.Helper()
+	for _, app := range []string{"a", "b"} {
+		for _, st := range []repo.Status{repo.StatusSucceeded, repo.StatusFailed, repo.StatusRunning, repo.StatusStopped} {
+			var want []string
+			for id, l := range logs {
+				if l.app == app && l.status == st {
+					want = append(want, id)
+				}
+			}
+			slices.SortFunc(want, func(x, y string) int { return logs[y].created.Compare(logs[x].created) })
+			var got []string
+			for page := 1; ; page++ {
+				res, err := s.RunList(t.Context(), &repo.RunListParams{AppID: app, Status: st, Page: page, Limit: 3})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, it := range res.Items {
+					got = append(got, it.Log.WorkflowRunID)
+				}
+				if !res.HasMore || page > 100 {
+					break
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: pages of app %s, status %s: %v, want %v", stage, app, st, got, want)
+			}
+		}
+	}
 }
 
 // TestLogCounts: the runs list's totals, summed from the counts of sealed
@@ -109,6 +143,7 @@ func TestLogCounts(t *testing.T) {
 	}
 	check := func(stage string) {
 		t.Helper()
+		checkPages(t, s, logs, stage)
 		for _, p := range params {
 			res, err := s.RunList(ctx, p)
 			if err != nil {

@@ -273,6 +273,14 @@ func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunLi
 		res.Limit = repo.DefaultLimit
 	}
 
+	if byStatus(p) {
+		if err := s.statusList(ctx, p, res); err != nil {
+			return nil, fmt.Errorf("list runs of app %s: %w", p.AppID, interpretError(err))
+		}
+		res.HasMore = res.Total > int64(res.Page)*int64(res.Limit)
+		return res, nil
+	}
+
 	// Filters are added only when set, so the planner sees simple
 	// predicates that the (app_id, created_at) and (app_id, session_id,
 	// created_at) indexes serve.
