@@ -26,6 +26,7 @@ import (
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/cli"
 	"github.com/flowrun/flowrun/internal/gctune"
 	"github.com/flowrun/flowrun/internal/logbuf"
 	"github.com/flowrun/flowrun/internal/nodes/code"
@@ -193,6 +194,14 @@ func (c config) memoryLimit() int64 {
 func main() {
 	// JavaScript code nodes run in worker processes of this same binary.
 	code.WorkerMain()
+	if help, msg := parseArgs(os.Args[1:]); help {
+		printUsage(os.Stdout)
+		os.Exit(0)
+	} else if msg != "" {
+		fmt.Fprintf(os.Stderr, "api: %s\n\n", msg)
+		printUsage(os.Stderr)
+		os.Exit(2)
+	}
 	os.Exit(serveProcess(os.Stderr))
 }
 
@@ -215,8 +224,8 @@ func serveProcess(logOut io.Writer, extra ...run.NodeType) int {
 // ones (an embedding program's own, or a test's).
 func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error {
 	var cfg config
-	if err := envconfig.Process("", &cfg); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	if err := cli.Config(&cfg); err != nil {
+		return err
 	}
 	// Lines are written in batches (one per request would cost a system
 	// call each); warnings and errors go out at once.
@@ -407,8 +416,9 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 	workflows.Set(srv)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return cli.ListenHint(err, "ADDR", cfg.Addr)
 	}
+	warnKeyless(ctx, store, logger)
 	logger.Info("listening", "addr", ln.Addr().String(), "apps", n, "apps_dir", cfg.AppsDir,
 		"repo_mode", cfg.WorkflowRepoMode, "admin_api", cfg.AdminAPIKey != "", "console", cons != nil)
 	return srv.Serve(ctx, ln)
@@ -461,4 +471,19 @@ func newLogger(cfg config, out *logbuf.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("configuration: invalid LOG_FORMAT %q: want text or json", cfg.LogFormat)
 	}
 	return slog.New(logbuf.Handler(h, out)), nil
+}
+
+// warnKeyless logs each app that has no API key: nobody can call it until
+// one is added (keys in apps.yaml, or the admin API).
+func warnKeyless(ctx context.Context, store app.Store, log *slog.Logger) {
+	apps, err := store.List(ctx)
+	if err != nil {
+		return
+	}
+	for _, a := range apps {
+		if keys, err := store.Keys(ctx, a.ID); err == nil && len(keys) == 0 {
+			log.Warn("app has no API key: nobody can call it; add keys in apps.yaml or with the admin API (POST /admin/apps/{id}/keys)",
+				"app_id", a.ID, "name", a.Name)
+		}
+	}
 }

@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowrun/flowrun/internal/cli"
 	"github.com/flowrun/flowrun/internal/gctune"
 	"github.com/flowrun/flowrun/internal/migrate"
 	"github.com/flowrun/flowrun/internal/opshttp"
@@ -65,12 +65,35 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
 
+// usageHead is the start of `persister -h`; the settings follow.
+const usageHead = `usage: persister
+       persister ` + migrate.Usage + `
+
+Without arguments, the persister drains the execution records that api
+replicas in async mode queue in Redis (asynq) into PostgreSQL, until SIGINT
+or SIGTERM. "persister migrate" reads DATABASE_URL only.
+
+Settings (variable, type, default):
+`
+
 func main() {
+	if args := os.Args[1:]; len(args) > 0 && (cli.IsHelp(args[0]) || args[0] != "migrate") {
+		out, status := os.Stdout, 0
+		if !cli.IsHelp(args[0]) {
+			out, status = os.Stderr, 2
+			fmt.Fprintf(out, "persister: unexpected argument %q\n\n", args[0])
+		}
+		cli.Usage(out, usageHead, &config{})
+		os.Exit(status)
+	}
 	gctune.Set(defaultGCPercent, defaultMemoryLimit)
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := mainErr(ctx, os.Args[1:], log); err != nil {
+	if err := mainErr(ctx, os.Args[1:], log); errors.Is(err, cli.ErrConfig) {
+		fmt.Fprintln(os.Stderr, "persister:", err)
+		os.Exit(2)
+	} else if err != nil {
 		log.Error("persister failed", "error", err)
 		os.Exit(1)
 	}
@@ -82,7 +105,7 @@ func mainErr(ctx context.Context, args []string, log *slog.Logger) error {
 		var mc struct {
 			DatabaseURL string `envconfig:"DATABASE_URL" required:"true"`
 		}
-		if err := envconfig.Process("", &mc); err != nil {
+		if err := cli.Config(&mc); err != nil {
 			return err
 		}
 		return runMigrate(ctx, mc.DatabaseURL, args[1:])
@@ -90,7 +113,7 @@ func mainErr(ctx context.Context, args []string, log *slog.Logger) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unknown command %q (want no argument, or %s)", args[0], migrate.Usage)
 	}
-	if err := envconfig.Process("", &cfg); err != nil {
+	if err := cli.Config(&cfg); err != nil {
 		return err
 	}
 	log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))

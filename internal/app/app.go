@@ -131,6 +131,9 @@ func New(c Compiler, id, workflowID string, dsl []byte) (*App, error) {
 // CheckID reports an error wrapping ErrInvalid unless id is a UUID in its
 // canonical 36-character form.
 func CheckID(what, id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: %s is missing", ErrInvalid, what)
+	}
 	if len(id) != 36 {
 		return fmt.Errorf("%w: %s %q is not a UUID", ErrInvalid, what, run.Clip(id))
 	}
