@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"path"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -26,8 +28,14 @@ type composeDoc struct {
 		DependsOn   map[string]struct {
 			Condition string `yaml:"condition"`
 		} `yaml:"depends_on"`
-		Ports   []string `yaml:"ports"`
-		Volumes []string `yaml:"volumes"`
+		Ports       []string `yaml:"ports"`
+		Volumes     []string `yaml:"volumes"`
+		Healthcheck struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
+		StopGracePeriod string `yaml:"stop_grace_period"`
+		PullPolicy      string `yaml:"pull_policy"`
+		Restart         string `yaml:"restart"`
 	} `yaml:"services"`
 	Volumes map[string]any `yaml:"volumes"`
 }
@@ -181,4 +189,80 @@ func envNames(t *testing.T, typ reflect.Type) map[string]bool {
 		}
 	}
 	return out
+}
+
+// TestComposeStarts checks what a first `docker compose up` on fresh
+// volumes needs, and a `docker compose stop`: healthchecks over the TCP
+// paths clients use (PostgreSQL's image first runs a socket-only server
+// while it initialises), one image built once, migrate ordered after a
+// healthy PostgreSQL, api and persister healthchecks on their own
+// listeners, and grace periods above their shutdown budgets.
+func TestComposeStarts(t *testing.T) {
+	t.Parallel()
+	doc, _ := readCompose(t)
+	hc := func(name string) string { return strings.Join(doc.Services[name].Healthcheck.Test, " ") }
+	if got := hc("postgres"); !strings.Contains(got, "pg_isready") || !strings.Contains(got, "-h 127.0.0.1") {
+		t.Errorf("postgres healthcheck %q: want pg_isready over TCP (-h 127.0.0.1)", got)
+	}
+	if got := hc("redis"); !strings.Contains(got, "-h 127.0.0.1") {
+		t.Errorf("redis healthcheck %q: want redis-cli over TCP", got)
+	}
+	if doc.Services["migrate"].DependsOn["postgres"].Condition != "service_healthy" {
+		t.Error("migrate must wait for a healthy PostgreSQL")
+	}
+
+	built := 0
+	image := doc.Services["migrate"].Image
+	for name, svc := range doc.Services {
+		if svc.Build != nil {
+			built++
+		}
+		if name == "migrate" || name == "api" || name == "persister" {
+			if svc.Image == "" || svc.Image != image {
+				t.Errorf("service %s runs image %q, want the one image %q", name, svc.Image, image)
+			}
+			if name != "migrate" && (svc.Build != nil || svc.PullPolicy != "never") {
+				t.Errorf("service %s must use the image migrate builds (no build, pull_policy: never)", name)
+			}
+		}
+	}
+	if built != 1 {
+		t.Errorf("%d services build an image, want 1", built)
+	}
+
+	api := doc.Services["api"]
+	budget := duration(t, api.Environment["SHUTDOWN_TIMEOUT"]) + duration(t, api.Environment["SHUTDOWN_GRACE"])
+	if grace := duration(t, api.StopGracePeriod); grace <= budget {
+		t.Errorf("api stop_grace_period %v must exceed SHUTDOWN_TIMEOUT + SHUTDOWN_GRACE = %v", grace, budget)
+	}
+	pers := doc.Services["persister"]
+	if grace := duration(t, pers.StopGracePeriod); grace <= duration(t, pers.Environment["SHUTDOWN_TIMEOUT"]) {
+		t.Errorf("persister stop_grace_period %v must exceed its SHUTDOWN_TIMEOUT", grace)
+	}
+	for name, want := range map[string]string{
+		"api":       portOf(t, api.Environment["ADDR"]) + "/readyz",
+		"persister": portOf(t, pers.Environment["PERSISTER_METRICS_ADDR"]) + "/healthz",
+	} {
+		if got := hc(name); !strings.Contains(got, "http://127.0.0.1:"+want) {
+			t.Errorf("%s healthcheck %q: want a GET of http://127.0.0.1:%s", name, got, want)
+		}
+	}
+}
+
+func duration(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatalf("duration %q: %v", s, err)
+	}
+	return d
+}
+
+func portOf(t *testing.T, addr string) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	return port
 }

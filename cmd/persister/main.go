@@ -102,13 +102,11 @@ func main() {
 func mainErr(ctx context.Context, args []string, log *slog.Logger) error {
 	var cfg config
 	if len(args) > 0 && args[0] == "migrate" {
-		var mc struct {
-			DatabaseURL string `envconfig:"DATABASE_URL" required:"true"`
-		}
+		var mc migrateConfig
 		if err := cli.Config(&mc); err != nil {
 			return err
 		}
-		return runMigrate(ctx, mc.DatabaseURL, args[1:])
+		return runMigrate(ctx, mc, args[1:])
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("unknown command %q (want no argument, or %s)", args[0], migrate.Usage)
@@ -121,8 +119,16 @@ func mainErr(ctx context.Context, args []string, log *slog.Logger) error {
 	return serve(ctx, cfg, log, ready)
 }
 
-func runMigrate(ctx context.Context, url string, args []string) error {
-	pool, err := reposql.Open(ctx, reposql.OpenConfig{URL: url, MaxConns: 2})
+// migrateConfig is what `persister migrate` reads.
+type migrateConfig struct {
+	DatabaseURL string `envconfig:"DATABASE_URL" required:"true"`
+	// Wait is how long to wait for PostgreSQL to answer: on a first
+	// start (docker compose up), it starts beside the migration.
+	Wait time.Duration `envconfig:"MIGRATE_WAIT" default:"60s"`
+}
+
+func runMigrate(ctx context.Context, cfg migrateConfig, args []string) error {
+	pool, err := reposql.Open(ctx, reposql.OpenConfig{URL: cfg.DatabaseURL, MaxConns: 2, Wait: cfg.Wait})
 	if err != nil {
 		return err
 	}

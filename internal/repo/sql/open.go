@@ -2,12 +2,14 @@ package sql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flowrun/flowrun/internal/migrate"
+	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/migrations"
 )
 
@@ -21,6 +23,10 @@ type OpenConfig struct {
 	// a transaction-scoped advisory lock, so replicas starting together
 	// apply each migration once.
 	Migrate bool
+	// Wait is how long Open keeps trying to reach a server that does not
+	// answer yet (0: one try), as on a first start, where the database
+	// starts beside its clients.
+	Wait time.Duration
 }
 
 // Open connects a pool and checks that the server answers (fail fast, so a
@@ -37,9 +43,7 @@ func Open(ctx context.Context, cfg OpenConfig) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect database: %w", err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
+	if err := ping(ctx, pool, cfg.Wait); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect database: %w", err)
 	}
@@ -54,4 +58,25 @@ func Open(ctx context.Context, cfg OpenConfig) (*pgxpool.Pool, error) {
 		}
 	}
 	return pool, nil
+}
+
+// ping checks that the server answers, trying again every half second
+// for up to wait while it is unreachable.
+func ping(ctx context.Context, pool *pgxpool.Pool, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := pool.Ping(pctx)
+		cancel()
+		if err == nil || !errors.Is(interpretError(err), repo.ErrUnavailable) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
