@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,7 +222,7 @@ func sameAt(path, key string, got, want any) error {
 		if !ok {
 			return fmt.Errorf("%s is %v, the README shows an object", path, got)
 		}
-		gk, wk := keys(g), keys(w)
+		gk, wk := slices.Sorted(maps.Keys(g)), slices.Sorted(maps.Keys(w))
 		if !slices.Equal(gk, wk) {
 			return fmt.Errorf("%s has keys %v, the README shows %v", path, gk, wk)
 		}
@@ -247,13 +248,4 @@ func sameAt(path, key string, got, want any) error {
 		return fmt.Errorf("%s is %v, the README shows %v", path, got, want)
 	}
 	return nil
-}
-
-func keys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
