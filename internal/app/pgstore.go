@@ -16,8 +16,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flowrun/flowrun/internal/pgerr"
 )
 
 // NotifyChannel is the PostgreSQL channel on which Postgres stores announce
@@ -546,19 +547,15 @@ func (p *Postgres) inTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.
 }
 
 // interpretError translates pgx errors into the package's sentinels,
-// keeping the original in the chain. It is the only place that knows
-// driver error codes.
+// keeping the original in the chain (internal/pgerr knows the codes).
 func interpretError(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case pgErr.Code == "23505": // unique_violation: a key already in use
-			return fmt.Errorf("%w: %w", ErrConflict, err)
-		case pgErr.Code == "23503": // foreign_key_violation: the app is gone
-			return fmt.Errorf("%w: %w", ErrNotFound, err)
-		case strings.HasPrefix(pgErr.Code, "22"): // data exception, e.g. NUL in text
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
+	switch pgerr.Classify(err) {
+	case pgerr.Unique: // a key already in use
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	case pgerr.ForeignKey: // the app is gone
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case pgerr.BadValue: // e.g. NUL in text
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return err
 }

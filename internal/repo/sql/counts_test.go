@@ -179,8 +179,8 @@ func TestLogCounts(t *testing.T) {
 	// and its log of day -7 arrive, a log of day -4 whose run is not
 	// written.
 	write("a", logs[runs[2*len(statuses)+2]].created, repo.StatusFailed, 9, true, false, runs[2*len(statuses)+2])
-	write("b", day(-7), repo.StatusSucceeded, 5, true, true, "")
-	write("b", day(-4), "", 0, false, true, "")
+	write("b", day(-7).Add(time.Minute), repo.StatusSucceeded, 5, true, true, "")
+	write("b", day(-4).Add(time.Minute), "", 0, false, true, "")
 	check("late writes")
 
 	// The next day: one more day sealed.

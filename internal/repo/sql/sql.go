@@ -24,17 +24,14 @@ package sql
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/flowrun/flowrun/internal/pgerr"
 	"github.com/flowrun/flowrun/internal/repo"
 )
 
@@ -182,8 +179,7 @@ func (s *Store) copyIn(ctx context.Context, b *repo.Batch) error {
 // existed reports a plain INSERT's unique_violation on a primary key (and
 // not flowrun_conflict's, which names no constraint).
 func existed(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && strings.HasSuffix(pgErr.ConstraintName, "_pkey")
+	return pgerr.Classify(err) == pgerr.Unique && strings.HasSuffix(pgerr.Constraint(err), "_pkey")
 }
 
 // retry runs write, again (up to maxAttempts in all) while it loses a
@@ -208,10 +204,7 @@ func (s *Store) sendBatch(ctx context.Context, batch *pgx.Batch) error {
 	return br.Close()
 }
 
-func retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
-}
+func retryable(err error) bool { return pgerr.Classify(err) == pgerr.Retry }
 
 // RunGet implements repo.Reader.
 func (s *Store) RunGet(ctx context.Context, p *repo.RunGetParams) (*repo.WorkflowRun, error) {
@@ -346,37 +339,16 @@ func (s *Store) RunList(ctx context.Context, p *repo.RunListParams) (*repo.RunLi
 }
 
 // interpretError translates pgx errors into the repo sentinels, keeping the
-// original in the chain. It is the only place that knows driver errors.
+// original in the chain (internal/pgerr knows the codes).
 func interpretError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
+	switch pgerr.Classify(err) {
+	case pgerr.NoRows:
 		return fmt.Errorf("%w: %w", repo.ErrNotFound, err)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case pgErr.Code == "23505": // unique_violation, and flowrun_conflict
-			return fmt.Errorf("%w: %w", repo.ErrConflict, err)
-		case strings.HasPrefix(pgErr.Code, "22"): // data exception: bad value
-			return fmt.Errorf("%w: %w", repo.ErrInvalid, err)
-		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
-			pgErr.Code == "53300", // too_many_connections
-			pgErr.Code == "57P01", // admin_shutdown
-			pgErr.Code == "57P02", // crash_shutdown
-			pgErr.Code == "57P03": // cannot_connect_now
-			return fmt.Errorf("%w: %w", repo.ErrUnavailable, err)
-		}
-		return err
-	}
-	var connectErr *pgconn.ConnectError
-	var netErr net.Error
-	if errors.As(err, &connectErr) || errors.As(err, &netErr) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err) {
+	case pgerr.Unique: // and flowrun_conflict
+		return fmt.Errorf("%w: %w", repo.ErrConflict, err)
+	case pgerr.BadValue:
+		return fmt.Errorf("%w: %w", repo.ErrInvalid, err)
+	case pgerr.Unavailable:
 		return fmt.Errorf("%w: %w", repo.ErrUnavailable, err)
 	}
 	return err
