@@ -478,9 +478,9 @@ func TestBodyBinary(t *testing.T) {
 			t.Fatalf("body %v", got)
 		}
 	})
-	t.Run("local_file is unavailable", func(t *testing.T) {
+	t.Run("local_file of no upload", func(t *testing.T) {
 		o := h.runWithEnvFiles(t, chainDoc(nil, binary("env", "f")), map[string]any{"f": map[string]any{"type": "document", "transfer_method": "local_file", "related_id": "upload-1", "filename": "doc.pdf"}})
-		wantFailure(t, o.http(t), ErrTypeFileFetch, `cannot read file "doc.pdf" (transfer_method local_file): flowrun has no file store`)
+		wantFailure(t, o.http(t), ErrTypeFileFetch, `cannot read file "doc.pdf": file not found: upload upload-1`)
 	})
 	t.Run("remote 404", func(t *testing.T) {
 		o := h.runWithEnvFiles(t, chainDoc(nil, binary("env", "f")), map[string]any{"f": map[string]any{"type": "custom", "transfer_method": "remote_url", "remote_url": files.URL + "/missing"}})
