@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 
 	"github.com/flowrun/flowrun/internal/app"
@@ -91,7 +92,7 @@ func strs(v any) []string {
 	return out
 }
 
-// whole reads a DSL integer (decoded as float64 or int64).
+// whole reads a DSL integer (a json.Number, float64 or int64).
 func whole(v any) (int, bool) {
 	switch x := v.(type) {
 	case float64:
@@ -102,6 +103,10 @@ func whole(v any) (int, bool) {
 		return int(x), true
 	case int:
 		return x, true
+	case json.Number:
+		if n, err := x.Int64(); err == nil && n >= 0 && n < 1<<31 {
+			return int(n), true
+		}
 	}
 	return 0, false
 }
