@@ -67,7 +67,9 @@ func TestReader(t *testing.T) {
 	r := files.NewReader(files.ReaderConfig{Store: st, Client: guarded(t, "127.0.0.1"), MaxBytes: 50})
 	strict := files.NewReader(files.ReaderConfig{Store: st, Client: guarded(t), MaxBytes: 50})
 	local := map[string]any{"transfer_method": "local_file", "related_id": id}
-	remote := func(p string) map[string]any { return map[string]any{"transfer_method": "remote_url", "remote_url": srv.URL + p} }
+	remote := func(p string) map[string]any {
+		return map[string]any{"transfer_method": "remote_url", "remote_url": srv.URL + p}
+	}
 
 	tests := []struct {
 		name   string
