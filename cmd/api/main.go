@@ -118,6 +118,7 @@ type config struct {
 	RecordsMaintenanceInterval time.Duration `envconfig:"RECORDS_MAINTENANCE_INTERVAL" default:"1h"`
 
 	Nodes nodeConfig
+	Files fileConfig
 
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"text"`
@@ -256,8 +257,11 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 	if cfg.AsyncSpoolDir != "" {
 		protect = append(protect, cfg.AsyncSpoolDir)
 	}
-	var workflows workflowtool.Deferred
-	nodes, stopNodes, err := registry(ctx, cfg.Nodes, cfg.AppsDir, os.Environ(), protect, &workflows)
+	var (
+		workflows workflowtool.Deferred
+		uploads   uploadStore
+	)
+	nodes, stopNodes, err := registry(ctx, cfg.Nodes, cfg.AppsDir, os.Environ(), protect, &workflows, &uploads)
 	if err != nil {
 		return err
 	}
@@ -360,6 +364,11 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		parts.Start(ctx)
 		defer parts.Stop()
 	}
+	fileCfg, stopFiles, err := openFiles(ctx, cfg, st, &uploads, logger)
+	if err != nil {
+		return err
+	}
+	defer stopFiles()
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, cfg.Pprof, reg, logger)
 		if err != nil {
@@ -408,6 +417,7 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		StopWait:               cfg.ShutdownGrace / 2,
 		Suggester:              suggester,
 		Namer:                  namer,
+		Files:                  fileCfg,
 		Logger:                 logger,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowrun/flowrun/internal/files"
 	"github.com/flowrun/flowrun/internal/nodes/agent"
 	"github.com/flowrun/flowrun/internal/nodes/code"
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
@@ -67,16 +68,12 @@ type nodeConfig struct {
 // registry returns the node registry with every node type flowrun
 // supports, and a stop function for the code runtimes and tool
 // providers. appsDir is where tools.yaml is looked for; workflows runs
-// the apps workflow tools call (set once the API server exists).
-func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, protect []string, workflows *workflowtool.Deferred) (*run.Registry, func(), error) {
+// the apps workflow tools call (set once the API server exists); nodes
+// read the uploads of uploads.
+func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, protect []string, workflows *workflowtool.Deferred, uploads files.Opener) (*run.Registry, func(), error) {
 	reg := run.NewRegistry()
-	hc := httpreq.Config{
-		MaxConnectTimeout: time.Duration(nc.HTTPMaxConnect) * time.Second,
-		MaxReadTimeout:    time.Duration(nc.HTTPMaxRead) * time.Second,
-		MaxWriteTimeout:   time.Duration(nc.HTTPMaxWrite) * time.Second,
-		MaxTextSize:       nc.HTTPMaxText, MaxBinarySize: nc.HTTPMaxBinary,
-		Allow: nc.SSRFAllow, AllowPrivateNetworks: nc.SSRFAllowPrivate,
-	}
+	hc := httpConfig(nc)
+	hc.Uploads = uploads
 	if err := httpreq.Register(reg, hc); err != nil {
 		return nil, nil, fmt.Errorf("configuration: http-request: %w", err)
 	}

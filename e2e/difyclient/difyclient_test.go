@@ -30,6 +30,7 @@ import (
 const (
 	chain3Key = "app-flowrun-chain3-local-only"
 	chatKey   = "app-flowrun-chat-local-only"
+	filesKey  = "app-flowrun-file-info-local-only"
 )
 
 // tools are the binaries the test drives.
@@ -171,6 +172,7 @@ func TestDifyNodeSDK(t *testing.T) {
 	srv := start(t, ctx, tl.api, true, "ADDR=127.0.0.1:0", "APPS_DIR=../../examples", "WORKFLOW_REPO_MODE=memory")
 	tl.script(t, ctx, "e2e.mjs", srv.addr, chain3Key)
 	tl.script(t, ctx, "chat.mjs", srv.addr, chatKey)
+	tl.script(t, ctx, "files.mjs", srv.addr, filesKey)
 	srv.stop(t)
 }
 
@@ -217,6 +219,7 @@ func TestDifyNodeSDKChatModes(t *testing.T) {
 					"PERSISTER_METRICS_ADDR=127.0.0.1:0")
 			}
 			tl.script(t, ctx, "chat.mjs", srv.addr, chatKey)
+			tl.script(t, ctx, "files.mjs", srv.addr, filesKey)
 			srv.stop(t)
 		})
 	}

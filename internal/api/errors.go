@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/files"
 	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/run"
 )
@@ -168,6 +169,7 @@ var errorTable = []errorRow{
 	{match: is(ErrUserRequired), status: http.StatusBadRequest, code: "invalid_param", message: fixed(ErrUserRequired.Error())},
 	{match: is(ErrInvalidJSON), status: http.StatusBadRequest, code: "invalid_param", message: fixed(ErrInvalidJSON.Error())},
 	{match: as[*ParamError](), status: http.StatusBadRequest, code: "invalid_param", message: unwrapAs[*ParamError]()},
+	{match: as[*files.InputError](), status: http.StatusBadRequest, code: "invalid_param", message: unwrapAs[*files.InputError]()},
 	{match: as[*run.InputError](), status: http.StatusBadRequest, code: "invalid_param", message: unwrapAs[*run.InputError]()},
 	{match: as[*WorkflowIDFormatError](), status: http.StatusBadRequest, code: "bad_request", message: unwrapAs[*WorkflowIDFormatError]()},
 	{match: as[*WorkflowNotFoundError](), status: http.StatusNotFound, code: "not_found", message: unwrapAs[*WorkflowNotFoundError]()},
@@ -187,6 +189,14 @@ var errorTable = []errorRow{
 	{match: is(ErrPersistenceUnavailable), status: http.StatusServiceUnavailable, code: "persistence_unavailable", message: fixed(ErrPersistenceUnavailable.Error())},
 	// Only ever sent as a stream's error event (the response is a 200).
 	{match: is(ErrClientTooSlow), status: http.StatusTooManyRequests, code: "client_too_slow", message: fixed(ErrClientTooSlow.Error())},
+	// Upload and preview errors.
+	{match: is(ErrNoFileUploaded), status: http.StatusBadRequest, code: "no_file_uploaded", message: fixed(ErrNoFileUploaded.Error())},
+	{match: is(ErrTooManyFiles), status: http.StatusBadRequest, code: "too_many_files", message: fixed(ErrTooManyFiles.Error())},
+	{match: is(ErrUnsupportedFileType), status: http.StatusUnsupportedMediaType, code: "unsupported_file_type", message: fixed(ErrUnsupportedFileType.Error())},
+	{match: is(ErrFilenameNotExists), status: http.StatusBadRequest, code: "filename_not_exists_error", message: fixed(ErrFilenameNotExists.Error())},
+	{match: is(ErrFileTooLarge), status: http.StatusRequestEntityTooLarge, code: "file_too_large", message: fixed(ErrFileTooLarge.Error())},
+	{match: is(ErrFileNotFound), status: http.StatusNotFound, code: "file_not_found", message: fixed(ErrFileNotFound.Error())},
+	{match: is(files.ErrSignature), status: http.StatusForbidden, code: "forbidden", message: fixed(files.ErrSignature.Error())},
 	// Run-log API errors.
 	{match: is(repo.ErrNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRunNotFound.Error())},
 	{match: is(repo.ErrUnavailable), status: http.StatusServiceUnavailable, code: "persistence_unavailable", message: fixed(ErrPersistenceUnavailable.Error())},

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/files"
 	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/run"
 )
@@ -115,6 +116,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	inputs, err := a.Workflow.PrepareInputs(req.inputs)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sc := files.Scope{AppID: a.ID, BaseURL: s.baseURL(r)}
+	if req.files, err = s.resolveFiles(r.Context(), a, sc, inputs, req.files); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

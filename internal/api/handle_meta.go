@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 
+	"github.com/flowrun/flowrun/internal/files"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -123,12 +124,14 @@ func (s *Server) handleParameters(w http.ResponseWriter, r *http.Request) {
 	}
 	e.key("system_parameters")
 	e.open()
+	lim := s.cfg.Files.Limits
 	for _, kv := range []struct {
 		k string
 		v int64
 	}{
-		{"image_file_size_limit", 10}, {"video_file_size_limit", 100}, {"audio_file_size_limit", 50},
-		{"file_size_limit", 15}, {"workflow_file_upload_limit", 10},
+		// The upload limits in force, in MB (MiB) as Dify reports them.
+		{"image_file_size_limit", lim.Image / files.MiB}, {"video_file_size_limit", lim.Video / files.MiB}, {"audio_file_size_limit", lim.Audio / files.MiB},
+		{"file_size_limit", lim.File / files.MiB}, {"workflow_file_upload_limit", 10},
 	} {
 		e.key(kv.k)
 		e.int(kv.v)

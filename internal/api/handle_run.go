@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/files"
 	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/run"
 )
@@ -201,6 +202,12 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	inputs, err := a.Workflow.PrepareInputs(req.inputs)
 	if err != nil {
+		s.release(a.ID)
+		s.writeError(w, r, err)
+		return
+	}
+	sc := files.Scope{AppID: a.ID, BaseURL: s.baseURL(r), Strict: true}
+	if req.files, err = s.resolveFiles(r.Context(), a, sc, inputs, req.files); err != nil {
 		s.release(a.ID)
 		s.writeError(w, r, err)
 		return

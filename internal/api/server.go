@@ -103,6 +103,8 @@ type Config struct {
 	// API (default: Reader, when it is a repo.ChatReader). Chat records
 	// are written through Writer with the runs'.
 	Chats repo.ChatReader
+	// Files configures uploads and the file inputs of runs.
+	Files Files
 	// Suggester generates suggested questions after an answer (nil: none
 	// are suggested, as when Dify's model fails).
 	Suggester Suggester
@@ -206,6 +208,7 @@ func (c Config) withDefaults() Config {
 	if c.NewID == nil {
 		c.NewID = run.NewID
 	}
+	c.Files = c.Files.withDefaults()
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
@@ -317,6 +320,9 @@ func (s *Server) routes() http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Route("/admin", s.adminRoutes)
+	// Signed URLs of uploads (source_url, a File's url): no API key, the
+	// signature is the credential (Dify serves them outside /v1 too).
+	r.Get("/files/{file_id}/file-preview", s.handleSignedPreview)
 	if s.cfg.Console != nil {
 		r.Mount("/console", s.cfg.Console)
 	}
@@ -344,6 +350,8 @@ func (s *Server) routes() http.Handler {
 			r.Get("/app/feedbacks", s.handleFeedbacks)
 			r.Get("/info", s.handleInfo)
 			r.Get("/parameters", s.handleParameters)
+			r.Post("/files/upload", s.handleUpload)
+			r.Get("/files/{file_id}/preview", s.handlePreview)
 		})
 	}
 	service(r)

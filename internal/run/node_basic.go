@@ -42,6 +42,12 @@ type InputVar struct {
 	Default     any      `json:"default"`
 	Description string   `json:"description"`
 	Hide        bool     `json:"hide"`
+	// AllowedFileTypes, AllowedFileExtensions and AllowedFileUploadMethods
+	// restrict the files of file and file-list variables (checked by the
+	// API when it resolves them, see package files).
+	AllowedFileTypes         []string `json:"allowed_file_types"`
+	AllowedFileExtensions    []string `json:"allowed_file_extensions"`
+	AllowedFileUploadMethods []string `json:"allowed_file_upload_methods"`
 	// Raw is the variable as written in the DSL, served verbatim by
 	// GET /parameters.
 	Raw map[string]any `json:"-"`
@@ -130,6 +136,10 @@ func (v *InputVar) fail(format string, args ...any) error {
 }
 
 func (v *InputVar) validate(val any) (any, error) {
+	if val == "" && !v.Required && (v.Type == "file" || v.Type == "file-list") {
+		// Dify's form sends "" for a file left empty.
+		val = nil
+	}
 	if val == nil {
 		if v.Required {
 			return nil, v.fail("%s is required in input form", v.Variable)

@@ -86,6 +86,15 @@ func (p *Pool) Get(sel Selector) (any, bool) {
 	for _, attr := range sel[2:] {
 		switch x := v.(type) {
 		case map[string]any:
+			if isFile(x) {
+				// A File's attributes (FileAttribute): an unknown one
+				// is a variable that does not exist.
+				if !fileAttributes[attr] {
+					return nil, false
+				}
+				v = fileAttr(x, attr)
+				continue
+			}
 			if v, ok = x[attr]; !ok {
 				return nil, false
 			}

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/files"
 )
 
 // Defaults, as in Dify (HTTP_REQUEST_MAX_CONNECT_TIMEOUT,
@@ -65,6 +67,10 @@ type Config struct {
 	// under corp.example but not corp.example itself). A host name entry
 	// admits every address the name resolves to.
 	Allow []string
+
+	// Uploads is the file store whose uploads (local_file files of the
+	// run's app) the node may send (nil: none can be sent).
+	Uploads files.Opener
 
 	// Resolver resolves host names (default net.DefaultResolver).
 	Resolver Resolver

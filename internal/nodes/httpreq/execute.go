@@ -390,7 +390,7 @@ func (n *node) buildBody(ctx context.Context, pool *run.Pool) (*reqBody, error) 
 		if len(sel) < 2 || !ok || !isFile(f) {
 			return nil, nodeErrf(ErrTypeFileFetch, "cannot fetch file with selector %s", pyList(sel))
 		}
-		data, err := n.download(ctx, f)
+		data, err := n.download(ctx, pool, f)
 		if err != nil {
 			return nil, err
 		}
@@ -471,7 +471,7 @@ func (n *node) multipartBody(ctx context.Context, pool *run.Pool) (*reqBody, err
 			if !sendable(f) {
 				continue
 			}
-			data, err := n.download(ctx, f)
+			data, err := n.download(ctx, pool, f)
 			if err != nil {
 				return nil, err
 			}

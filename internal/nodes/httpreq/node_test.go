@@ -13,6 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
+	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/repo/disk"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -478,9 +482,39 @@ func TestBodyBinary(t *testing.T) {
 			t.Fatalf("body %v", got)
 		}
 	})
-	t.Run("local_file is unavailable", func(t *testing.T) {
+	t.Run("local_file of no upload", func(t *testing.T) {
 		o := h.runWithEnvFiles(t, chainDoc(nil, binary("env", "f")), map[string]any{"f": map[string]any{"type": "document", "transfer_method": "local_file", "related_id": "upload-1", "filename": "doc.pdf"}})
-		wantFailure(t, o.http(t), ErrTypeFileFetch, `cannot read file "doc.pdf" (transfer_method local_file): flowrun has no file store`)
+		wantFailure(t, o.http(t), ErrTypeFileFetch, `cannot read file "doc.pdf": file not found: upload upload-1`)
+	})
+	t.Run("local_file from the store, of the run's app only", func(t *testing.T) {
+		st, err := disk.New(disk.Config{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]string{"app-1": uuid.NewString(), "app-2": uuid.NewString()}
+		for app, id := range ids {
+			if err := st.Put(context.Background(), &repo.Upload{ID: id, AppID: app}, strings.NewReader("bytes of "+app)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := allowStub()
+		cfg.Uploads = st
+		hs := newHarness(t, cfg)
+		file := func(id string) map[string]any {
+			return map[string]any{"f": map[string]any{"type": "document", "transfer_method": "local_file", "related_id": id, "filename": "doc.txt"}}
+		}
+		wantSucceeded(t, hs.runWithEnvFiles(t, chainDoc(nil, binary("env", "f")), file(ids["app-1"])))
+		var got []byte
+		for _, r := range s.requests() {
+			if r.Method == "PUT" {
+				got = r.Body
+			}
+		}
+		if string(got) != "bytes of app-1" {
+			t.Fatalf("body %q", got)
+		}
+		o := hs.runWithEnvFiles(t, chainDoc(nil, binary("env", "f")), file(ids["app-2"]))
+		wantFailure(t, o.http(t), ErrTypeFileFetch, "file not found")
 	})
 	t.Run("remote 404", func(t *testing.T) {
 		o := h.runWithEnvFiles(t, chainDoc(nil, binary("env", "f")), map[string]any{"f": map[string]any{"type": "custom", "transfer_method": "remote_url", "remote_url": files.URL + "/missing"}})
