@@ -1,7 +1,6 @@
 package code
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	_ "embed"
@@ -19,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowrun/flowrun/internal/procpool"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -387,7 +387,7 @@ func (p *pyRunner) run(ctx context.Context, code string, inputs map[string]any) 
 				return nil, cause
 			}
 			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w after %s (the Python process was killed)", ErrTimeout, p.cfg.Timeout)}
-		case errors.Is(ioErr, errLineTooLong):
+		case errors.Is(ioErr, procpool.ErrLineTooLong):
 			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: limit %d bytes", ErrResultTooLarge, p.cfg.MaxResultBytes)}
 		}
 		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: %s", ErrWorkerDied, c.describeExit())}
@@ -410,42 +410,6 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-var errLineTooLong = errors.New("reply line too long")
-
-// readLine reads one '\n'-terminated line of at most max bytes.
-func readLine(r *bufio.Reader, max int) ([]byte, error) {
-	var buf []byte
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if len(buf)+len(chunk) > max+1 {
-			return nil, errLineTooLong
-		}
-		if err == nil {
-			if buf == nil {
-				return append([]byte(nil), chunk[:len(chunk)-1]...), nil
-			}
-			buf = append(buf, chunk...)
-			return buf[:len(buf)-1], nil
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return nil, err
-		}
-		buf = append(buf, chunk...)
-	}
-}
-
-// describeStatus explains a child's or the zygote's wait status.
-func describeStatus(ws syscall.WaitStatus) string {
-	switch {
-	case ws.Signaled() && ws.Signal() == syscall.SIGXCPU:
-		return "CPU time limit exceeded"
-	case ws.Signaled():
-		return fmt.Sprintf("killed by signal %s", ws.Signal())
-	default:
-		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
-	}
 }
 
 // tailBuffer keeps the last max bytes written to it.
