@@ -26,6 +26,7 @@ import (
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/docextract"
 	"github.com/flowrun/flowrun/internal/gctune"
 	"github.com/flowrun/flowrun/internal/logbuf"
 	"github.com/flowrun/flowrun/internal/nodes/code"
@@ -191,8 +192,10 @@ func (c config) memoryLimit() int64 {
 }
 
 func main() {
-	// JavaScript code nodes run in worker processes of this same binary.
+	// JavaScript code nodes and document extraction run in worker
+	// processes of this same binary.
 	code.WorkerMain()
+	docextract.WorkerMain()
 	os.Exit(serveProcess(os.Stderr))
 }
 

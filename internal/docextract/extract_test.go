@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/docextract/fixture"
 )
 
 // Each want below is the text Dify 1.12's document_extractor/node.py
@@ -12,14 +14,14 @@ import (
 // libraries it calls (named in each case); the PDF case was checked
 // against PDFium, the engine of pypdfium2.
 func TestExtract(t *testing.T) {
-	docx := docxOf(t,
-		wp("Title")+
-			`<w:p><w:r><w:t>a</w:t><w:tab/><w:t>b</w:t><w:br/><w:t>c</w:t><w:br w:type="page"/></w:r></w:p>`+
-			`<w:tbl><w:tr>`+wtc("", "H1")+wtc("", "H2", "x")+`</w:tr><w:tr>`+wtc("", "1")+wtc("", "2")+`</w:tr></w:tbl>`+
-			`<w:tbl><w:tr>`+wtc("", " ")+`</w:tr></w:tbl>`+
-			wp("End")+
-			`<w:p><w:hyperlink r:id="rId9"><w:r><w:t>link</w:t></w:r></w:hyperlink><w:ins><w:r><w:t>tracked</w:t></w:r></w:ins></w:p>`+
-			`<w:tbl><w:tr>`+wtc(`<w:tcPr><w:gridSpan w:val="2"/></w:tcPr>`, "wide")+`</w:tr><w:tr>`+wtc(`<w:tcPr><w:vMerge w:val="restart"/></w:tcPr>`, "top")+wtc("", "r")+`</w:tr><w:tr>`+wtc(`<w:tcPr><w:vMerge/></w:tcPr>`)+wtc("", "s")+`</w:tr></w:tbl>`)
+	docx := fixture.Docx(
+		fixture.P("Title") +
+			`<w:p><w:r><w:t>a</w:t><w:tab/><w:t>b</w:t><w:br/><w:t>c</w:t><w:br w:type="page"/></w:r></w:p>` +
+			`<w:tbl><w:tr>` + fixture.Cell("", "H1") + fixture.Cell("", "H2", "x") + `</w:tr><w:tr>` + fixture.Cell("", "1") + fixture.Cell("", "2") + `</w:tr></w:tbl>` +
+			`<w:tbl><w:tr>` + fixture.Cell("", " ") + `</w:tr></w:tbl>` +
+			fixture.P("End") +
+			`<w:p><w:hyperlink r:id="rId9"><w:r><w:t>link</w:t></w:r></w:hyperlink><w:ins><w:r><w:t>tracked</w:t></w:r></w:ins></w:p>` +
+			`<w:tbl><w:tr>` + fixture.Cell(`<w:tcPr><w:gridSpan w:val="2"/></w:tcPr>`, "wide") + `</w:tr><w:tr>` + fixture.Cell(`<w:tcPr><w:vMerge w:val="restart"/></w:tcPr>`, "top") + fixture.Cell("", "r") + `</w:tr><w:tr>` + fixture.Cell(`<w:tcPr><w:vMerge/></w:tcPr>`) + fixture.Cell("", "s") + `</w:tr></w:tbl>`)
 	cases := []struct {
 		name string
 		kind Kind
@@ -57,7 +59,7 @@ func TestExtract(t *testing.T) {
 		{"docx", KindDocx, docx,
 			"Title\na\tb\nc\n| H1 | H2<br>x |\n| --- | --- |\n| 1 | 2 |\n\nEnd\nlink\n| wide | wide |\n| --- | --- |\n| top | r |\n| top | s |\n"},
 		// pypdfium2: get_text_range of each page, concatenated.
-		{"pdf", KindPDF, pdfOf([]string{"Hello", "World"}, []string{"Page two"}), "Hello\r\nWorldPage two"},
+		{"pdf", KindPDF, fixture.PDF([]string{"Hello", "World"}, []string{"Page two"}), "Hello\r\nWorldPage two"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
