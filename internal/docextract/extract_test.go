@@ -58,6 +58,21 @@ func TestExtract(t *testing.T) {
 		// python-docx paragraphs and tables in body order.
 		{"docx", KindDocx, docx,
 			"Title\na\tb\nc\n| H1 | H2<br>x |\n| --- | --- |\n| 1 | 2 |\n\nEnd\nlink\n| wide | wide |\n| --- | --- |\n| top | r |\n| top | s |\n"},
+		// pandas.read_excel (openpyxl) per sheet, Dify's markdown table:
+		// NA strings and blanks are NaN, an int column with a NaN is
+		// float, rows of objects print each value's str(), an all-NaN
+		// row is dropped, a date is a Timestamp; in sheet 2 the int
+		// column prints as float beside a float column (iterrows).
+		{"xlsx", KindExcel, fixture.XLSX([]string{"name", "qty", "Ada", "NA", "a", "b"},
+			`<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c><c r="D1" t="s"><v>1</v></c></row>`+
+				`<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2"><v>3</v></c><c r="C2"><v>1.5</v></c><c r="D2" t="inlineStr"><is><t>x`+"\n"+`y</t></is></c></row>`+
+				`<row r="3"/>`+
+				`<row r="4"><c r="A4" t="s"><v>3</v></c><c r="B4"><v>4</v></c><c r="D4" t="str"><v>z</v></c></row>`+
+				`<row r="5"><c r="A5" t="b"><v>1</v></c><c r="B5"><v>5</v></c><c r="C5"><v>2</v></c><c r="D5" s="1"><v>45000</v></c></row>`,
+			`<row r="1"><c r="A1" t="s"><v>4</v></c><c r="B1" t="s"><v>5</v></c></row>`+
+				`<row r="2"><c r="A2"><v>1</v></c><c r="B2"><v>2.5</v></c></row><row r="3"><c r="A3"><v>3</v></c><c r="B3"><v>4</v></c></row>`),
+			"| name | qty | Unnamed: 2 | qty.1 |\n| ---- | --- | ---------- | ----- |\n| Ada | 3.0 | 1.5 | x y |\n| nan | 4.0 | nan | z |\n| True | 5.0 | 2.0 | 2023-03-15 00:00:00 |\n\n" +
+				"| a | b |\n| - | - |\n| 1.0 | 2.5 |\n| 3.0 | 4.0 |\n\n"},
 		// pypdfium2: get_text_range of each page, concatenated.
 		{"pdf", KindPDF, fixture.PDF([]string{"Hello", "World"}, []string{"Page two"}), "Hello\r\nWorldPage two"},
 	}
