@@ -112,3 +112,14 @@ func convert(ctx context.Context, k Kind, data []byte, lim Limits) (string, erro
 	}
 	return "", unsupported("Unsupported Extension Type: %s", k)
 }
+
+// InProcess extracts in the calling process, without the isolation of
+// Workers: for tests and for documents that are trusted.
+type InProcess struct {
+	Limits Limits
+}
+
+// Extract converts data, a document of kind k, with Extract.
+func (p InProcess) Extract(ctx context.Context, k Kind, data []byte) (string, error) {
+	return Extract(ctx, k, data, p.Limits)
+}
