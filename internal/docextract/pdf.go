@@ -52,13 +52,6 @@ func SetPDFConfig(c PDFConfig) {
 	pdfEngine.cfg = c
 }
 
-// warmPDF starts the PDF engine, so that the first PDF does not wait for
-// it.
-func warmPDF() error {
-	_, err := pdfInstance()
-	return err
-}
-
 func pdfInstance() (pdfium.Pdfium, error) {
 	pdfEngine.once.Do(func() {
 		cfg := pdfEngine.cfg

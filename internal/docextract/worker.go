@@ -71,9 +71,9 @@ func WorkerMain() {
 		fmt.Fprintln(os.Stderr, "flowrun document worker:", err)
 		os.Exit(2)
 	}
+	// PDFium loads with the first PDF (a fraction of a second from the
+	// compilation cache), so that idle workers cost no CPU at start.
 	SetPDFConfig(cfg.PDF)
-	// PDFium loads while the worker waits for its first document.
-	go func() { _ = warmPDF() }()
 	os.Exit(serve(cfg, os.Stdin, os.Stdout))
 }
 

@@ -2,11 +2,13 @@ package procpool
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"runtime/debug"
 	"syscall"
+	"time"
 )
 
 // ErrLineTooLong is returned by ReadLine for a line over its limit.
@@ -65,4 +67,23 @@ func LimitMemory(limit int64) error {
 	// of address space it never touches, while RLIMIT_DATA counts the
 	// private writable memory it really maps (Linux 4.7 and later).
 	return syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: uint64(limit), Max: uint64(limit)})
+}
+
+// Retry calls try until it succeeds or ctx ends, waiting 100 ms after the
+// first failure and twice as long after each next one, up to 30 s.
+func Retry(ctx context.Context, try func() error) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if try() == nil {
+			return
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
 }

@@ -206,27 +206,19 @@ func (p *Pool) replace(w *Proc) {
 	go func() {
 		defer p.wg.Done()
 		<-w.exited
-		backoff := 100 * time.Millisecond
-		for p.base.Err() == nil {
+		Retry(p.base, func() error {
 			nw, err := p.spawn(p.base)
-			if err == nil {
-				if p.base.Err() != nil {
-					nw.kill()
-					<-nw.exited
-					return
-				}
-				p.idle <- nw
-				return
+			if err != nil {
+				return err
 			}
-			t := time.NewTimer(backoff)
-			select {
-			case <-p.base.Done():
-				t.Stop()
-				return
-			case <-t.C:
+			if p.base.Err() != nil {
+				nw.kill()
+				<-nw.exited
+				return nil
 			}
-			backoff = min(2*backoff, 30*time.Second)
-		}
+			p.idle <- nw
+			return nil
+		})
 	}()
 }
 
@@ -237,7 +229,7 @@ type Proc struct {
 	Out    *bufio.Reader
 	cmd    *exec.Cmd
 	outF   *os.File
-	stderr *headBuffer
+	stderr *Capture
 	exited chan struct{}
 	name   string
 }
@@ -260,7 +252,7 @@ func (p *Pool) spawn(ctx context.Context) (*Proc, error) {
 	cmd.Env = p.cfg.Env
 	cmd.Dir = "/"
 	cmd.Stdin, cmd.Stdout = inR, outW
-	head := &headBuffer{max: 4 << 10}
+	head := &Capture{Max: 4 << 10}
 	cmd.Stderr = head
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = time.Second
@@ -321,27 +313,4 @@ func (w *Proc) describeExit() string {
 		s += ": " + t
 	}
 	return s
-}
-
-// headBuffer keeps the first max bytes written to it: a Go worker's fatal
-// error comes first, its long goroutine dump after.
-type headBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (h *headBuffer) Write(p []byte) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if n := h.max - len(h.b); n > 0 {
-		h.b = append(h.b, p[:min(n, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (h *headBuffer) String() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return strings.TrimSpace(string(h.b))
 }

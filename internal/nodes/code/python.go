@@ -1,7 +1,6 @@
 package code
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/base64"
@@ -262,31 +261,22 @@ func (p *pyRunner) watch(z *zygote) {
 	p.wg.Add(1)
 	p.mu.Unlock()
 	defer p.wg.Done()
-	backoff := 100 * time.Millisecond
-	for p.base.Err() == nil {
+	procpool.Retry(p.base, func() error {
 		nz, err := p.spawn(p.base)
-		if err == nil {
-			p.mu.Lock()
-			if p.closed {
-				p.mu.Unlock()
-				nz.kill()
-				return
-			}
-			p.z = nz
-			nz.fork(p.owed)
-			p.owed = 0
-			p.mu.Unlock()
-			return
+		if err != nil {
+			return err
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-p.base.Done():
-			t.Stop()
-			return
-		case <-t.C:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			nz.kill()
+			return nil
 		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
+		p.z = nz
+		nz.fork(p.owed)
+		p.owed = 0
+		return nil
+	})
 }
 
 // acquire takes a call slot and a warm child.
@@ -410,27 +400,4 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.TrimSpace(t.b))
 }

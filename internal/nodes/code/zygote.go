@@ -25,7 +25,7 @@ import (
 type zygote struct {
 	cmd    *exec.Cmd
 	ctl    *net.UnixConn
-	stderr *tailBuffer
+	stderr *procpool.Capture
 	exited chan struct{}
 	reader chan struct{} // closed when the control reader returns
 	ready  chan zygoteReady
@@ -68,7 +68,7 @@ func (p *pyRunner) startZygote(netns, drop bool) (*zygote, error) {
 	cmd.Env = workerEnv
 	cmd.Dir = "/"
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3
-	tail := &tailBuffer{max: 8 << 10}
+	tail := &procpool.Capture{Max: 8 << 10, Tail: true}
 	cmd.Stderr = tail
 	cmd.SysProcAttr = p.sysProcAttr(netns, drop)
 	cmd.WaitDelay = time.Second

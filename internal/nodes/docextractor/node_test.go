@@ -130,31 +130,19 @@ func (h *harness) run(t *testing.T, extra map[string]any, inputs map[string]any)
 	if err != nil {
 		t.Fatalf("inputs: %v", err)
 	}
-	var rec recorder
-	info := h.eng.Run(context.Background(), wf, run.Params{RunID: "r", AppID: "app-1", WorkflowID: "w", UserID: "u", Inputs: in}, &rec)
-	return outcome{info: info, node: rec.node("doc")}
-}
-
-type recorder struct {
-	mu     sync.Mutex
-	events []*run.Event
-}
-
-func (r *recorder) OnEvent(e *run.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) node(id string) *run.NodeRun {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range r.events {
-		if e.Type == run.EventNodeFinished && e.Node.NodeID == id {
-			return e.Node
-		}
-	}
-	return nil
+	var mu sync.Mutex
+	var finished *run.NodeRun
+	info := h.eng.Run(context.Background(), wf, run.Params{RunID: "r", AppID: "app-1", WorkflowID: "w", UserID: "u", Inputs: in},
+		run.ListenerFunc(func(e *run.Event) {
+			if e.Type == run.EventNodeFinished && e.Node.NodeID == "doc" {
+				mu.Lock()
+				finished = e.Node
+				mu.Unlock()
+			}
+		}))
+	mu.Lock()
+	defer mu.Unlock()
+	return outcome{info: info, node: finished}
 }
 
 func mustJSON(t *testing.T, v any) string {
