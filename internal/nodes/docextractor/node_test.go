@@ -28,6 +28,13 @@ var testLimits = docextract.Limits{MaxText: 1 << 20, MaxEntry: 4 << 20, MaxUnzip
 
 func TestMain(m *testing.M) {
 	docextract.WorkerMain()
+	// Fill PDFium's compilation cache here, without a deadline: compiling
+	// takes seconds (tens under -race) on a machine without the cache,
+	// more than a worker's timeout.
+	if _, err := docextract.Extract(context.Background(), docextract.KindPDF, fixture.PDF([]string{"warm"}), docextract.Limits{}); err != nil {
+		fmt.Fprintln(os.Stderr, "PDFium:", err)
+		os.Exit(1)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := docextract.NewWorkers(ctx, docextract.WorkerConfig{Workers: 2, MemoryLimit: 512 << 20, Timeout: 30 * time.Second, Limits: testLimits})
 	if err == nil {
