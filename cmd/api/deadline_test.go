@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/internal/docextract"
 	"github.com/flowrun/flowrun/internal/nodes/code"
 	"github.com/flowrun/flowrun/internal/run"
 )
@@ -24,9 +25,10 @@ import (
 const childEnv = "FLOWRUN_TEST_API_PROCESS"
 
 // TestMain also lets this binary serve as the JavaScript code workers
-// that runMain's code runner starts, as the api binary does.
+// and document workers that runMain starts, as the api binary does.
 func TestMain(m *testing.M) {
 	code.WorkerMain()
+	docextract.WorkerMain()
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(serveProcess(os.Stderr, deafNode))
 	}

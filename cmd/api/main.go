@@ -27,6 +27,7 @@ import (
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
 	"github.com/flowrun/flowrun/internal/cli"
+	"github.com/flowrun/flowrun/internal/docextract"
 	"github.com/flowrun/flowrun/internal/gctune"
 	"github.com/flowrun/flowrun/internal/logbuf"
 	"github.com/flowrun/flowrun/internal/nodes/code"
@@ -193,8 +194,10 @@ func (c config) memoryLimit() int64 {
 }
 
 func main() {
-	// JavaScript code nodes run in worker processes of this same binary.
+	// JavaScript code nodes and document extraction run in worker
+	// processes of this same binary.
 	code.WorkerMain()
+	docextract.WorkerMain()
 	if help, msg := parseArgs(os.Args[1:]); help {
 		printUsage(os.Stdout)
 		os.Exit(0)

@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/flowrun/flowrun/internal/docextract"
 	"github.com/flowrun/flowrun/internal/files"
 	"github.com/flowrun/flowrun/internal/nodes/agent"
 	"github.com/flowrun/flowrun/internal/nodes/code"
+	"github.com/flowrun/flowrun/internal/nodes/docextractor"
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
 	"github.com/flowrun/flowrun/internal/nodes/llm"
 	"github.com/flowrun/flowrun/internal/nodes/tool"
@@ -63,6 +66,15 @@ type nodeConfig struct {
 	SuggestPrompt      string  `envconfig:"SUGGESTED_QUESTIONS_PROMPT"`
 	SuggestMaxTokens   int     `envconfig:"SUGGESTED_QUESTIONS_MAX_TOKENS" default:"256"`
 	SuggestTemperature float64 `envconfig:"SUGGESTED_QUESTIONS_TEMPERATURE" default:"0"`
+	// The document-extractor node (docs/nodes.md).
+	DocWorkers     int           `envconfig:"DOCUMENT_EXTRACTOR_WORKERS" default:"2"`
+	DocMemory      int64         `envconfig:"DOCUMENT_EXTRACTOR_MEMORY_LIMIT" default:"1073741824"`
+	DocTimeout     time.Duration `envconfig:"DOCUMENT_EXTRACTOR_TIMEOUT" default:"60s"`
+	DocMaxInput    int64         `envconfig:"DOCUMENT_EXTRACTOR_MAX_INPUT_BYTES" default:"52428800"`
+	DocMaxText     int64         `envconfig:"DOCUMENT_EXTRACTOR_MAX_TEXT_BYTES" default:"16777216"`
+	DocMaxEntry    int64         `envconfig:"DOCUMENT_EXTRACTOR_MAX_ENTRY_BYTES" default:"67108864"`
+	DocMaxUnzipped int64         `envconfig:"DOCUMENT_EXTRACTOR_MAX_UNZIPPED_BYTES" default:"268435456"`
+	DocPDFCache    string        `envconfig:"DOCUMENT_EXTRACTOR_PDF_CACHE_DIR"`
 }
 
 // registry returns the node registry with every node type flowrun
@@ -139,12 +151,53 @@ func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, prote
 	}
 	tool.Register(reg, toolReg, tool.Config{MaxOutputBytes: nc.ToolMaxOutput})
 	agent.Register(reg, models, toolReg)
+	docs, err := documentExtractor(ctx, reg, nc, fileOpener(guard, uploads, nc.DocMaxInput))
+	if err != nil {
+		runner.Stop(context.Background())
+		_ = toolReg.Close()
+		return nil, nil, err
+	}
 	return reg, func() {
+		docs.Stop()
 		runner.Stop(context.Background())
 		if err := toolReg.Close(); err != nil {
 			slog.Warn("closing tool providers", "err", err)
 		}
 	}, nil
+}
+
+// fileOpener is where the document-extractor node reads a file's bytes:
+// uploads of the run's app from the file store, data: URLs, and
+// remote_url files through the SSRF guard, up to the extractor's input
+// limit.
+func fileOpener(dial func(ctx context.Context, network, addr string) (net.Conn, error), uploads files.Opener, maxBytes int64) docextractor.Opener {
+	return files.NewReader(files.ReaderConfig{
+		Store:    uploads,
+		Client:   &http.Client{Transport: &http.Transport{DialContext: dial, Proxy: nil}},
+		MaxBytes: maxBytes,
+	})
+}
+
+// documentExtractor starts the document workers and registers the
+// document-extractor node reading files through opener.
+func documentExtractor(ctx context.Context, reg *run.Registry, nc nodeConfig, opener docextractor.Opener) (*docextract.Workers, error) {
+	workers, err := docextract.NewWorkers(ctx, docextract.WorkerConfig{
+		Workers: nc.DocWorkers, MemoryLimit: nc.DocMemory, Timeout: nc.DocTimeout,
+		Limits: docextract.Limits{MaxText: nc.DocMaxText, MaxEntry: nc.DocMaxEntry, MaxUnzipped: nc.DocMaxUnzipped},
+		PDF:    docextract.PDFConfig{CacheDir: nc.DocPDFCache},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: document-extractor: %w", err)
+	}
+	if err := workers.Start(ctx); err != nil {
+		return nil, fmt.Errorf("document-extractor workers: %w", err)
+	}
+	err = docextractor.Register(reg, docextractor.Config{Opener: opener, Extractor: workers, MaxInputBytes: nc.DocMaxInput})
+	if err != nil {
+		workers.Stop()
+		return nil, fmt.Errorf("configuration: document-extractor: %w", err)
+	}
+	return workers, nil
 }
 
 // llmConfig reads LLM_PROVIDERS and LLM_PROVIDER_<KEY>_* (docs/nodes.md).

@@ -148,3 +148,7 @@ func yamlFloat(s string) (any, error) {
 	}
 	return sign * f, nil
 }
+
+// ResolvePlainYAML returns the value PyYAML's SafeLoader gives the plain
+// scalar s, as resolvePlain does (a timestamp stays its text).
+func ResolvePlainYAML(s string) (any, error) { return resolvePlain(s) }

@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/flowrun/flowrun/internal/procpool"
 )
 
 // confineJSWorker limits a JavaScript worker: its address space, no new
@@ -13,7 +15,7 @@ import (
 // goja gives scripts no system calls at all; this bounds what a bug in it
 // could reach.
 func confineJSWorker(cfg jsWorkerConfig) error {
-	if err := limitWorkerMemory(cfg.MemoryLimit); err != nil {
+	if err := procpool.LimitMemory(cfg.MemoryLimit); err != nil {
 		return fmt.Errorf("memory limit: %w", err)
 	}
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -38,4 +40,12 @@ func filterJSWorker() []unix.SockFilter {
 	f.deny(retEPERM, unix.SYS_EXECVE, unix.SYS_EXECVEAT, unix.SYS_SOCKET, unix.SYS_SOCKETPAIR)
 	f.ret(retAllow)
 	return f
+}
+
+// ConfineWorker confines a worker process of another package (see
+// procpool) as a JavaScript worker is confined: memoryLimit bytes of
+// memory (0: no limit), no new privileges, not dumpable, and the same
+// seccomp filter. Call it before the worker reads its first request.
+func ConfineWorker(memoryLimit int64) error {
+	return confineJSWorker(jsWorkerConfig{MemoryLimit: memoryLimit})
 }

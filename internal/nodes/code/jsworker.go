@@ -8,16 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"runtime/debug"
-	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/dop251/goja"
 
+	"github.com/flowrun/flowrun/internal/procpool"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -77,13 +73,13 @@ func serveJS(cfg jsWorkerConfig, in io.Reader, out io.Writer) int {
 	r := bufio.NewReaderSize(in, 64<<10)
 	w := bufio.NewWriterSize(out, 64<<10)
 	enc := json.NewEncoder(w)
-	if _, err := w.WriteString("{\"ready\":true}\n"); err != nil || w.Flush() != nil {
+	if procpool.Ready(w) != nil || w.Flush() != nil {
 		return 1
 	}
 	// The next call's runtime is built while the worker waits for it.
 	next, _ := newJSVM(cfg.MaxString, cfg.MaxStack)
 	for {
-		line, err := readLine(r, 1<<30)
+		line, err := procpool.ReadLine(r, 1<<30)
 		if err != nil {
 			return 0
 		}
@@ -135,268 +131,38 @@ func runJS(cfg jsWorkerConfig, progs *programCache, vm *jsVM, req jsRequest) jsR
 	return jsReply{Result: json.RawMessage(out)}
 }
 
-// jsProc is a running worker process.
-type jsProc struct {
-	cmd    *exec.Cmd
-	in     *os.File
-	outF   *os.File
-	out    *bufio.Reader
-	stderr *headBuffer
-	exited chan struct{}
-}
-
-// headBuffer keeps the first max bytes written to it: a Go worker's fatal
-// error comes first, its long goroutine dump after.
-type headBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (h *headBuffer) Write(p []byte) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if n := h.max - len(h.b); n > 0 {
-		h.b = append(h.b, p[:min(n, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (h *headBuffer) String() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return strings.TrimSpace(string(h.b))
-}
-
-// jsRunner keeps a pool of worker processes.
+// jsRunner runs JavaScript in a pool of worker processes.
 type jsRunner struct {
-	cfg    Config
-	exe    string
-	env    []string
-	base   context.Context
-	idle   chan *jsProc
-	starts atomic.Int64
-
-	mu     sync.Mutex
-	closed bool
-	busy   int
-	wg     sync.WaitGroup
+	cfg  Config
+	base context.Context
+	pool *procpool.Pool
 }
 
 func newJSRunner(cfg Config, base context.Context) (*jsRunner, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find this binary for JavaScript workers: %w", err)
-	}
 	wc, err := json.Marshal(jsWorkerConfig{Timeout: cfg.Timeout, MaxResult: cfg.MaxResultBytes,
 		MaxString: cfg.JSMaxStringLength, MaxStack: cfg.JSMaxCallStackSize, MemoryLimit: cfg.JSMemoryLimit})
 	if err != nil {
 		return nil, err
 	}
-	return &jsRunner{
-		cfg:  cfg,
-		exe:  exe,
-		env:  []string{workerEnvVar + "=javascript", workerEnvVar + "_CONFIG=" + string(wc), "GOMAXPROCS=1", "GOTRACEBACK=none"},
-		base: base,
-		idle: make(chan *jsProc, cfg.JSPoolSize),
-	}, nil
+	pool, err := procpool.New(base, procpool.Config{
+		Name: "JavaScript worker", Size: cfg.JSPoolSize, Hint: " (does main call code.WorkerMain first?)",
+		Env: []string{workerEnvVar + "=javascript", workerEnvVar + "_CONFIG=" + string(wc), "GOMAXPROCS=1", "GOTRACEBACK=none"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &jsRunner{cfg: cfg, base: base, pool: pool}, nil
 }
 
 // start starts the pool's workers; it fails if one cannot start.
-func (j *jsRunner) start(ctx context.Context) error {
-	for range j.cfg.JSPoolSize {
-		p, err := j.spawn(ctx)
-		if err != nil {
-			j.stop()
-			return err
-		}
-		j.idle <- p
-	}
-	return nil
-}
+func (j *jsRunner) start(ctx context.Context) error { return j.pool.Start(ctx) }
 
 // stop kills every worker and waits for calls and replacements to end
 // (base is cancelled by the Runner first, so calls kill their workers).
-func (j *jsRunner) stop() {
-	j.mu.Lock()
-	j.closed = true
-	j.mu.Unlock()
-	j.wg.Wait()
-	for {
-		select {
-		case p := <-j.idle:
-			p.kill()
-			<-p.exited
-		default:
-			return
-		}
-	}
-}
-
-// spawn starts a worker and waits for its ready line.
-func (j *jsRunner) spawn(ctx context.Context) (*jsProc, error) {
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		return nil, err
-	}
-	// -test.run keeps a test binary that forgot WorkerMain from running
-	// its tests again; the service's binary ignores it.
-	cmd := exec.Command(j.exe, "-test.run=^$")
-	cmd.Env = j.env
-	cmd.Dir = "/"
-	cmd.Stdin, cmd.Stdout = inR, outW
-	tail := &headBuffer{max: 4 << 10}
-	cmd.Stderr = tail
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = time.Second
-	err = cmd.Start()
-	inR.Close()
-	outW.Close()
-	if err != nil {
-		inW.Close()
-		outR.Close()
-		return nil, fmt.Errorf("start JavaScript worker: %w", err)
-	}
-	p := &jsProc{cmd: cmd, in: inW, outF: outR, out: bufio.NewReaderSize(outR, 64<<10), stderr: tail, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(p.exited)
-	}()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	stop := context.AfterFunc(ctx, p.kill)
-	line, err := readLine(p.out, 1<<10)
-	stop()
-	if err != nil || string(line) != `{"ready":true}` {
-		p.kill()
-		<-p.exited
-		return nil, fmt.Errorf("JavaScript worker did not start (does main call code.WorkerMain first?): %s", p.describeExit())
-	}
-	j.starts.Add(1)
-	return p, nil
-}
-
-func (p *jsProc) kill() {
-	if p.cmd.Process != nil {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		_ = p.cmd.Process.Kill()
-	}
-	_ = p.in.Close()
-	_ = p.outF.Close()
-}
-
-// describeExit explains why a worker died.
-func (p *jsProc) describeExit() string {
-	t := time.NewTimer(2 * time.Second)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-	case <-t.C:
-		return "the worker did not exit"
-	}
-	s := "the worker exited"
-	if ps := p.cmd.ProcessState; ps != nil {
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
-			s = "the worker " + describeStatus(ws)
-		}
-	}
-	if t := p.stderr.String(); t != "" {
-		s += ": " + firstLine(t)
-	}
-	return s
-}
-
-// outOfMemory reports whether a dead worker ran out of memory.
-func (p *jsProc) outOfMemory() bool {
-	s := p.stderr.String()
-	// The last form is the race detector's (test binaries).
-	return strings.Contains(s, "out of memory") || strings.Contains(s, "cannot allocate memory") ||
-		strings.Contains(s, "failed to allocate")
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
-}
-
-// replace kills p and starts a worker in its place in the background.
-func (j *jsRunner) replace(p *jsProc) {
-	p.kill()
-	j.mu.Lock()
-	if j.closed {
-		j.mu.Unlock()
-		<-p.exited
-		return
-	}
-	j.wg.Add(1)
-	j.mu.Unlock()
-	go func() {
-		defer j.wg.Done()
-		<-p.exited
-		backoff := 100 * time.Millisecond
-		for j.base.Err() == nil {
-			np, err := j.spawn(j.base)
-			if err == nil {
-				if j.base.Err() != nil {
-					np.kill()
-					<-np.exited
-					return
-				}
-				j.idle <- np
-				return
-			}
-			t := time.NewTimer(backoff)
-			select {
-			case <-j.base.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			backoff = min(2*backoff, 30*time.Second)
-		}
-	}()
-}
-
-func (j *jsRunner) acquire(ctx context.Context) (*jsProc, error) {
-	j.mu.Lock()
-	if j.closed {
-		j.mu.Unlock()
-		return nil, ErrStopped
-	}
-	j.wg.Add(1)
-	j.busy++
-	j.mu.Unlock()
-	select {
-	case p := <-j.idle:
-		return p, nil
-	case <-ctx.Done():
-		j.done()
-		return nil, context.Cause(ctx)
-	case <-j.base.Done():
-		j.done()
-		return nil, ErrStopped
-	}
-}
-
-func (j *jsRunner) done() {
-	j.mu.Lock()
-	j.busy--
-	j.mu.Unlock()
-	j.wg.Done()
-}
+func (j *jsRunner) stop() { j.pool.Stop() }
 
 // activeCount reports calls in flight (waiting for a worker included).
-func (j *jsRunner) activeCount() int {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.busy
-}
+func (j *jsRunner) activeCount() int { return j.pool.Active() }
 
 // run executes code in a worker and returns main's result as JSON.
 func (j *jsRunner) run(ctx context.Context, code string, inputs map[string]any) ([]byte, error) {
@@ -412,47 +178,46 @@ func (j *jsRunner) run(ctx context.Context, code string, inputs map[string]any) 
 		return nil, execError("cannot pass inputs to code: %v", err)
 	}
 	req = append(req, '\n')
-	p, err := j.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer j.done()
 	// The worker interrupts the script at Timeout; the kill a second
 	// later covers a native call that never looks at interrupts.
 	hard, cancel := context.WithTimeoutCause(ctx, j.cfg.Timeout+time.Second, ErrTimeout)
 	defer cancel()
-	stop := context.AfterFunc(hard, p.kill)
-	stopBase := context.AfterFunc(j.base, p.kill)
-	var line []byte
-	_, ioErr := p.in.Write(req)
-	if ioErr == nil {
-		line, ioErr = readLine(p.out, j.cfg.MaxResultBytes+(64<<10))
-	}
-	notKilled := stop()
-	notKilled = stopBase() && notKilled
-	if ioErr != nil || !notKilled {
-		j.replace(p)
+	var rep jsReply
+	err = j.pool.Do(hard, func(p *procpool.Proc) error {
+		if _, err := p.In.Write(req); err != nil {
+			return err
+		}
+		line, err := procpool.ReadLine(p.Out, j.cfg.MaxResultBytes+(64<<10))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(line, &rep); err != nil {
+			return fmt.Errorf("%w: %v", errBadReply, err)
+		}
+		return nil
+	})
+	var f *procpool.Failure
+	switch {
+	case errors.Is(err, procpool.ErrStopped):
+		return nil, ErrStopped
+	case errors.As(err, &f):
 		switch {
-		case j.base.Err() != nil:
-			return nil, ErrStopped
 		case hard.Err() != nil:
 			if cause := context.Cause(hard); !errors.Is(cause, ErrTimeout) {
 				return nil, cause
 			}
 			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w after %s (the JavaScript worker was killed)", ErrTimeout, j.cfg.Timeout)}
-		case errors.Is(ioErr, errLineTooLong):
+		case errors.Is(err, procpool.ErrLineTooLong):
 			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: limit %d bytes", ErrResultTooLarge, j.cfg.MaxResultBytes)}
-		case p.outOfMemory():
+		case errors.Is(err, errBadReply):
+			return nil, execError("invalid reply from the JavaScript worker: %v", f.Err)
+		case f.OutOfMemory():
 			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: JavaScript used more than %d bytes", ErrMemoryLimit, j.cfg.JSMemoryLimit)}
 		}
-		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: %s", ErrWorkerDied, p.describeExit())}
+		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: %s", ErrWorkerDied, f.Exit())}
+	case err != nil:
+		return nil, err
 	}
-	var rep jsReply
-	if err := json.Unmarshal(line, &rep); err != nil {
-		j.replace(p)
-		return nil, execError("invalid reply from the JavaScript worker: %v", err)
-	}
-	j.idle <- p
 	switch rep.Kind {
 	case "timeout":
 		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w after %s", ErrTimeout, j.cfg.Timeout)}
@@ -465,24 +230,12 @@ func (j *jsRunner) run(ctx context.Context, code string, inputs map[string]any) 
 	return rep.Result, nil
 }
 
+// errBadReply marks a reply the service cannot decode.
+var errBadReply = errors.New("invalid reply")
+
 // apiPrograms caches compilation on the service's side, so that a syntax
 // error is reported without a round trip and a worker sees only code
 // that compiles.
 var apiPrograms = newProgramCache(256)
 
 func compileJSCached(code string) (*goja.Program, error) { return apiPrograms.get(code) }
-
-// limitWorkerMemory applies the worker's memory limit and tells
-// the Go runtime about it, so the collector works hard before the kernel
-// refuses memory.
-func limitWorkerMemory(limit int64) error {
-	if limit <= 0 {
-		return nil
-	}
-	limit *= raceFactor
-	debug.SetMemoryLimit(limit / 2)
-	// RLIMIT_DATA, not RLIMIT_AS: the Go runtime reserves over a gigabyte
-	// of address space it never touches, while RLIMIT_DATA counts the
-	// private writable memory it really maps (Linux 4.7 and later).
-	return syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: uint64(limit), Max: uint64(limit)})
-}

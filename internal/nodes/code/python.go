@@ -1,8 +1,6 @@
 package code
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/base64"
@@ -19,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowrun/flowrun/internal/procpool"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -262,31 +261,22 @@ func (p *pyRunner) watch(z *zygote) {
 	p.wg.Add(1)
 	p.mu.Unlock()
 	defer p.wg.Done()
-	backoff := 100 * time.Millisecond
-	for p.base.Err() == nil {
+	procpool.Retry(p.base, func() error {
 		nz, err := p.spawn(p.base)
-		if err == nil {
-			p.mu.Lock()
-			if p.closed {
-				p.mu.Unlock()
-				nz.kill()
-				return
-			}
-			p.z = nz
-			nz.fork(p.owed)
-			p.owed = 0
-			p.mu.Unlock()
-			return
+		if err != nil {
+			return err
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-p.base.Done():
-			t.Stop()
-			return
-		case <-t.C:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			nz.kill()
+			return nil
 		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
+		p.z = nz
+		nz.fork(p.owed)
+		p.owed = 0
+		return nil
+	})
 }
 
 // acquire takes a call slot and a warm child.
@@ -387,7 +377,7 @@ func (p *pyRunner) run(ctx context.Context, code string, inputs map[string]any) 
 				return nil, cause
 			}
 			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w after %s (the Python process was killed)", ErrTimeout, p.cfg.Timeout)}
-		case errors.Is(ioErr, errLineTooLong):
+		case errors.Is(ioErr, procpool.ErrLineTooLong):
 			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: limit %d bytes", ErrResultTooLarge, p.cfg.MaxResultBytes)}
 		}
 		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: %s", ErrWorkerDied, c.describeExit())}
@@ -410,63 +400,4 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-var errLineTooLong = errors.New("reply line too long")
-
-// readLine reads one '\n'-terminated line of at most max bytes.
-func readLine(r *bufio.Reader, max int) ([]byte, error) {
-	var buf []byte
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if len(buf)+len(chunk) > max+1 {
-			return nil, errLineTooLong
-		}
-		if err == nil {
-			if buf == nil {
-				return append([]byte(nil), chunk[:len(chunk)-1]...), nil
-			}
-			buf = append(buf, chunk...)
-			return buf[:len(buf)-1], nil
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return nil, err
-		}
-		buf = append(buf, chunk...)
-	}
-}
-
-// describeStatus explains a child's or the zygote's wait status.
-func describeStatus(ws syscall.WaitStatus) string {
-	switch {
-	case ws.Signaled() && ws.Signal() == syscall.SIGXCPU:
-		return "CPU time limit exceeded"
-	case ws.Signaled():
-		return fmt.Sprintf("killed by signal %s", ws.Signal())
-	default:
-		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
-	}
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.TrimSpace(t.b))
 }

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/procpool"
 )
 
 // zygote is one running zygote.py: the control socket to it, and the
@@ -23,7 +25,7 @@ import (
 type zygote struct {
 	cmd    *exec.Cmd
 	ctl    *net.UnixConn
-	stderr *tailBuffer
+	stderr *procpool.Capture
 	exited chan struct{}
 	reader chan struct{} // closed when the control reader returns
 	ready  chan zygoteReady
@@ -66,7 +68,7 @@ func (p *pyRunner) startZygote(netns, drop bool) (*zygote, error) {
 	cmd.Env = workerEnv
 	cmd.Dir = "/"
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3
-	tail := &tailBuffer{max: 8 << 10}
+	tail := &procpool.Capture{Max: 8 << 10, Tail: true}
 	cmd.Stderr = tail
 	cmd.SysProcAttr = p.sysProcAttr(netns, drop)
 	cmd.WaitDelay = time.Second
@@ -225,7 +227,7 @@ func (z *zygote) describeExit() string {
 	s := "did not exit"
 	if ps := z.cmd.ProcessState; ps != nil {
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
-			s = describeStatus(ws)
+			s = procpool.DescribeStatus(ws)
 		}
 	}
 	if t := z.stderr.String(); t != "" {
@@ -242,7 +244,7 @@ func (c *pyChild) call(ctx context.Context, req []byte, max int, dial DialFunc, 
 	}
 	r := bufio.NewReaderSize(c.conn, 16<<10)
 	for conns := 0; ; {
-		line, err := readLine(r, max)
+		line, err := procpool.ReadLine(r, max)
 		if err != nil || dial == nil || !bytes.HasPrefix(line, connectPrefix) {
 			return line, err
 		}
@@ -338,7 +340,7 @@ func (c *pyChild) describeExit() string {
 		c.z.mu.Lock()
 		delete(c.z.statuses, c.pid)
 		c.z.mu.Unlock()
-		return "the Python process " + describeStatus(ws)
+		return "the Python process " + procpool.DescribeStatus(ws)
 	case <-t.C:
 		return "the Python process was killed without a reply (by the kernel, e.g. out of memory)"
 	}

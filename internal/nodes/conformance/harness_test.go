@@ -19,8 +19,11 @@ import (
 	"go.uber.org/goleak"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/flowrun/flowrun/internal/docextract"
+	"github.com/flowrun/flowrun/internal/files"
 	"github.com/flowrun/flowrun/internal/nodes/agent"
 	"github.com/flowrun/flowrun/internal/nodes/code"
+	"github.com/flowrun/flowrun/internal/nodes/docextractor"
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
 	"github.com/flowrun/flowrun/internal/nodes/llm"
 	"github.com/flowrun/flowrun/internal/nodes/tool"
@@ -159,6 +162,9 @@ func registry(t testing.TB, fake *fakeLLM) *run.Registry {
 		t.Fatal(err)
 	}
 	agent.Register(reg, models, tools)
+	if err := docextractor.Register(reg, docextractor.Config{Opener: files.NewReader(files.ReaderConfig{Client: http.DefaultClient}), Extractor: docextract.InProcess{}}); err != nil {
+		t.Fatal(err)
+	}
 	return reg
 }
 

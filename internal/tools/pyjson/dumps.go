@@ -16,7 +16,57 @@ func Dumps(v any, ascii bool) string {
 	return b.String()
 }
 
+// DumpsIndent writes v as Python's json.dumps(v, indent=indent,
+// ensure_ascii=ascii) does: one item a line, "," ending each but the
+// last, ": " after keys, and "[]" and "{}" for empty containers.
+func DumpsIndent(v any, indent int, ascii bool) string {
+	var b strings.Builder
+	w := writer{b: &b, ascii: ascii, indent: strings.Repeat(" ", indent)}
+	w.value(v, 0)
+	return b.String()
+}
+
 func write(b *strings.Builder, v any, ascii bool) {
+	w := writer{b: b, ascii: ascii}
+	w.value(v, 0)
+}
+
+// writer writes one value; indent "" is the one-line form.
+type writer struct {
+	b      *strings.Builder
+	ascii  bool
+	indent string
+}
+
+// sep starts item i of a container at nesting level.
+func (w writer) sep(i, level int) {
+	switch {
+	case w.indent != "":
+		if i > 0 {
+			w.b.WriteByte(',')
+		}
+		w.b.WriteByte('\n')
+		for range level {
+			w.b.WriteString(w.indent)
+		}
+	case i > 0:
+		w.b.WriteString(", ")
+	}
+}
+
+// close ends a container of n items at nesting level.
+func (w writer) close(n, level int, c byte) {
+	if w.indent != "" && n > 0 {
+		w.b.WriteByte('\n')
+		for range level {
+			w.b.WriteString(w.indent)
+		}
+	}
+	w.b.WriteByte(c)
+}
+
+func (w writer) value(v any, level int) {
+	b, ascii := w.b, w.ascii
 	switch x := v.(type) {
 	case nil:
 		b.WriteString("null")
@@ -35,25 +85,21 @@ func write(b *strings.Builder, v any, ascii bool) {
 	case []any:
 		b.WriteByte('[')
 		for i, e := range x {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			write(b, e, ascii)
+			w.sep(i, level+1)
+			w.value(e, level+1)
 		}
-		b.WriteByte(']')
+		w.close(len(x), level, ']')
 	case *List:
-		write(b, x.Items, ascii)
+		w.value(x.Items, level)
 	case *Object:
 		b.WriteByte('{')
 		for i, k := range x.keys {
-			if i > 0 {
-				b.WriteString(", ")
-			}
+			w.sep(i, level+1)
 			writeString(b, k, ascii)
 			b.WriteString(": ")
-			write(b, x.vals[k], ascii)
+			w.value(x.vals[k], level+1)
 		}
-		b.WriteByte('}')
+		w.close(len(x.keys), level, '}')
 	case map[string]any:
 		keys := make([]string, 0, len(x))
 		for k := range x {
@@ -62,14 +108,12 @@ func write(b *strings.Builder, v any, ascii bool) {
 		slices.Sort(keys)
 		b.WriteByte('{')
 		for i, k := range keys {
-			if i > 0 {
-				b.WriteString(", ")
-			}
+			w.sep(i, level+1)
 			writeString(b, k, ascii)
 			b.WriteString(": ")
-			write(b, x[k], ascii)
+			w.value(x[k], level+1)
 		}
-		b.WriteByte('}')
+		w.close(len(keys), level, '}')
 	default:
 		enc, err := json.Marshal(x)
 		if err != nil {
@@ -78,7 +122,7 @@ func write(b *strings.Builder, v any, ascii bool) {
 		}
 		var plain any
 		if json.Unmarshal(enc, &plain) == nil {
-			write(b, normalize(plain), ascii)
+			w.value(normalize(plain), level)
 		}
 	}
 }

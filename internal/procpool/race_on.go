@@ -1,8 +1,8 @@
 //go:build race
 
-package code
+package procpool
 
-// raceFactor scales a JavaScript worker's memory limit: a worker built
+// raceFactor scales a worker's memory limit: a worker built
 // with the race detector (a test binary) needs several times the memory
 // for the detector's shadow state.
 const raceFactor = 8

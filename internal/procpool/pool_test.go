@@ -1,0 +1,123 @@
+package procpool
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testWorkerEnv = "PROCPOOL_TEST_WORKER"
+
+// TestMain makes this binary a test worker when the pool starts it: it
+// echoes lines, dies on "crash" (a fatal stack overflow, the failure
+// Go cannot recover from) and never answers "hang".
+func TestMain(m *testing.M) {
+	if os.Getenv(testWorkerEnv) == "1" {
+		r := bufio.NewReader(os.Stdin)
+		if Ready(os.Stdout) != nil {
+			os.Exit(1)
+		}
+		for {
+			line, err := ReadLine(r, 1<<10)
+			if err != nil {
+				os.Exit(0)
+			}
+			switch string(line) {
+			case "crash":
+				debug.SetMaxStack(1 << 20) // overflow quickly
+				var f func(int) int
+				f = func(n int) int { return f(n+1) + 1 }
+				f(0)
+			case "hang":
+				select {}
+			}
+			os.Stdout.Write(append(line, '\n'))
+		}
+	}
+	os.Exit(m.Run())
+}
+
+func newPool(t *testing.T, size int) (*Pool, context.CancelFunc) {
+	t.Helper()
+	base, cancel := context.WithCancel(context.Background())
+	p, err := New(base, Config{Name: "test worker", Size: size, Env: []string{testWorkerEnv + "=1", "GOTRACEBACK=none"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		p.Stop()
+	})
+	return p, cancel
+}
+
+func call(ctx context.Context, p *Pool, msg string) (string, error) {
+	var reply string
+	err := p.Do(ctx, func(w *Proc) error {
+		if _, err := w.In.WriteString(msg + "\n"); err != nil {
+			return err
+		}
+		line, err := ReadLine(w.Out, 1<<10)
+		reply = string(line)
+		return err
+	})
+	return reply, err
+}
+
+// TestDeathAndReplacement: a worker that dies fails its call with a
+// Failure describing its end; the pool replaces it and goes on.
+func TestDeathAndReplacement(t *testing.T) {
+	p, _ := newPool(t, 1)
+	if got, err := call(context.Background(), p, "hello"); err != nil || got != "hello" {
+		t.Fatalf("echo: %q, %v", got, err)
+	}
+	_, err := call(context.Background(), p, "crash")
+	var f *Failure
+	if !errors.As(err, &f) || f.Killed || !strings.Contains(f.Exit(), "stack") {
+		t.Fatalf("crash: %v, want a Failure telling of the stack overflow", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if got, err := call(ctx, p, "again"); err != nil || got != "again" {
+		t.Fatalf("after the crash: %q, %v", got, err)
+	}
+	if n := p.Starts(); n != 2 {
+		t.Errorf("%d workers started, want 2", n)
+	}
+}
+
+// TestKilledAtDeadline: a worker that never answers is killed when the
+// call's context ends, and replaced.
+func TestKilledAtDeadline(t *testing.T) {
+	p, _ := newPool(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := call(ctx, p, "hang")
+	var f *Failure
+	if !errors.As(err, &f) || !f.Killed {
+		t.Fatalf("hang: %v, want a killed Failure", err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if got, err := call(ctx2, p, "next"); err != nil || got != "next" {
+		t.Fatalf("after the kill: %q, %v", got, err)
+	}
+}
+
+// TestStopped: calls after Stop fail with ErrStopped.
+func TestStopped(t *testing.T) {
+	p, cancel := newPool(t, 1)
+	cancel()
+	p.Stop()
+	if _, err := call(context.Background(), p, "x"); !errors.Is(err, ErrStopped) {
+		t.Fatalf("after Stop: %v, want ErrStopped", err)
+	}
+}
