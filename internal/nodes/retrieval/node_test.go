@@ -119,7 +119,7 @@ func TestBackendErrors(t *testing.T) {
 	b := setup(t, nil)
 	cases := []struct {
 		name, dataset, want string
-		fail               *knowledgetest.Failure
+		fail                *knowledgetest.Failure
 	}{
 		{"dify 404", "gone", `dataset "gone": dataset retrieve API: HTTP 404 not_found: Dataset not found.`, nil},
 		{"unknown dataset", "nope", `unknown dataset: "nope" is not in the knowledge configuration (knowledge.yaml)`, nil},
