@@ -77,7 +77,7 @@ func segmentItem(h hit, position int) map[string]any {
 			"document_name": d.DocumentName, "data_source_type": d.DataSourceType, "segment_id": d.SegmentID,
 			"retriever_from": "workflow", "score": d.Score, "child_chunks": chunks, "segment_hit_count": d.HitCount,
 			"segment_word_count": d.WordCount, "segment_position": d.SegmentPosition, "segment_index_node_hash": nullable(d.IndexNodeHash),
-			"doc_metadata": run.Normalize(d.DocMetadata), "position": int64(position),
+			"doc_metadata": docMetadata(d.DocMetadata), "position": int64(position),
 		},
 		"title": d.DocumentName, "files": nil, "content": d.Content, "summary": nullable(d.Summary),
 	}
@@ -99,4 +99,12 @@ func orEmpty(v any) any {
 		return ""
 	}
 	return v
+}
+
+// docMetadata is a document's metadata, null when it has none.
+func docMetadata(m map[string]any) any {
+	if m == nil {
+		return nil
+	}
+	return run.Normalize(m)
 }
