@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/flowrun/flowrun/internal/knowledge"
@@ -23,14 +20,9 @@ const knowledgeFileName = "knowledge.yaml"
 // the http-request node's SSRF guard. Every problem in the file is a
 // startup error naming its entry.
 func knowledgeRegistry(file, appsDir string, dial func(context.Context, string, string) (net.Conn, error), timeout time.Duration, maxBytes int64) (*knowledge.Registry, error) {
-	path := file
-	if path == "" {
-		cand := filepath.Join(appsDir, knowledgeFileName)
-		if _, err := os.Stat(cand); err == nil {
-			path = cand
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("configuration: %s: %w", cand, err)
-		}
+	path, err := configFile(file, appsDir, knowledgeFileName)
+	if err != nil {
+		return nil, err
 	}
 	var cfg *knowledge.Config
 	if path != "" {

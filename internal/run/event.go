@@ -125,7 +125,7 @@ type NodeRun struct {
 	// Tokens are the LLM tokens the node used.
 	Tokens int64
 	// RetrieverResources are Result.RetrieverResources (not recorded).
-	RetrieverResources []map[string]any
+	RetrieverResources []map[string]any `json:"-"`
 }
 
 // Chunk is a piece of streamed output text.
