@@ -20,6 +20,7 @@ import (
 	"github.com/flowrun/flowrun/internal/nodes/docextractor"
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
 	"github.com/flowrun/flowrun/internal/nodes/llm"
+	"github.com/flowrun/flowrun/internal/nodes/retrieval"
 	"github.com/flowrun/flowrun/internal/nodes/tool"
 	"github.com/flowrun/flowrun/internal/run"
 	"github.com/flowrun/flowrun/internal/tools/workflowtool"
@@ -61,6 +62,11 @@ type nodeConfig struct {
 	// APPS_DIR/tools.yaml when it exists.
 	ToolsFile     string `envconfig:"TOOLS_FILE"`
 	ToolMaxOutput int64  `envconfig:"TOOL_MAX_OUTPUT_BYTES" default:"16777216"`
+	// KnowledgeFile is the knowledge configuration (docs/knowledge.md);
+	// default APPS_DIR/knowledge.yaml when it exists.
+	KnowledgeFile     string        `envconfig:"KNOWLEDGE_FILE"`
+	KnowledgeTimeout  time.Duration `envconfig:"KNOWLEDGE_TIMEOUT" default:"60s"`
+	KnowledgeMaxBytes int64         `envconfig:"KNOWLEDGE_MAX_RESPONSE_BYTES" default:"4194304"`
 	// The chat API's own model calls (llm.Generator).
 	ChatModel          string  `envconfig:"CHAT_MODEL"`
 	SuggestPrompt      string  `envconfig:"SUGGESTED_QUESTIONS_PROMPT"`
@@ -151,14 +157,23 @@ func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, prote
 	}
 	tool.Register(reg, toolReg, tool.Config{MaxOutputBytes: nc.ToolMaxOutput})
 	agent.Register(reg, models, toolReg)
+	kr, err := knowledgeRegistry(nc.KnowledgeFile, appsDir, guard, nc.KnowledgeTimeout, nc.KnowledgeMaxBytes)
+	if err != nil {
+		runner.Stop(context.Background())
+		_ = toolReg.Close()
+		return nil, nil, err
+	}
+	retrieval.Register(reg, kr, models)
 	docs, err := documentExtractor(ctx, reg, nc, fileOpener(guard, uploads, nc.DocMaxInput))
 	if err != nil {
+		kr.Close()
 		runner.Stop(context.Background())
 		_ = toolReg.Close()
 		return nil, nil, err
 	}
 	return reg, func() {
 		docs.Stop()
+		kr.Close()
 		runner.Stop(context.Background())
 		if err := toolReg.Close(); err != nil {
 			slog.Warn("closing tool providers", "err", err)

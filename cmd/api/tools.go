@@ -45,19 +45,29 @@ func toolKinds(d toolDeps) tools.Kinds {
 	}
 }
 
+// configFile is the configuration file to read: file when set, else
+// name in appsDir when it exists, else "" (none).
+func configFile(file, appsDir, name string) (string, error) {
+	if file != "" {
+		return file, nil
+	}
+	cand := filepath.Join(appsDir, name)
+	if _, err := os.Stat(cand); err == nil {
+		return cand, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("configuration: %s: %w", cand, err)
+	}
+	return "", nil
+}
+
 // toolRegistry reads the tool configuration (TOOLS_FILE, else
 // APPS_DIR/tools.yaml when it exists; the built-in providers alone when
 // neither) and builds the registry tool nodes call. Every problem in the
 // file is a startup error naming its entry.
 func toolRegistry(ctx context.Context, file, appsDir string, d toolDeps) (*tools.Registry, error) {
-	path := file
-	if path == "" {
-		cand := filepath.Join(appsDir, toolsFileName)
-		if _, err := os.Stat(cand); err == nil {
-			path = cand
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("configuration: %s: %w", cand, err)
-		}
+	path, err := configFile(file, appsDir, toolsFileName)
+	if err != nil {
+		return nil, err
 	}
 	var cfg *tools.Config
 	if path != "" {

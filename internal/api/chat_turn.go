@@ -42,6 +42,10 @@ type chatTurn struct {
 	firstText, lastText time.Time
 	usage               usage
 	info                *run.RunInfo
+	// resources are the retriever resources of the turn's LLM nodes,
+	// kept when the app shows them (showResources).
+	resources     []map[string]any
+	showResources bool
 	// meta is metadata(), once built.
 	meta []byte
 }
@@ -67,6 +71,9 @@ func (t *chatTurn) OnEvent(e *run.Event) {
 		}
 	case run.EventNodeFinished:
 		t.usage.add(e.Node)
+		if t.showResources && len(e.Node.RetrieverResources) > 0 {
+			t.addResources(e.Node.RetrieverResources)
+		}
 	case run.EventWorkflowFinished:
 		t.info = e.Run
 	}
@@ -208,7 +215,7 @@ func (t *chatTurn) writeMetadata(e *enc, stream bool) {
 	e.plainKey("annotation_reply")
 	e.null()
 	e.plainKey("retriever_resources")
-	e.emptyList()
+	t.writeResources(e)
 	e.plainKey("usage")
 	t.writeUsage(e, stream)
 	e.close()

@@ -186,7 +186,7 @@ func (s *Server) openTurn(ctx context.Context, a *app.App, req *chatRequest, inp
 	now := s.cfg.Clock()
 	t := &chatTurn{
 		app: a, user: req.user, query: req.query, inputs: inputs, files: req.files, autoName: req.autoName,
-		messageID: s.cfg.NewID(), createdAt: now, clock: s.cfg.Clock,
+		messageID: s.cfg.NewID(), createdAt: now, clock: s.cfg.Clock, showResources: showResources(a.Workflow),
 	}
 	if req.conversationID == "" {
 		t.conv = &run.Conversation{ID: s.cfg.NewID(), Turn: 1}

@@ -55,7 +55,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			e.b = append(e.b, ", "...)
 		}
-		messageJSON(&e, m, res.Feedbacks[m.ID])
+		messageJSON(&e, m, res.Feedbacks[m.ID], s.cfg.NewID)
 	}
 	e.b = append(e.b, ']')
 	e.close()
@@ -68,7 +68,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 const noParent = "00000000-0000-0000-0000-000000000000"
 
 // messageJSON writes a message item in Dify 1.12.1's key order.
-func messageJSON(e *enc, m *repo.Message, f *repo.Feedback) {
+func messageJSON(e *enc, m *repo.Message, f *repo.Feedback, newID func() string) {
 	e.open()
 	e.key("id")
 	e.str(m.ID)
@@ -92,7 +92,7 @@ func messageJSON(e *enc, m *repo.Message, f *repo.Feedback) {
 		e.close()
 	}
 	e.key("retriever_resources")
-	e.emptyList()
+	writeStoredResources(e, m.Metadata, newID)
 	e.key("created_at")
 	e.int(m.CreatedAt.Unix())
 	e.key("agent_thoughts")

@@ -603,6 +603,7 @@ func fillResult(rec *NodeRun, res *Result) {
 	}
 	rec.Inputs, rec.ProcessData, rec.Outputs = res.Inputs, res.ProcessData, res.Outputs
 	rec.Metadata, rec.Tokens = res.Metadata, res.Tokens
+	rec.RetrieverResources = res.RetrieverResources
 }
 
 func withKey(m map[string]any, k string, v any) map[string]any {

@@ -124,6 +124,8 @@ type NodeRun struct {
 	RetryIndex int
 	// Tokens are the LLM tokens the node used.
 	Tokens int64
+	// RetrieverResources are Result.RetrieverResources (not recorded).
+	RetrieverResources []map[string]any `json:"-"`
 }
 
 // Chunk is a piece of streamed output text.

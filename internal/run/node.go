@@ -34,6 +34,10 @@ type Result struct {
 	Metadata map[string]any
 	// Tokens are LLM tokens used; they add up into the run's total_tokens.
 	Tokens int64
+	// RetrieverResources are the knowledge chunks an LLM node put in its
+	// context (Dify's RunRetrieverResourceEvent), for the chat's
+	// retriever_resources: no event shows them.
+	RetrieverResources []map[string]any
 }
 
 // NodeError is a node failure with a Dify error_type (the Python exception

@@ -18,7 +18,7 @@ const dslDir = "../../run/testdata/dsl"
 
 // notSupported are the node types flowrun does not implement yet; a
 // document using any of them must fail to load, naming each.
-var notSupported = []string{"knowledge-retrieval"}
+var notSupported = []string{}
 
 var unsupportedRE = regexp.MustCompile(`^node type "([a-z0-9-]+)" is not supported \(nodes: [^)]+\)$`)
 

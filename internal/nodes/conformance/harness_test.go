@@ -21,11 +21,13 @@ import (
 
 	"github.com/flowrun/flowrun/internal/docextract"
 	"github.com/flowrun/flowrun/internal/files"
+	"github.com/flowrun/flowrun/internal/knowledge"
 	"github.com/flowrun/flowrun/internal/nodes/agent"
 	"github.com/flowrun/flowrun/internal/nodes/code"
 	"github.com/flowrun/flowrun/internal/nodes/docextractor"
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
 	"github.com/flowrun/flowrun/internal/nodes/llm"
+	"github.com/flowrun/flowrun/internal/nodes/retrieval"
 	"github.com/flowrun/flowrun/internal/nodes/tool"
 	"github.com/flowrun/flowrun/internal/run"
 )
@@ -165,6 +167,12 @@ func registry(t testing.TB, fake *fakeLLM) *run.Registry {
 	if err := docextractor.Register(reg, docextractor.Config{Opener: files.NewReader(files.ReaderConfig{Client: http.DefaultClient}), Extractor: docextract.InProcess{}}); err != nil {
 		t.Fatal(err)
 	}
+	datasets, err := knowledge.New(nil, knowledge.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(datasets.Close)
+	retrieval.Register(reg, datasets, models)
 	return reg
 }
 

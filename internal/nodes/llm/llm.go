@@ -178,19 +178,19 @@ func (n *llmNode) Execute(ctx context.Context, x *run.Exec) (*run.Result, error)
 		}
 		jvars = append(jvars, run.Var{Name: v.Variable, Value: val})
 	}
-	ctxText, err := contextText(pool, n.ctxSel)
+	ctxText, resources, err := contextText(pool, n.ctxSel)
 	if err != nil {
-		return &run.Result{Inputs: inputs}, err
+		return &run.Result{Inputs: inputs, RetrieverResources: resources}, err
 	}
 	if ctxText != "" {
 		inputs = append(inputs, run.Var{Name: "#context#", Value: ctxText})
 	}
 	if n.modelErr != nil {
-		return &run.Result{Inputs: inputs}, n.modelErr
+		return &run.Result{Inputs: inputs, RetrieverResources: resources}, n.modelErr
 	}
 	msgs, err := n.messages(ctx, pool, jvars, ctxText, x.History())
 	if err != nil {
-		return &run.Result{Inputs: inputs}, err
+		return &run.Result{Inputs: inputs, RetrieverResources: resources}, err
 	}
 	params := n.params
 	if u := userID(pool); u != "" {
@@ -210,7 +210,7 @@ func (n *llmNode) Execute(ctx context.Context, x *run.Exec) (*run.Result, error)
 	req := &openai.ChatRequest{Messages: msgs, Stream: true, Params: params}
 	comp, err := n.cfg.invoke(ctx, n.model, req, func(piece string) { x.Stream("text", piece) })
 	if err != nil {
-		return &run.Result{Inputs: inputs}, err
+		return &run.Result{Inputs: inputs, RetrieverResources: resources}, err
 	}
 	text, reasoning := comp.text, ""
 	if n.separated {
@@ -230,7 +230,7 @@ func (n *llmNode) Execute(ctx context.Context, x *run.Exec) (*run.Result, error)
 		{Name: "usage", Value: comp.usage},
 		{Name: "finish_reason", Value: comp.finish},
 	}
-	res := &run.Result{Inputs: inputs, ProcessData: process, Metadata: metadata(comp.tokens), Tokens: comp.tokens}
+	res := &run.Result{Inputs: inputs, ProcessData: process, Metadata: metadata(comp.tokens), Tokens: comp.tokens, RetrieverResources: resources}
 	if n.structured {
 		so, err := parseStructured(comp.text)
 		if err != nil {
@@ -329,18 +329,19 @@ func (n *llmNode) messages(ctx context.Context, pool *run.Pool, jvars run.Vars, 
 // contextText resolves the context variable as Dify's _fetch_context does:
 // a string as is; an array of strings or retrieval results
 // ({content, summary?, ...}) one per line, trimmed. Anything else, or a
-// missing variable, is no context.
-func contextText(pool *run.Pool, sel run.Selector) (string, error) {
+// missing variable, is no context. resources are the retriever resources
+// of the knowledge results among the items (see retrieverResource).
+func contextText(pool *run.Pool, sel run.Selector) (text string, resources []map[string]any, err error) {
 	if sel == nil {
-		return "", nil
+		return "", nil, nil
 	}
 	v, ok := pool.Get(sel)
 	if !ok {
-		return "", nil
+		return "", nil, nil
 	}
 	switch x := v.(type) {
 	case string:
-		return x, nil
+		return x, nil, nil
 	case []any:
 		var b strings.Builder
 		for _, item := range x {
@@ -351,7 +352,7 @@ func contextText(pool *run.Pool, sel run.Selector) (string, error) {
 			case map[string]any:
 				content, ok := it["content"]
 				if !ok {
-					return "", fail("InvalidContextStructureError", "Invalid context structure: %s", run.Text(it))
+					return "", nil, fail("InvalidContextStructureError", "Invalid context structure: %s", run.Text(it))
 				}
 				if s, _ := it["summary"].(string); s != "" {
 					b.WriteString(s)
@@ -359,13 +360,34 @@ func contextText(pool *run.Pool, sel run.Selector) (string, error) {
 				}
 				b.WriteString(run.Text(content))
 				b.WriteByte('\n')
+				if r := retrieverResource(it); r != nil {
+					resources = append(resources, r)
+				}
 			default:
-				return "", fail("InvalidContextStructureError", "Invalid context structure: %s", run.Text(it))
+				return "", nil, fail("InvalidContextStructureError", "Invalid context structure: %s", run.Text(it))
 			}
 		}
-		return strings.TrimSpace(b.String()), nil
+		return strings.TrimSpace(b.String()), resources, nil
 	}
-	return "", nil
+	return "", nil, nil
+}
+
+// retrieverResource is Dify's _convert_to_original_retriever_resource:
+// the RetrievalSourceMetadata of a knowledge-retrieval result (metadata
+// _source "knowledge"), nil for any other item.
+func retrieverResource(item map[string]any) map[string]any {
+	md, _ := item["metadata"].(map[string]any)
+	if md == nil || md["_source"] != "knowledge" {
+		return nil
+	}
+	return map[string]any{
+		"position": md["position"], "dataset_id": md["dataset_id"], "dataset_name": md["dataset_name"],
+		"document_id": md["document_id"], "document_name": md["document_name"], "data_source_type": md["data_source_type"],
+		"segment_id": md["segment_id"], "retriever_from": md["retriever_from"], "score": md["score"],
+		"hit_count": md["segment_hit_count"], "word_count": md["segment_word_count"], "segment_position": md["segment_position"],
+		"index_node_hash": md["segment_index_node_hash"], "content": item["content"], "page": md["page"],
+		"doc_metadata": md["doc_metadata"], "title": nil, "files": item["files"], "summary": item["summary"],
+	}
 }
 
 var (

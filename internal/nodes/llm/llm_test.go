@@ -198,7 +198,36 @@ func TestContextFromRetrievalResults(t *testing.T) {
 func contextTextOf(v any) (string, error) {
 	p := run.NewPool(nil)
 	p.Set("kb", run.Vars{{Name: "result", Value: v}})
-	return contextText(p, run.Selector{"kb", "result"})
+	text, _, err := contextText(p, run.Selector{"kb", "result"})
+	return text, err
+}
+
+// TestContextRetrieverResources: each knowledge result in the context
+// gives a retriever resource (Dify's RetrievalSourceMetadata); other
+// items give none.
+func TestContextRetrieverResources(t *testing.T) {
+	t.Parallel()
+	p := run.NewPool(nil)
+	p.Set("kb", run.Vars{{Name: "result", Value: []any{
+		"plain",
+		map[string]any{"content": "c1", "summary": "s1", "title": "t", "files": nil, "metadata": map[string]any{
+			"_source": "knowledge", "dataset_id": "d", "dataset_name": "D", "document_id": "doc", "document_name": "n.md",
+			"data_source_type": "upload_file", "segment_id": "seg", "retriever_from": "workflow", "score": 0.5,
+			"segment_hit_count": int64(3), "segment_word_count": int64(9), "segment_position": int64(2),
+			"segment_index_node_hash": "h", "doc_metadata": map[string]any{"a": "b"}, "position": int64(1)}},
+		map[string]any{"content": "c2", "metadata": map[string]any{"_source": "web"}},
+	}}})
+	text, res, err := contextText(p, run.Selector{"kb", "result"})
+	if err != nil || text != "plain\ns1\nc1\nc2" {
+		t.Fatalf("%q %v", text, err)
+	}
+	got, _ := json.Marshal(res)
+	want := `[{"content":"c1","data_source_type":"upload_file","dataset_id":"d","dataset_name":"D","doc_metadata":{"a":"b"},` +
+		`"document_id":"doc","document_name":"n.md","files":null,"hit_count":3,"index_node_hash":"h","page":null,"position":1,` +
+		`"retriever_from":"workflow","score":0.5,"segment_id":"seg","segment_position":2,"summary":"s1","title":null,"word_count":9}]`
+	if string(got) != want {
+		t.Fatalf("resources =\n%s\nwant\n%s", got, want)
+	}
 }
 
 func TestNoPromptFails(t *testing.T) {
