@@ -113,6 +113,9 @@ type config struct {
 	InstanceHeartbeat time.Duration `envconfig:"INSTANCE_HEARTBEAT_INTERVAL" default:"5s"`
 	InstanceLostAfter time.Duration `envconfig:"INSTANCE_LOST_AFTER" default:"30s"`
 	AppsReload        time.Duration `envconfig:"APPS_RELOAD_INTERVAL" default:"30s"`
+	// Cluster-wide stop and limit (sync: PostgreSQL, async: Redis).
+	ClusterSlotLease   time.Duration `envconfig:"CLUSTER_SLOT_LEASE" default:"30s"`
+	ClusterStopAckWait time.Duration `envconfig:"CLUSTER_STOP_ACK_WAIT" default:"2s"`
 	// Record partitions (sync and async): days made ahead, days dropped
 	// past the retention (reposql.Partitions).
 	RecordsRetention           retention     `envconfig:"RECORDS_RETENTION"`
@@ -390,7 +393,11 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 			hub.Close()
 		}()
 	}
-	srv, err := api.New(api.Config{
+	cl, err := openCluster(ctx, cfg, st, instanceID, logger)
+	if err != nil {
+		return err
+	}
+	acfg := api.Config{
 		Console:                cons,
 		Observer:               observer(hub),
 		Apps:                   store,
@@ -422,11 +429,20 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		Namer:                  namer,
 		Files:                  fileCfg,
 		Logger:                 logger,
-	})
+	}
+	cl.apiConfig(&acfg)
+	srv, err := api.New(acfg)
 	if err != nil {
 		return err
 	}
 	workflows.Set(srv)
+	stopCluster, err := cl.start(ctx, srv)
+	if err != nil {
+		return err
+	}
+	// After Serve returns: runs draining may still be stopped from
+	// another replica.
+	defer stopCluster()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return cli.ListenHint(err, "ADDR", cfg.Addr)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/repo/memory"
+	"github.com/flowrun/flowrun/internal/run"
 )
 
 // The tests below set environment variables, so they cannot run in
@@ -148,11 +149,11 @@ type service struct {
 
 // startMain runs runMain until the test ends or stop is called, and
 // returns once it listens.
-func startMain(t *testing.T) *service {
+func startMain(t *testing.T, extra ...run.NodeType) *service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{out: &signalWriter{addr: make(chan string, 1)}, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- runMain(ctx, s.out) }()
+	go func() { s.done <- runMain(ctx, s.out, extra...) }()
 	t.Cleanup(cancel)
 	select {
 	case s.addr = <-s.out.addr:

@@ -26,7 +26,10 @@ import (
 type storage struct {
 	// pool is the PostgreSQL pool of the sync and async modes (nil in
 	// memory mode): apps, keys and leases live there too.
-	pool   *pgxpool.Pool
+	pool *pgxpool.Pool
+	// rdb is the Redis client of async mode (nil otherwise): the hot chat
+	// state and the cluster-wide stop and limit use it.
+	rdb    redis.UniversalClient
 	writer repo.Writer
 	reader repo.Reader
 	// chats serves chat turns and the conversation API.
@@ -151,6 +154,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		cold := reposql.New(pool)
 		return &storage{
 			pool:   pool,
+			rdb:    rdb,
 			writer: repo.ChatAfter(w, chatLog),
 			chats:  repo.NewOverlay(chatLog, replayStore, cold),
 			mirror: recent,

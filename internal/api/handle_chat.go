@@ -129,13 +129,15 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.acquire(a.ID); err != nil {
+	// Ids in the order tests with counting ids expect: run, then task.
+	runID, taskID := s.cfg.NewID(), s.cfg.NewID()
+	if err := s.acquire(r.Context(), a.ID, taskID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	p := run.Params{
-		RunID:        s.cfg.NewID(),
-		TaskID:       s.cfg.NewID(),
+		RunID:        runID,
+		TaskID:       taskID,
 		WorkflowID:   a.WorkflowID,
 		AppID:        a.ID,
 		UserID:       req.user,

@@ -196,25 +196,27 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := s.acquire(a.ID); err != nil {
+	// Ids in the order tests with counting ids expect: run, then task.
+	runID, taskID := s.cfg.NewID(), s.cfg.NewID()
+	if err := s.acquire(r.Context(), a.ID, taskID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	inputs, err := a.Workflow.PrepareInputs(req.inputs)
 	if err != nil {
-		s.release(a.ID)
+		s.release(a.ID, taskID)
 		s.writeError(w, r, err)
 		return
 	}
 	sc := files.Scope{AppID: a.ID, BaseURL: s.baseURL(r), Strict: true}
 	if req.files, err = s.resolveFiles(r.Context(), a, sc, inputs, req.files); err != nil {
-		s.release(a.ID)
+		s.release(a.ID, taskID)
 		s.writeError(w, r, err)
 		return
 	}
 	p := run.Params{
-		RunID:      s.cfg.NewID(),
-		TaskID:     s.cfg.NewID(),
+		RunID:      runID,
+		TaskID:     taskID,
 		WorkflowID: a.WorkflowID,
 		AppID:      a.ID,
 		UserID:     req.user,
@@ -263,7 +265,7 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTur
 		if done != nil {
 			close(done)
 		}
-		s.release(a.ID)
+		s.release(a.ID, p.TaskID)
 	}()
 	// Records must outlive a client that goes away: their writes use the
 	// server's context, not the request's.
@@ -356,11 +358,12 @@ func blockingBody(e *enc, r *run.RunInfo) {
 }
 
 // handleStop serves POST /workflows/tasks/{task_id}/stop: it stops the
-// app's run with that task id if this server runs it and the request's
-// user started it, and answers success once the run has ended. Like Dify,
-// it answers success for unknown tasks and for another user's task,
-// without stopping anything. A run that has not ended after StopWait gets
-// a 500 (a node that ignores cancellation) instead of a false success.
+// app's run with that task id if this server, or another replica through
+// Config.Stopper, runs it and the request's user started it, and answers
+// success once the run has ended. Like Dify, it answers success for
+// unknown tasks and for another user's task, without stopping anything. A
+// run that has not ended after StopWait gets a 500 (a node that ignores
+// cancellation) instead of a false success.
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 	release, err := s.admit(w, r)
 	if err != nil {

@@ -129,6 +129,13 @@ type Config struct {
 	// MaxActiveRequests caps concurrent runs per app, like Dify's
 	// APP_MAX_ACTIVE_REQUESTS (0: unlimited).
 	MaxActiveRequests int
+	// Limiter, when set, holds MaxActiveRequests across the replicas of
+	// the deployment (nil: this process's runs only).
+	Limiter Limiter
+	// Stopper, when set, carries a stop request for a task this server
+	// does not run to the other replicas (nil: such a stop finds nothing
+	// to stop, as in memory mode).
+	Stopper Stopper
 	// MaxBodyBytes caps request bodies (default 10 MiB).
 	MaxBodyBytes int64
 	// MaxBodyBytesInFlight bounds the bodies of the run and stop requests
@@ -454,23 +461,40 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return fmt.Errorf("%w: %d still running %s after they were stopped", ErrRunsStuck, n, s.cfg.StopWait)
 }
 
-// acquire reserves a run slot for a (Dify's APP_MAX_ACTIVE_REQUESTS).
-// Every successful acquire must be paired with release.
-func (s *Server) acquire(appID string) error {
+// acquire reserves a run slot for a (Dify's APP_MAX_ACTIVE_REQUESTS),
+// named slot (the run's task id) in the cluster-wide Limiter. Every
+// successful acquire must be paired with release.
+func (s *Server) acquire(ctx context.Context, appID, slot string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.draining {
+		s.mu.Unlock()
 		return ErrShuttingDown
 	}
 	if max := s.cfg.MaxActiveRequests; max > 0 && s.active[appID] >= max {
+		s.mu.Unlock()
 		return &TooManyRequestsError{AppID: appID, Limit: max}
 	}
 	s.active[appID]++
 	s.runs.Add(1)
+	s.mu.Unlock()
+	if s.cfg.Limiter != nil && s.cfg.MaxActiveRequests > 0 {
+		if err := s.acquireCluster(ctx, appID, slot); err != nil {
+			s.releaseLocal(appID)
+			return err
+		}
+	}
 	return nil
 }
 
-func (s *Server) release(appID string) {
+// release frees the slot acquire reserved.
+func (s *Server) release(appID, slot string) {
+	if s.cfg.Limiter != nil && s.cfg.MaxActiveRequests > 0 {
+		s.releaseCluster(appID, slot)
+	}
+	s.releaseLocal(appID)
+}
+
+func (s *Server) releaseLocal(appID string) {
 	s.mu.Lock()
 	if s.active[appID]--; s.active[appID] <= 0 {
 		delete(s.active, appID)
@@ -479,34 +503,34 @@ func (s *Server) release(appID string) {
 	s.runs.Done()
 }
 
+// maxTaskIDLen bounds the task ids a stop sends to other replicas (ours
+// are 36-character UUIDs).
+const maxTaskIDLen = 128
+
 // stop stops the task with taskID if it is a run of appID started by
-// user, and waits until the run has ended, at most StopWait or until ctx
-// is done. Unknown tasks, and tasks of another app or another user, are
-// ignored, as Dify's user-checked stop flag ignores them: the caller
-// cannot tell them apart. It returns a *StopTimeoutError if the run was
-// still going when the wait ended.
+// user, wherever it runs, and waits until the run has ended, at most
+// StopWait (on the replica that runs it) or until ctx is done. Unknown
+// tasks, and tasks of another app or another user, are ignored, as Dify's
+// user-checked stop flag ignores them: the caller cannot tell them apart.
+// It returns a *StopTimeoutError if the run was still going when the wait
+// ended.
 func (s *Server) stop(ctx context.Context, appID, user, taskID string) error {
-	s.mu.Lock()
-	t, ok := s.tasks[taskID]
-	if !ok || t.appID != appID || t.user != user {
-		s.mu.Unlock()
+	if wait, ok := s.CancelTask(taskID, appID, user); ok {
+		return wait(ctx)
+	}
+	if s.cfg.Stopper == nil || len(taskID) > maxTaskIDLen {
+		// A forged giant id is held by nobody: it is not sent around.
 		return nil
 	}
-	if t.done == nil {
-		t.done = make(chan struct{})
-	}
-	done := t.done
-	s.mu.Unlock()
-	t.cancel(run.ErrStopped)
-	wait := time.NewTimer(s.cfg.StopWait)
-	defer wait.Stop()
-	select {
-	case <-done:
+	held, err := s.cfg.Stopper.StopTask(ctx, taskID, appID, user)
+	switch {
+	case err == nil:
 		return nil
-	case <-ctx.Done():
+	case ctx.Err() != nil:
 		return ctx.Err()
-	case <-wait.C:
-		s.log.Error("stopped run did not end in time", "app_id", appID, "task_id", taskID, "wait", s.cfg.StopWait)
+	case held:
+		s.log.Error("stopped run did not end in time on its replica", "app_id", appID, "task_id", taskID, "err", err)
 		return &StopTimeoutError{Wait: s.cfg.StopWait}
 	}
+	return fmt.Errorf("stop task %s on other replicas: %w", run.Clip(taskID), err)
 }
