@@ -47,6 +47,8 @@ type config struct {
 	WorkflowRepoMode string `envconfig:"WORKFLOW_REPO_MODE" default:"memory"`
 	AdminAPIKey      string `envconfig:"ADMIN_API_KEY"`
 	ConsoleKey       string `envconfig:"CONSOLE_KEY"`
+	DeployEnv        string `envconfig:"DEPLOY_ENV" default:"PRODUCTION"`
+	EndUsers         int    `envconfig:"END_USERS_REMEMBERED" default:"10000"`
 
 	AppMaxActiveRequests int   `envconfig:"APP_MAX_ACTIVE_REQUESTS" default:"0"`
 	RunHistorySize       int   `envconfig:"RUN_HISTORY_SIZE" default:"1000"`
@@ -419,6 +421,8 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		StreamBufferBytes:      cfg.SSEMaxBufferedBytes,
 		StreamBufferBytesTotal: cfg.SSEMaxBufferedTotal,
 		AdminKey:               cfg.AdminAPIKey,
+		DeployEnv:              cfg.DeployEnv,
+		EndUsers:               cfg.EndUsers,
 		ReadHeaderTimeout:      cfg.HTTPReadHeaderTimeout,
 		ReadTimeout:            cfg.HTTPReadTimeout,
 		WriteTimeout:           cfg.HTTPWriteTimeout,

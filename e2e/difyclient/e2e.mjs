@@ -73,7 +73,8 @@ check(blocking.data.data.id === blocking.data.workflow_run_id, "data.id is the r
 const got = await client.sendRequest("GET", `/workflows/run/${blocking.data.workflow_run_id}`);
 check(got.status === 200 && got.data.status === "succeeded", "get run", got.data);
 check(typeof got.data.inputs === "string" && JSON.parse(got.data.inputs).query === "hello", "get run inputs is a JSON string", got.data.inputs);
-check(typeof got.data.outputs === "string" && JSON.parse(got.data.outputs).answer === "hello-1-2-3", "get run outputs is a JSON string", got.data.outputs);
+// Dify 1.17: outputs is an object; inputs stays the stored JSON text.
+check(typeof got.data.outputs === "object" && got.data.outputs.answer === "hello-1-2-3", "get run outputs is an object", got.data.outputs);
 
 // Streaming run.
 const streaming = await client.runWorkflow({ query: "stream" }, user, true);

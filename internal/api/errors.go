@@ -178,6 +178,7 @@ var errorTable = []errorRow{
 	{match: is(ErrBodyTooLarge), status: http.StatusRequestEntityTooLarge, code: "request_entity_too_large", message: fixed(ErrBodyTooLarge.Error())},
 	{match: is(ErrRunNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRunNotFound.Error())},
 	{match: is(ErrRouteNotFound), status: http.StatusNotFound, code: "not_found", message: fixed(ErrRouteNotFound.Error())},
+	{match: is(ErrEndUserNotFound), status: http.StatusNotFound, code: "end_user_not_found", message: fixed(ErrEndUserNotFound.Error())},
 	{match: is(ErrMethodNotAllowed), status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: fixed(ErrMethodNotAllowed.Error())},
 	{match: is(ErrNotChatApp), status: http.StatusBadRequest, code: "not_chat_app", message: fixed(ErrNotChatApp.Error())},
 	{match: is(ErrNotWorkflowApp), status: http.StatusBadRequest, code: "not_workflow_app", message: fixed(ErrNotWorkflowApp.Error())},

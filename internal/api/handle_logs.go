@@ -14,7 +14,9 @@ import (
 )
 
 // handleGetRun serves GET /workflows/run/{workflow_run_id} in the shape of
-// Dify's workflow_run_fields: inputs and outputs are JSON strings.
+// Dify 1.17's WorkflowRunResponse: inputs is the stored JSON text, as a
+// string; outputs is an object, {} until the run has finished
+// (controllers/service_api/app/workflow.py, _serialize_workflow_run).
 func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) {
 	a := appFrom(r.Context())
 	wr, err := s.cfg.Reader.RunGet(r.Context(), &repo.RunGetParams{AppID: a.ID, RunID: chi.URLParam(r, "workflow_run_id")})
@@ -34,10 +36,10 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) {
 	e.key("inputs")
 	e.str(pyJSONText(wr.Inputs))
 	e.key("outputs")
-	if finished && wr.Outputs != nil {
-		e.str(pyJSONText(wr.Outputs))
+	if finished {
+		objectJSON(&e, wr.Outputs)
 	} else {
-		e.null()
+		e.b = append(e.b, "{}"...)
 	}
 	e.key("error")
 	e.nullStr(wr.Error)
@@ -303,4 +305,16 @@ func intParam(v, name string, lo, hi, dflt int) (int, error) {
 		return 0, payloadError(name, fmt.Sprintf("Input should be between %d and %d", lo, hi))
 	}
 	return n, nil
+}
+
+// objectJSON writes stored JSON that should be an object as one, in the
+// encoder's style; anything else (absent, null, a list) is written {}, as
+// Dify 1.17 writes a run's outputs.
+func objectJSON(e *enc, raw json.RawMessage) {
+	var vs run.Vars
+	if raw == nil || vs.UnmarshalJSON(raw) != nil {
+		e.b = append(e.b, "{}"...)
+		return
+	}
+	e.vars(vs)
 }

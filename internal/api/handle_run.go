@@ -247,6 +247,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 // turn, when set, makes the run a chat turn: it listens first, and its
 // records are committed with the run's last ones.
 func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTurn) (info *run.RunInfo, err error) {
+	s.endUsers.seen(a.ID, p.UserID, s.cfg.Clock())
 	ctx, cancel := context.WithCancelCause(s.runCtx)
 	t := &task{appID: a.ID, runID: p.RunID, user: p.UserID, cancel: cancel}
 	s.mu.Lock()

@@ -185,6 +185,16 @@ func mockLLM() run.NodeType {
 	}}
 }
 
+// stubTool is a "tool" node that outputs nothing: GET /meta reads tool
+// nodes from the graph, and tests need apps that have them.
+func stubTool() run.NodeType {
+	return run.NodeType{Name: "tool", Build: func(*run.Build) (run.Executor, error) {
+		return run.ExecutorFunc(func(context.Context, *run.Exec) (*run.Result, error) {
+			return &run.Result{}, nil
+		}), nil
+	}}
+}
+
 // syncBuffer collects log output from concurrent goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -209,6 +219,7 @@ func setup(t testing.TB, o options) *bundle {
 	reg := run.NewRegistry()
 	reg.Register(bl.nodeType())
 	reg.Register(mockLLM())
+	reg.Register(stubTool())
 	rcfg := run.Config{}
 	cfg := api.Config{AdminKey: adminKey}
 	if o.deterministic {

@@ -41,7 +41,7 @@ func TestGetRunFromRecords(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got["status"] != "succeeded" || got["outputs"] != `{"answer": "hi <b>-1-2-3"}` || got["total_steps"] != 5.0 {
+	if out, _ := got["outputs"].(map[string]any); got["status"] != "succeeded" || out["answer"] != "hi <b>-1-2-3" || got["total_steps"] != 5.0 {
 		t.Fatalf("get run: %s", rec.Body)
 	}
 	if in, _ := got["inputs"].(string); !strings.HasPrefix(in, `{"query": "hi <b>", "sys.files": [], "sys.user_id": "u1"`) {

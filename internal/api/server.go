@@ -55,8 +55,12 @@ const (
 	DefaultShutdownTimeout        = 30 * time.Second
 	DefaultStopWait               = 10 * time.Second
 	// DefaultServerVersion is the Dify version whose API flowrun follows,
-	// reported by GET /.
-	DefaultServerVersion = "1.12.1"
+	// reported by GET / and the X-Version header: the version Dify's
+	// official SDKs are verified against.
+	DefaultServerVersion = "1.17.1"
+	// DefaultDeployEnv is the X-Env header's value, Dify's DEPLOY_ENV
+	// default.
+	DefaultDeployEnv = "PRODUCTION"
 )
 
 // ErrShutdownStop is the cause given to runs still going when the shutdown
@@ -168,8 +172,16 @@ type Config struct {
 	// AdminKey enables the admin API under /admin with this bearer key
 	// ("": admin API disabled).
 	AdminKey string
-	// ServerVersion is reported by GET / (default "1.12.1").
+	// ServerVersion is reported by GET / and in the X-Version header of
+	// every response (default "1.17.1").
 	ServerVersion string
+	// EndUsers is how many end users (API callers, per app) the server
+	// remembers for GET /end-users/{id}, the most recent first (default
+	// 10000, about 1 MiB).
+	EndUsers int
+	// DeployEnv is sent in the X-Env header of every response, as Dify
+	// sends its DEPLOY_ENV (default "PRODUCTION").
+	DeployEnv string
 
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout
 	// configure the http.Server used by Serve (defaults 10 s, 60 s, 60 s,
@@ -206,6 +218,8 @@ func (c Config) withDefaults() Config {
 	c.StreamBufferBytes = cmp.Or(c.StreamBufferBytes, DefaultStreamBufferBytes)
 	c.StreamBufferBytesTotal = cmp.Or(c.StreamBufferBytesTotal, DefaultStreamBufferBytesTotal)
 	c.ServerVersion = cmp.Or(c.ServerVersion, DefaultServerVersion)
+	c.DeployEnv = cmp.Or(c.DeployEnv, DefaultDeployEnv)
+	c.EndUsers = cmp.Or(c.EndUsers, DefaultEndUsers)
 	c.ReadHeaderTimeout = cmp.Or(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
 	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
@@ -247,7 +261,7 @@ func (c Config) validate() error {
 	case c.MaxActiveRequests < 0:
 		return errors.New("api: MaxActiveRequests must not be negative")
 	case c.MaxBodyBytes < 0 || c.PingInterval < 0 || c.StreamBuffer < 0 || c.RunHistory < 0 || c.RunHistoryBytes < 0 ||
-		c.StreamBufferBytes < 0 || c.StreamBufferBytesTotal < 0 || c.MaxBodyBytesInFlight < 0:
+		c.StreamBufferBytes < 0 || c.StreamBufferBytesTotal < 0 || c.MaxBodyBytesInFlight < 0 || c.EndUsers < 0:
 		return errors.New("api: limits must not be negative")
 	}
 	return nil
@@ -274,6 +288,8 @@ type Server struct {
 	// bodies is what the bodies of requests in flight hold
 	// (MaxBodyBytesInFlight).
 	bodies *budget
+	// endUsers are the API callers GET /end-users/{id} knows.
+	endUsers *endUsers
 
 	mu       sync.Mutex
 	draining bool
@@ -308,6 +324,7 @@ func New(cfg Config) (*Server, error) {
 		runCtx:      context.Background(),
 		streamBytes: newBudget(cfg.StreamBufferBytesTotal),
 		bodies:      newBudget(cfg.MaxBodyBytesInFlight),
+		endUsers:    newEndUsers(cfg.EndUsers),
 		tasks:       map[string]*task{},
 		active:      map[string]int{},
 	}
@@ -320,7 +337,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.accessLog, s.recoverer)
+	r.Use(s.versionHeaders(), s.requestID, s.accessLog, s.recoverer)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrRouteNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, ErrMethodNotAllowed) })
 
@@ -359,6 +376,9 @@ func (s *Server) routes() http.Handler {
 			r.Get("/parameters", s.handleParameters)
 			r.Post("/files/upload", s.handleUpload)
 			r.Get("/files/{file_id}/preview", s.handlePreview)
+			r.Get("/site", s.handleSite)
+			r.Get("/meta", s.handleMeta)
+			r.Get("/end-users/{end_user_id}", s.handleEndUser)
 		})
 	}
 	service(r)

@@ -28,6 +28,11 @@ type AppInfo struct {
 	Description string `json:"description"`
 	Mode        string `json:"mode"`
 	Icon        string `json:"icon"`
+	// IconType, IconBackground and UseIconAsAnswerIcon are the WebApp
+	// settings the service API's GET /site reports.
+	IconType            string `json:"icon_type"`
+	IconBackground      string `json:"icon_background"`
+	UseIconAsAnswerIcon bool   `json:"use_icon_as_answer_icon"`
 }
 
 // WorkflowDoc is the DSL's workflow section.
