@@ -4,6 +4,5 @@ import "errors"
 
 var errNotYet = errors.New("this format is not supported by flowrun yet")
 
-func pptxText(data []byte, lim Limits) (string, error) { return "", errNotYet }
 func epubText(data []byte, lim Limits) (string, error) { return "", errNotYet }
 func emlText(data []byte, lim Limits) (string, error)  { return "", errNotYet }
