@@ -2,7 +2,9 @@ package docextract
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,12 +40,35 @@ func TestExtractUnstructured(t *testing.T) {
 		"",
 		fixture.Sp("", nil, fixture.AP("  spaced  ")+`<a:p><a:fld id="{1}" type="slidenum"><a:t>7</a:t></a:fld></a:p>`),
 	)
+	// partition_email prefers the HTML body; partition_html keeps block
+	// texts whitespace-normalised, drops a one-character text outside
+	// headings and list items (the div's "x") and unknown elements'
+	// content (<font>), cleans a bullet ("- dash item"), and reads a
+	// table's rows (an empty row leaves two spaces).
+	alternative := "From: Ada <ada@example.com>\r\nTo: bob@example.com\r\nSubject: Hi\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\nContent-Type: text/plain\r\n\r\nplain version\r\n" +
+		"--b1\r\nContent-Type: text/html; charset=\"iso-8859-1\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString([]byte("<html><head><title>T</title><style>p{}</style></head><body><h1>Hello</h1>"+
+			"<p>First <b>bold</b> para<br>next\tline</p><div>x</div><ul><li>a</li></ul><p>- dash item</p>"+
+			"<table><tr><td>a</td><td> b </td></tr><tr></tr><tr><td>c\xe9</td></tr></table><font>gone</font>tail text<pre>  keep  spaces\n</pre></body></html>")) +
+		"\r\n--b1--\r\n"
+	// partition_text (blank-line grouping: over a tenth of the lines are
+	// blank): a paragraph of long lines is joined, short lines are each
+	// an element and are also cut at bullets ("well-known"), bullets are
+	// cleaned; the attachment is not the body.
+	plain := "From: a@example.com\nSubject: x\nContent-Type: multipart/mixed; boundary=zz\n\n--zz\n" +
+		"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n" +
+		"Hi Bob,\n\nThis is the first paragraph of the=\n\nmessage which goes on for a while.\n\n- item one\n- item two\n\nA well-known fact\n\nMerci caf=C3=A9\nAda\n" +
+		"--zz\nContent-Type: text/html\nContent-Disposition: attachment; filename=a.html\n\n<p>attached</p>\n--zz--\n"
 	cases := []struct {
 		name string
 		kind Kind
 		in   []byte
 		want string
 	}{
+		{"eml html", KindEML, []byte(alternative), "Hello\nFirst bold para next line\na\ndash item\na b  cé\ntail text\n  keep  spaces"},
+		{"eml plain", KindEML, []byte(plain), "Hi Bob,\nThis is the first paragraph of the message which goes on for a while.\nitem one\nitem two\nA well\nknown fact\nMerci café\nAda"},
+		{"eml no body", KindEML, []byte("Subject: x\nContent-Type: image/png\n\nxx"), ""},
 		{"pptx", KindPPTX, pptx, "Title text\ngrouped\nvisible\nBody one\nline\vtwo\nH1 a x y <&>\n\n\n  spaced  \n7"},
 		{"pptx empty table", KindPPTX, fixture.PPTX("", "", fixture.Table(nil, []string{" ", ""})), ""},
 	}
@@ -105,5 +130,32 @@ func TestExtractUnstructuredErrors(t *testing.T) {
 				t.Errorf("err = %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestDeepMultipart: a message whose multiparts nest past the bound
+// fails cleanly instead of recursing.
+func TestDeepMultipart(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Subject: deep\n")
+	for i := range 200 {
+		b.WriteString("Content-Type: multipart/mixed; boundary=b" + strconv.Itoa(i) + "\n\n--b" + strconv.Itoa(i) + "\n")
+	}
+	b.WriteString("Content-Type: text/plain\n\nhello\n")
+	_, err := Extract(context.Background(), KindEML, []byte(b.String()), Limits{})
+	want := "Failed to extract text from EML: the message's multipart parts are nested too deeply"
+	if !errors.Is(err, ErrExtraction) || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+	// Within the bound, the innermost text is the body.
+	b.Reset()
+	b.WriteString("Subject: deep\n")
+	for i := range 20 {
+		b.WriteString("Content-Type: multipart/mixed; boundary=b" + strconv.Itoa(i) + "\n\n--b" + strconv.Itoa(i) + "\n")
+	}
+	b.WriteString("Content-Type: text/plain\n\nhello there\n")
+	got, err := Extract(context.Background(), KindEML, []byte(b.String()), Limits{})
+	if err != nil || got != "hello there" {
+		t.Errorf("got %q, %v", got, err)
 	}
 }
