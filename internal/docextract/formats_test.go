@@ -69,6 +69,9 @@ func TestExtractUnstructured(t *testing.T) {
 		{"eml html", KindEML, []byte(alternative), "Hello\nFirst bold para next line\na\ndash item\na b  cé\ntail text\n  keep  spaces"},
 		{"eml plain", KindEML, []byte(plain), "Hi Bob,\nThis is the first paragraph of the message which goes on for a while.\nitem one\nitem two\nA well\nknown fact\nMerci café\nAda"},
 		{"eml no body", KindEML, []byte("Subject: x\nContent-Type: image/png\n\nxx"), ""},
+		// partition_html of each spine document in spine order.
+		{"epub", KindEPUB, fixture.EPUB("<h1>Chapter 1</h1><p>It was a <em>dark</em>\n night.</p>", "<section><p>The end</p><ul><li>x</li></ul></section>"),
+			"Chapter 1\nIt was a dark night.\nThe end\nx"},
 		{"pptx", KindPPTX, pptx, "Title text\ngrouped\nvisible\nBody one\nline\vtwo\nH1 a x y <&>\n\n\n  spaced  \n7"},
 		{"pptx empty table", KindPPTX, fixture.PPTX("", "", fixture.Table(nil, []string{" ", ""})), ""},
 	}
@@ -101,6 +104,8 @@ func TestZipBombs(t *testing.T) {
 			"Failed to extract text from PPTX: limit exceeded: ppt/slides/slide1.xml decompresses to more than 1048576 bytes"},
 		{"pptx total", KindPPTX, fixture.PPTX("", "", slide+"<!--"+bomb[:900<<10]+"-->", slide+"<!--"+bomb[:900<<10]+"-->", slide+"<!--"+bomb[:900<<10]+"-->", slide+"<!--"+bomb[:900<<10]+"-->"),
 			"Failed to extract text from PPTX: limit exceeded: the archive decompresses to more than 3145728 bytes"},
+		{"epub entry", KindEPUB, fixture.EPUB("<p>x</p><!--" + bomb + "-->"),
+			"Failed to extract text from EPUB: limit exceeded: OEBPS/text/ch0.xhtml decompresses to more than 1048576 bytes"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
