@@ -1,7 +1,6 @@
 package docextract
 
 import (
-	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -30,7 +29,7 @@ func csvText(b []byte, lim Limits) (string, error) {
 			writeRow(&out, row)
 		}
 		if int64(out.Len()) > lim.MaxText {
-			return fmt.Errorf("%w: the text is longer than %d bytes", ErrTooLarge, lim.MaxText)
+			return errTextLimit(lim)
 		}
 		return nil
 	})

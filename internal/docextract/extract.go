@@ -44,6 +44,11 @@ func (l Limits) WithDefaults() Limits {
 // limit.
 var ErrTooLarge = errors.New("limit exceeded")
 
+// errTextLimit is the error of a text longer than lim.MaxText.
+func errTextLimit(lim Limits) error {
+	return fmt.Errorf("%w: the text is longer than %d bytes", ErrTooLarge, lim.MaxText)
+}
+
 // labels are the words of Dify's "Failed to extract text from …".
 var labels = map[Kind]string{
 	KindPDF: "PDF", KindDoc: "DOC", KindDocx: "DOCX", KindCSV: "CSV", KindExcel: "Excel file",
@@ -58,7 +63,7 @@ func Extract(ctx context.Context, k Kind, data []byte, lim Limits) (string, erro
 	lim = lim.WithDefaults()
 	text, err := convert(ctx, k, data, lim)
 	if err == nil && int64(len(text)) > lim.MaxText {
-		err = fmt.Errorf("%w: the text is longer than %d bytes", ErrTooLarge, lim.MaxText)
+		err = errTextLimit(lim)
 	}
 	if err == nil {
 		return text, nil

@@ -122,7 +122,7 @@ func pdfText(ctx context.Context, data []byte, lim Limits) (string, error) {
 		}
 		b.WriteString(text)
 		if int64(b.Len()) > lim.MaxText {
-			return "", fmt.Errorf("%w: the text is longer than %d bytes", ErrTooLarge, lim.MaxText)
+			return "", errTextLimit(lim)
 		}
 	}
 	return b.String(), nil

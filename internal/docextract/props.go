@@ -69,3 +69,8 @@ func isPySpace(r rune) bool {
 	}
 	return r >= 0x2000 && r <= 0x200a
 }
+
+// pyFields is Python's str.split() without arguments.
+func pyFields(s string) []string {
+	return strings.FieldsFunc(s, isPySpace)
+}

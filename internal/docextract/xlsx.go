@@ -2,7 +2,6 @@ package docextract
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"path"
 	"regexp"
@@ -37,7 +36,7 @@ func excelText(data []byte, lim Limits) (string, error) {
 		b.WriteString(frame(rows))
 		b.WriteString("\n\n")
 		if int64(b.Len()) > lim.MaxText {
-			return "", fmt.Errorf("%w: the text is longer than %d bytes", ErrTooLarge, lim.MaxText)
+			return "", errTextLimit(lim)
 		}
 	}
 	return b.String(), nil

@@ -115,3 +115,38 @@ func (n *xnode) innerText() string {
 	walk(n)
 	return b.String()
 }
+
+// nsAttr is the value of a prefixed attribute (r:id beside id).
+func (n *xnode) nsAttr(name string) string {
+	for _, a := range n.attrs {
+		if a.Name.Local == name && a.Name.Space != "" && a.Name.Space != "xmlns" {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// path returns the element reached by following names from n, or nil.
+func (n *xnode) path(names ...string) *xnode {
+	for _, name := range names {
+		if n == nil {
+			return nil
+		}
+		n = n.child(name)
+	}
+	return n
+}
+
+// childrenOrNone returns the child elements of n, none when n is nil.
+func (n *xnode) childrenOrNone() []*xnode {
+	if n == nil {
+		return nil
+	}
+	var out []*xnode
+	for _, k := range n.kids {
+		if k.name != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}

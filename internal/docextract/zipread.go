@@ -69,26 +69,68 @@ func resolve(base, target string) string {
 	return path.Join(path.Dir(base), target)
 }
 
-// relationships reads the targets of a part's relationships by id.
-func (a *archive) relationships(part string) (map[string]string, error) {
+// rel is one relationship of a part.
+type rel struct {
+	id, typ, target string
+}
+
+// rels reads a part's internal relationships, in order; part "" is the
+// package itself (_rels/.rels).
+func (a *archive) rels(part string) ([]rel, error) {
 	name := path.Join(path.Dir(part), "_rels", path.Base(part)+".rels")
-	out := map[string]string{}
+	if part == "" {
+		name = "_rels/.rels"
+	}
 	if !a.has(name) {
-		return out, nil
+		return nil, nil
 	}
-	b, err := a.read(name)
+	root, err := a.readXML(name)
 	if err != nil {
 		return nil, err
 	}
-	root, err := parseXML(b)
-	if err != nil {
-		return nil, err
-	}
+	var out []rel
 	for _, r := range root.all("Relationship") {
 		if r.attr("TargetMode") == "External" {
 			continue
 		}
-		out[r.attr("Id")] = resolve(part, r.attr("Target"))
+		out = append(out, rel{id: r.attr("Id"), typ: r.attr("Type"), target: resolve(part, r.attr("Target"))})
 	}
 	return out, nil
+}
+
+// relationships reads the targets of a part's relationships by id.
+func (a *archive) relationships(part string) (map[string]string, error) {
+	rs, err := a.rels(part)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(rs))
+	for _, r := range rs {
+		out[r.id] = r.target
+	}
+	return out, nil
+}
+
+// relTarget returns the target of the first relationship of part whose
+// type ends in "/"+kind ("" when there is none).
+func (a *archive) relTarget(part, kind string) (string, error) {
+	rs, err := a.rels(part)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range rs {
+		if strings.HasSuffix(r.typ, "/"+kind) {
+			return r.target, nil
+		}
+	}
+	return "", nil
+}
+
+// readXML reads entry name and parses it.
+func (a *archive) readXML(name string) (*xnode, error) {
+	b, err := a.read(name)
+	if err != nil {
+		return nil, err
+	}
+	return parseXML(b)
 }

@@ -1,9 +1,0 @@
-package docextract
-
-import "errors"
-
-var errNotYet = errors.New("this format is not supported by flowrun yet")
-
-func pptxText(data []byte, lim Limits) (string, error) { return "", errNotYet }
-func epubText(data []byte, lim Limits) (string, error) { return "", errNotYet }
-func emlText(data []byte, lim Limits) (string, error)  { return "", errNotYet }
