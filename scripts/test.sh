@@ -3,7 +3,8 @@
 #
 # Starts a throwaway PostgreSQL and Redis on free loopback ports (each in its
 # own temp dir, so several runs can go at once), exports TEST_DATABASE_URL and
-# TEST_REDIS_URL, runs `go test -race -count=1 ./...` plus any extra arguments,
+# TEST_REDIS_URL, runs `go vet` and staticcheck, then `go test -race -count=1
+# ./...` plus any extra arguments,
 # then stops both servers and removes the temp dir. The exit code is go test's.
 #
 #   scripts/test.sh                      # whole suite
@@ -88,6 +89,14 @@ for a in "$@"; do
 	./* | ../* | github.com/*) pkgs=() ;;
 	esac
 done
+
+# Lint first (a whole-tree run only): go vet and staticcheck
+# (staticcheck.conf), pinned and fetched through the module proxy.
+if [[ ${#pkgs[@]} -gt 0 ]]; then
+	log "go vet ./... and staticcheck ./..."
+	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+fi
 
 log "go test -race -count=1 ${pkgs[*]} $*"
 set +e

@@ -760,13 +760,6 @@ func rssTrend(samples []RSSSample, n int) float64 {
 	return (q4 - q2) / q2 * 100
 }
 
-func lagP99(l *LagResult) float64 {
-	if l.Lag == nil {
-		return 0
-	}
-	return l.Lag.P99
-}
-
 // queueDepth runs an open-loop rate and samples the queue.
 func (b *bench) queueDepth(ctx context.Context, mp *modeProcs) (*QueueResult, error) {
 	every := max(100*time.Millisecond, b.cfg.QueueDuration/60)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -30,9 +29,8 @@ type process struct {
 	addr    string
 	started time.Time
 
-	waitOnce sync.Once
-	done     chan struct{}
-	waitErr  error
+	done    chan struct{}
+	waitErr error
 }
 
 // readyFunc reports whether a starting process is ready, and its address.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/flowrun/flowrun/internal/cli"
 	"github.com/flowrun/flowrun/internal/gctune"
@@ -90,7 +91,7 @@ func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := mainErr(ctx, os.Args[1:], log); errors.Is(err, cli.ErrConfig) {
+	if err := mainErr(ctx, os.Args[1:]); errors.Is(err, cli.ErrConfig) {
 		fmt.Fprintln(os.Stderr, "persister:", err)
 		os.Exit(2)
 	} else if err != nil {
@@ -99,7 +100,7 @@ func main() {
 	}
 }
 
-func mainErr(ctx context.Context, args []string, log *slog.Logger) error {
+func mainErr(ctx context.Context, args []string) error {
 	var cfg config
 	if len(args) > 0 && args[0] == "migrate" {
 		var mc migrateConfig
@@ -114,7 +115,7 @@ func mainErr(ctx context.Context, args []string, log *slog.Logger) error {
 	if err := cli.Config(&cfg); err != nil {
 		return err
 	}
-	log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	ready := make(chan struct{})
 	return serve(ctx, cfg, log, ready)
 }
@@ -155,7 +156,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- struc
 	defer pool.Close()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := async.NewMetrics(reg)
 	archived := prometheus.NewCounter(prometheus.CounterOpts{Name: "flowrun_batches_archived_total",
 		Help: "Batches that failed every retry and were archived (inspect them with asynq's CLI)."})

@@ -167,13 +167,6 @@ func (m *Memory) Keys(_ context.Context, appID string) ([]KeyInfo, error) {
 // The methods below let Postgres use a Memory as its cache: they store
 // values as given (timestamps included) rather than stamping them.
 
-// setApp stores a as is, keeping the keys of the app it replaces.
-func (m *Memory) setApp(a *App) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.apps[a.ID] = a
-}
-
 // setKey stores e, replacing whichever app held e.hash.
 func (m *Memory) setKey(e keyEntry) {
 	m.mu.Lock()

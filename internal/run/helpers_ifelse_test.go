@@ -155,17 +155,6 @@ func ieKeys(m map[string]*NodeRun) []string {
 	return keys
 }
 
-// ieCompileErr compiles doc and returns the validation error's text,
-// failing if it compiles.
-func ieCompileErr(t *testing.T, doc string) string {
-	t.Helper()
-	_, err := ieEngine().Compile([]byte(doc))
-	if err == nil {
-		t.Fatalf("compiled, want a validation error:\n%s", doc)
-	}
-	return err.Error()
-}
-
 // ieJSON encodes v as JSON (Vars keep their order), with <, > and &
 // unescaped for readable expectations.
 func ieJSON(t *testing.T, v any) string {

@@ -95,8 +95,10 @@ func (cs *clients) newTransport(k transportKey) *http.Transport {
 	t.Proxy = nil
 	t.OnProxyConnectResponse = nil
 	t.DialTLSContext = nil
-	t.DialTLS = nil //nolint:staticcheck // cleared so it cannot bypass DialContext
-	t.Dial = nil    //nolint:staticcheck // cleared so it cannot bypass DialContext
+	//lint:ignore SA1019 cleared so that it cannot bypass DialContext
+	t.DialTLS = nil
+	//lint:ignore SA1019 cleared so that it cannot bypass DialContext
+	t.Dial = nil
 	t.DialContext = newGuardedDialer(cs.policy, cs.cfg.Resolver, k.connect, k.read, k.write, cs.cfg.dial).DialContext
 	// Content-Encoding is decoded by the node (as httpx does), so the
 	// response headers stay as the server sent them.

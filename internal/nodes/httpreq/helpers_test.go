@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/flowrun/flowrun/internal/run"
 	"go.uber.org/goleak"
@@ -291,19 +290,6 @@ func (r *fakeResolver) count(host string) int {
 func (s *stub) port() string {
 	_, p, _ := net.SplitHostPort(s.Listener.Addr().String())
 	return p
-}
-
-// waitCh receives from ch or fails after a generous deadline.
-func waitCh[T any](t *testing.T, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("timed out waiting")
-	}
-	var zero T
-	return zero
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -82,7 +82,7 @@ func TestErrors(t *testing.T) {
 	c := server(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.Header.Get("X-Case") {
 		case "status":
-			http.Error(w, `{"error":{"message":"nope"}}`, 429)
+			http.Error(w, `{"error":{"message":"nope"}}`, http.StatusTooManyRequests)
 		case "instream":
 			io.WriteString(w, "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"error\":{\"message\":\"overloaded\"}}\n\n")
 		case "garbage":

@@ -73,7 +73,7 @@ func TestIntPow(t *testing.T) {
 
 func TestBudgetErrorSticks(t *testing.T) {
 	b := NewBudget(context.Background(), Limits{Iterations: 2})
-	if b.Tick() != nil || b.Tick() != nil {
+	if first, second := b.Tick(), b.Tick(); first != nil || second != nil {
 		t.Fatal("within the budget")
 	}
 	err := b.Tick()
