@@ -139,3 +139,13 @@ func concat(parts ...[]byte) []byte {
 	}
 	return out
 }
+
+// FuzzXLSSheets: the BIFF and OLE2 readers return an error or sheets for
+// any input, without panicking (the guard is the last line, not the
+// first).
+func FuzzXLSSheets(f *testing.F) {
+	f.Add(fixture.XLS([]string{"a", "b"}, concat(lsst(0, 0, 0), lsst(0, 1, 1), formula(1, 0, 1.5))))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = xlsSheets(data)
+	})
+}
