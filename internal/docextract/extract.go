@@ -61,7 +61,7 @@ var labels = map[Kind]string{
 // protected against every hostile input: see the package comment.
 func Extract(ctx context.Context, k Kind, data []byte, lim Limits) (string, error) {
 	lim = lim.WithDefaults()
-	text, err := convert(ctx, k, data, lim)
+	text, err := guard(func() (string, error) { return convert(ctx, k, data, lim) })
 	if err == nil && int64(len(text)) > lim.MaxText {
 		err = errTextLimit(lim)
 	}
@@ -81,6 +81,17 @@ func Extract(ctx context.Context, k Kind, data []byte, lim Limits) (string, erro
 		return "", failed("Failed to decode plain text file: %v", err)
 	}
 	return "", failed("Failed to extract text from %s: %v", labels[k], err)
+}
+
+// guard runs a conversion; a parser that panics on a hostile document
+// fails the extraction, and the worker process lives on.
+func guard(conv func() (string, error)) (text string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			text, err = "", fmt.Errorf("%w: the parser failed: %v", ErrExtraction, p)
+		}
+	}()
+	return conv()
 }
 
 func convert(ctx context.Context, k Kind, data []byte, lim Limits) (string, error) {

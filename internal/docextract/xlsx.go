@@ -1,8 +1,8 @@
 package docextract
 
 import (
+	"bytes"
 	"errors"
-	"math"
 	"path"
 	"regexp"
 	"strconv"
@@ -10,23 +10,39 @@ import (
 	"time"
 )
 
-// excelText is Dify's _extract_text_from_excel for .xlsx: every sheet, in
-// workbook order, read as pandas.read_excel reads it with openpyxl, then
-// written as Dify's markdown table; sheets end with a blank line. A sheet
-// that fails is skipped, as in Dify. See readSheet and frame for the
-// pandas semantics kept. Legacy .xls (BIFF) workbooks are refused.
+// excelText is Dify's _extract_text_from_excel: every sheet, in workbook
+// order, read as pandas.read_excel reads it (openpyxl for .xlsx, xlrd for
+// a legacy .xls, told apart by content as pandas does), then written as
+// Dify's markdown table; sheets end with a blank line. An .xlsx sheet
+// that fails is skipped, as in Dify; xlrd reads every sheet when it opens
+// an .xls, so any error fails the file. See frame for the pandas
+// semantics kept.
 func excelText(data []byte, lim Limits) (string, error) {
-	a, err := openArchive(data, lim)
-	if err != nil {
-		return "", errors.New("Excel file format cannot be determined, you must specify an engine manually.") //nolint:staticcheck // pandas' words
-	}
-	wb, err := readWorkbook(a)
-	if err != nil {
-		return "", err
+	var sheets []func() ([][]any, error)
+	if bytes.HasPrefix(data, cfbMagic) {
+		grids, err := xlsSheets(data)
+		if err != nil {
+			return "", err
+		}
+		for _, g := range grids {
+			sheets = append(sheets, func() ([][]any, error) { return g, nil })
+		}
+	} else {
+		a, err := openArchive(data, lim)
+		if err != nil {
+			return "", errors.New("Excel file format cannot be determined, you must specify an engine manually.") //nolint:staticcheck // pandas' words
+		}
+		wb, err := readWorkbook(a)
+		if err != nil {
+			return "", err
+		}
+		for _, s := range wb.sheets {
+			sheets = append(sheets, func() ([][]any, error) { return wb.readSheet(a, s) })
+		}
 	}
 	var b strings.Builder
-	for _, s := range wb.sheets {
-		rows, err := wb.readSheet(a, s)
+	for _, read := range sheets {
+		rows, err := read()
 		if err != nil {
 			if errors.Is(err, ErrTooLarge) {
 				return "", err
@@ -43,10 +59,10 @@ func excelText(data []byte, lim Limits) (string, error) {
 }
 
 type workbook struct {
-	sheets   []string // part names, in order
-	strings  []string
-	dates    []bool // by style index: a date number format
-	date1904 bool
+	sheets  []string // part names, in order
+	strings []string
+	dates   []bool // by style index: a date number format
+	system  dateSystem
 }
 
 func readWorkbook(a *archive) (*workbook, error) {
@@ -66,7 +82,7 @@ func readWorkbook(a *archive) (*workbook, error) {
 	wb := &workbook{}
 	if pr := root.all("workbookPr"); len(pr) > 0 {
 		v := pr[0].attr("date1904")
-		wb.date1904 = v == "1" || v == "true"
+		wb.system.date1904 = v == "1" || v == "true"
 	}
 	for _, s := range root.all("sheet") {
 		if target, ok := rels[s.attr("id")]; ok {
@@ -136,9 +152,7 @@ func isDateFormat(id string, custom map[string]string) bool {
 	return n >= 14 && n <= 22 || n >= 45 && n <= 47
 }
 
-// cell values as pandas' openpyxl reader converts them: "" for an empty
-// cell, int64 for whole numbers, float64, bool, string, time.Time for
-// dates, nan for errors.
+// excelTime is a date cell's value: a datetime, or a time of day.
 type excelTime struct {
 	t        time.Time
 	timeOnly bool
@@ -153,46 +167,22 @@ func (wb *workbook) readSheet(a *archive, part string) ([][]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows [][]any
+	var g grid
 	for _, r := range root.all("row") {
 		ri, err := strconv.Atoi(r.attr("r"))
 		if err != nil || ri < 1 || ri > 1<<20 {
-			ri = len(rows) + 1
+			ri = len(g) + 1
 		}
-		for len(rows) < ri {
-			rows = append(rows, nil)
-		}
-		row := rows[ri-1]
+		g.grow(ri - 1)
 		for _, c := range r.children("c") {
 			col := colIndex(c.attr("r"))
 			if col < 0 || col > 1<<14 {
-				col = len(row)
+				col = len(g[ri-1])
 			}
-			for len(row) <= col {
-				row = append(row, "")
-			}
-			row[col] = wb.cellValue(c)
-		}
-		for len(row) > 0 && row[len(row)-1] == "" {
-			row = row[:len(row)-1]
-		}
-		rows[ri-1] = row
-	}
-	last := -1
-	width := 0
-	for i, r := range rows {
-		if len(r) > 0 {
-			last = i
-		}
-		width = max(width, len(r))
-	}
-	rows = rows[:last+1]
-	for i := range rows {
-		for len(rows[i]) < width {
-			rows[i] = append(rows[i], "")
+			g.set(ri-1, col, wb.system.value(wb.cell(c)))
 		}
 	}
-	return rows, nil
+	return g.rows(), nil
 }
 
 // colIndex is the 0-based column of a cell reference ("C7" → 2).
@@ -208,7 +198,8 @@ func colIndex(ref string) int {
 	return n - 1
 }
 
-func (wb *workbook) cellValue(c *xnode) any {
+// cell is an xlsx cell as openpyxl types it.
+func (wb *workbook) cell(c *xnode) cell {
 	v := ""
 	if vn := c.child("v"); vn != nil {
 		v = vn.innerText()
@@ -217,53 +208,37 @@ func (wb *workbook) cellValue(c *xnode) any {
 	case "s":
 		i, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || i < 0 || i >= len(wb.strings) {
-			return ""
+			return cell{}
 		}
-		return wb.strings[i]
+		return cell{kind: kindText, text: wb.strings[i]}
 	case "inlineStr":
 		if is := c.child("is"); is != nil {
-			return richText(is)
+			return cell{kind: kindText, text: richText(is)}
 		}
-		return ""
+		return cell{}
 	case "str":
-		return v
+		return cell{kind: kindText, text: v}
 	case "b":
-		return v == "1" || v == "true"
+		if v == "1" || v == "true" {
+			return cell{kind: kindBool, num: 1}
+		}
+		return cell{kind: kindBool}
 	case "e":
-		return math.NaN()
+		return cell{kind: kindError}
 	case "d":
 		if t, err := time.Parse("2006-01-02T15:04:05", strings.TrimSuffix(v, "Z")); err == nil {
-			return excelTime{t: t}
+			return cell{kind: kindTime, t: excelTime{t: t}}
 		}
-		return v
+		return cell{kind: kindText, text: v}
 	}
 	if v == "" {
-		return ""
+		return cell{}
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil {
-		return v
+		return cell{kind: kindText, text: v}
 	}
-	if s, err := strconv.Atoi(c.attr("s")); err == nil && s >= 0 && s < len(wb.dates) && wb.dates[s] {
-		return wb.excelDate(f)
-	}
-	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
-		return int64(f)
-	}
-	return f
-}
-
-// excelDate is openpyxl's from_excel: a serial day number to a date and
-// time (a time of day alone below 1).
-func (wb *workbook) excelDate(f float64) any {
-	epoch := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC)
-	if wb.date1904 {
-		epoch = time.Date(1904, 1, 1, 0, 0, 0, 0, time.UTC)
-	} else if f < 60 {
-		epoch = epoch.AddDate(0, 0, 1) // Excel's 1900-02-29
-	}
-	days := math.Floor(f)
-	ms := math.Round((f - days) * 86400 * 1000)
-	t := epoch.AddDate(0, 0, int(days)).Add(time.Duration(ms) * time.Millisecond)
-	return excelTime{t: t, timeOnly: f < 1 && !wb.date1904}
+	s, err := strconv.Atoi(c.attr("s"))
+	date := err == nil && s >= 0 && s < len(wb.dates) && wb.dates[s]
+	return cell{kind: kindNumber, num: f, date: date}
 }

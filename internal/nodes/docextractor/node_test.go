@@ -291,6 +291,7 @@ func TestHostileFiles(t *testing.T) {
 	hugeCSV := bytes.Repeat([]byte("aaaaaaaaaa,bbbbbbbbbb,cccccccccc\n"), 1<<17) // 4.1 MiB
 	h := newHarness(t, map[string][]byte{
 		"bomb.docx": zipBomb(t, 64<<20), "loop.pdf": recursivePDF(), "huge.csv": hugeCSV, "ok.docx": docx,
+		"forged.xls": forgedXLS(), "ok.xls": fixture.XLS([]string{"n"}, fixture.Rec(0x00FD, uint16(0), uint16(0), uint16(0), uint32(0))),
 	}, 2<<20)
 	startsBefore := workers.Starts()
 	cases := []struct {
@@ -300,6 +301,8 @@ func TestHostileFiles(t *testing.T) {
 			"Failed to extract text from DOCX: limit exceeded: word/document.xml decompresses to more than 4194304 bytes"},
 		{"huge csv over the input limit", "huge.csv", ".csv", "FileDownloadError",
 			"Error downloading file: file too large: the file is larger than 2097152 bytes"},
+		{"forged xls", "forged.xls", ".xls", "TextExtractionError",
+			"Failed to extract text from Excel file: not a valid OLE2 compound file"},
 	}
 	for _, c := range cases {
 		o := h.run(t, nil, map[string]any{"file": fileValue(c.file, c.ext, "")})
@@ -307,6 +310,9 @@ func TestHostileFiles(t *testing.T) {
 		if o := h.run(t, nil, map[string]any{"file": fileValue("ok.docx", ".docx", "")}); o.info.Status != run.StatusSucceeded {
 			t.Fatalf("after %s: %s %s", c.name, o.info.Status, o.info.Error)
 		}
+	}
+	if o := h.run(t, nil, map[string]any{"file": fileValue("ok.xls", ".xls", "")}); o.info.Status != run.StatusSucceeded {
+		t.Fatalf("xls through a worker: %s %s", o.info.Status, o.info.Error)
 	}
 	// A recursive object graph: PDFium's own bounds end it; the text, if
 	// any, is bounded and the run ends.
@@ -324,4 +330,12 @@ func TestHostileFiles(t *testing.T) {
 	if n := workers.Starts() - startsBefore; n != 0 {
 		t.Errorf("%d workers were replaced; the limits should have stopped every case first", n)
 	}
+}
+
+// forgedXLS is an .xls whose workbook stream's sector chain loops on
+// itself.
+func forgedXLS() []byte {
+	b := fixture.XLS([]string{"a"})
+	b[512+8] = 2 // the FAT's entry for sector 2 names sector 2
+	return b
 }
