@@ -146,9 +146,15 @@ func TestRecorderPipelinesWrites(t *testing.T) {
 	}
 	// Release writes one at a time: everything after the first event
 	// arrives in at most two more batches, not one per event.
+	stop := make(chan struct{})
+	defer close(stop) // fewer writes than tokens leave the last ones unsent
 	go func() {
 		for range 3 {
-			w.gate <- struct{}{}
+			select {
+			case w.gate <- struct{}{}:
+			case <-stop:
+				return
+			}
 		}
 	}()
 	select {
