@@ -400,31 +400,11 @@ func nodeRecord(src *Source, n *run.NodeRun, seq int64) *repo.NodeExecution {
 		rec.Inputs = jsonOf(n.Inputs)
 		rec.ProcessData = jsonOf(n.ProcessData)
 		rec.Outputs = jsonOf(n.Outputs)
-		rec.Metadata = metadata(n)
+		if m := n.ExecutionMetadata(); m != nil {
+			rec.Metadata = jsonOf(m)
+		}
 	}
 	return rec
-}
-
-// metadata is Dify's execution_metadata: the node's own metadata plus
-// tokens, the error strategy and the iteration/loop position.
-func metadata(n *run.NodeRun) json.RawMessage {
-	m := make(map[string]any, len(n.Metadata)+4)
-	for k, v := range n.Metadata {
-		m[k] = v
-	}
-	if n.Tokens > 0 {
-		m["total_tokens"] = n.Tokens
-	}
-	if n.IterationID != "" {
-		m["iteration_id"], m["iteration_index"] = n.IterationID, n.IterationIndex
-	}
-	if n.LoopID != "" {
-		m["loop_id"], m["loop_index"] = n.LoopID, n.LoopIndex
-	}
-	if len(m) == 0 {
-		return nil
-	}
-	return jsonOf(m)
 }
 
 func jsonOf(v any) json.RawMessage {
