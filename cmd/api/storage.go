@@ -29,9 +29,11 @@ type storage struct {
 	pool *pgxpool.Pool
 	// rdb is the Redis client of async mode (nil otherwise): the hot chat
 	// state and the cluster-wide stop and limit use it.
-	rdb    redis.UniversalClient
-	writer repo.Writer
-	reader repo.Reader
+	rdb redis.UniversalClient
+	// records is where runs' records go, the mode's way (record.Memory,
+	// Sync or Async); reader serves the run-log API.
+	records record.Records
+	reader  repo.Reader
 	// chats serves chat turns and the conversation API.
 	chats repo.ChatReader
 	// summary and convs serve the console's apps and conversation pages;
@@ -39,10 +41,6 @@ type storage struct {
 	summary repo.SummaryReader
 	convs   repo.AppConversationReader
 	queue   console.Queue
-	// mirror also gets each run's records, lazily (async: read-your-writes).
-	mirror  record.Deferrer
-	inline  bool
-	durable bool
 	ready   func(ctx context.Context) error
 	stop    func(ctx context.Context) error
 }
@@ -70,7 +68,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 	noop := func(context.Context) error { return nil }
 	switch cfg.WorkflowRepoMode {
 	case "memory":
-		return &storage{writer: recent, reader: recent, chats: recent, summary: recent, convs: recent, inline: true, ready: noop, stop: noop}, nil
+		return &storage{records: record.Memory(recent), reader: recent, chats: recent, summary: recent, convs: recent, ready: noop, stop: noop}, nil
 	case "sync":
 		if cfg.DatabaseURL == "" {
 			return nil, errors.New("configuration: WORKFLOW_REPO_MODE=sync needs DATABASE_URL")
@@ -85,8 +83,8 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		retrier := repo.NewRetrier(store, repo.RetryConfig{Logger: log})
 		retrier.Start(ctx)
 		return &storage{
-			pool:   pool,
-			writer: retrier, reader: store, chats: store, durable: true, summary: store, convs: store,
+			pool:    pool,
+			records: record.Sync(retrier), reader: store, chats: store, summary: store, convs: store,
 			ready: pool.Ping,
 			stop: func(ctx context.Context) error {
 				err := retrier.Stop(ctx)
@@ -153,18 +151,16 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		}
 		cold := reposql.New(pool)
 		return &storage{
-			pool:   pool,
-			rdb:    rdb,
-			writer: repo.ChatAfter(w, chatLog),
-			chats:  repo.NewOverlay(chatLog, replayStore, cold),
-			mirror: recent,
-			reader: repo.Fallback(recent, cold),
-			// The console's summaries and lists read the complete store.
-			summary: cold, convs: cold, queue: queueStats{insp: insp, queue: cfg.AsyncQueue},
-			inline: true,
+			pool: pool,
+			rdb:  rdb,
+			// Recent runs are kept in memory too, for read-your-writes.
 			// ASYNC_ACK=enqueued promises that a run the client sees finish
 			// is in Redis or the spool: tell the client when it is not.
-			durable: ack == async.AckEnqueued,
+			records: record.Async(repo.ChatAfter(w, chatLog), record.AsyncConfig{Mirror: recent, Durable: ack == async.AckEnqueued}),
+			chats:   repo.NewOverlay(chatLog, replayStore, cold),
+			reader:  repo.Fallback(recent, cold),
+			// The console's summaries and lists read the complete store.
+			summary: cold, convs: cold, queue: queueStats{insp: insp, queue: cfg.AsyncQueue},
 			ready: func(ctx context.Context) error {
 				if err := pool.Ping(ctx); err != nil {
 					return err

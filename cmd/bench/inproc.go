@@ -34,7 +34,7 @@ const (
 //   - naive: every record an event produces is written on its own, as it
 //     happens, with one autocommit statement (the store's guarded upsert
 //     with a one-row batch: one round trip, one commit, per record).
-//   - batched: record.Recorder with the sql store, exactly as sync mode
+//   - batched: record.Sync's recorder with the sql store, exactly as sync mode
 //     wires it (writes pipelined per run, coalesced, one multi-row upsert
 //     per write).
 func (b *bench) inProcess(ctx context.Context) error {
@@ -124,7 +124,7 @@ func runOnce(ctx context.Context, eng *run.Engine, wf *run.Workflow, store *repo
 		}))
 		err = werr
 	} else {
-		rec := record.New(ctx, counting, src, record.Options{})
+		rec := record.Sync(counting).Recorder(ctx, src, nil)
 		info = eng.Run(ctx, wf, p, rec)
 		err = rec.Wait()
 	}

@@ -87,9 +87,9 @@ func TestPersisterEndToEnd(t *testing.T) {
 		}
 		in, _ := wf.PrepareInputs(map[string]any{"query": q})
 		p := run.Params{RunID: uuid.NewString(), AppID: "app-e2e", WorkflowID: "wf", UserID: "u", Inputs: in}
-		rec := record.New(ctx, w, record.Source{RunID: p.RunID, AppID: "app-e2e", WorkflowID: "wf", SessionID: "u"}, record.Options{Inline: true})
+		rec := record.Async(w, record.AsyncConfig{}).Recorder(ctx, record.Source{RunID: p.RunID, AppID: "app-e2e", WorkflowID: "wf", SessionID: "u"}, nil)
 		want[p.RunID] = e.Run(ctx, wf, p, rec)
-		if err := rec.Err(); err != nil {
+		if err := rec.Wait(); err != nil {
 			t.Fatal(err)
 		}
 	}

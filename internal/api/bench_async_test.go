@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flowrun/flowrun/internal/api"
+	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/repo/async"
 	"github.com/flowrun/flowrun/internal/repo/hot"
@@ -75,7 +76,7 @@ func asyncChats(b *testing.B) func(*api.Config) {
 	}
 	return func(c *api.Config) {
 		c.Logger = slog.New(slog.DiscardHandler)
-		c.Writer, c.Reader, c.Mirror, c.InlineWrites = repo.ChatAfter(w, h), repo.Fallback(recent, recent), recent, true
+		c.Records, c.Reader = record.Async(repo.ChatAfter(w, h), record.AsyncConfig{Mirror: recent}), repo.Fallback(recent, recent)
 		c.Chats = repo.NewOverlay(h, replay, cold)
 	}
 }

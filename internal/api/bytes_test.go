@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo/memory"
 )
 
@@ -51,7 +52,7 @@ func (b *bundle) addApp(t testing.TB, id, wf, key, dsl string) {
 }
 
 // TestRunHistoryBoundedByBytes runs many workflows with 200 KB inputs in
-// memory mode: the kept history never passes RunHistoryBytes, the latest
+// memory mode: the kept history never passes the store's MaxBytes, the latest
 // runs stay readable and the oldest are gone.
 func TestRunHistoryBoundedByBytes(t *testing.T) {
 	t.Parallel()
@@ -60,7 +61,7 @@ func TestRunHistoryBoundedByBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := setup(t, options{mutate: func(c *api.Config) { c.Writer, c.Reader, c.InlineWrites = hist, hist, true }})
+	b := setup(t, options{mutate: func(c *api.Config) { c.Records, c.Reader = record.Memory(hist), hist }})
 	b.addApp(t, bigApp, bigWF, bigKey, bigDSL)
 	input := strings.Repeat("q", 200_000)
 	var ids []string

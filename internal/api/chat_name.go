@@ -47,7 +47,7 @@ func (s *Server) nameLater(a *app.App, conv *repo.Conversation, query string) {
 		now := s.cfg.Clock()
 		c := *conv
 		c.Name, c.Seq = name, repo.Version(now)
-		if err := s.cfg.Writer.Write(ctx, &repo.Batch{Conversations: []*repo.Conversation{&c}}); err != nil {
+		if err := s.cfg.Records.Write(ctx, &repo.Batch{Conversations: []*repo.Conversation{&c}}); err != nil {
 			s.log.Warn("storing a conversation's name", "app_id", a.ID, "conversation_id", conv.ID, "err", err)
 		}
 	}()

@@ -15,7 +15,7 @@ import (
 // the recorder it collects what the run's events say about the turn's
 // message (the answer streamed, the models' usage); at workflow_finished
 // it builds the turn's chat records, which the recorder commits with the
-// run's last records (record.Options.Final).
+// run's last records (record.Records.Recorder's final).
 type chatTurn struct {
 	app    *app.App
 	user   string

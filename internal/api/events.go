@@ -237,7 +237,7 @@ func nodeFinished(e *enc, n *run.NodeRun, retry bool) {
 	e.key("elapsed_time")
 	e.float(n.Elapsed.Seconds())
 	e.key("execution_metadata")
-	e.value(executionMetadata(n))
+	e.value(n.ExecutionMetadata())
 	e.key("created_at")
 	e.int(n.CreatedAt.Unix())
 	e.key("finished_at")
@@ -253,30 +253,6 @@ func nodeFinished(e *enc, n *run.NodeRun, retry bool) {
 		e.int(int64(n.RetryIndex))
 	}
 	e.close()
-}
-
-// executionMetadata is Dify's execution_metadata: the node's metadata plus
-// token and container keys, or nil (null) when there is nothing to say.
-func executionMetadata(n *run.NodeRun) any {
-	if len(n.Metadata) == 0 && n.Tokens == 0 && n.IterationID == "" && n.LoopID == "" {
-		return nil
-	}
-	m := make(map[string]any, len(n.Metadata)+4)
-	for k, v := range n.Metadata {
-		m[k] = v
-	}
-	if _, ok := m["total_tokens"]; !ok && n.Tokens > 0 {
-		m["total_tokens"] = n.Tokens
-	}
-	if n.IterationID != "" {
-		m["iteration_id"] = n.IterationID
-		m["iteration_index"] = int64(n.IterationIndex)
-	}
-	if n.LoopID != "" {
-		m["loop_id"] = n.LoopID
-		m["loop_index"] = int64(n.LoopIndex)
-	}
-	return m
 }
 
 // containerHead writes the fields every iteration/loop event opens with;
@@ -352,7 +328,7 @@ func containerCompleted(e *enc, n *run.NodeRun, steps int) {
 	e.key("total_tokens")
 	e.int(n.Tokens)
 	e.key("execution_metadata")
-	e.value(executionMetadata(n))
+	e.value(n.ExecutionMetadata())
 	e.key("finished_at")
 	e.int(n.FinishedAt.Unix())
 	e.key("steps")

@@ -143,7 +143,7 @@ func (s *Server) handleConversationDelete(w http.ResponseWriter, r *http.Request
 	now := s.cfg.Clock()
 	d := *c
 	d.Deleted, d.UpdatedAt, d.Seq = true, now, repo.Version(now)
-	if err := s.cfg.Writer.Write(r.Context(), &repo.Batch{Conversations: []*repo.Conversation{&d}}); err != nil {
+	if err := s.cfg.Records.Write(r.Context(), &repo.Batch{Conversations: []*repo.Conversation{&d}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -223,7 +223,7 @@ func (s *Server) handleConversationRename(w http.ResponseWriter, r *http.Request
 	now := s.cfg.Clock()
 	u := *c
 	u.Name, u.UpdatedAt, u.Seq = strings.TrimSpace(name), now, repo.Version(now)
-	if err := s.cfg.Writer.Write(r.Context(), &repo.Batch{Conversations: []*repo.Conversation{&u}}); err != nil {
+	if err := s.cfg.Records.Write(r.Context(), &repo.Batch{Conversations: []*repo.Conversation{&u}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -377,7 +377,7 @@ func (s *Server) handleVariableUpdate(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Clock()
 	u := *v
 	u.Value, u.UpdatedAt, u.Seq = raw, now, repo.Version(now)
-	if err := s.cfg.Writer.Write(r.Context(), &repo.Batch{Variables: []*repo.ConversationVariable{&u}}); err != nil {
+	if err := s.cfg.Records.Write(r.Context(), &repo.Batch{Variables: []*repo.ConversationVariable{&u}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

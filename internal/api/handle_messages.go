@@ -156,7 +156,7 @@ func (s *Server) handleFeedback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.Deleted = !hasRating
-	if err := s.cfg.Writer.Write(r.Context(), &repo.Batch{Feedbacks: []*repo.Feedback{f}}); err != nil {
+	if err := s.cfg.Records.Write(r.Context(), &repo.Batch{Feedbacks: []*repo.Feedback{f}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

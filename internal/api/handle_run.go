@@ -18,6 +18,7 @@ import (
 	"github.com/flowrun/flowrun/internal/app"
 	"github.com/flowrun/flowrun/internal/files"
 	"github.com/flowrun/flowrun/internal/record"
+	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -242,7 +243,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 // stop requests and shutdown, recording its execution records. The caller
 // must have acquired a slot for a; execute releases it. It returns nil only
 // if the engine panicked (the panic is logged). err reports records that
-// could not be written when Config.Durable is set.
+// could not be written when Config.Records is durable.
 //
 // turn, when set, makes the run a chat turn: it listens first, and its
 // records are committed with the run's last ones.
@@ -270,13 +271,14 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTur
 	}()
 	// Records must outlive a client that goes away: their writes use the
 	// server's context, not the request's.
-	opt := record.Options{Inline: s.cfg.InlineWrites, Mirror: s.cfg.Mirror}
-	var first run.Listener
+	var (
+		first run.Listener
+		final func() *repo.Batch
+	)
 	if turn != nil {
-		opt.Final = turn.records
-		first = turn
+		first, final = turn, turn.records
 	}
-	rec := s.recorder(a, p, opt, turn != nil)
+	rec := s.recorder(a, p, final, turn != nil)
 	var watch run.Listener
 	if s.cfg.Observer != nil {
 		var done func()
@@ -289,7 +291,7 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTur
 		s.log.Error("writing run records", "app_id", a.ID, "run_id", p.RunID, "err", werr)
 		// A chat turn whose records are lost breaks its conversation:
 		// say so in every mode.
-		if s.cfg.Durable || turn != nil {
+		if s.cfg.Records.Durable() || turn != nil {
 			err = fmt.Errorf("%w: %w", ErrPersistenceUnavailable, werr)
 		}
 	}
@@ -297,11 +299,11 @@ func (s *Server) execute(a *app.App, p run.Params, l run.Listener, turn *chatTur
 }
 
 // recorder returns the recorder of run p of app a.
-func (s *Server) recorder(a *app.App, p run.Params, opt record.Options, chat bool) *record.Recorder {
-	return record.New(s.runCtx, s.cfg.Writer, record.Source{
+func (s *Server) recorder(a *app.App, p run.Params, final func() *repo.Batch, chat bool) record.Recorder {
+	return s.cfg.Records.Recorder(s.runCtx, record.Source{
 		RunID: p.RunID, AppID: a.ID, WorkflowID: a.WorkflowID, Version: a.UpdatedAt.UTC().Format("2006-01-02 15:04:05.000000"),
 		SessionID: p.UserID, TriggeredFrom: "app-run", CreatedFrom: "service-api", InstanceID: s.cfg.InstanceID, Chat: chat,
-	}, opt)
+	}, final)
 }
 
 // block serves a blocking run: run it, then answer Dify's blocking body

@@ -20,6 +20,8 @@ import (
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/record"
+	"github.com/flowrun/flowrun/internal/repo/memory"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -260,6 +262,8 @@ func setup(t testing.TB, o options) *bundle {
 		}
 	}
 	cfg.Apps, cfg.Engine = store, eng
+	records, _ := memory.New(memory.Config{})
+	cfg.Records, cfg.Reader = record.Memory(records), records
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if o.mutate != nil {
 		o.mutate(&cfg)

@@ -270,6 +270,10 @@ func (e *enc) value(v any) {
 	case run.Selector:
 		e.strs(x)
 	case map[string]any:
+		if x == nil {
+			e.null() // as encoding/json writes a nil map
+			break
+		}
 		e.open()
 		for _, k := range sortedKeys(x) {
 			e.key(k)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flowrun/flowrun/internal/api"
+	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/repo/memory"
 )
@@ -182,8 +183,11 @@ func TestDurableModeReportsUnwrittenRecords(t *testing.T) {
 				// Write only: a memory.Store would take an inline
 				// recorder's records lazily (record.Deferrer), as in memory
 				// mode, and never write them.
-				c.Writer = writeOnly{failing{m}}
-				c.Reader, c.Durable, c.InlineWrites = m, true, inline
+				w := writeOnly{failing{m}}
+				c.Records, c.Reader = record.Sync(w), m
+				if inline {
+					c.Records = record.Async(w, record.AsyncConfig{Durable: true})
+				}
 			}})
 			rec := b.do("POST", "/v1/workflows/run", echoKey, `{"inputs": {"query": "x"}, "user": "u"}`)
 			if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code": "persistence_unavailable"`) {

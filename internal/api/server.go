@@ -29,7 +29,6 @@ import (
 	"github.com/flowrun/flowrun/internal/app"
 	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo"
-	"github.com/flowrun/flowrun/internal/repo/memory"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -47,7 +46,6 @@ const (
 	// DefaultStreamBufferBytesTotal is how much the waiting events of all
 	// streaming clients may hold together (64 MiB).
 	DefaultStreamBufferBytesTotal = 64 << 20
-	DefaultRunHistory             = 1000
 	DefaultReadHeaderTimeout      = 10 * time.Second
 	DefaultReadTimeout            = 60 * time.Second
 	DefaultWriteTimeout           = 60 * time.Second
@@ -85,27 +83,15 @@ type Config struct {
 	Apps app.Store
 	// Engine runs the workflows. Required.
 	Engine Engine
-	// Writer receives every run's execution records (default: an
-	// in-memory store of RunHistory runs, also used as Reader).
-	Writer repo.Writer
-	// Mirror, when set, also receives every run's records, built lazily
-	// when a reader asks for them: async mode keeps its recent runs there
-	// for read-your-writes (its Reader falls back from it to PostgreSQL).
-	Mirror record.Deferrer
-	// InlineWrites writes records on the engine's goroutine; set it when
-	// Writer only buffers or enqueues (memory, async). Otherwise writes are
-	// pipelined, one in flight per run (sync).
-	InlineWrites bool
-	// Durable reports a run whose records could not be written to the
-	// client (503 persistence_unavailable): sync mode promises that a run
-	// the client sees finish is committed.
-	Durable bool
+	// Records is where every run's records go, as the storage mode
+	// decided (record.Memory, Sync or Async). Required.
+	Records record.Records
 	// Reader serves GET /workflows/run/{id}, /workflows/logs and
-	// /workflows/run/{id}/node-executions (default: the default Writer).
+	// /workflows/run/{id}/node-executions. Required.
 	Reader repo.Reader
 	// Chats reads conversations and messages for chat turns and the chat
 	// API (default: Reader, when it is a repo.ChatReader). Chat records
-	// are written through Writer with the runs'.
+	// are written through Records with the runs'.
 	Chats repo.ChatReader
 	// Files configures uploads and the file inputs of runs.
 	Files Files
@@ -124,12 +110,6 @@ type Config struct {
 	// Ready, when set, is checked by GET /readyz (e.g. that PostgreSQL and
 	// Redis answer); an error makes the server report itself not ready.
 	Ready func(ctx context.Context) error
-	// RunHistory is how many runs the default in-memory store keeps
-	// (default 1000).
-	RunHistory int
-	// RunHistoryBytes bounds the memory those runs hold (default 64 MiB,
-	// memory.DefaultMaxBytes); the runs that finished first go first.
-	RunHistoryBytes int64
 	// MaxActiveRequests caps concurrent runs per app, like Dify's
 	// APP_MAX_ACTIVE_REQUESTS (0: unlimited).
 	MaxActiveRequests int
@@ -210,7 +190,6 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	c.RunHistory = cmp.Or(c.RunHistory, DefaultRunHistory)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	c.MaxBodyBytesInFlight = cmp.Or(c.MaxBodyBytesInFlight, DefaultMaxBodyBytesInFlight)
 	c.PingInterval = cmp.Or(c.PingInterval, DefaultPingInterval)
@@ -236,10 +215,6 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Writer == nil && c.Reader == nil {
-		m, _ := memory.New(memory.Config{Capacity: c.RunHistory, MaxBytes: c.RunHistoryBytes})
-		c.Writer, c.Reader, c.InlineWrites = m, m, true
-	}
 	if c.Chats == nil {
 		if cr, ok := c.Reader.(repo.ChatReader); ok {
 			c.Chats = cr
@@ -256,11 +231,13 @@ func (c Config) validate() error {
 		return errors.New("api: Config.Apps is required")
 	case c.Engine == nil:
 		return errors.New("api: Config.Engine is required")
-	case (c.Writer == nil) != (c.Reader == nil):
-		return errors.New("api: Config.Writer and Config.Reader go together")
+	case c.Records == nil:
+		return errors.New("api: Config.Records is required")
+	case c.Reader == nil:
+		return errors.New("api: Config.Reader is required")
 	case c.MaxActiveRequests < 0:
 		return errors.New("api: MaxActiveRequests must not be negative")
-	case c.MaxBodyBytes < 0 || c.PingInterval < 0 || c.StreamBuffer < 0 || c.RunHistory < 0 || c.RunHistoryBytes < 0 ||
+	case c.MaxBodyBytes < 0 || c.PingInterval < 0 || c.StreamBuffer < 0 ||
 		c.StreamBufferBytes < 0 || c.StreamBufferBytesTotal < 0 || c.MaxBodyBytesInFlight < 0 || c.EndUsers < 0:
 		return errors.New("api: limits must not be negative")
 	}

@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 
 	"github.com/flowrun/flowrun/internal/app"
-	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -58,7 +57,7 @@ func (s *Server) RunWorkflow(ctx context.Context, appID string, inputs map[strin
 			info, err = nil, errRunPanicked
 		}
 	}()
-	rec := s.recorder(a, p, record.Options{Inline: s.cfg.InlineWrites, Mirror: s.cfg.Mirror}, false)
+	rec := s.recorder(a, p, nil, false)
 	info = s.cfg.Engine.Run(ctx, a.Workflow, p, rec)
 	if werr := rec.Wait(); werr != nil {
 		s.log.Error("writing run records", "app_id", a.ID, "run_id", p.RunID, "depth", depth, "err", werr)

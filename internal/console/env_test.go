@@ -18,6 +18,7 @@ import (
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
 	"github.com/flowrun/flowrun/internal/console"
+	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo/memory"
 	"github.com/flowrun/flowrun/internal/run"
 )
@@ -140,7 +141,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Apps: apps, Engine: eng, Writer: store, Reader: store, InlineWrites: true,
+	srv, err := api.New(api.Config{Apps: apps, Engine: eng, Records: record.Memory(store), Reader: store,
 		AdminKey: adminKey, Console: cons, Observer: hub, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

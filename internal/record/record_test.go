@@ -94,7 +94,11 @@ func TestRecorderWritesEveryRecordBeforeFinishedReturns(t *testing.T) {
 			t.Parallel()
 			e, wf, p := chain3(t)
 			w := &gateWriter{}
-			rec := New(context.Background(), w, Source{RunID: p.RunID, AppID: "app", WorkflowID: "wf", SessionID: "alice"}, Options{Inline: inline})
+			records := Sync(w)
+			if inline {
+				records = Async(w, AsyncConfig{})
+			}
+			rec := records.Recorder(context.Background(), Source{RunID: p.RunID, AppID: "app", WorkflowID: "wf", SessionID: "alice"}, nil)
 			var sawFinished bool
 			after := run.ListenerFunc(func(ev *run.Event) {
 				if ev.Type != run.EventWorkflowFinished {
@@ -118,8 +122,8 @@ func TestRecorderWritesEveryRecordBeforeFinishedReturns(t *testing.T) {
 				sawFinished = true
 			})
 			e.Run(context.Background(), wf, p, run.Listeners(rec, after))
-			if !sawFinished || rec.Err() != nil {
-				t.Fatalf("finished %v err %v", sawFinished, rec.Err())
+			if err := rec.Wait(); !sawFinished || err != nil {
+				t.Fatalf("finished %v err %v", sawFinished, err)
 			}
 		})
 	}
@@ -129,7 +133,7 @@ func TestRecorderPipelinesWrites(t *testing.T) {
 	t.Parallel()
 	e, wf, p := chain3(t)
 	w := &gateWriter{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
-	rec := New(context.Background(), w, Source{RunID: p.RunID, AppID: "app"}, Options{})
+	rec := Sync(w).Recorder(context.Background(), Source{RunID: p.RunID, AppID: "app"}, nil)
 	done := make(chan *run.RunInfo, 1)
 	go func() { done <- e.Run(context.Background(), wf, p, rec) }()
 	// The first write (workflow_started) is held; the run goes on and its
@@ -180,7 +184,7 @@ func TestRecorderReportsWriteErrors(t *testing.T) {
 	t.Parallel()
 	e, wf, p := chain3(t)
 	w := &gateWriter{fail: repo.ErrUnavailable}
-	rec := New(context.Background(), w, Source{RunID: p.RunID, AppID: "app"}, Options{})
+	rec := Sync(w).Recorder(context.Background(), Source{RunID: p.RunID, AppID: "app"}, nil)
 	info := e.Run(context.Background(), wf, p, rec)
 	if info.Status != run.StatusSucceeded {
 		t.Fatal(info.Status)
@@ -242,11 +246,8 @@ func TestDeferringRecorderMatchesWrittenRecords(t *testing.T) {
 	eager, _ := memory.New(memory.Config{})
 	src := Source{RunID: p.RunID, AppID: "app", WorkflowID: "wf", SessionID: "alice"}
 	d := &countingDeferrer{Store: lazy}
-	deferring := New(ctx, d, src, Options{Inline: true})
-	writing := New(ctx, writeOnly{eager}, src, Options{Inline: true})
-	if deferring.d == nil || writing.d != nil {
-		t.Fatal("recorder did not pick its mode from the writer")
-	}
+	deferring := Memory(d).Recorder(ctx, src, nil)
+	writing := Async(writeOnly{eager}, AsyncConfig{}).Recorder(ctx, src, nil)
 
 	// Readers poll the lazy store while the run goes on (for the race
 	// detector), and one read happens mid-run on the engine's goroutine.
@@ -325,7 +326,7 @@ func TestDeferringRecorderBuildsNothingUnread(t *testing.T) {
 	e, wf, p := chain3(t)
 	s, _ := memory.New(memory.Config{})
 	d := &countingDeferrer{Store: s}
-	rec := New(context.Background(), d, Source{RunID: p.RunID, AppID: "app"}, Options{Inline: true})
+	rec := Memory(d).Recorder(context.Background(), Source{RunID: p.RunID, AppID: "app"}, nil)
 	if info := e.Run(context.Background(), wf, p, rec); info.Status != run.StatusSucceeded {
 		t.Fatal(info.Status)
 	}
@@ -368,7 +369,7 @@ func (c *countingDeferrer) builds() int {
 	return c.n
 }
 
-// TestMirrorGetsRecordsLazilyBesideTheWriter checks Options.Mirror: the
+// TestMirrorGetsRecordsLazilyBesideTheWriter checks AsyncConfig.Mirror: the
 // writer gets every record as usual, and the mirror serves the same run
 // once a reader asks.
 func TestMirrorGetsRecordsLazilyBesideTheWriter(t *testing.T) {
@@ -378,7 +379,7 @@ func TestMirrorGetsRecordsLazilyBesideTheWriter(t *testing.T) {
 	w := &gateWriter{}
 	s, _ := memory.New(memory.Config{})
 	d := &countingDeferrer{Store: s}
-	rec := New(ctx, w, Source{RunID: p.RunID, AppID: "app"}, Options{Inline: true, Mirror: d})
+	rec := Async(w, AsyncConfig{Mirror: d}).Recorder(ctx, Source{RunID: p.RunID, AppID: "app"}, nil)
 	e.Run(ctx, wf, p, rec)
 	if err := rec.Wait(); err != nil {
 		t.Fatal(err)
@@ -439,7 +440,7 @@ func TestDeferredSizeFollowsTheRun(t *testing.T) {
 			p := run.Params{RunID: uuid.NewString(), TaskID: uuid.NewString(), UserID: "u", Inputs: in}
 			s, _ := memory.New(memory.Config{})
 			d := &countingDeferrer{Store: s}
-			rec := New(context.Background(), d, Source{RunID: p.RunID, AppID: "app"}, Options{Inline: true})
+			rec := Memory(d).Recorder(context.Background(), Source{RunID: p.RunID, AppID: "app"}, nil)
 			if info := e.Run(context.Background(), wf, p, rec); info.Status != run.StatusSucceeded {
 				t.Fatalf("run %s: %s", info.Status, info.Error)
 			}

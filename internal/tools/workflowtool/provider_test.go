@@ -10,6 +10,8 @@ import (
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/record"
+	"github.com/flowrun/flowrun/internal/repo/memory"
 	"github.com/flowrun/flowrun/internal/run"
 	"github.com/flowrun/flowrun/internal/tools"
 	"github.com/flowrun/flowrun/internal/tools/workflowtool"
@@ -147,7 +149,11 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	srv, err := api.New(api.Config{Apps: apps, Engine: eng})
+	records, err := memory.New(memory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Apps: apps, Engine: eng, Records: record.Memory(records), Reader: records})
 	if err != nil {
 		t.Fatal(err)
 	}
