@@ -18,6 +18,7 @@ import (
 	"github.com/flowrun/flowrun/internal/repo/async"
 	"github.com/flowrun/flowrun/internal/repo/hot"
 	"github.com/flowrun/flowrun/internal/repo/memory"
+	"github.com/flowrun/flowrun/internal/repo/retry"
 	reposql "github.com/flowrun/flowrun/internal/repo/sql"
 )
 
@@ -82,7 +83,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		store := reposql.New(pool)
 		// Records whose write failed are written again once PostgreSQL is
 		// back, so a run cut off by an outage does not stay "running".
-		retrier := repo.NewRetrier(store, repo.RetryConfig{Logger: log})
+		retrier := retry.New(store, retry.Config{Logger: log})
 		retrier.Start(ctx)
 		return &storage{
 			pool:   pool,

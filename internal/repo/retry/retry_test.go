@@ -1,4 +1,4 @@
-package repo_test
+package retry_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/repo/retry"
 )
 
 // flakyWriter fails with its err until healed, and records what it took.
@@ -52,7 +53,7 @@ func TestRetrierWritesFailedBatchesAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := &flakyWriter{err: repo.ErrUnavailable, stored: map[string]bool{}}
-	r := repo.NewRetrier(w, repo.RetryConfig{Interval: 5 * time.Millisecond, MaxBatch: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r := retry.New(w, retry.Config{Interval: 5 * time.Millisecond, MaxBatch: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	r.Start(ctx)
 	batch := func(id string) *repo.Batch { return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id}}} }
 	for _, id := range []string{"a", "b", "c"} {
@@ -92,7 +93,7 @@ func TestRetrierStopReportsUnwritten(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := &flakyWriter{err: repo.ErrUnavailable, stored: map[string]bool{}}
-	r := repo.NewRetrier(w, repo.RetryConfig{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r := retry.New(w, retry.Config{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	r.Start(ctx)
 	r.Write(ctx, &repo.Batch{Runs: []*repo.WorkflowRun{{ID: "a"}}})
 	// Beyond MaxRecords a failed batch is dropped, not kept.
@@ -113,7 +114,7 @@ func TestRetrierKeepsOpenRuns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := &flakyWriter{stored: map[string]bool{}}
-	r := repo.NewRetrier(w, repo.RetryConfig{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r := retry.New(w, retry.Config{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	r.Start(ctx)
 	defer r.Stop(ctx)
 	run := func(id string, st repo.Status) *repo.Batch {
