@@ -84,7 +84,10 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		// Records whose write failed are written again once PostgreSQL is
 		// back, so a run cut off by an outage does not stay "running".
 		retrier := retry.New(store, retry.Config{Logger: log})
-		retrier.Start(ctx)
+		if err := retrier.Start(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
 		return &storage{
 			pool:   pool,
 			writer: retrier, reader: store, chats: store, durable: true, summary: store, convs: store,

@@ -73,7 +73,7 @@ func BenchmarkWorkers(b *testing.B) {
 	if err := w.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	defer w.Stop()
+	defer w.Stop(context.Background())
 	docs := benchDocs()
 	for _, k := range []Kind{KindPDF, KindDocx, KindExcel} {
 		b.Run(string(k), func(b *testing.B) {

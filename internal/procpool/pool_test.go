@@ -54,7 +54,9 @@ func newPool(t *testing.T, size int) (*Pool, context.CancelFunc) {
 	}
 	t.Cleanup(func() {
 		cancel()
-		p.Stop()
+		if err := p.Stop(context.Background()); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
 	})
 	return p, cancel
 }
@@ -116,7 +118,9 @@ func TestKilledAtDeadline(t *testing.T) {
 func TestStopped(t *testing.T) {
 	p, cancel := newPool(t, 1)
 	cancel()
-	p.Stop()
+	if err := p.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := call(context.Background(), p, "x"); !errors.Is(err, ErrStopped) {
 		t.Fatalf("after Stop: %v, want ErrStopped", err)
 	}

@@ -47,7 +47,10 @@ func TestMain(m *testing.M) {
 	workers = w
 	code := m.Run()
 	cancel()
-	w.Stop()
+	if err := w.Stop(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "document workers:", err)
+		code = 1
+	}
 	os.Exit(code)
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
 // Defaults for Config.
@@ -68,8 +69,7 @@ type Writer struct {
 	// but not yet the final version.
 	open map[string]bool
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	life startstop.Base
 }
 
 // New returns a Writer writing through next. Call Start, then Stop.
@@ -80,7 +80,9 @@ func New(next repo.Writer, cfg Config) *Writer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Writer{cfg: cfg, next: next, open: map[string]bool{}, done: make(chan struct{})}
+	r := &Writer{cfg: cfg, next: next, open: map[string]bool{}}
+	r.life.Name = "retrier"
+	return r
 }
 
 // Write implements repo.Writer: it writes b through, and keeps it for
@@ -159,30 +161,20 @@ func (r *Writer) Pending() int {
 	return r.n
 }
 
-// Start starts retrying in the background.
-func (r *Writer) Start(ctx context.Context) {
-	ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		defer close(r.done)
-		t := time.NewTicker(r.cfg.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				r.retry(ctx)
-			}
-		}
-	}()
+// Start starts retrying in the background, until Stop (ctx's
+// cancellation does not stop it). Starting twice is an error.
+func (r *Writer) Start(ctx context.Context) error {
+	return r.life.StartGo(context.WithoutCancel(ctx), func(ctx context.Context) {
+		startstop.Tick(ctx, r.cfg.Interval, false, r.retry)
+	})
 }
 
 // Stop stops retrying after a last attempt bounded by ctx, and logs what
-// is still unwritten.
+// is still unwritten. It returns ctx's error, without the last attempt,
+// if a retry under way does not end in time.
 func (r *Writer) Stop(ctx context.Context) error {
-	if r.cancel != nil {
-		r.cancel()
-		<-r.done
+	if err := r.life.Stop(ctx); err != nil {
+		return err
 	}
 	r.retry(ctx)
 	if n := r.Pending(); n > 0 {

@@ -54,7 +54,9 @@ func TestRetrierWritesFailedBatchesAgain(t *testing.T) {
 	ctx := context.Background()
 	w := &flakyWriter{err: repo.ErrUnavailable, stored: map[string]bool{}}
 	r := retry.New(w, retry.Config{Interval: 5 * time.Millisecond, MaxBatch: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	r.Start(ctx)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	batch := func(id string) *repo.Batch { return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id}}} }
 	for _, id := range []string{"a", "b", "c"} {
 		if err := r.Write(ctx, batch(id)); !errors.Is(err, repo.ErrUnavailable) {
@@ -94,7 +96,9 @@ func TestRetrierStopReportsUnwritten(t *testing.T) {
 	ctx := context.Background()
 	w := &flakyWriter{err: repo.ErrUnavailable, stored: map[string]bool{}}
 	r := retry.New(w, retry.Config{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	r.Start(ctx)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	r.Write(ctx, &repo.Batch{Runs: []*repo.WorkflowRun{{ID: "a"}}})
 	// Beyond MaxRecords a failed batch is dropped, not kept.
 	r.Write(ctx, &repo.Batch{Runs: []*repo.WorkflowRun{{ID: "b"}}})
@@ -115,7 +119,9 @@ func TestRetrierKeepsOpenRuns(t *testing.T) {
 	ctx := context.Background()
 	w := &flakyWriter{stored: map[string]bool{}}
 	r := retry.New(w, retry.Config{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	r.Start(ctx)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	defer r.Stop(ctx)
 	run := func(id string, st repo.Status) *repo.Batch {
 		return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id, Status: st}}}
