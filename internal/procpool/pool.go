@@ -148,6 +148,8 @@ func (f *Failure) Exit() string { return f.proc.describeExit() }
 
 // OutOfMemory reports whether the worker ran out of memory.
 func (f *Failure) OutOfMemory() bool {
+	// What the worker wrote is all in only once it has exited.
+	f.proc.awaitExit()
 	s := f.proc.stderr.String()
 	// The last form is the race detector's (test binaries).
 	return strings.Contains(s, "out of memory") || strings.Contains(s, "cannot allocate memory") ||
@@ -304,13 +306,22 @@ func (w *Proc) kill() {
 	_ = w.outF.Close()
 }
 
-// describeExit explains why a worker died.
-func (w *Proc) describeExit() string {
+// awaitExit waits, two seconds at most, for the worker to exit and
+// reports whether it did.
+func (w *Proc) awaitExit() bool {
 	t := time.NewTimer(2 * time.Second)
 	defer t.Stop()
 	select {
 	case <-w.exited:
+		return true
 	case <-t.C:
+		return false
+	}
+}
+
+// describeExit explains why a worker died.
+func (w *Proc) describeExit() string {
+	if !w.awaitExit() {
 		return "the " + w.name + " did not exit"
 	}
 	s := "the " + w.name + " exited"
