@@ -387,8 +387,11 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		return err
 	}
 	if hub != nil {
-		go func() {
-			<-ctx.Done()
+		// Live console streams end at the signal, not after the drain;
+		// nothing waits for it if runMain returns first.
+		stopHub := context.AfterFunc(ctx, hub.Close)
+		defer func() {
+			stopHub()
 			hub.Close()
 		}()
 	}
