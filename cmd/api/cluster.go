@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/cluster"
@@ -19,7 +18,7 @@ type clustered struct {
 	stopper *cluster.Stopper
 	limiter interface {
 		api.Limiter
-		Start(context.Context)
+		Start(context.Context) error
 		Stop(context.Context) error
 	}
 }
@@ -73,18 +72,18 @@ func (c clustered) apiConfig(ac *api.Config) {
 // start starts delivering other replicas' stop requests to srv and
 // refreshing slot leases; the returned function stops both, once srv
 // has drained.
-func (c clustered) start(ctx context.Context, srv cluster.Holder) (stop func(), err error) {
+func (c clustered) start(ctx context.Context, srv cluster.Holder) (stop func(context.Context) error, err error) {
 	if c.stopper == nil {
-		return func() {}, nil
+		return func(context.Context) error { return nil }, nil
 	}
 	if err := c.stopper.Start(ctx, srv); err != nil {
 		return nil, err
 	}
-	c.limiter.Start(ctx)
-	return func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = c.limiter.Stop(sctx)
-		_ = c.stopper.Stop(sctx)
-	}, nil
+	started := stops{c.stopper.Stop}
+	if err := c.limiter.Start(ctx); err != nil {
+		_ = started.stop(ctx)
+		return nil, err
+	}
+	started.add(c.limiter.Stop)
+	return started.stop, nil
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/flowrun/flowrun/internal/docextract"
 	"github.com/flowrun/flowrun/internal/nodes/code"
 	"github.com/flowrun/flowrun/internal/run"
@@ -25,14 +27,18 @@ import (
 const childEnv = "FLOWRUN_TEST_API_PROCESS"
 
 // TestMain also lets this binary serve as the JavaScript code workers
-// and document workers that runMain starts, as the api binary does.
+// and document workers that runMain starts, as the api binary does. The
+// tests fail if any goroutine outlives them.
 func TestMain(m *testing.M) {
 	code.WorkerMain()
 	docextract.WorkerMain()
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(serveProcess(os.Stderr, deafNode))
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m,
+		// dbtest's admin pool lives as long as the test binary.
+		goleak.IgnoreAnyFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"),
+	)
 }
 
 // deafNode blocks forever and ignores cancellation, as a buggy node would.

@@ -63,7 +63,7 @@ type uploadStore struct {
 // openFiles opens the file store of the mode (memory: a local directory;
 // sync, async: PostgreSQL), starts its retention sweeps, and returns the
 // API's file configuration and a stop function.
-func openFiles(ctx context.Context, cfg config, st *storage, uploads *uploadStore, log *slog.Logger) (api.Files, func(), error) {
+func openFiles(ctx context.Context, cfg config, st *storage, uploads *uploadStore, log *slog.Logger) (api.Files, func(context.Context) error, error) {
 	fc := cfg.Files
 	limits, err := fc.limits()
 	if err != nil {
@@ -102,12 +102,18 @@ func openFiles(ctx context.Context, cfg config, st *storage, uploads *uploadStor
 		return api.Files{}, nil, err
 	}
 	sweeper := files.NewSweeper(uploads.FileStore, fc.TTL, cfg.RecordsMaintenanceInterval, log, nil)
-	sweeper.Start(ctx)
-	stop := func() {
-		sweeper.Stop()
+	if err := sweeper.Start(ctx); err != nil {
 		if cleanup != nil {
 			cleanup()
 		}
+		return api.Files{}, nil, err
+	}
+	stop := func(ctx context.Context) error {
+		err := sweeper.Stop(ctx)
+		if cleanup != nil {
+			cleanup()
+		}
+		return err
 	}
 	return api.Files{
 		Store:    uploads.FileStore,

@@ -269,11 +269,13 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		workflows workflowtool.Deferred
 		uploads   uploadStore
 	)
-	nodes, stopNodes, err := registry(ctx, cfg.Nodes, cfg.AppsDir, os.Environ(), protect, &workflows, &uploads)
+	nodes, stopNodes, err := registry(ctx, cfg.Nodes, cfg.AppsDir, os.Environ(), protect, &workflows, &uploads, cfg.ShutdownGrace)
 	if err != nil {
 		return err
 	}
-	defer stopNodes()
+	// Background services stop with a fresh deadline each (ctx is done by
+	// then): ShutdownGrace, or ShutdownTimeout for storage's flush.
+	defer stopWithin(ctx, cfg.ShutdownGrace, logger, "node runtimes", stopNodes)
 	gen, err := generator(cfg.Nodes, os.Environ())
 	if err != nil {
 		return err
@@ -318,15 +320,8 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// Flush what is buffered (async: to Redis or the spool) with a
-		// fresh deadline: ctx is already done.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-		defer cancel()
-		if err := st.stop(sctx); err != nil {
-			logger.Error("stopping storage", "err", err)
-		}
-	}()
+	// Flush what is buffered (async: to Redis or the spool).
+	defer stopWithin(ctx, cfg.ShutdownTimeout, logger, "storage", st.stop)
 	// Memory mode serves APPS_DIR as loaded. Sync and async keep apps and
 	// hashed keys in PostgreSQL (cached in memory, kept in step across
 	// replicas), seeded once from APPS_DIR, and hold an instance lease.
@@ -342,7 +337,7 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		if err := pg.Start(ctx); err != nil {
 			return err
 		}
-		defer pg.Stop(context.WithoutCancel(ctx))
+		defer stopWithin(ctx, cfg.ShutdownGrace, logger, "app store", pg.Stop)
 		seeded, err := pg.SeedFrom(ctx, examples)
 		if err != nil {
 			return fmt.Errorf("seeding apps from %s: %w", cfg.AppsDir, err)
@@ -362,21 +357,23 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		if err := lease.Start(ctx); err != nil {
 			return err
 		}
-		defer lease.Stop(context.WithoutCancel(ctx))
+		defer stopWithin(ctx, cfg.ShutdownGrace, logger, "instance lease", lease.Stop)
 
 		parts, err := reposql.NewPartitions(st.pool, reposql.PartitionConfig{
 			Retention: time.Duration(cfg.RecordsRetention), Interval: cfg.RecordsMaintenanceInterval, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)
 		}
-		parts.Start(ctx)
-		defer parts.Stop()
+		if err := parts.Start(ctx); err != nil {
+			return err
+		}
+		defer stopWithin(ctx, cfg.ShutdownGrace, logger, "partition maintenance", parts.Stop)
 	}
 	fileCfg, stopFiles, err := openFiles(ctx, cfg, st, &uploads, logger)
 	if err != nil {
 		return err
 	}
-	defer stopFiles()
+	defer stopWithin(ctx, cfg.ShutdownGrace, logger, "uploads", stopFiles)
 	if cfg.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsAddr, cfg.Pprof, reg, logger)
 		if err != nil {
@@ -390,8 +387,11 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		return err
 	}
 	if hub != nil {
-		go func() {
-			<-ctx.Done()
+		// Live console streams end at the signal, not after the drain;
+		// nothing waits for it if runMain returns first.
+		stopHub := context.AfterFunc(ctx, hub.Close)
+		defer func() {
+			stopHub()
 			hub.Close()
 		}()
 	}
@@ -443,7 +443,7 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 	}
 	// After Serve returns: runs draining may still be stopped from
 	// another replica.
-	defer stopCluster()
+	defer stopWithin(ctx, cfg.ShutdownGrace, logger, "cluster stop and limit", stopCluster)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return cli.ListenHint(err, "ADDR", cfg.Addr)

@@ -84,11 +84,12 @@ type nodeConfig struct {
 }
 
 // registry returns the node registry with every node type flowrun
-// supports, and a stop function for the code runtimes and tool
-// providers. appsDir is where tools.yaml is looked for; workflows runs
-// the apps workflow tools call (set once the API server exists); nodes
-// read the uploads of uploads.
-func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, protect []string, workflows *workflowtool.Deferred, uploads files.Opener) (*run.Registry, func(), error) {
+// supports, and a stop function for the code runtimes, document workers
+// and tool providers. appsDir is where tools.yaml is looked for;
+// workflows runs the apps workflow tools call (set once the API server
+// exists); nodes read the uploads of uploads. If it fails after starting
+// runtimes, it stops them within grace.
+func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, protect []string, workflows *workflowtool.Deferred, uploads files.Opener, grace time.Duration) (*run.Registry, func(context.Context) error, error) {
 	reg := run.NewRegistry()
 	hc := httpConfig(nc)
 	hc.Uploads = uploads
@@ -148,37 +149,37 @@ func registry(ctx context.Context, nc nodeConfig, appsDir string, environ, prote
 		slog.Warn("Python code nodes are disabled", "reason", iso.Disabled,
 			"hint", "set CODE_PYTHON_UNCONFINED=true to run them unconfined, or CODE_EXECUTION_ENDPOINT")
 	}
+	started := stops{runner.Stop}
+	fail := func(err error) (*run.Registry, func(context.Context) error, error) {
+		stopWithin(ctx, grace, slog.Default(), "node runtimes", started.stop)
+		return nil, nil, err
+	}
 	toolReg, err := toolRegistry(ctx, nc.ToolsFile, appsDir, toolDeps{
 		dial: guard, maxText: nc.HTTPMaxText, workflows: workflows, maxDepth: nc.WorkflowCallMaxDepth,
 	})
 	if err != nil {
-		runner.Stop(context.Background())
-		return nil, nil, err
+		return fail(err)
 	}
+	started.add(func(context.Context) error {
+		if err := toolReg.Close(); err != nil {
+			return fmt.Errorf("closing tool providers: %w", err)
+		}
+		return nil
+	})
 	tool.Register(reg, toolReg, tool.Config{MaxOutputBytes: nc.ToolMaxOutput})
 	agent.Register(reg, models, toolReg)
 	kr, err := knowledgeRegistry(nc.KnowledgeFile, appsDir, guard, nc.KnowledgeTimeout, nc.KnowledgeMaxBytes)
 	if err != nil {
-		runner.Stop(context.Background())
-		_ = toolReg.Close()
-		return nil, nil, err
+		return fail(err)
 	}
+	started.add(func(context.Context) error { kr.Close(); return nil })
 	retrieval.Register(reg, kr, models)
-	docs, err := documentExtractor(ctx, reg, nc, fileOpener(guard, uploads, nc.DocMaxInput))
+	docs, err := documentExtractor(ctx, reg, nc, fileOpener(guard, uploads, nc.DocMaxInput), grace)
 	if err != nil {
-		kr.Close()
-		runner.Stop(context.Background())
-		_ = toolReg.Close()
-		return nil, nil, err
+		return fail(err)
 	}
-	return reg, func() {
-		docs.Stop()
-		kr.Close()
-		runner.Stop(context.Background())
-		if err := toolReg.Close(); err != nil {
-			slog.Warn("closing tool providers", "err", err)
-		}
-	}, nil
+	started.add(docs.Stop)
+	return reg, started.stop, nil
 }
 
 // fileOpener is where the document-extractor node reads a file's bytes:
@@ -194,8 +195,9 @@ func fileOpener(dial func(ctx context.Context, network, addr string) (net.Conn, 
 }
 
 // documentExtractor starts the document workers and registers the
-// document-extractor node reading files through opener.
-func documentExtractor(ctx context.Context, reg *run.Registry, nc nodeConfig, opener docextractor.Opener) (*docextract.Workers, error) {
+// document-extractor node reading files through opener. If registering
+// fails, it stops the workers within grace.
+func documentExtractor(ctx context.Context, reg *run.Registry, nc nodeConfig, opener docextractor.Opener, grace time.Duration) (*docextract.Workers, error) {
 	workers, err := docextract.NewWorkers(ctx, docextract.WorkerConfig{
 		Workers: nc.DocWorkers, MemoryLimit: nc.DocMemory, Timeout: nc.DocTimeout,
 		Limits: docextract.Limits{MaxText: nc.DocMaxText, MaxEntry: nc.DocMaxEntry, MaxUnzipped: nc.DocMaxUnzipped},
@@ -209,7 +211,7 @@ func documentExtractor(ctx context.Context, reg *run.Registry, nc nodeConfig, op
 	}
 	err = docextractor.Register(reg, docextractor.Config{Opener: opener, Extractor: workers, MaxInputBytes: nc.DocMaxInput})
 	if err != nil {
-		workers.Stop()
+		stopWithin(ctx, grace, slog.Default(), "document workers", workers.Stop)
 		return nil, fmt.Errorf("configuration: document-extractor: %w", err)
 	}
 	return workers, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/flowrun/flowrun/internal/repo/async"
 	"github.com/flowrun/flowrun/internal/repo/hot"
 	"github.com/flowrun/flowrun/internal/repo/memory"
+	"github.com/flowrun/flowrun/internal/repo/retry"
 	reposql "github.com/flowrun/flowrun/internal/repo/sql"
 )
 
@@ -80,8 +81,11 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		store := reposql.New(pool)
 		// Records whose write failed are written again once PostgreSQL is
 		// back, so a run cut off by an outage does not stay "running".
-		retrier := repo.NewRetrier(store, repo.RetryConfig{Logger: log})
-		retrier.Start(ctx)
+		retrier := retry.New(store, retry.Config{Logger: log})
+		if err := retrier.Start(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
 		return &storage{
 			pool:    pool,
 			records: record.Sync(retrier), reader: store, chats: store, summary: store, convs: store,

@@ -9,14 +9,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
+// TestMain runs the tests, which fail if any goroutine outlives them.
 func TestMain(m *testing.M) {
 	// Ceiling (a) re-executes the bench binary, here the test binary.
 	if os.Getenv(roleEnv) == roleCeiling {
 		os.Exit(ceilingServerMain())
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m,
+		// dbtest's admin pool lives as long as the test binary.
+		goleak.IgnoreAnyFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"),
+	)
 }
 
 // TestSmoke runs the whole benchmark with the smoke profile (tiny counts)

@@ -29,7 +29,6 @@ func (p *Postgres) listenConn(ctx context.Context) (*pgx.Conn, error) {
 // listen applies notifications until ctx is done, reloading everything
 // every ReloadInterval and after each reconnect.
 func (p *Postgres) listen(ctx context.Context, conn *pgx.Conn) {
-	defer close(p.done)
 	defer func() {
 		if conn != nil {
 			_ = conn.Close(context.WithoutCancel(ctx))

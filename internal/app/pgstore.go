@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flowrun/flowrun/internal/pgerr"
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
 // NotifyChannel is the PostgreSQL channel on which Postgres stores announce
@@ -105,10 +106,7 @@ type Postgres struct {
 	bmu    sync.Mutex
 	broken map[string]*brokenApp
 
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	life startstop.Base
 
 	// reloaded, if set (tests), is called by the listener after it handled
 	// a notification (with its payload) or a full reload ("").
@@ -136,60 +134,43 @@ func NewPostgres(pool *pgxpool.Pool, c Compiler, cfg PostgresConfig) (*Postgres,
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Postgres{
+	p := &Postgres{
 		pool:   pool,
 		c:      c,
 		cfg:    cfg,
 		cache:  NewMemory(cfg.Now),
 		broken: map[string]*brokenApp{},
-		done:   make(chan struct{}),
-	}, nil
+	}
+	p.life.Name = "app store"
+	return p, nil
 }
 
 // Start listens for changes, loads every app and starts the listener
-// goroutine, which runs until Stop. It fails if the database cannot be
-// reached or read; an app that does not compile is not an error (see
-// LoadErrors).
+// goroutine, which runs until Stop (ctx bounds the start-up only). It
+// fails if the database cannot be reached or read; an app that does not
+// compile is not an error (see LoadErrors). Starting twice is an error.
 func (p *Postgres) Start(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.started {
-		return errors.New("app store already started")
-	}
-	// LISTEN before loading, so no change committed after the load is
-	// missed.
-	conn, err := p.listenConn(ctx)
-	if err != nil {
-		return err
-	}
-	if err := p.reloadAll(ctx); err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
-		return err
-	}
-	p.started = true
-	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p.cancel = cancel
-	go p.listen(lctx, conn)
-	return nil
+	return p.life.Start(context.WithoutCancel(ctx), func(context.Context) error {
+		// LISTEN before loading, so no change committed after the load is
+		// missed.
+		conn, err := p.listenConn(ctx)
+		if err != nil {
+			return err
+		}
+		if err := p.reloadAll(ctx); err != nil {
+			_ = conn.Close(context.WithoutCancel(ctx))
+			return err
+		}
+		p.life.Go(func(run context.Context) { p.listen(run, conn) })
+		return nil
+	})
 }
 
 // Stop stops the listener and closes its connection. It returns ctx's
 // error if the listener did not stop in time. Stopping twice, or a store
 // that was never started, is a no-op.
 func (p *Postgres) Stop(ctx context.Context) error {
-	p.mu.Lock()
-	started := p.started
-	p.mu.Unlock()
-	if !started {
-		return nil
-	}
-	p.cancel()
-	select {
-	case <-p.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return p.life.Stop(ctx)
 }
 
 // LoadError reports a stored app that is not served.

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
 // Defaults for StopConfig fields left zero.
@@ -75,9 +77,7 @@ type Stopper struct {
 	mu      sync.Mutex
 	pending map[string]chan message // by request id
 
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	life startstop.Base
 }
 
 // NewStopper returns a Stopper over bus.
@@ -94,54 +94,46 @@ func NewStopper(bus Bus, cfg StopConfig) (*Stopper, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Stopper{bus: bus, cfg: cfg, pending: map[string]chan message{}, done: make(chan struct{})}, nil
+	s := &Stopper{bus: bus, cfg: cfg, pending: map[string]chan message{}}
+	s.life.Name = "cluster: stopper"
+	return s, nil
 }
 
 // Start subscribes to the bus, delivering stop requests to h, and returns
-// once the subscription is established, or with ctx's error.
+// once the subscription is established, or with ctx's error (ctx bounds
+// the start-up only). Starting twice is an error.
 func (s *Stopper) Start(ctx context.Context, h Holder) error {
-	s.holder = h
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
-	ready := make(chan struct{})
-	var readyOnce sync.Once
-	go func() {
-		defer close(s.done)
-		err := s.bus.Subscribe(sctx, s.deliver, func() {
-			readyOnce.Do(func() { close(ready) })
-			go s.readMarks(sctx)
+	return s.life.Start(context.WithoutCancel(ctx), func(context.Context) error {
+		s.holder = h
+		ready, ended := make(chan struct{}), make(chan struct{})
+		var readyOnce sync.Once
+		s.life.Go(func(run context.Context) {
+			defer close(ended)
+			err := s.bus.Subscribe(run, s.deliver, func() {
+				readyOnce.Do(func() { close(ready) })
+				s.life.Go(s.readMarks)
+			})
+			if err != nil && run.Err() == nil {
+				s.cfg.Logger.Error("cluster: stop subscription ended", "err", err)
+			}
 		})
-		if err != nil && sctx.Err() == nil {
-			s.cfg.Logger.Error("cluster: stop subscription ended", "err", err)
-		}
-	}()
-	select {
-	case <-ready:
-		return nil
-	case <-s.done:
-		return fmt.Errorf("cluster: subscribing for stop requests: %w", ErrClosed)
-	case <-ctx.Done():
-		cancel()
-		<-s.done
-		return fmt.Errorf("cluster: subscribing for stop requests: %w", ctx.Err())
-	}
-}
-
-// Stop ends the subscription and waits for it, at most until ctx is done.
-func (s *Stopper) Stop(ctx context.Context) error {
-	var err error
-	s.once.Do(func() {
-		if s.cancel == nil {
-			return
-		}
-		s.cancel()
 		select {
-		case <-s.done:
+		case <-ready:
+			return nil
+		case <-ended:
+			return fmt.Errorf("cluster: subscribing for stop requests: %w", ErrClosed)
 		case <-ctx.Done():
-			err = ctx.Err()
+			return fmt.Errorf("cluster: subscribing for stop requests: %w", ctx.Err())
 		}
 	})
-	return err
+}
+
+// Stop ends the subscription and the requests this replica is serving
+// (their requesters hear nothing more and time out), and waits for them,
+// at most until ctx is done. Stopping twice, or a Stopper never started,
+// is a no-op.
+func (s *Stopper) Stop(ctx context.Context) error {
+	return s.life.Stop(ctx)
 }
 
 // message is what replicas send each other, as JSON.
@@ -253,7 +245,7 @@ func (s *Stopper) deliver(raw []byte) {
 	switch m.Kind {
 	case kindStop:
 		if m.From != s.cfg.Origin {
-			go s.serve(m, true)
+			s.life.Go(func(ctx context.Context) { s.serve(ctx, m, true) })
 		}
 	case kindAck, kindDone:
 		if m.To != s.cfg.Origin {
@@ -272,10 +264,11 @@ func (s *Stopper) deliver(raw []byte) {
 }
 
 // serve is the holder's side of request m; reply says whether to answer
-// (marks are not answered: nobody waits for them).
-func (s *Stopper) serve(m message, reply bool) {
+// (marks are not answered: nobody waits for them). It gives up when ctx,
+// the Stopper's, ends.
+func (s *Stopper) serve(ctx context.Context, m message, reply bool) {
 	wait, ok := s.holder.CancelTask(m.Task, m.App, m.User)
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StopWait+s.cfg.AckWait)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StopWait+s.cfg.AckWait)
 	defer cancel()
 	if reply {
 		s.send(ctx, message{Kind: kindAck, ID: m.ID, From: s.cfg.Origin, To: m.From, Held: ok})
@@ -318,7 +311,7 @@ func (s *Stopper) readMarks(ctx context.Context) {
 	for _, raw := range raws {
 		var m message
 		if json.Unmarshal(raw, &m) == nil && m.Kind == kindStop {
-			go s.serve(m, false)
+			s.life.Go(func(ctx context.Context) { s.serve(ctx, m, false) })
 		}
 	}
 }

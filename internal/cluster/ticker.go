@@ -3,8 +3,9 @@ package cluster
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
 // Ticker calls a function every interval between Start and Stop: the
@@ -14,53 +15,34 @@ type Ticker struct {
 	fn    func(context.Context) error
 	log   *slog.Logger
 	what  string
-
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	life  startstop.Base
 }
 
 // NewTicker returns a Ticker calling fn every interval; failures are
 // logged as failures of what.
 func NewTicker(every time.Duration, fn func(context.Context) error, log *slog.Logger, what string) *Ticker {
-	return &Ticker{every: every, fn: fn, log: log, what: what, done: make(chan struct{})}
+	t := &Ticker{every: every, fn: fn, log: log, what: what}
+	t.life.Name = "cluster: " + what
+	return t
 }
 
 // Start starts calling the function (the first call is one interval
-// away).
-func (t *Ticker) Start(ctx context.Context) {
-	ctx, t.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		defer close(t.done)
-		tk := time.NewTicker(t.every)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-			}
-			if err := t.fn(ctx); err != nil && ctx.Err() == nil {
-				t.log.Warn("cluster: "+t.what, "err", err)
-			}
-		}
-	}()
+// away) until Stop; ctx's cancellation does not stop it. Starting twice
+// is an error.
+func (t *Ticker) Start(ctx context.Context) error {
+	return t.life.StartGo(context.WithoutCancel(ctx), func(ctx context.Context) {
+		startstop.Tick(ctx, t.every, false, t.call)
+	})
+}
+
+func (t *Ticker) call(ctx context.Context) {
+	if err := t.fn(ctx); err != nil && ctx.Err() == nil {
+		t.log.Warn("cluster: "+t.what, "err", err)
+	}
 }
 
 // Stop stops the calls, waiting for one in progress at most until ctx is
 // done. Stopping twice, or a Ticker never started, is a no-op.
 func (t *Ticker) Stop(ctx context.Context) error {
-	var err error
-	t.once.Do(func() {
-		if t.cancel == nil {
-			return
-		}
-		t.cancel()
-		select {
-		case <-t.done:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-	})
-	return err
+	return t.life.Stop(ctx)
 }

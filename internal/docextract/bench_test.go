@@ -3,16 +3,20 @@ package docextract
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 
 	"github.com/flowrun/flowrun/internal/docextract/fixture"
 )
 
+// TestMain serves as a document worker when Workers started this binary
+// as one; otherwise it runs the tests, which fail if any goroutine
+// outlives them.
 func TestMain(m *testing.M) {
 	WorkerMain()
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // benchDocs are documents of about 1 MB each.
@@ -73,7 +77,7 @@ func BenchmarkWorkers(b *testing.B) {
 	if err := w.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	defer w.Stop()
+	defer w.Stop(context.Background())
 	docs := benchDocs()
 	for _, k := range []Kind{KindPDF, KindDocx, KindExcel} {
 		b.Run(string(k), func(b *testing.B) {

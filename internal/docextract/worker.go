@@ -156,11 +156,14 @@ func NewWorkers(base context.Context, cfg WorkerConfig) (*Workers, error) {
 	return &Workers{cfg: cfg, pool: pool}, nil
 }
 
-// Start starts the worker processes.
+// Start starts the worker processes (ctx bounds the start-up). Starting
+// twice is an error.
 func (w *Workers) Start(ctx context.Context) error { return w.pool.Start(ctx) }
 
-// Stop kills the workers and waits for extractions in flight to end.
-func (w *Workers) Stop() { w.pool.Stop() }
+// Stop kills the workers and waits for extractions in flight to end, at
+// most until ctx is done. Stopping twice, or workers never started, is a
+// no-op.
+func (w *Workers) Stop(ctx context.Context) error { return w.pool.Stop(ctx) }
 
 // Starts reports how many workers have started, replacements included.
 func (w *Workers) Starts() int64 { return w.pool.Starts() }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
 // Deleter is what Sweeper needs of a repo.FileStore.
@@ -19,8 +21,7 @@ type Sweeper struct {
 	interval time.Duration
 	log      *slog.Logger
 	clock    func() time.Time
-	cancel   context.CancelFunc
-	done     chan struct{}
+	life     startstop.Base
 }
 
 // NewSweeper returns a Sweeper of store (nil log: slog.Default(); nil
@@ -32,27 +33,17 @@ func NewSweeper(store Deleter, ttl, interval time.Duration, log *slog.Logger, cl
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Sweeper{store: store, ttl: ttl, interval: interval, log: log, clock: clock}
+	s := &Sweeper{store: store, ttl: ttl, interval: interval, log: log, clock: clock}
+	s.life.Name = "upload sweeper"
+	return s
 }
 
 // Start sweeps once at once, then every interval, on a goroutine of its
-// own until Stop or ctx's end.
-func (s *Sweeper) Start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(s.interval)
-		defer t.Stop()
-		for {
-			s.Sweep(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+// own until Stop or ctx's end. Starting twice is an error.
+func (s *Sweeper) Start(ctx context.Context) error {
+	return s.life.StartGo(ctx, func(ctx context.Context) {
+		startstop.Tick(ctx, s.interval, true, s.Sweep)
+	})
 }
 
 // Sweep deletes the uploads older than the TTL now.
@@ -66,11 +57,8 @@ func (s *Sweeper) Sweep(ctx context.Context) {
 	}
 }
 
-// Stop ends the sweeps and waits for the one in progress.
-func (s *Sweeper) Stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	<-s.done
+// Stop ends the sweeps and waits for the one in progress, at most until
+// ctx is done. Stopping twice, or a Sweeper never started, is a no-op.
+func (s *Sweeper) Stop(ctx context.Context) error {
+	return s.life.Stop(ctx)
 }

@@ -20,9 +20,12 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
-// ErrStopped is returned by calls made while or after the pool stops.
+// ErrStopped is returned by calls made while or after the pool stops
+// (or before it starts).
 var ErrStopped = errors.New("worker pool stopped")
 
 // ReadyLine is what a worker writes, with a newline, when it is ready.
@@ -48,43 +51,57 @@ type Pool struct {
 	base   context.Context
 	idle   chan *Proc
 	starts atomic.Int64
+	// life counts the calls in flight and the replacements being
+	// started: Stop waits for them.
+	life startstop.Base
 
-	mu     sync.Mutex
-	closed bool
-	busy   int
-	wg     sync.WaitGroup
+	mu   sync.Mutex
+	busy int
 }
 
 // New returns a pool of cfg.Size workers, not started. Cancelling base
-// kills the workers of the calls in flight; Stop must still be called.
+// kills the workers of the calls in flight, as Stop does; Stop must still
+// be called.
 func New(base context.Context, cfg Config) (*Pool, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find this binary for the %ss: %w", cfg.Name, err)
 	}
-	return &Pool{cfg: cfg, exe: exe, base: base, idle: make(chan *Proc, cfg.Size)}, nil
+	p := &Pool{cfg: cfg, exe: exe, base: base, idle: make(chan *Proc, cfg.Size)}
+	p.life.Name = cfg.Name + " pool"
+	return p, nil
 }
 
-// Start starts the workers; it fails if one cannot start.
+// Start starts the workers; it fails if one cannot start (ctx bounds the
+// start-up). Starting twice is an error.
 func (p *Pool) Start(ctx context.Context) error {
-	for range p.cfg.Size {
-		w, err := p.spawn(ctx)
-		if err != nil {
-			p.Stop()
-			return err
+	return p.life.Start(p.base, func(context.Context) error {
+		for range p.cfg.Size {
+			w, err := p.spawn(ctx)
+			if err != nil {
+				p.killIdle()
+				return err
+			}
+			p.idle <- w
 		}
-		p.idle <- w
-	}
-	return nil
+		return nil
+	})
 }
 
-// Stop kills every worker and waits for calls and replacements to end
-// (cancel base first, so that calls kill their workers).
-func (p *Pool) Stop() {
-	p.mu.Lock()
-	p.closed = true
-	p.mu.Unlock()
-	p.wg.Wait()
+// Stop kills the workers of the calls in flight, waits for the calls and
+// the replacements under way to end, then kills the idle workers, all at
+// most until ctx is done. Calls made meanwhile or later fail with
+// ErrStopped. Stopping twice, or a pool never started, is a no-op.
+func (p *Pool) Stop(ctx context.Context) error {
+	return p.life.StopThen(ctx, func(context.Context) error {
+		p.killIdle()
+		return nil
+	})
+}
+
+// killIdle kills the idle workers and waits for them to exit (a second at
+// most: exec.Cmd.WaitDelay).
+func (p *Pool) killIdle() {
 	for {
 		select {
 		case w := <-p.idle:
@@ -131,6 +148,8 @@ func (f *Failure) Exit() string { return f.proc.describeExit() }
 
 // OutOfMemory reports whether the worker ran out of memory.
 func (f *Failure) OutOfMemory() bool {
+	// What the worker wrote is all in only once it has exited.
+	f.proc.awaitExit()
 	s := f.proc.stderr.String()
 	// The last form is the race detector's (test binaries).
 	return strings.Contains(s, "out of memory") || strings.Contains(s, "cannot allocate memory") ||
@@ -143,75 +162,66 @@ func (f *Failure) OutOfMemory() bool {
 // and Do returns a *Failure; it returns ErrStopped when the pool stopped
 // and ctx's cause when ctx ended before a worker was free.
 func (p *Pool) Do(ctx context.Context, exchange func(*Proc) error) error {
-	w, err := p.acquire(ctx)
+	run, err := p.life.Enter()
+	if err != nil {
+		return ErrStopped
+	}
+	defer p.life.Leave()
+	w, err := p.acquire(ctx, run)
 	if err != nil {
 		return err
 	}
-	defer p.done()
+	defer p.setBusy(-1)
 	stop := context.AfterFunc(ctx, w.kill)
-	stopBase := context.AfterFunc(p.base, w.kill)
+	stopRun := context.AfterFunc(run, w.kill)
 	err = exchange(w)
 	notKilled := stop()
-	notKilled = stopBase() && notKilled
+	notKilled = stopRun() && notKilled
 	if err == nil && notKilled {
 		p.idle <- w
 		return nil
 	}
 	p.replace(w)
-	if p.base.Err() != nil {
+	if run.Err() != nil {
 		return ErrStopped
 	}
 	return &Failure{Err: err, Killed: !notKilled, proc: w}
 }
 
-func (p *Pool) acquire(ctx context.Context) (*Proc, error) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, ErrStopped
-	}
-	p.wg.Add(1)
-	p.busy++
-	p.mu.Unlock()
+// acquire waits for an idle worker while ctx and run, the pool's
+// context, allow.
+func (p *Pool) acquire(ctx, run context.Context) (*Proc, error) {
+	p.setBusy(1)
 	select {
 	case w := <-p.idle:
 		return w, nil
 	case <-ctx.Done():
-		p.done()
+		p.setBusy(-1)
 		return nil, context.Cause(ctx)
-	case <-p.base.Done():
-		p.done()
+	case <-run.Done():
+		p.setBusy(-1)
 		return nil, ErrStopped
 	}
 }
 
-func (p *Pool) done() {
+func (p *Pool) setBusy(delta int) {
 	p.mu.Lock()
-	p.busy--
+	p.busy += delta
 	p.mu.Unlock()
-	p.wg.Done()
 }
 
-// replace kills w and starts a worker in its place in the background.
+// replace kills w and starts a worker in its place in the background
+// (not once the pool stops).
 func (p *Pool) replace(w *Proc) {
 	w.kill()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	started := p.life.Go(func(run context.Context) {
 		<-w.exited
-		return
-	}
-	p.wg.Add(1)
-	p.mu.Unlock()
-	go func() {
-		defer p.wg.Done()
-		<-w.exited
-		Retry(p.base, func() error {
-			nw, err := p.spawn(p.base)
+		Retry(run, func() error {
+			nw, err := p.spawn(run)
 			if err != nil {
 				return err
 			}
-			if p.base.Err() != nil {
+			if run.Err() != nil {
 				nw.kill()
 				<-nw.exited
 				return nil
@@ -219,7 +229,10 @@ func (p *Pool) replace(w *Proc) {
 			p.idle <- nw
 			return nil
 		})
-	}()
+	})
+	if !started {
+		<-w.exited
+	}
 }
 
 // Proc is a running worker: write a request to In, read the reply from
@@ -293,13 +306,22 @@ func (w *Proc) kill() {
 	_ = w.outF.Close()
 }
 
-// describeExit explains why a worker died.
-func (w *Proc) describeExit() string {
+// awaitExit waits, two seconds at most, for the worker to exit and
+// reports whether it did.
+func (w *Proc) awaitExit() bool {
 	t := time.NewTimer(2 * time.Second)
 	defer t.Stop()
 	select {
 	case <-w.exited:
+		return true
 	case <-t.C:
+		return false
+	}
+}
+
+// describeExit explains why a worker died.
+func (w *Proc) describeExit() string {
+	if !w.awaitExit() {
 		return "the " + w.name + " did not exit"
 	}
 	s := "the " + w.name + " exited"

@@ -9,13 +9,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 const testWorkerEnv = "PROCPOOL_TEST_WORKER"
 
 // TestMain makes this binary a test worker when the pool starts it: it
 // echoes lines, dies on "crash" (a fatal stack overflow, the failure
-// Go cannot recover from) and never answers "hang".
+// Go cannot recover from) and never answers "hang". Otherwise it runs the
+// tests, which fail if any goroutine outlives them.
 func TestMain(m *testing.M) {
 	if os.Getenv(testWorkerEnv) == "1" {
 		r := bufio.NewReader(os.Stdin)
@@ -39,7 +42,7 @@ func TestMain(m *testing.M) {
 			os.Stdout.Write(append(line, '\n'))
 		}
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func newPool(t *testing.T, size int) (*Pool, context.CancelFunc) {
@@ -54,7 +57,9 @@ func newPool(t *testing.T, size int) (*Pool, context.CancelFunc) {
 	}
 	t.Cleanup(func() {
 		cancel()
-		p.Stop()
+		if err := p.Stop(context.Background()); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
 	})
 	return p, cancel
 }
@@ -116,7 +121,9 @@ func TestKilledAtDeadline(t *testing.T) {
 func TestStopped(t *testing.T) {
 	p, cancel := newPool(t, 1)
 	cancel()
-	p.Stop()
+	if err := p.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := call(context.Background(), p, "x"); !errors.Is(err, ErrStopped) {
 		t.Fatalf("after Stop: %v, want ErrStopped", err)
 	}

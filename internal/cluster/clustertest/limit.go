@@ -18,7 +18,7 @@ import (
 type Limiter interface {
 	Acquire(ctx context.Context, appID, slot string, limit int) (bool, error)
 	Release(ctx context.Context, appID, slot string) error
-	Start(ctx context.Context)
+	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 }
 
@@ -77,7 +77,9 @@ func Exercise(t *testing.T, newLimiter func(t *testing.T) NewFunc) {
 		// dead takes both slots and never refreshes them (it was killed);
 		// live keeps refreshing its own.
 		dead, live, other := mk(t, uuid.NewString(), lease), mk(t, uuid.NewString(), lease), mk(t, uuid.NewString(), lease)
-		live.Start(context.Background())
+		if err := live.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { _ = live.Stop(context.Background()) })
 		deadApp, liveApp := uuid.NewString(), uuid.NewString()
 		took := time.Now()

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
 // Languages of a code node's code_language.
@@ -51,13 +51,9 @@ var (
 type Runner struct {
 	cfg   Config
 	check checker
+	life  startstop.Base
 
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	base    context.Context
-	cancel  context.CancelCauseFunc
-
+	// The runtimes, set by Start before the Runner runs.
 	js      *jsRunner
 	py      *pyRunner
 	sandbox *sandboxRunner
@@ -69,7 +65,9 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("code: invalid config: %w", err)
 	}
-	return &Runner{cfg: cfg, check: checker{l: cfg.Limits}}, nil
+	rn := &Runner{cfg: cfg, check: checker{l: cfg.Limits}}
+	rn.life.Name = "code runner"
+	return rn, nil
 }
 
 // Register creates a Runner for cfg and registers the "code" node type
@@ -92,75 +90,57 @@ func (rn *Runner) NodeType() run.NodeType {
 // Start starts the runtimes: the JavaScript pool and its memory watchdog,
 // and the Python workers (it fails fast when python3 cannot be started).
 // With Config.Endpoint set it only prepares the HTTP client. ctx bounds
-// start-up only.
+// start-up only. Starting twice is an error.
 func (rn *Runner) Start(ctx context.Context) error {
-	rn.mu.Lock()
-	defer rn.mu.Unlock()
-	if rn.started {
-		return errors.New("code: runner already started")
+	return rn.life.Start(context.WithoutCancel(ctx), func(base context.Context) error {
+		if rn.cfg.Endpoint != "" {
+			rn.sandbox = newSandboxRunner(rn.cfg)
+		} else {
+			js, err := newJSRunner(rn.cfg, base)
+			if err == nil {
+				err = js.start(ctx)
+			}
+			if err != nil {
+				return fmt.Errorf("code: start javascript: %w", err)
+			}
+			py, err := newPyRunner(rn.cfg, base)
+			if err == nil {
+				err = py.start(ctx)
+			}
+			if err != nil {
+				_ = js.stop(context.WithoutCancel(ctx)) // no call in flight yet
+				return fmt.Errorf("code: start python: %w", err)
+			}
+			rn.js, rn.py = js, py
+		}
+		// The teardown runs once Stop cancels base; Stop waits for it.
+		rn.life.Go(func(base context.Context) {
+			<-base.Done()
+			rn.teardown()
+		})
+		return nil
+	})
+}
+
+// teardown kills the Python workers and the JavaScript pool, whose calls
+// in flight base's end has interrupted, and waits for them to exit.
+func (rn *Runner) teardown() {
+	if rn.py != nil {
+		rn.py.stop()
 	}
-	base, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	if rn.cfg.Endpoint != "" {
-		rn.sandbox = newSandboxRunner(rn.cfg)
-	} else {
-		js, err := newJSRunner(rn.cfg, base)
-		if err == nil {
-			err = js.start(ctx)
-		}
-		if err != nil {
-			cancel(ErrStopped)
-			return fmt.Errorf("code: start javascript: %w", err)
-		}
-		py, err := newPyRunner(rn.cfg, base)
-		if err != nil {
-			js.stop()
-		}
-		if err == nil {
-			err = py.start(ctx)
-		}
-		if err != nil {
-			cancel(ErrStopped)
-			js.stop()
-			return fmt.Errorf("code: start python: %w", err)
-		}
-		rn.js, rn.py = js, py
+	if rn.js != nil {
+		_ = rn.js.stop(context.Background()) // bounded: its calls are killed
 	}
-	rn.base, rn.cancel, rn.started = base, cancel, true
-	return nil
+	if rn.sandbox != nil {
+		rn.sandbox.close()
+	}
 }
 
 // Stop interrupts running executions, kills the Python workers and waits
 // for them to exit. It returns ctx's error if that takes longer than ctx
-// allows (the teardown still completes in the background).
-func (rn *Runner) Stop(ctx context.Context) error {
-	rn.mu.Lock()
-	if !rn.started || rn.stopped {
-		rn.mu.Unlock()
-		return nil
-	}
-	rn.stopped = true
-	rn.mu.Unlock()
-	rn.cancel(ErrStopped)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if rn.py != nil {
-			rn.py.stop()
-		}
-		if rn.js != nil {
-			rn.js.stop()
-		}
-		if rn.sandbox != nil {
-			rn.sandbox.close()
-		}
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// allows (the teardown still completes in the background). Stopping
+// twice, or a Runner never started, is a no-op.
+func (rn *Runner) Stop(ctx context.Context) error { return rn.life.Stop(ctx) }
 
 // Run executes code in language with inputs (passed to main as keyword
 // arguments in Python, as one object in JavaScript) and returns main's
@@ -176,13 +156,10 @@ func (rn *Runner) Run(ctx context.Context, language, code string, inputs map[str
 }
 
 func (rn *Runner) exec(ctx context.Context, language, code string, inputs map[string]any) ([]byte, error) {
-	rn.mu.Lock()
-	started, stopped := rn.started, rn.stopped
-	rn.mu.Unlock()
-	switch {
-	case !started:
+	switch err := rn.life.Err(); {
+	case errors.Is(err, startstop.ErrNotStarted):
 		return nil, ErrNotStarted
-	case stopped:
+	case err != nil:
 		return nil, ErrStopped
 	}
 	if language != LangPython && language != LangJavaScript {

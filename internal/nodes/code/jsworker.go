@@ -157,9 +157,9 @@ func newJSRunner(cfg Config, base context.Context) (*jsRunner, error) {
 // start starts the pool's workers; it fails if one cannot start.
 func (j *jsRunner) start(ctx context.Context) error { return j.pool.Start(ctx) }
 
-// stop kills every worker and waits for calls and replacements to end
-// (base is cancelled by the Runner first, so calls kill their workers).
-func (j *jsRunner) stop() { j.pool.Stop() }
+// stop kills every worker and waits for calls and replacements to end,
+// at most until ctx is done.
+func (j *jsRunner) stop(ctx context.Context) error { return j.pool.Stop(ctx) }
 
 // activeCount reports calls in flight (waiting for a worker included).
 func (j *jsRunner) activeCount() int { return j.pool.Active() }

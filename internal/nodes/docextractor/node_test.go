@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/flowrun/flowrun/internal/docextract"
 	"github.com/flowrun/flowrun/internal/docextract/fixture"
 	"github.com/flowrun/flowrun/internal/run"
@@ -47,7 +49,15 @@ func TestMain(m *testing.M) {
 	workers = w
 	code := m.Run()
 	cancel()
-	w.Stop()
+	if err := w.Stop(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "document workers:", err)
+		code = 1
+	}
+	// Nothing the tests or the workers started may outlive them.
+	if err := goleak.Find(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, "goleak:", err)
+		code = 1
+	}
 	os.Exit(code)
 }
 

@@ -57,6 +57,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
 // TaskType is the asynq task type of a record batch.
@@ -193,9 +194,9 @@ type Writer struct {
 	// spoolFailing is set while spooling fails.
 	spoolFailing atomic.Bool
 	spoolN       atomic.Int64
-	cancel       context.CancelFunc
-	done         chan struct{}
-	started      bool
+	life         startstop.Base
+	// stopped is life.Stopped(), kept for Write's hot path.
+	stopped <-chan struct{}
 }
 
 // New returns a writer enqueuing through q (an *asynq.Client). Call Start
@@ -207,8 +208,10 @@ func New(q Enqueuer, cfg Config) (*Writer, error) {
 			return nil, fmt.Errorf("async: spool dir: %w", err)
 		}
 	}
-	return &Writer{cfg: cfg, q: q, room: make(chan struct{}), kick: make(chan struct{}, 1),
-		urgent: make(chan struct{}, 1), done: make(chan struct{})}, nil
+	w := &Writer{cfg: cfg, q: q, room: make(chan struct{}), kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+	w.life.Name = "async: writer"
+	w.stopped = w.life.Stopped()
+	return w, nil
 }
 
 // entry is a buffered batch and the writers waiting for it to leave
@@ -237,40 +240,25 @@ func finishes(b *repo.Batch) bool {
 	return false
 }
 
-// Start starts the flusher and the spool replayer. Batches spooled by an
-// earlier process are replayed too.
+// Start starts the flusher and the spool replayer, which run until Stop
+// (ctx's cancellation does not stop them). Batches spooled by an earlier
+// process are replayed too. Starting twice is an error.
 func (w *Writer) Start(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.started {
-		return errors.New("async: writer already started")
-	}
-	w.started = true
-	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	if n := len(w.spoolFiles()); n > 0 {
-		w.spoolN.Store(int64(n))
-	}
-	go w.loop(ctx)
-	return nil
+	return w.life.Start(context.WithoutCancel(ctx), func(context.Context) error {
+		if n := len(w.spoolFiles()); n > 0 {
+			w.spoolN.Store(int64(n))
+		}
+		w.life.Go(w.loop)
+		return nil
+	})
 }
 
 // Stop flushes every buffered record (to Redis, or to the spool) and stops
 // the background goroutines. It returns ctx's error if the flush did not
-// finish in time.
+// finish in time (it then goes on in the background). Stopping twice, or
+// a writer never started, is a no-op.
 func (w *Writer) Stop(ctx context.Context) error {
-	w.mu.Lock()
-	started := w.started
-	w.mu.Unlock()
-	if !started {
-		return nil
-	}
-	w.cancel()
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return w.life.Stop(ctx)
 }
 
 // Write buffers b for the persister. While the buffer is full and Redis
@@ -327,7 +315,7 @@ func (w *Writer) Write(ctx context.Context, b *repo.Batch) error {
 				continue
 			case <-ctx.Done():
 				why = context.Cause(ctx)
-			case <-w.done:
+			case <-w.stopped:
 				why = errStopped
 			}
 		}
@@ -345,7 +333,7 @@ func (w *Writer) awaitAck(ctx context.Context, ack <-chan error) error {
 	case why = <-ack:
 	case <-ctx.Done():
 		why = context.Cause(ctx)
-	case <-w.done:
+	case <-w.stopped:
 		why = errStopped
 	}
 	if why != nil {
@@ -380,7 +368,6 @@ func (w *Writer) spoolUsable() bool { return w.cfg.SpoolDir != "" }
 // loop flushes FlushInterval after the first write of a burst, and replays
 // the spool while it is not empty.
 func (w *Writer) loop(ctx context.Context) {
-	defer close(w.done)
 	replay := time.NewTicker(w.cfg.ReplayInterval)
 	defer replay.Stop()
 	for {

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
 // Defaults for LeaseConfig.
@@ -60,10 +60,8 @@ type Lease struct {
 	cfg LeaseConfig
 	db  LeaseDB
 
-	host   string
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	host string
+	life startstop.Base
 }
 
 // NewLease returns a lease for cfg.InstanceID. Call Start, then Stop.
@@ -79,36 +77,37 @@ func NewLease(db LeaseDB, cfg LeaseConfig) (*Lease, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Lease{cfg: cfg, db: db, done: make(chan struct{})}, nil
+	l := &Lease{cfg: cfg, db: db}
+	l.life.Name = "lease"
+	return l, nil
 }
 
 // Start registers the instance (failing fast if PostgreSQL does not
-// answer) and starts heartbeating and reaping.
+// answer) and starts heartbeating and reaping until Stop (ctx bounds the
+// registration only). Starting twice is an error.
 func (l *Lease) Start(ctx context.Context) error {
-	l.host, _ = os.Hostname()
-	if err := l.heartbeat(ctx); err != nil {
-		return fmt.Errorf("lease: register instance: %w", interpretError(err))
-	}
-	ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	go l.loop(ctx)
-	return nil
+	return l.life.Start(context.WithoutCancel(ctx), func(context.Context) error {
+		l.host, _ = os.Hostname()
+		if err := l.heartbeat(ctx); err != nil {
+			return fmt.Errorf("lease: register instance: %w", interpretError(err))
+		}
+		l.life.Go(l.loop)
+		return nil
+	})
 }
 
-// Stop stops heartbeating and removes the instance's lease. A run it still
+// Stop stops heartbeating, waiting for a heartbeat or reaping under way at
+// most until ctx is done, and removes the instance's lease. A run it still
 // shows as running (its last records not yet written) is then closed as
 // lost by another instance's reaper, until its own final record replaces
-// that.
+// that. Stopping twice, or a lease never started, is a no-op.
 func (l *Lease) Stop(ctx context.Context) error {
-	var err error
-	l.once.Do(func() {
-		if l.cancel == nil {
-			return
+	return l.life.StopThen(ctx, func(ctx context.Context) error {
+		if _, err := l.db.Exec(ctx, `DELETE FROM instances WHERE id = $1`, l.cfg.InstanceID); err != nil {
+			return fmt.Errorf("lease: remove: %w", interpretError(err))
 		}
-		l.cancel()
-		<-l.done
-		_, err = l.db.Exec(ctx, `DELETE FROM instances WHERE id = $1`, l.cfg.InstanceID)
+		return nil
 	})
-	return err
 }
 
 // heartbeat registers the instance or refreshes its lease. It inserts the
@@ -122,7 +121,6 @@ ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`, l.cfg.InstanceID, l.host)
 }
 
 func (l *Lease) loop(ctx context.Context) {
-	defer close(l.done)
 	t := time.NewTicker(l.cfg.Heartbeat)
 	defer t.Stop()
 	// connected is when this instance's heartbeats last began to succeed

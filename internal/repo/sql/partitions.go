@@ -8,11 +8,12 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
 // Defaults for PartitionConfig.
@@ -61,12 +62,9 @@ type PartitionConfig struct {
 // days. Any number of processes may run one: each run takes a session
 // advisory lock and is skipped by the others while one holds it.
 type Partitions struct {
-	cfg PartitionConfig
-	db  PartitionDB
-
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	cfg  PartitionConfig
+	db   PartitionDB
+	life startstop.Base
 }
 
 // NewPartitions returns a maintainer. Call Start, then Stop; or call
@@ -84,7 +82,9 @@ func NewPartitions(db PartitionDB, cfg PartitionConfig) (*Partitions, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Partitions{cfg: cfg, db: db, done: make(chan struct{})}, nil
+	p := &Partitions{cfg: cfg, db: db}
+	p.life.Name = "partitions"
+	return p, nil
 }
 
 // Maintenance is what one run of the maintainer did.
@@ -102,37 +102,25 @@ type Maintenance struct {
 }
 
 // Start starts the maintainer: a run now, then one every Interval until
-// Stop. A run that fails is logged and tried again at the next.
-func (p *Partitions) Start(ctx context.Context) {
-	ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	go p.loop(ctx)
+// Stop (ctx's cancellation does not stop it). A run that fails is logged
+// and tried again at the next. Starting twice is an error.
+func (p *Partitions) Start(ctx context.Context) error {
+	return p.life.StartGo(context.WithoutCancel(ctx), func(ctx context.Context) {
+		startstop.Tick(ctx, p.cfg.Interval, true, p.maintainLogged)
+	})
 }
 
 // Stop ends the loop, interrupting a run under way (its partitions are
 // each created or dropped in a transaction of their own), and waits for
-// it.
-func (p *Partitions) Stop() {
-	p.once.Do(func() {
-		if p.cancel != nil {
-			p.cancel()
-			<-p.done
-		}
-	})
+// it, at most until ctx is done. Stopping twice, or a maintainer never
+// started, is a no-op.
+func (p *Partitions) Stop(ctx context.Context) error {
+	return p.life.Stop(ctx)
 }
 
-func (p *Partitions) loop(ctx context.Context) {
-	defer close(p.done)
-	t := time.NewTicker(p.cfg.Interval)
-	defer t.Stop()
-	for {
-		if _, err := p.Maintain(ctx); err != nil && ctx.Err() == nil {
-			p.cfg.Logger.Warn("partitions: maintenance failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+func (p *Partitions) maintainLogged(ctx context.Context) {
+	if _, err := p.Maintain(ctx); err != nil && ctx.Err() == nil {
+		p.cfg.Logger.Warn("partitions: maintenance failed", "err", err)
 	}
 }
 

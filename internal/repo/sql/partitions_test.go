@@ -215,7 +215,12 @@ func TestRetentionOnce(t *testing.T) {
 	}
 
 	// Start and Stop: the loop's first run, stopped.
-	ps[0].Start(ctx)
-	ps[0].Stop()
-	ps[0].Stop()
+	if err := ps[0].Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := ps[0].Stop(ctx); err != nil {
+			t.Fatalf("Stop = %v", err)
+		}
+	}
 }

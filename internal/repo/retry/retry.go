@@ -1,4 +1,7 @@
-package repo
+// Package retry keeps what a store failed to write and writes it again:
+// Writer, the sync mode's guard against a store outage (see
+// docs/persistence.md).
+package retry
 
 import (
 	"cmp"
@@ -8,22 +11,25 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/startstop"
 )
 
-// Defaults for RetryConfig.
+// Defaults for Config.
 const (
-	DefaultRetryInterval   = time.Second
-	DefaultRetryMaxRecords = 100_000
-	DefaultRetryMaxBatch   = 1000
+	DefaultInterval   = time.Second
+	DefaultMaxRecords = 100_000
+	DefaultMaxBatch   = 1000
 )
 
-// RetryConfig tunes a Retrier. Zero values take the defaults.
-type RetryConfig struct {
+// Config tunes a Writer. Zero values take the defaults.
+type Config struct {
 	// Interval is how often failed batches are written again (default 1 s).
 	Interval time.Duration
 	// MaxRecords bounds the records kept for retrying (default 100,000);
 	// beyond it failed batches are dropped with an error log, except those
-	// of runs the store already holds as running (see Retrier).
+	// of runs the store already holds as running (see Writer).
 	MaxRecords int
 	// MaxBatch is the most records written again in one write (default
 	// 1000).
@@ -32,9 +38,9 @@ type RetryConfig struct {
 	Logger *slog.Logger
 }
 
-// Retrier is a Writer that writes through another one and keeps every
-// batch whose write failed, for a reason other than ErrInvalid or
-// ErrConflict, to write it again every Interval until it succeeds.
+// Writer is a repo.Writer that writes through another one and keeps every
+// batch whose write failed, for a reason other than repo.ErrInvalid or
+// repo.ErrConflict, to write it again every Interval until it succeeds.
 //
 // Write still returns the failure at once: the sync mode reports it to the
 // client (503 persistence_unavailable) without waiting for the store. The
@@ -52,43 +58,43 @@ type RetryConfig struct {
 // runs in flight when the store went away, so their number is bounded by
 // concurrency, not by the outage's length. Runs of which nothing was
 // written or kept are the ones dropped when the bound is reached.
-type Retrier struct {
-	cfg  RetryConfig
-	next Writer
+type Writer struct {
+	cfg  Config
+	next repo.Writer
 
 	mu      sync.Mutex
-	pending []*Batch
+	pending []*repo.Batch
 	n       int
 	// open holds the runs of which the store holds or will hold records,
 	// but not yet the final version.
 	open map[string]bool
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	life startstop.Base
 }
 
-// NewRetrier returns a Retrier writing through next. Call Start, then
-// Stop.
-func NewRetrier(next Writer, cfg RetryConfig) *Retrier {
-	cfg.Interval = cmp.Or(cfg.Interval, DefaultRetryInterval)
-	cfg.MaxRecords = cmp.Or(cfg.MaxRecords, DefaultRetryMaxRecords)
-	cfg.MaxBatch = cmp.Or(cfg.MaxBatch, DefaultRetryMaxBatch)
+// New returns a Writer writing through next. Call Start, then Stop.
+func New(next repo.Writer, cfg Config) *Writer {
+	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
+	cfg.MaxRecords = cmp.Or(cfg.MaxRecords, DefaultMaxRecords)
+	cfg.MaxBatch = cmp.Or(cfg.MaxBatch, DefaultMaxBatch)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Retrier{cfg: cfg, next: next, open: map[string]bool{}, done: make(chan struct{})}
+	r := &Writer{cfg: cfg, next: next, open: map[string]bool{}}
+	r.life.Name = "retrier"
+	return r
 }
 
-// Write implements Writer: it writes b through, and keeps it for retrying
-// if that fails.
-func (r *Retrier) Write(ctx context.Context, b *Batch) error {
+// Write implements repo.Writer: it writes b through, and keeps it for
+// retrying if that fails.
+func (r *Writer) Write(ctx context.Context, b *repo.Batch) error {
 	err := r.next.Write(ctx, b)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case err == nil:
 		r.track(b)
-	case !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrConflict):
+	case !errors.Is(err, repo.ErrInvalid) && !errors.Is(err, repo.ErrConflict):
 		if r.n+b.Len() > r.cfg.MaxRecords && !r.needed(b) {
 			r.cfg.Logger.Error("repo: too many records waiting to be written again; dropped", "records", b.Len(), "waiting", r.n, "err", err)
 			break
@@ -103,7 +109,7 @@ func (r *Retrier) Write(ctx context.Context, b *Batch) error {
 // track notes the runs of a batch written or kept: they are open until
 // their final version is written or kept. (A run's final version comes in
 // its last batch.)
-func (r *Retrier) track(b *Batch) {
+func (r *Writer) track(b *repo.Batch) {
 	final := map[string]bool{}
 	for _, run := range b.Runs {
 		if run.Status.Terminal() {
@@ -129,7 +135,7 @@ func (r *Retrier) track(b *Batch) {
 }
 
 // needed reports whether b holds records of an open run.
-func (r *Retrier) needed(b *Batch) bool {
+func (r *Writer) needed(b *repo.Batch) bool {
 	for _, run := range b.Runs {
 		if r.open[run.ID] {
 			return true
@@ -149,36 +155,26 @@ func (r *Retrier) needed(b *Batch) bool {
 }
 
 // Pending returns how many records wait to be written again.
-func (r *Retrier) Pending() int {
+func (r *Writer) Pending() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.n
 }
 
-// Start starts retrying in the background.
-func (r *Retrier) Start(ctx context.Context) {
-	ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		defer close(r.done)
-		t := time.NewTicker(r.cfg.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				r.retry(ctx)
-			}
-		}
-	}()
+// Start starts retrying in the background, until Stop (ctx's
+// cancellation does not stop it). Starting twice is an error.
+func (r *Writer) Start(ctx context.Context) error {
+	return r.life.StartGo(context.WithoutCancel(ctx), func(ctx context.Context) {
+		startstop.Tick(ctx, r.cfg.Interval, false, r.retry)
+	})
 }
 
 // Stop stops retrying after a last attempt bounded by ctx, and logs what
-// is still unwritten.
-func (r *Retrier) Stop(ctx context.Context) error {
-	if r.cancel != nil {
-		r.cancel()
-		<-r.done
+// is still unwritten. It returns ctx's error, without the last attempt,
+// if a retry under way does not end in time.
+func (r *Writer) Stop(ctx context.Context) error {
+	if err := r.life.Stop(ctx); err != nil {
+		return err
 	}
 	r.retry(ctx)
 	if n := r.Pending(); n > 0 {
@@ -190,10 +186,10 @@ func (r *Retrier) Stop(ctx context.Context) error {
 
 // retry writes the waiting batches, MaxBatch records at a time, until one
 // write fails.
-func (r *Retrier) retry(ctx context.Context) {
+func (r *Writer) retry(ctx context.Context) {
 	for ctx.Err() == nil {
 		r.mu.Lock()
-		i, merged := 0, &Batch{}
+		i, merged := 0, &repo.Batch{}
 		for i < len(r.pending) && (i == 0 || merged.Len()+r.pending[i].Len() <= r.cfg.MaxBatch) {
 			merged.Append(r.pending[i])
 			i++
@@ -206,12 +202,12 @@ func (r *Retrier) retry(ctx context.Context) {
 		}
 		records := merged.Len()
 		err := r.next.Write(ctx, merged)
-		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrConflict) {
+		if errors.Is(err, repo.ErrInvalid) || errors.Is(err, repo.ErrConflict) {
 			// One batch spoils the merge: write them one by one and give up
 			// on those the store rejects.
 			for _, b := range taken {
 				if berr := r.next.Write(ctx, b); berr != nil {
-					if !errors.Is(berr, ErrInvalid) && !errors.Is(berr, ErrConflict) {
+					if !errors.Is(berr, repo.ErrInvalid) && !errors.Is(berr, repo.ErrConflict) {
 						return
 					}
 					r.cfg.Logger.Error("repo: records rejected when written again; dropped", "records", b.Len(), "err", berr)
@@ -229,7 +225,7 @@ func (r *Retrier) retry(ctx context.Context) {
 
 // dropFront forgets the first k waiting batches, holding records records
 // (written, or given up on).
-func (r *Retrier) dropFront(k, records int) {
+func (r *Writer) dropFront(k, records int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pending = slices.Delete(r.pending, 0, k)

@@ -1,4 +1,4 @@
-package repo_test
+package retry_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/internal/repo"
+	"github.com/flowrun/flowrun/internal/repo/retry"
 )
 
 // flakyWriter fails with its err until healed, and records what it took.
@@ -52,8 +53,10 @@ func TestRetrierWritesFailedBatchesAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := &flakyWriter{err: repo.ErrUnavailable, stored: map[string]bool{}}
-	r := repo.NewRetrier(w, repo.RetryConfig{Interval: 5 * time.Millisecond, MaxBatch: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	r.Start(ctx)
+	r := retry.New(w, retry.Config{Interval: 5 * time.Millisecond, MaxBatch: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	batch := func(id string) *repo.Batch { return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id}}} }
 	for _, id := range []string{"a", "b", "c"} {
 		if err := r.Write(ctx, batch(id)); !errors.Is(err, repo.ErrUnavailable) {
@@ -92,8 +95,10 @@ func TestRetrierStopReportsUnwritten(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := &flakyWriter{err: repo.ErrUnavailable, stored: map[string]bool{}}
-	r := repo.NewRetrier(w, repo.RetryConfig{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	r.Start(ctx)
+	r := retry.New(w, retry.Config{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	r.Write(ctx, &repo.Batch{Runs: []*repo.WorkflowRun{{ID: "a"}}})
 	// Beyond MaxRecords a failed batch is dropped, not kept.
 	r.Write(ctx, &repo.Batch{Runs: []*repo.WorkflowRun{{ID: "b"}}})
@@ -113,8 +118,10 @@ func TestRetrierKeepsOpenRuns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := &flakyWriter{stored: map[string]bool{}}
-	r := repo.NewRetrier(w, repo.RetryConfig{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	r.Start(ctx)
+	r := retry.New(w, retry.Config{Interval: time.Hour, MaxRecords: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	defer r.Stop(ctx)
 	run := func(id string, st repo.Status) *repo.Batch {
 		return &repo.Batch{Runs: []*repo.WorkflowRun{{ID: id, Status: st}}}
