@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
@@ -136,7 +137,7 @@ func (e *yemitter) scalar(v any, indent int, key, root bool) {
 	case string:
 		e.str(x, indent, key, root)
 	default:
-		e.str(run.PyStr(x), indent, key, root)
+		e.str(py.Str(x), indent, key, root)
 	}
 	if root {
 		switch x := v.(type) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
 
@@ -48,7 +48,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		if v == nil {
 			return "", nil
 		}
-		return run.PyStr(v), nil
+		return py.Str(v), nil
 	case TypeBoolean:
 		return castBool(v), nil
 	case TypeNumber:
@@ -72,7 +72,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		}
 		return v, nil
 	case TypeToolSelector:
-		if _, ok := v.([]any); !ok && run.Truthy(v) {
+		if _, ok := v.([]any); !ok && py.Truthy(v) {
 			return nil, errors.New("The tools selector must be a list.") //nolint:staticcheck // Dify's text
 		}
 		return v, nil
@@ -80,7 +80,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		switch v.(type) {
 		case string, map[string]any, []any, int64, float64, bool:
 		default:
-			if run.Truthy(v) {
+			if py.Truthy(v) {
 				return nil, errors.New("The var selector must be a string, dictionary, list or number.") //nolint:staticcheck // Dify's text
 			}
 		}
@@ -110,7 +110,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		}
 		return map[string]any{}, nil
 	}
-	return run.PyStr(v), nil
+	return py.Str(v), nil
 }
 
 // castBool is Dify's boolean cast: YAML's words (and "1", "0") in strings,
@@ -124,7 +124,7 @@ func castBool(v any) bool {
 			return false
 		}
 	}
-	return run.Truthy(v)
+	return py.Truthy(v)
 }
 
 // castNumber is Dify's number cast: numbers as they are (booleans too, as
@@ -153,7 +153,7 @@ func pyInt(s string) (any, error) {
 	t := strings.TrimFunc(s, unicode.IsSpace)
 	digits := strings.TrimLeft(t, "+-")
 	if len(t)-len(digits) > 1 || !underscored(digits, false) {
-		return nil, fmt.Errorf("invalid literal for int() with base 10: %s", run.PyRepr(s))
+		return nil, fmt.Errorf("invalid literal for int() with base 10: %s", py.Repr(s))
 	}
 	t = strings.ReplaceAll(strings.TrimPrefix(t, "+"), "_", "")
 	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
@@ -167,7 +167,7 @@ func pyInt(s string) (any, error) {
 func pyFloat(s string) (any, error) {
 	t := strings.TrimFunc(s, unicode.IsSpace)
 	body := strings.ToLower(strings.TrimLeft(t, "+-"))
-	fail := fmt.Errorf("could not convert string to float: %s", run.PyRepr(s))
+	fail := fmt.Errorf("could not convert string to float: %s", py.Repr(s))
 	if len(t)-len(body) > 1 {
 		return nil, fail
 	}

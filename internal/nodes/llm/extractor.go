@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/flowrun/flowrun/internal/nodes/llm/openai"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -389,7 +390,7 @@ func (n *extractorNode) validate(result map[string]any) error {
 		}
 		if !validValue(p.Type, v) {
 			return fmt.Errorf("Invalid value for parameter %s, expected segment type: %s, actual_type: %s, python_type: %s, value: %s", //nolint:staticcheck // Dify's message
-				p.Name, p.Type, segmentType(v), pyType(v), pyStr(v))
+				p.Name, p.Type, segmentType(v), pyType(v), py.Str(v))
 		}
 		if p.Type == "string" && len(p.Options) > 0 {
 			s, _ := v.(string)
@@ -580,6 +581,3 @@ func pyType(v any) string {
 	}
 	return fmt.Sprintf("<class '%T'>", v)
 }
-
-// pyStr is Python's str(v) for JSON values.
-func pyStr(v any) string { return run.PyStr(v) }

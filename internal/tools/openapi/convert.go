@@ -7,7 +7,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
 
@@ -33,9 +33,9 @@ func convert(s *openapi3.Schema, v any) any {
 				return n
 			}
 		case "string":
-			return run.PyStr(v)
+			return py.Str(v)
 		case "boolean":
-			return run.Truthy(v)
+			return py.Truthy(v)
 		case "null":
 			return nil
 		case "object", "array":
@@ -75,16 +75,16 @@ func convertAnyOf(options openapi3.SchemaRefs, v any, depth int) any {
 					return n
 				}
 			case "string":
-				return run.PyStr(v)
+				return py.Str(v)
 			case "boolean":
-				switch strings.ToLower(run.PyStr(v)) {
+				switch strings.ToLower(py.Str(v)) {
 				case "true", "1":
 					return true
 				case "false", "0":
 					return false
 				}
 			case "null":
-				if !run.Truthy(v) {
+				if !py.Truthy(v) {
 					return nil
 				}
 			}
@@ -100,7 +100,7 @@ func convertAnyOf(options openapi3.SchemaRefs, v any, depth int) any {
 // pyNumber is Dify's number conversion: float() when str(v) has a dot,
 // else int().
 func pyNumber(v any) (any, bool) {
-	if strings.Contains(run.PyStr(v), ".") {
+	if strings.Contains(py.Str(v), ".") {
 		return pyFloat(v)
 	}
 	return pyInt(v)
