@@ -7,7 +7,6 @@ import (
 
 	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
-	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
 
 // dumpYAML writes docs as PyYAML's dump_all(docs, allow_unicode=True,
@@ -150,7 +149,7 @@ func (e *yemitter) scalar(v any, indent int, key, root bool) {
 }
 
 func yamlFloat(f float64) string {
-	s := strings.ToLower(pyjson.FloatRepr(f))
+	s := strings.ToLower(py.Float(f))
 	switch s {
 	case "nan":
 		return ".nan"

@@ -36,7 +36,9 @@ func Repr(v any) string {
 	return b.String()
 }
 
-// Float formats f as Python's repr(float) does ("5.0", "1e-05").
+// Float is Python's repr(float): the shortest text that reads back as f,
+// in exponent form below 1e-4 and from 1e16 on, with ".0" on whole numbers
+// ("5.0", "1e-05", "1e+16", "inf").
 func Float(f float64) string {
 	switch {
 	case math.IsInf(f, 1):
@@ -45,19 +47,20 @@ func Float(f float64) string {
 		return "-inf"
 	case math.IsNaN(f):
 		return "nan"
-	}
-	if f == 0 {
+	case f == 0:
 		if math.Signbit(f) {
 			return "-0.0"
 		}
 		return "0.0"
 	}
-	exp := int(math.Floor(math.Log10(math.Abs(f))))
-	if exp < -4 || exp >= 16 {
-		return strconv.FormatFloat(f, 'e', -1, 64)
+	exp := strconv.FormatFloat(f, 'e', -1, 64)
+	_, e, _ := strings.Cut(exp, "e")
+	n, _ := strconv.Atoi(e)
+	if n < -4 || n >= 16 {
+		return exp
 	}
 	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".") {
+	if !strings.Contains(s, ".") {
 		s += ".0"
 	}
 	return s

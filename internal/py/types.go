@@ -1,25 +1,37 @@
 package py
 
-// TypeName is type(v).__name__ ("int", "dict", …).
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// TypeName is type(v).__name__ ("int", "dict", …). A json.Number is the
+// float or int its literal reads as. Types outside the value set are
+// named by Go ("%T"), which no Python type is.
 func TypeName(v any) string {
-	name := "object"
-	switch v.(type) {
+	switch x := v.(type) {
 	case nil:
-		name = "NoneType"
+		return "NoneType"
 	case bool:
-		name = "bool"
+		return "bool"
 	case int64, int:
-		name = "int"
+		return "int"
+	case json.Number:
+		if strings.ContainsAny(string(x), ".eE") {
+			return "float"
+		}
+		return "int"
 	case float64:
-		name = "float"
+		return "float"
 	case string:
-		name = "str"
+		return "str"
 	case []any:
-		name = "list"
+		return "list"
 	case map[string]any, Mapping:
-		name = "dict"
+		return "dict"
 	}
-	return name
+	return fmt.Sprintf("%T", v)
 }
 
 // Class is Python's str(type(v)), as Dify prints it in errors

@@ -1,6 +1,9 @@
 package py
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 // The expectations are CPython's type(v).__name__ and str(type(v)).
 func TestTypeName(t *testing.T) {
@@ -18,6 +21,10 @@ func TestTypeName(t *testing.T) {
 		{[]any{}, "list"},
 		{map[string]any{}, "dict"},
 		{vars{}, "dict"},
+		{json.Number("12345678901234567890"), "int"},
+		{json.Number("1.5"), "float"},
+		{json.Number("1e3"), "float"},
+		{[]string{}, "[]string"}, // no Python type: Go's name
 	} {
 		if got := TypeName(c.in); got != c.want {
 			t.Errorf("TypeName(%#v) = %q, want %q", c.in, got, c.want)

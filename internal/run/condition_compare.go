@@ -172,7 +172,7 @@ func compareOrdered(op string, value, expected any) (bool, error) {
 	var e pyNumber
 	switch x := expected.(type) {
 	case string:
-		f, ok := parsePyFloat(x)
+		f, ok := py.ParseFloat(x)
 		if !ok {
 			return false, fmt.Errorf("Cannot convert '%s' to number", Clip(x))
 		}

@@ -275,5 +275,5 @@ func parseJSONMarkdown(text string) (map[string]any, error) {
 		}
 		return nil, fail("OutputParserError", "got invalid return object. obj:%s", py.Str(x))
 	}
-	return nil, fail("TypeError", "argument of type '%s' is not iterable", strings.TrimSuffix(strings.TrimPrefix(pyType(v), "<class '"), "'>"))
+	return nil, fail("TypeError", "argument of type '%s' is not iterable", py.TypeName(v))
 }

@@ -237,7 +237,9 @@ func weekday(_ context.Context, call *tools.Call, emit tools.Emit) error {
 	return text(emit, fmt.Sprintf("%s %d, %d is %s.", date.Month(), date.Day(), date.Year(), date.Weekday()))
 }
 
-// pyNumber reads a Python number (bool included).
+// pyNumber reads a Python number (bool included). Unlike py.Number it
+// takes bools, which the weekday tool's range checks compare as Python
+// does (True >= 1), and pyjson's json.Number integers.
 func pyNumber(v any) (float64, bool) {
 	switch x := v.(type) {
 	case int64:

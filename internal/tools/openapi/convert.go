@@ -2,7 +2,6 @@ package openapi
 
 import (
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -106,7 +105,9 @@ func pyNumber(v any) (any, bool) {
 	return pyInt(v)
 }
 
-// pyInt is Python's int(v).
+// pyInt is Python's int(v), strings read by py.ParseInt; it fails, for the
+// property to be sent as it is, where Python raises or the result would
+// not fit an int64.
 func pyInt(v any) (any, bool) {
 	switch x := v.(type) {
 	case int64:
@@ -122,13 +123,13 @@ func pyInt(v any) (any, bool) {
 		}
 		return int64(0), true
 	case string:
-		n, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(x), "_", ""), 10, 64)
-		return n, err == nil
+		return py.ParseInt(x)
 	}
 	return nil, false
 }
 
-// pyFloat is Python's float(v).
+// pyFloat is Python's float(v), strings read by py.ParseFloat. pyNumber
+// sends only values whose str() has a dot here, which a bool's has not.
 func pyFloat(v any) (any, bool) {
 	switch x := v.(type) {
 	case float64:
@@ -136,8 +137,7 @@ func pyFloat(v any) (any, bool) {
 	case int64:
 		return float64(x), true
 	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		return f, err == nil
+		return py.ParseFloat(x)
 	}
 	return nil, false
 }
