@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/repo"
 	"github.com/flowrun/flowrun/internal/run"
 )
@@ -309,7 +310,7 @@ func variableJSON(e *enc, v *repo.ConversationVariable) {
 	if err != nil {
 		val = string(v.Value)
 	}
-	e.str(run.PyStr(val))
+	e.str(py.Str(val))
 	e.key("description")
 	e.str(v.Description)
 	e.key("created_at")

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/flowrun/flowrun/internal/tools/pyjson"
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // naValues are pandas' default NA strings (STR_NA_VALUES).
@@ -245,7 +245,7 @@ func commonType(ts []dtype) dtype {
 // cellString is str() of a value of a row of dtype row.
 func cellString(v any, row dtype) string {
 	if row == dtFloat {
-		return pyjson.FloatRepr(toFloat(v))
+		return py.Float(toFloat(v))
 	}
 	return pyValueString(v)
 }
@@ -258,7 +258,7 @@ func pyValueString(v any) string {
 	case int64:
 		return strconv.FormatInt(x, 10)
 	case float64:
-		return pyjson.FloatRepr(x)
+		return py.Float(x)
 	case bool:
 		if x {
 			return "True"

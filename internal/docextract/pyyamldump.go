@@ -5,8 +5,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
-	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
 
 // dumpYAML writes docs as PyYAML's dump_all(docs, allow_unicode=True,
@@ -136,7 +136,7 @@ func (e *yemitter) scalar(v any, indent int, key, root bool) {
 	case string:
 		e.str(x, indent, key, root)
 	default:
-		e.str(run.PyStr(x), indent, key, root)
+		e.str(py.Str(x), indent, key, root)
 	}
 	if root {
 		switch x := v.(type) {
@@ -149,7 +149,7 @@ func (e *yemitter) scalar(v any, indent int, key, root bool) {
 }
 
 func yamlFloat(f float64) string {
-	s := strings.ToLower(pyjson.FloatRepr(f))
+	s := strings.ToLower(py.Float(f))
 	switch s {
 	case "nan":
 		return ".nan"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/repo"
 )
 
@@ -102,13 +103,13 @@ var fileTypes = []string{"image", "document", "audio", "video", "custom"}
 func (r *Resolver) File(ctx context.Context, sc Scope, m map[string]any, cfg *FileConfig) (map[string]any, error) {
 	tm, _ := m["transfer_method"].(string)
 	if !slices.Contains(transferMethods, tm) {
-		return nil, inputErr("No matching enum found for value '%s'", pyStr(m["transfer_method"]))
+		return nil, inputErr("No matching enum found for value '%s'", py.Str(m["transfer_method"]))
 	}
 	specified := "custom"
 	if v, ok := m["type"]; ok {
 		s, _ := v.(string)
 		if !slices.Contains(fileTypes, s) {
-			return nil, inputErr("'%s' is not a valid FileType", pyStr(v))
+			return nil, inputErr("'%s' is not a valid FileType", py.Str(v))
 		}
 		specified = s
 	}
@@ -151,7 +152,7 @@ func (r *Resolver) Files(ctx context.Context, sc Scope, list []any, cfg *FileCon
 	for _, v := range list {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, inputErr("Invalid file mapping: %s", pyStr(v))
+			return nil, inputErr("Invalid file mapping: %s", py.Str(v))
 		}
 		if skip && skipped(m) {
 			continue
@@ -366,20 +367,4 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// pyStr renders a JSON value as Python's str() would in Dify's messages.
-func pyStr(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "None"
-	case string:
-		return x
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	}
-	return fmt.Sprint(v)
 }

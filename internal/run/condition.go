@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // This file ports Dify's condition processor
@@ -60,7 +62,7 @@ type ConditionVariableError struct {
 
 // Error returns Dify's message.
 func (e *ConditionVariableError) Error() string {
-	return fmt.Sprintf("Variable %s not found", pyStr(stringsToAny(e.Selector)))
+	return fmt.Sprintf("Variable %s not found", py.Str(stringsToAny(e.Selector)))
 }
 
 // ConditionSet is a compiled list of conditions joined by "and" or "or".
@@ -262,7 +264,7 @@ func convertToBool(e any) (bool, error) {
 			}
 		}
 	}
-	return false, fmt.Errorf("unexpected value: type=%s, value=%s", pyTypeRepr(e), Clip(pyStr(e)))
+	return false, fmt.Errorf("unexpected value: type=%s, value=%s", py.Class(e), Clip(py.Str(e)))
 }
 
 // pyJSONLoads decodes s as Python's json.loads does, reporting failures
@@ -302,7 +304,7 @@ func evalSubConditions(files []any, sc *SubCondition) (bool, error) {
 	results := make([]bool, 0, len(sc.Conditions))
 	for _, k := range sc.Conditions {
 		if !fileAttributes[k.Key] {
-			return false, fmt.Errorf("%s is not a valid FileAttribute", pyRepr1(k.Key))
+			return false, fmt.Errorf("%s is not a valid FileAttribute", py.Repr(k.Key))
 		}
 		expected := k.Value
 		values := make([]any, len(files))

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // compare is Dify's _evaluate_condition.
@@ -13,23 +15,23 @@ func compare(op string, value, expected any) (bool, error) {
 	switch op {
 	case "contains", "not contains":
 		neg := op == "not contains"
-		if !truthy(value) {
+		if !py.Truthy(value) {
 			return neg, nil
 		}
 		switch v := value.(type) {
 		case string:
 			e, ok := expected.(string)
 			if !ok {
-				e = pyStr(expected)
+				e = py.Str(expected)
 			}
 			return strings.Contains(v, e) != neg, nil
 		case []any:
-			in := slices.ContainsFunc(v, func(x any) bool { return pyEqual(x, expected) })
+			in := slices.ContainsFunc(v, func(x any) bool { return py.Equal(x, expected) })
 			return in != neg, nil
 		}
 		return false, errors.New("Invalid actual value type: string or array")
 	case "start with", "end with":
-		if !truthy(value) {
+		if !py.Truthy(value) {
 			return false, nil
 		}
 		s, ok := value.(string)
@@ -53,11 +55,11 @@ func compare(op string, value, expected any) (bool, error) {
 		default:
 			return false, errors.New("Invalid actual value type: string or boolean")
 		}
-		return pyEqual(value, expected) == (op == "is"), nil
+		return py.Equal(value, expected) == (op == "is"), nil
 	case "empty":
-		return !truthy(value), nil
+		return !py.Truthy(value), nil
 	case "not empty":
-		return truthy(value), nil
+		return py.Truthy(value), nil
 	case "=", "≠":
 		if value == nil {
 			return false, nil
@@ -66,7 +68,7 @@ func compare(op string, value, expected any) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return pyEqual(value, exp) == (op == "="), nil
+		return py.Equal(value, exp) == (op == "="), nil
 	case ">", "<", "≥", "≤":
 		return compareOrdered(op, value, expected)
 	case "null", "not exists":
@@ -75,14 +77,14 @@ func compare(op string, value, expected any) (bool, error) {
 		return value != nil, nil
 	case "in", "not in":
 		neg := op == "not in"
-		if !truthy(value) {
+		if !py.Truthy(value) {
 			return neg, nil
 		}
 		list, ok := expected.([]any)
 		if !ok {
 			return false, errors.New("Invalid expected value type: array")
 		}
-		in := slices.ContainsFunc(list, func(e any) bool { return pyEqual(e, value) })
+		in := slices.ContainsFunc(list, func(e any) bool { return py.Equal(e, value) })
 		return in != neg, nil
 	case "all of":
 		list, ok := expected.([]any)
@@ -102,14 +104,14 @@ func allOfCondition(value any, expected []any) (bool, error) {
 	isBool := func(e any) bool { _, ok := e.(bool); return ok }
 	switch {
 	case allOf(expected, isStr):
-		if !truthy(value) {
+		if !py.Truthy(value) {
 			return false, nil
 		}
 		switch v := value.(type) {
 		case string:
 			return allOf(expected, func(e any) bool { return strings.Contains(v, e.(string)) }), nil
 		case []any:
-			return allOf(expected, func(e any) bool { return slices.ContainsFunc(v, func(x any) bool { return pyEqual(x, e) }) }), nil
+			return allOf(expected, func(e any) bool { return slices.ContainsFunc(v, func(x any) bool { return py.Equal(x, e) }) }), nil
 		}
 		return false, nil
 	case allOf(expected, isBool):
@@ -117,7 +119,7 @@ func allOfCondition(value any, expected []any) (bool, error) {
 		if !ok || len(v) == 0 {
 			return false, nil
 		}
-		return allOf(expected, func(e any) bool { return slices.ContainsFunc(v, func(x any) bool { return pyEqual(x, e) }) }), nil
+		return allOf(expected, func(e any) bool { return slices.ContainsFunc(v, func(x any) bool { return py.Equal(x, e) }) }), nil
 	}
 	return false, errors.New("all of operator expects homogeneous list of strings or booleans")
 }
@@ -129,21 +131,21 @@ func equalityExpected(value, expected any) (any, error) {
 	case bool:
 		switch expected.(type) {
 		case bool, int64, string:
-			return truthy(expected), nil
+			return py.Truthy(expected), nil
 		}
-		return nil, fmt.Errorf("Cannot convert %s to bool", pyTypeRepr(expected))
+		return nil, fmt.Errorf("Cannot convert %s to bool", py.Class(expected))
 	case int64:
 		switch expected.(type) {
 		case bool, int64, float64, string:
 			return pyInt(expected)
 		}
-		return nil, fmt.Errorf("Cannot convert %s to int", pyTypeRepr(expected))
+		return nil, fmt.Errorf("Cannot convert %s to int", py.Class(expected))
 	case float64:
 		switch expected.(type) {
 		case bool, int64, float64, string:
 			return pyFloatOf(expected)
 		}
-		return nil, fmt.Errorf("Cannot convert %s to float", pyTypeRepr(expected))
+		return nil, fmt.Errorf("Cannot convert %s to float", py.Class(expected))
 	}
 	return nil, errors.New("Invalid actual value type: number or boolean")
 }
@@ -170,7 +172,7 @@ func compareOrdered(op string, value, expected any) (bool, error) {
 	var e pyNumber
 	switch x := expected.(type) {
 	case string:
-		f, ok := parsePyFloat(x)
+		f, ok := py.ParseFloat(x)
 		if !ok {
 			return false, fmt.Errorf("Cannot convert '%s' to number", Clip(x))
 		}
@@ -182,7 +184,7 @@ func compareOrdered(op string, value, expected any) (bool, error) {
 	case bool:
 		e = pyNumber{i: int64(boolFloat(x))}
 	default:
-		return false, fmt.Errorf("Cannot convert %s to number", pyTypeRepr(expected))
+		return false, fmt.Errorf("Cannot convert %s to number", py.Class(expected))
 	}
 	c, ordered := v.cmp(e)
 	if !ordered {

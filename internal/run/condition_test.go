@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // TestCompareOperators covers every comparison operator of Dify's
@@ -242,7 +244,7 @@ func TestCompareOperators(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got, err := compare(tc.op, tc.value, tc.expected)
-		name := tc.op + " " + pyRepr1(tc.value) + " " + pyRepr1(tc.expected)
+		name := tc.op + " " + py.Repr(tc.value) + " " + py.Repr(tc.expected)
 		switch {
 		case tc.err != "" && (err == nil || err.Error() != tc.err):
 			t.Errorf("%s: err = %v, want %q", name, err, tc.err)
@@ -413,7 +415,7 @@ func TestConditionBooleanVariables(t *testing.T) {
 	}
 	for _, tc := range tests {
 		o, err := ieSet("and", Condition{VariableSelector: Selector{"c", tc.v}, ComparisonOperator: tc.op, Value: tc.value}).Check(p)
-		name := tc.v + " " + tc.op + " " + pyRepr1(tc.value)
+		name := tc.v + " " + tc.op + " " + py.Repr(tc.value)
 		if tc.err != "" {
 			if err == nil || err.Error() != tc.err {
 				t.Errorf("%s: err = %v, want %q", name, err, tc.err)

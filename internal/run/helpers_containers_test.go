@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // Helpers shared by the iteration, loop and assigner tests. Names start
@@ -169,8 +171,8 @@ func ctRegistry(extra ...NodeType) *Registry {
 		return ExecutorFunc(func(_ context.Context, x *Exec) (*Result, error) {
 			v, _ := x.Pool.Get(cfg.Selector)
 			for _, f := range failOn {
-				if pyEqual(v, f) {
-					return nil, &NodeError{Type: "CtError", Err: fmt.Errorf("ct failure on %s", pyStr(v))}
+				if py.Equal(v, f) {
+					return nil, &NodeError{Type: "CtError", Err: fmt.Errorf("ct failure on %s", py.Str(v))}
 				}
 			}
 			return &Result{Outputs: Vars{{"value", v}}}, nil
@@ -187,7 +189,7 @@ func ctRegistry(extra ...NodeType) *Registry {
 		b.Selector("selector", cfg.Selector)
 		return ExecutorFunc(func(_ context.Context, x *Exec) (*Result, error) {
 			v, _ := x.Pool.Get(cfg.Selector)
-			if f, ok := toFloat(v); ok && f >= cfg.AtLeast {
+			if f, ok := py.Number(v); ok && f >= cfg.AtLeast {
 				return &Result{Handle: "yes"}, nil
 			}
 			return &Result{Handle: "no"}, nil
@@ -320,7 +322,7 @@ func ctEqual(t *testing.T, what string, got, want any) {
 		got = vs.Map()
 	}
 	if !reflect.DeepEqual(got, Normalize(want)) {
-		t.Errorf("%s = %s (%T), want %s", what, pyStr(got), got, pyStr(Normalize(want)))
+		t.Errorf("%s = %s (%T), want %s", what, py.Str(got), got, py.Str(Normalize(want)))
 	}
 }
 

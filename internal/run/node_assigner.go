@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // This file ports Dify's variable assigner ("assigner" nodes,
@@ -66,7 +68,7 @@ func checkGrowth(v any) error {
 func buildAssigner(b *Build) (Executor, error) {
 	version := ""
 	if v, ok := b.Data["version"]; ok && v != nil {
-		version = pyStr(v)
+		version = py.Str(v)
 	}
 	_, hasItems := b.Data["items"]
 	_, hasV1 := b.Data["assigned_variable_selector"]
@@ -247,7 +249,7 @@ func updatedVariable(sel Selector, typ string, v any) map[string]any {
 }
 
 func invalidInput(v any) error {
-	return assignError("InvalidInputValueError", "Invalid input value %s", Clip(pyStr(v)))
+	return assignError("InvalidInputValueError", "Invalid input value %s", Clip(py.Str(v)))
 }
 
 // parsePyJSON is Python's json.loads for the assigner's "set" of an object
@@ -343,7 +345,7 @@ func assignInputValid(typ, op string, v any) bool {
 		if !ok {
 			return false
 		}
-		f, _ := toFloat(n)
+		f, _ := py.Number(n)
 		return !(op == AssignDivide && f == 0)
 	case typ == "object":
 		return isDict(v)
@@ -432,8 +434,8 @@ func pyArith(op string, a, b any) any {
 			}
 		}
 	}
-	af, _ := toFloat(a)
-	bf, _ := toFloat(b)
+	af, _ := py.Number(a)
+	bf, _ := py.Number(b)
 	switch op {
 	case AssignAdd:
 		return af + bf

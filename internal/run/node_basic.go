@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // builtinTypes collects the node types defined in this package; each file
@@ -157,7 +159,7 @@ func (v *InputVar) validate(val any) (any, error) {
 		}
 		if v.Type == "select" {
 			if !contains(v.Options, s) {
-				return nil, v.fail("%s in input form must be one of the following: %s", v.Variable, pyStr(stringsToAny(v.Options)))
+				return nil, v.fail("%s in input form must be one of the following: %s", v.Variable, py.Str(stringsToAny(v.Options)))
 			}
 		} else if v.MaxLength != nil && *v.MaxLength > 0 && utf8.RuneCountInString(s) > *v.MaxLength {
 			return nil, v.fail("%s in input form must be less than %d characters", v.Variable, *v.MaxLength)

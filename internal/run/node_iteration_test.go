@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // ctIterDoc is start → list (ct-const) → iteration "it" (inner nodes given)
@@ -313,7 +315,7 @@ func TestIterationNested(t *testing.T) {
 				innerStarts = append(innerStarts, fmt.Sprintf("%s#%d", ev.Node.IterationID, ev.Node.IterationIndex))
 			}
 			if ev.Type == EventNodeFinished && ev.Node.NodeID == "tpl" {
-				tpls = append(tpls, fmt.Sprintf("%s#%d:%s", ev.Node.IterationID, ev.Node.IterationIndex, pyStr(ev.Node.Outputs.Map()["output"])))
+				tpls = append(tpls, fmt.Sprintf("%s#%d:%s", ev.Node.IterationID, ev.Node.IterationIndex, py.Str(ev.Node.Outputs.Map()["output"])))
 			}
 		}
 		if parallel {

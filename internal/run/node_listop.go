@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // This file ports Dify's list-operator node
@@ -93,7 +95,7 @@ func buildListOperator(b *Build) (Executor, error) {
 	}
 	n := &listOperatorNode{
 		variable:   b.Selector("variable", cfg.Variable),
-		selectorPy: pyStr(stringsToAny(cfg.Variable)),
+		selectorPy: py.Str(stringsToAny(cfg.Variable)),
 		limitSize:  -1,
 		serial:     ParseTemplate("1"),
 	}
@@ -237,7 +239,7 @@ func (n *listOperatorNode) Execute(_ context.Context, x *Exec) (*Result, error) 
 	if !ok {
 		return &Result{Inputs: Vars{}, Outputs: Vars{}}, fmt.Errorf("Variable not found for selector: %s", n.selectorPy)
 	}
-	if !truthy(v) {
+	if !py.Truthy(v) {
 		return &Result{
 			Inputs:      Vars{{"variable", []any{}}},
 			ProcessData: Vars{{"variable", []any{}}},
@@ -319,7 +321,7 @@ func (n *listOperatorNode) filter(p *Pool, kind listKind, f listFilter, items []
 	switch kind {
 	case listString, listNumber:
 		if f.tpl == nil {
-			return nil, listOpErrorf("InvalidFilterValueError", "Invalid filter value: %s", Clip(pyStr(f.value)))
+			return nil, listOpErrorf("InvalidFilterValueError", "Invalid filter value: %s", Clip(py.Str(f.value)))
 		}
 		value := f.tpl.Text(p)
 		if kind == listString {
@@ -345,7 +347,7 @@ func (n *listOperatorNode) filter(p *Pool, kind listKind, f listFilter, items []
 		case string:
 			value = f.tpl.Text(p)
 		case bool:
-			return nil, fmt.Errorf("File filter expects a string value, got %s", pyTypeRepr(v))
+			return nil, fmt.Errorf("File filter expects a string value, got %s", py.Class(v))
 		}
 		fp, err := fileFilter(f.key, f.op, value)
 		if err != nil {
@@ -355,7 +357,7 @@ func (n *listOperatorNode) filter(p *Pool, kind listKind, f listFilter, items []
 	case listBoolean:
 		b, ok := f.value.(bool)
 		if !ok {
-			return nil, fmt.Errorf("Boolean filter expects a boolean value, got %s", pyTypeRepr(f.value))
+			return nil, fmt.Errorf("Boolean filter expects a boolean value, got %s", py.Class(f.value))
 		}
 		var neg bool
 		switch f.op {
@@ -442,7 +444,7 @@ func asPyNumber(v any) pyNumber {
 	case bool:
 		return pyNumber{i: int64(boolFloat(x))}
 	}
-	f, _ := toFloat(v)
+	f, _ := py.Number(v)
 	return pyNumber{f: f, isFloat: true}
 }
 
@@ -491,9 +493,9 @@ func fileFilter(key, op string, value any) (func(map[string]any) (bool, error), 
 			case string:
 				in = strings.Contains(v, x)
 			case []any:
-				in = slices.ContainsFunc(v, func(e any) bool { return pyEqual(e, x) })
+				in = slices.ContainsFunc(v, func(e any) bool { return py.Equal(e, x) })
 			default:
-				return false, fmt.Errorf("argument of type '%s' is not iterable", pyTypeName(value))
+				return false, fmt.Errorf("argument of type '%s' is not iterable", py.TypeName(value))
 			}
 			return in != (op == "not in"), nil
 		}, nil

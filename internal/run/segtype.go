@@ -1,6 +1,10 @@
 package run
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/flowrun/flowrun/internal/py"
+)
 
 // Dify attaches a SegmentType to every value in its variable pool. The
 // engine keeps plain values and infers the type when it matters: the
@@ -107,7 +111,7 @@ func typedValue(t string, v any) (any, error) {
 	if inferred == t || (t == "number" && (inferred == "integer" || inferred == "float")) {
 		return v, nil
 	}
-	return nil, typeMismatchError("Type mismatch: expected %s, but got %s, value=%s", t, inferred, pyStr(v))
+	return nil, typeMismatchError("Type mismatch: expected %s, but got %s, value=%s", t, inferred, py.Str(v))
 }
 
 // zeroValue is Dify's SegmentType.get_zero_value, used by "clear".
@@ -131,7 +135,7 @@ func zeroValue(t string) (any, bool) {
 }
 
 // pySelector renders a selector as Python's str(list) does.
-func pySelector(sel Selector) string { return pyStr(stringsToAny(sel)) }
+func pySelector(sel Selector) string { return py.Str(stringsToAny(sel)) }
 
 // selectorOf converts a decoded DSL value into a selector when it is a
 // list of strings (or numbers, which exports sometimes use for node ids).
@@ -146,7 +150,7 @@ func selectorOf(v any) (Selector, bool) {
 		case string:
 			sel[i] = x
 		case int64, float64:
-			sel[i] = pyStr(x)
+			sel[i] = py.Str(x)
 		default:
 			return nil, false
 		}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // Values flowing through a run are plain Go values of a small closed set:
@@ -196,61 +198,7 @@ func Normalize(v any) any {
 	return v
 }
 
-// toFloat reports v as a float64 when it is a number.
-func toFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return float64(x), true
-	case float64:
-		return x, true
-	case int:
-		return float64(x), true
-	}
-	return 0, false
-}
-
-func isNumber(v any) bool { _, ok := toFloat(v); return ok }
-
-// pyFloat formats f as Python's repr(float) does.
-func pyFloat(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	}
-	if f == 0 {
-		if math.Signbit(f) {
-			return "-0.0"
-		}
-		return "0.0"
-	}
-	exp := int(math.Floor(math.Log10(math.Abs(f))))
-	if exp < -4 || exp >= 16 {
-		return strconv.FormatFloat(f, 'e', -1, 64)
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".") {
-		s += ".0"
-	}
-	return s
-}
-
-// PyStr renders v as Python's str() would: how Dify shows a value in
-// messages and prompts.
-func PyStr(v any) string { return pyStr(v) }
-
-// PyRepr renders v as Python's repr() would ("'a'" for a string).
-func PyRepr(v any) string {
-	var b strings.Builder
-	pyRepr(&b, v)
-	return b.String()
-}
-
-// Truthy is Python's bool(v) for the engine's values.
-func Truthy(v any) bool { return truthy(v) }
+func isNumber(v any) bool { _, ok := py.Number(v); return ok }
 
 // IsZero reports v == 0 in Python: a zero number, or False.
 func IsZero(v any) bool {
@@ -263,96 +211,6 @@ func IsZero(v any) bool {
 		return !x
 	}
 	return false
-}
-
-// PyFloat formats f as Python's repr(float) does ("5.0", "1e-05").
-func PyFloat(f float64) string { return pyFloat(f) }
-
-// pyStr renders v as Python's str() would.
-func pyStr(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case nil:
-		return "None"
-	}
-	var b strings.Builder
-	pyRepr(&b, v)
-	return b.String()
-}
-
-// pyRepr writes Python's repr() of v.
-func pyRepr(b *strings.Builder, v any) {
-	switch x := v.(type) {
-	case nil:
-		b.WriteString("None")
-	case bool:
-		if x {
-			b.WriteString("True")
-		} else {
-			b.WriteString("False")
-		}
-	case int64:
-		b.WriteString(strconv.FormatInt(x, 10))
-	case int:
-		b.WriteString(strconv.Itoa(x))
-	case float64:
-		b.WriteString(pyFloat(x))
-	case string:
-		pyQuote(b, x)
-	case []any:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			pyRepr(b, e)
-		}
-		b.WriteByte(']')
-	case map[string]any:
-		b.WriteByte('{')
-		for i, k := range sortedKeys(x) {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			pyQuote(b, k)
-			b.WriteString(": ")
-			pyRepr(b, x[k])
-		}
-		b.WriteByte('}')
-	case Vars:
-		pyRepr(b, x.Map())
-	default:
-		fmt.Fprint(b, x)
-	}
-}
-
-func pyQuote(b *strings.Builder, s string) {
-	q := byte('\'')
-	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
-		q = '"'
-	}
-	b.WriteByte(q)
-	for _, r := range s {
-		switch {
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == rune(q):
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte(q)
 }
 
 func sortedKeys(m map[string]any) []string {
@@ -399,7 +257,7 @@ func writePyJSON(b *strings.Builder, v any, indent, depth int) {
 		case math.IsInf(x, -1):
 			b.WriteString("-Infinity")
 		default:
-			b.WriteString(pyFloat(x))
+			b.WriteString(py.Float(x))
 		}
 	case string:
 		writeJSONString(b, x)
@@ -532,7 +390,7 @@ func Text(v any) string {
 			return ""
 		}
 	}
-	return pyStr(v)
+	return py.Str(v)
 }
 
 // Markdown renders v as Dify's Segment.markdown does: how End and Answer
@@ -560,11 +418,11 @@ func Markdown(v any) string {
 		}
 		parts := make([]string, len(x))
 		for i, e := range x {
-			parts[i] = "- " + pyStr(e)
+			parts[i] = "- " + py.Str(e)
 		}
 		return strings.Join(parts, "\n")
 	}
-	return pyStr(v)
+	return py.Str(v)
 }
 
 func fileMarkdown(f map[string]any) string {

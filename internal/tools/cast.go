@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"strconv"
 	"strings"
-	"unicode"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
 
@@ -48,7 +46,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		if v == nil {
 			return "", nil
 		}
-		return run.PyStr(v), nil
+		return py.Str(v), nil
 	case TypeBoolean:
 		return castBool(v), nil
 	case TypeNumber:
@@ -72,7 +70,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		}
 		return v, nil
 	case TypeToolSelector:
-		if _, ok := v.([]any); !ok && run.Truthy(v) {
+		if _, ok := v.([]any); !ok && py.Truthy(v) {
 			return nil, errors.New("The tools selector must be a list.") //nolint:staticcheck // Dify's text
 		}
 		return v, nil
@@ -80,7 +78,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		switch v.(type) {
 		case string, map[string]any, []any, int64, float64, bool:
 		default:
-			if run.Truthy(v) {
+			if py.Truthy(v) {
 				return nil, errors.New("The var selector must be a string, dictionary, list or number.") //nolint:staticcheck // Dify's text
 			}
 		}
@@ -110,7 +108,7 @@ func CastValue(typ ParamType, v any) (any, error) {
 		}
 		return map[string]any{}, nil
 	}
-	return run.PyStr(v), nil
+	return py.Str(v), nil
 }
 
 // castBool is Dify's boolean cast: YAML's words (and "1", "0") in strings,
@@ -124,7 +122,7 @@ func castBool(v any) bool {
 			return false
 		}
 	}
-	return run.Truthy(v)
+	return py.Truthy(v)
 }
 
 // castNumber is Dify's number cast: numbers as they are (booleans too, as
@@ -146,16 +144,13 @@ func castNumber(v any) (any, error) {
 	return nil, nil
 }
 
-// pyInt is Python's int(s): surrounding whitespace, a sign, and digits
-// with single underscores between them. Values beyond int64 are kept as
+// pyInt is Python's int(s) (py.IntText). Values beyond int64 are kept as
 // json.Number.
 func pyInt(s string) (any, error) {
-	t := strings.TrimFunc(s, unicode.IsSpace)
-	digits := strings.TrimLeft(t, "+-")
-	if len(t)-len(digits) > 1 || !underscored(digits, false) {
-		return nil, fmt.Errorf("invalid literal for int() with base 10: %s", run.PyRepr(s))
+	t, ok := py.IntText(s)
+	if !ok {
+		return nil, fmt.Errorf("invalid literal for int() with base 10: %s", py.Repr(s))
 	}
-	t = strings.ReplaceAll(strings.TrimPrefix(t, "+"), "_", "")
 	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
 		return n, nil
 	}
@@ -163,56 +158,10 @@ func pyInt(s string) (any, error) {
 	return json.Number(n.String()), nil
 }
 
-// pyFloat is Python's float(s).
+// pyFloat is Python's float(s) (py.ParseFloat).
 func pyFloat(s string) (any, error) {
-	t := strings.TrimFunc(s, unicode.IsSpace)
-	body := strings.ToLower(strings.TrimLeft(t, "+-"))
-	fail := fmt.Errorf("could not convert string to float: %s", run.PyRepr(s))
-	if len(t)-len(body) > 1 {
-		return nil, fail
+	if f, ok := py.ParseFloat(s); ok {
+		return f, nil
 	}
-	switch body {
-	case "inf", "infinity":
-		return math.Inf(sign(t)), nil
-	case "nan":
-		return math.NaN(), nil
-	}
-	mant, exp, hasExp := strings.Cut(body, "e")
-	whole, frac, _ := strings.Cut(mant, ".")
-	if !underscored(whole, true) || !underscored(frac, true) || whole+frac == "" || (hasExp && !underscored(strings.TrimLeft(exp, "+-"), false)) || len(exp)-len(strings.TrimLeft(exp, "+-")) > 1 {
-		return nil, fail
-	}
-	f, err := strconv.ParseFloat(strings.ReplaceAll(t, "_", ""), 64)
-	if err != nil {
-		var ne *strconv.NumError
-		if !errors.As(err, &ne) || ne.Err != strconv.ErrRange {
-			return nil, fail
-		}
-	}
-	return f, nil
-}
-
-func sign(s string) int {
-	if strings.HasPrefix(s, "-") {
-		return -1
-	}
-	return 1
-}
-
-// underscored reports whether s is ASCII digits with single underscores
-// between them (Python's numeric literal rule); empty is allowed when
-// mayBeEmpty.
-func underscored(s string, mayBeEmpty bool) bool {
-	if s == "" {
-		return mayBeEmpty
-	}
-	if s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if (c < '0' || c > '9') && c != '_' {
-			return false
-		}
-	}
-	return true
+	return nil, fmt.Errorf("could not convert string to float: %s", py.Repr(s))
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -98,11 +99,11 @@ func (c *checker) transform(result map[string]any, schema map[string]*Output, pr
 			case map[string]any:
 				out[name], err = c.transform(x, cfg.Children, prefix+"."+name, depth+1)
 			default:
-				err = outputError("Output %s is not an object, got %s instead.", p, pyClass(v))
+				err = outputError("Output %s is not an object, got %s instead.", p, py.Class(v))
 			}
 		case "number":
 			if v != nil && !isNumber(v) {
-				return nil, outputError("Output %s is not a number, got %s instead.", p, pyClass(v))
+				return nil, outputError("Output %s is not a number, got %s instead.", p, py.Class(v))
 			}
 			if err = c.checkNumber(v, p); err == nil {
 				out[name] = boolToInt(v)
@@ -110,7 +111,7 @@ func (c *checker) transform(result map[string]any, schema map[string]*Output, pr
 		case "string":
 			if v != nil {
 				if _, isStr := v.(string); !isStr {
-					return nil, outputError("Output %s must be a string, got %s instead", p, pyTypeName(v))
+					return nil, outputError("Output %s must be a string, got %s instead", p, py.TypeName(v))
 				}
 			}
 			out[name], err = c.checkString(v, p)
@@ -264,7 +265,7 @@ func (c *checker) numberArray(v any, p string) (any, error) {
 		if v == nil {
 			return nil, nil
 		}
-		return nil, outputError("Output %s is not an array, got %s instead.", p, pyClass(v))
+		return nil, outputError("Output %s is not an array, got %s instead.", p, py.Class(v))
 	}
 	if len(list) > c.l.MaxNumberArrayLength {
 		return nil, outputError("The length of output variable `%s` must be less than %d elements.", p, c.l.MaxNumberArrayLength)
@@ -288,7 +289,7 @@ func (c *checker) stringArray(v any, p string) (any, error) {
 		if v == nil {
 			return nil, nil
 		}
-		return nil, outputError("Output %s is not an array, got %s instead.", p, pyClass(v))
+		return nil, outputError("Output %s is not an array, got %s instead.", p, py.Class(v))
 	}
 	if len(list) > c.l.MaxStringArrayLength {
 		return nil, outputError("The length of output variable `%s` must be less than %d elements.", p, c.l.MaxStringArrayLength)
@@ -310,14 +311,14 @@ func (c *checker) objectArray(v any, children map[string]*Output, p string, dept
 		if v == nil {
 			return nil, nil
 		}
-		return nil, outputError("Output %s is not an array, got %s instead.", p, pyClass(v))
+		return nil, outputError("Output %s is not an array, got %s instead.", p, py.Class(v))
 	}
 	if len(list) > c.l.MaxObjectArrayLength {
 		return nil, outputError("The length of output variable `%s` must be less than %d elements.", p, c.l.MaxObjectArrayLength)
 	}
 	for i, e := range list {
 		if _, isMap := e.(map[string]any); !isMap && e != nil {
-			return nil, outputError("Output %s[%d] is not an object, got %s instead at index %d.", p, i, pyClass(e), i)
+			return nil, outputError("Output %s[%d] is not an object, got %s instead at index %d.", p, i, py.Class(e), i)
 		}
 	}
 	out := make([]any, len(list))
@@ -340,11 +341,11 @@ func (c *checker) boolArray(v any, p string) (any, error) {
 		if v == nil {
 			return nil, nil
 		}
-		return nil, outputError("Output %s is not an array, got %s instead.", p, pyClass(v))
+		return nil, outputError("Output %s is not an array, got %s instead.", p, py.Class(v))
 	}
 	for i, e := range list {
 		if _, isBool := e.(bool); !isBool && e != nil {
-			return nil, outputError("Output %s[%d] is not a boolean, got %s instead.", p, i, pyClass(e))
+			return nil, outputError("Output %s[%d] is not a boolean, got %s instead.", p, i, py.Class(e))
 		}
 	}
 	return list, nil
@@ -407,31 +408,6 @@ func floatPrecision(f float64) int {
 	return 0
 }
 
-// pyTypeName is type(v).__name__ for the Python value v decodes to.
-func pyTypeName(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "NoneType"
-	case bool:
-		return "bool"
-	case string:
-		return "str"
-	case json.Number:
-		if isFloatLiteral(x) {
-			return "float"
-		}
-		return "int"
-	case []any:
-		return "list"
-	case map[string]any:
-		return "dict"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-// pyClass is str(type(v)), e.g. "<class 'str'>".
-func pyClass(v any) string { return "<class '" + pyTypeName(v) + "'>" }
-
 // decodeResult decodes main's JSON result. It must be an object; its
 // top-level keys are returned in order.
 func decodeResult(data []byte) (keys []string, m map[string]any, err error) {
@@ -446,7 +422,7 @@ func decodeResult(data []byte) (keys []string, m map[string]any, err error) {
 		if ok { // '[': no other delimiter starts a value
 			v = []any{}
 		}
-		return nil, nil, execError("Result must be a dict, got %s", pyTypeName(v))
+		return nil, nil, execError("Result must be a dict, got %s", py.TypeName(v))
 	}
 	m = map[string]any{}
 	for dec.More() {

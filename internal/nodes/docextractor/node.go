@@ -13,6 +13,7 @@ import (
 	"io"
 
 	"github.com/flowrun/flowrun/internal/docextract"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -193,4 +194,4 @@ func selList(sel run.Selector) []any {
 }
 
 // selRepr is Python's repr of the selector list: ['start', 'file'].
-func selRepr(sel run.Selector) string { return run.PyRepr(selList(sel)) }
+func selRepr(sel run.Selector) string { return py.Repr(selList(sel)) }

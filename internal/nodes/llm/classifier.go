@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/flowrun/flowrun/internal/nodes/llm/openai"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
@@ -272,7 +273,7 @@ func parseJSONMarkdown(text string) (map[string]any, error) {
 				return m, nil
 			}
 		}
-		return nil, fail("OutputParserError", "got invalid return object. obj:%s", pyStr(x))
+		return nil, fail("OutputParserError", "got invalid return object. obj:%s", py.Str(x))
 	}
-	return nil, fail("TypeError", "argument of type '%s' is not iterable", strings.TrimSuffix(strings.TrimPrefix(pyType(v), "<class '"), "'>"))
+	return nil, fail("TypeError", "argument of type '%s' is not iterable", py.TypeName(v))
 }

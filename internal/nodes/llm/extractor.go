@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/flowrun/flowrun/internal/nodes/llm/openai"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -389,7 +390,7 @@ func (n *extractorNode) validate(result map[string]any) error {
 		}
 		if !validValue(p.Type, v) {
 			return fmt.Errorf("Invalid value for parameter %s, expected segment type: %s, actual_type: %s, python_type: %s, value: %s", //nolint:staticcheck // Dify's message
-				p.Name, p.Type, segmentType(v), pyType(v), pyStr(v))
+				p.Name, p.Type, segmentType(v), py.Class(v), py.Str(v))
 		}
 		if p.Type == "string" && len(p.Options) > 0 {
 			s, _ := v.(string)
@@ -559,27 +560,3 @@ func segmentType(v any) string {
 	}
 	return "none"
 }
-
-// pyType is Python's type(v) as printed.
-func pyType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "<class 'NoneType'>"
-	case string:
-		return "<class 'str'>"
-	case bool:
-		return "<class 'bool'>"
-	case int64:
-		return "<class 'int'>"
-	case float64:
-		return "<class 'float'>"
-	case map[string]any:
-		return "<class 'dict'>"
-	case []any:
-		return "<class 'list'>"
-	}
-	return fmt.Sprintf("<class '%T'>", v)
-}
-
-// pyStr is Python's str(v) for JSON values.
-func pyStr(v any) string { return run.PyStr(v) }

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -44,8 +45,8 @@ func externalItem(h hit, position int) map[string]any {
 	}
 	md["score"], md["title"], md["dataset_id"], md["dataset_name"] = d.Score, d.Title, h.ds.ID, h.ds.Name
 	docID := d.Title
-	if v, ok := md["document_id"]; ok && run.Truthy(v) {
-		docID = run.PyStr(v)
+	if v, ok := md["document_id"]; ok && py.Truthy(v) {
+		docID = py.Str(v)
 	}
 	return map[string]any{
 		"metadata": map[string]any{
@@ -69,7 +70,7 @@ func segmentItem(h hit, position int) map[string]any {
 			score = float64(i)
 		}
 		pos, _ := cm["position"].(int64)
-		chunks = append(chunks, map[string]any{"id": run.PyStr(orEmpty(cm["id"])), "content": run.PyStr(orEmpty(cm["content"])), "position": pos, "score": score})
+		chunks = append(chunks, map[string]any{"id": py.Str(orEmpty(cm["id"])), "content": py.Str(orEmpty(cm["content"])), "position": pos, "score": score})
 	}
 	item := map[string]any{
 		"metadata": map[string]any{

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 	"github.com/flowrun/flowrun/internal/tools"
 )
@@ -154,7 +155,7 @@ func (o *outputs) add(m tools.Message) error {
 	case tools.KindFile:
 		o.files = append(o.files, m.File)
 	case tools.KindJSON:
-		if run.Truthy(m.JSON) {
+		if py.Truthy(m.JSON) {
 			o.json = append(o.json, m.JSON)
 		}
 	case tools.KindVariable:

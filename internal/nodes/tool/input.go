@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 	"github.com/flowrun/flowrun/internal/tools"
 )
@@ -68,7 +69,7 @@ func parseParams(b *run.Build, raw any) []input {
 			continue
 		}
 		if in.kind == inputConstant {
-			in.tpl = b.Template(field, run.PyStr(in.value))
+			in.tpl = b.Template(field, py.Str(in.value))
 		}
 		out = append(out, in)
 	}
@@ -181,20 +182,20 @@ func (n *node) legacySettings(t *tools.Tool, out map[string]any) error {
 			continue
 		}
 		v := n.legacy[p.Name]
-		if !run.Truthy(v) && !run.IsZero(v) {
+		if !py.Truthy(v) && !run.IsZero(v) {
 			v = p.Default
-			if !run.Truthy(v) && p.Required {
+			if !py.Truthy(v) && p.Required {
 				return fmt.Errorf("tool parameter %s not found in tool config", p.Name)
 			}
 		}
 		if p.Type == tools.TypeSelect && v != nil {
-			s := run.PyStr(v)
+			s := py.Str(v)
 			if !slices.Contains(p.Options, s) {
 				opts := make([]any, len(p.Options))
 				for i, o := range p.Options {
 					opts[i] = o
 				}
-				return fmt.Errorf("tool parameter %s value %s not in options %s", p.Name, s, run.PyStr(opts))
+				return fmt.Errorf("tool parameter %s value %s not in options %s", p.Name, s, py.Str(opts))
 			}
 		}
 		c, err := tools.CastValue(p.Type, v)
@@ -240,5 +241,5 @@ func variableMissing(sel run.Selector) error {
 	for i, s := range sel {
 		l[i] = s
 	}
-	return fmt.Errorf("Variable %s does not exist", run.PyStr(l)) //nolint:staticcheck // Dify's text
+	return fmt.Errorf("Variable %s does not exist", py.Str(l)) //nolint:staticcheck // Dify's text
 }

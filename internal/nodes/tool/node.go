@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 	"github.com/flowrun/flowrun/internal/tools"
 )
@@ -110,7 +111,7 @@ func build(b *run.Build, reg *tools.Registry, cfg Config) (run.Executor, error) 
 	// Dify reads settings as {type, value} entries when the node has a
 	// tool_node_version or a version other than "1"; as plain values
 	// otherwise (ToolNode._run).
-	if d.ToolNodeVersion != nil || (d.Version != nil && run.PyStr(d.Version) != "1") {
+	if d.ToolNodeVersion != nil || (d.Version != nil && py.Str(d.Version) != "1") {
 		n.v2 = true
 		n.configs = parseConfigs(b, b.Data["tool_configurations"])
 	} else {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/tools"
 	"github.com/flowrun/flowrun/internal/tools/builtin/jsonpath"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
@@ -56,10 +56,10 @@ type jsonCall struct {
 // absent) and notes "Invalid parameter <name>" when it is empty.
 func (c *jsonCall) require(name string) string {
 	v := arg(c.call, name, "")
-	if !run.Truthy(v) {
+	if !py.Truthy(v) {
 		c.notes = append(c.notes, "Invalid parameter "+name)
 	}
-	return run.PyStr(v)
+	return py.Str(v)
 }
 
 // flag is a boolean setting (the node casts them to bool).
@@ -131,7 +131,7 @@ func (c *jsonCall) insert(content, query, raw string) string {
 	if err != nil {
 		return err.Error()
 	}
-	if len(matches) == 0 && run.Truthy(arg(c.call, "create_path", false)) {
+	if len(matches) == 0 && py.Truthy(arg(c.call, "create_path", false)) {
 		if err := createPath(data, query, value); err != nil {
 			return err.Error()
 		}
@@ -168,13 +168,13 @@ func listInsert(l *pyjson.List, index, v any) error {
 		l.Items = append(l.Items, v)
 		return nil
 	}
-	n, err := tools.CastValue(tools.TypeNumber, run.PyStr(index))
+	n, err := tools.CastValue(tools.TypeNumber, py.Str(index))
 	if err != nil {
 		return err
 	}
 	i, _ := n.(int64)
 	if _, isInt := n.(int64); !isInt {
-		return fmt.Errorf("invalid literal for int() with base 10: %s", run.PyRepr(run.PyStr(index)))
+		return fmt.Errorf("invalid literal for int() with base 10: %s", py.Repr(py.Str(index)))
 	}
 	if i < 0 {
 		i = max(i+int64(len(l.Items)), 0)
@@ -199,7 +199,7 @@ func createPath(data any, query string, value any) error {
 			n, err := tools.CastValue(tools.TypeNumber, strings.TrimRight(split[1], "]"))
 			idx, isInt := n.(int64)
 			if err != nil || !isInt {
-				return fmt.Errorf("invalid literal for int() with base 10: %s", run.PyRepr(strings.TrimRight(split[1], "]")))
+				return fmt.Errorf("invalid literal for int() with base 10: %s", py.Repr(strings.TrimRight(split[1], "]")))
 			}
 			has, err := pyContains(cur, split[0])
 			if err != nil {
@@ -275,7 +275,7 @@ func pyGetItem(c any, key string) (any, error) {
 	case *pyjson.Object:
 		v, ok := x.Get(key)
 		if !ok {
-			return nil, errors.New(run.PyRepr(key))
+			return nil, errors.New(py.Repr(key))
 		}
 		return v, nil
 	case *pyjson.List:
@@ -329,7 +329,7 @@ func (c *jsonCall) delete(content, query string) (string, error) {
 		case *pyjson.Object:
 			f, _ := m.Field()
 			if !x.Delete(f) {
-				return "", errors.New(run.PyRepr(f))
+				return "", errors.New(py.Repr(f))
 			}
 		case *pyjson.List:
 			i := indexOf(x.Items, m.Value)

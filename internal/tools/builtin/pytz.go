@@ -7,7 +7,7 @@ import (
 	"time"
 	_ "time/tzdata" // time zones without a system tz database
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // zoneList is the IANA zone and link names pytz accepts (its
@@ -29,7 +29,7 @@ var zoneNames = func() map[string]string {
 // the name's repr.
 type unknownZone string
 
-func (e unknownZone) Error() string { return run.PyRepr(string(e)) }
+func (e unknownZone) Error() string { return py.Repr(string(e)) }
 
 // zone is a time zone as pytz sees it.
 type zone struct{ loc *time.Location }

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // dateTimeFormat is the format Dify's time tools read and write.
@@ -21,7 +21,7 @@ var dateTimeRE = regexp.MustCompile(`^(\d\d\d\d)-(1[0-2]|0[1-9]|[1-9])-(3[01]|[1
 func parseDateTime(s string) (time.Time, error) {
 	m := dateTimeRE.FindStringSubmatchIndex(s)
 	if m == nil {
-		return time.Time{}, fmt.Errorf("time data %s does not match format %s", run.PyRepr(s), run.PyRepr(dateTimeFormat))
+		return time.Time{}, fmt.Errorf("time data %s does not match format %s", py.Repr(s), py.Repr(dateTimeFormat))
 	}
 	if m[1] != len(s) {
 		return time.Time{}, fmt.Errorf("unconverted data remains: %s", s[m[1]:])

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/tools"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
@@ -64,31 +64,31 @@ func newTime(o Options) *provider {
 // currentTime: now in a zone, formatted; an unknown zone is reported as
 // text.
 func (o Options) currentTime(_ context.Context, call *tools.Call, emit tools.Emit) error {
-	tz := run.PyStr(arg(call, "timezone", "UTC"))
+	tz := py.Str(arg(call, "timezone", "UTC"))
 	format := arg(call, "format", nil)
-	if !run.Truthy(format) {
+	if !py.Truthy(format) {
 		format = "%Y-%m-%d %H:%M:%S %Z"
 	}
 	now := o.Now()
 	if tz == "UTC" {
-		return text(emit, strftime(now.In(time.UTC), -1, run.PyStr(format), o.Local))
+		return text(emit, strftime(now.In(time.UTC), -1, py.Str(format), o.Local))
 	}
 	z, err := loadZone(tz)
 	if err != nil {
 		return text(emit, "Invalid timezone: "+tz)
 	}
 	wall, dst := z.fromUTC(now)
-	return text(emit, strftime(wall, dst, run.PyStr(format), o.Local))
+	return text(emit, strftime(wall, dst, py.Str(format), o.Local))
 }
 
 // timezoneConversion reads a wall time in one zone and writes it in
 // another; bad input fails the tool (ToolInvokeError).
 func timezoneConversion(_ context.Context, call *tools.Call, emit tools.Emit) error {
-	in, err := loadZone(run.PyStr(arg(call, "current_timezone", "Asia/Shanghai")))
+	in, err := loadZone(py.Str(arg(call, "current_timezone", "Asia/Shanghai")))
 	if err != nil {
 		return tools.InvokeErrorf("%s", err)
 	}
-	out, err := loadZone(run.PyStr(arg(call, "target_timezone", "Asia/Tokyo")))
+	out, err := loadZone(py.Str(arg(call, "target_timezone", "Asia/Tokyo")))
 	if err != nil {
 		return tools.InvokeErrorf("%s", err)
 	}
@@ -120,17 +120,17 @@ func (o Options) localtimeToTimestamp(_ context.Context, call *tools.Call, emit 
 		return tools.InvokeErrorf("%s", err)
 	}
 	var at time.Time
-	if !run.Truthy(tz) {
+	if !py.Truthy(tz) {
 		at = time.Date(naive.Year(), naive.Month(), naive.Day(), naive.Hour(), naive.Minute(), naive.Second(), 0, o.Local)
 	} else {
-		z, err := loadZone(run.PyStr(tz))
+		z, err := loadZone(py.Str(tz))
 		if err != nil {
 			return tools.InvokeErrorf("%s", err)
 		}
 		at = z.localize(naive)
 	}
 	if at.Unix() == 0 {
-		return text(emit, "Invalid localtime: "+run.PyStr(localtime))
+		return text(emit, "Invalid localtime: "+py.Str(localtime))
 	}
 	return text(emit, strconv.FormatInt(at.Unix(), 10))
 }
@@ -140,12 +140,12 @@ func (o Options) localtimeToTimestamp(_ context.Context, call *tools.Call, emit 
 func (o Options) timestampToLocaltime(_ context.Context, call *tools.Call, emit tools.Emit) error {
 	tz := arg(call, "timezone", "Asia/Shanghai")
 	var wall func(time.Time) time.Time
-	if !run.Truthy(tz) {
+	if !py.Truthy(tz) {
 		name, off := o.Now().In(o.Local).Zone()
 		fixed := time.FixedZone(name, off)
 		wall = func(t time.Time) time.Time { return t.In(fixed) }
 	} else {
-		z, err := loadZone(run.PyStr(tz))
+		z, err := loadZone(py.Str(tz))
 		if err != nil {
 			return tools.InvokeErrorf("%s", err)
 		}
@@ -211,7 +211,7 @@ func weekday(_ context.Context, call *tools.Call, emit tools.Emit) error {
 		return fmt.Errorf("Month is required") //nolint:staticcheck // Dify's text
 	}
 	invalid := func() error {
-		return text(emit, fmt.Sprintf("Invalid date: Year %s, Month %s, Day %s.", run.PyStr(year), run.PyStr(month), run.PyStr(day)))
+		return text(emit, fmt.Sprintf("Invalid date: Year %s, Month %s, Day %s.", py.Str(year), py.Str(month), py.Str(day)))
 	}
 	y, okY := pyNumber(year)
 	m, okM := pyNumber(month)
@@ -237,7 +237,9 @@ func weekday(_ context.Context, call *tools.Call, emit tools.Emit) error {
 	return text(emit, fmt.Sprintf("%s %d, %d is %s.", date.Month(), date.Day(), date.Year(), date.Weekday()))
 }
 
-// pyNumber reads a Python number (bool included).
+// pyNumber reads a Python number (bool included). Unlike py.Number it
+// takes bools, which the weekday tool's range checks compare as Python
+// does (True >= 1), and pyjson's json.Number integers.
 func pyNumber(v any) (float64, bool) {
 	switch x := v.(type) {
 	case int64:

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/tools"
 )
 
@@ -51,7 +51,7 @@ func TestTimeZoneNames(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"", "Local", "Factory", "../etc/passwd", "/usr/share/zoneinfo/UTC", "Asia", "Mars/Base"} {
-		if _, err := loadZone(name); err == nil || err.Error() != run.PyRepr(name) {
+		if _, err := loadZone(name); err == nil || err.Error() != py.Repr(name) {
 			t.Errorf("loadZone(%q) = %v", name, err)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/tools"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
@@ -142,13 +142,13 @@ func textMessages(text string) ([]tools.Message, error) {
 		for _, e := range x {
 			o, ok := e.(*pyjson.Object)
 			if !ok {
-				return []tools.Message{tools.TextMessage(run.PyStr(pyjson.Plain(x)))}, nil
+				return []tools.Message{tools.TextMessage(py.Str(pyjson.Plain(x)))}, nil
 			}
 			msgs = append(msgs, tools.JSONMessage(o.Map()))
 		}
 		return msgs, nil
 	}
-	return []tools.Message{tools.TextMessage(run.PyStr(pyjson.Plain(v)))}, nil
+	return []tools.Message{tools.TextMessage(py.Str(pyjson.Plain(v)))}, nil
 }
 
 // resourceMessage maps an embedded resource (see result).
@@ -227,14 +227,8 @@ func errorData(e *rpcError) string {
 	data := "None"
 	if len(e.Data) > 0 {
 		if v, err := pyjson.Loads(string(e.Data)); err == nil {
-			data = pyRepr(pyjson.Plain(v))
+			data = py.Repr(pyjson.Plain(v))
 		}
 	}
-	return fmt.Sprintf("code=%d message=%s data=%s", e.Code, pyRepr(e.Message), data)
-}
-
-// pyRepr is Python's repr() of a value.
-func pyRepr(v any) string {
-	l := run.PyStr([]any{v})
-	return l[1 : len(l)-1]
+	return fmt.Sprintf("code=%d message=%s data=%s", e.Code, py.Repr(e.Message), data)
 }

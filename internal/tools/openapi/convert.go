@@ -2,12 +2,11 @@ package openapi
 
 import (
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
 
@@ -33,9 +32,9 @@ func convert(s *openapi3.Schema, v any) any {
 				return n
 			}
 		case "string":
-			return run.PyStr(v)
+			return py.Str(v)
 		case "boolean":
-			return run.Truthy(v)
+			return py.Truthy(v)
 		case "null":
 			return nil
 		case "object", "array":
@@ -75,16 +74,16 @@ func convertAnyOf(options openapi3.SchemaRefs, v any, depth int) any {
 					return n
 				}
 			case "string":
-				return run.PyStr(v)
+				return py.Str(v)
 			case "boolean":
-				switch strings.ToLower(run.PyStr(v)) {
+				switch strings.ToLower(py.Str(v)) {
 				case "true", "1":
 					return true
 				case "false", "0":
 					return false
 				}
 			case "null":
-				if !run.Truthy(v) {
+				if !py.Truthy(v) {
 					return nil
 				}
 			}
@@ -100,13 +99,15 @@ func convertAnyOf(options openapi3.SchemaRefs, v any, depth int) any {
 // pyNumber is Dify's number conversion: float() when str(v) has a dot,
 // else int().
 func pyNumber(v any) (any, bool) {
-	if strings.Contains(run.PyStr(v), ".") {
+	if strings.Contains(py.Str(v), ".") {
 		return pyFloat(v)
 	}
 	return pyInt(v)
 }
 
-// pyInt is Python's int(v).
+// pyInt is Python's int(v), strings read by py.ParseInt; it fails, for the
+// property to be sent as it is, where Python raises or the result would
+// not fit an int64.
 func pyInt(v any) (any, bool) {
 	switch x := v.(type) {
 	case int64:
@@ -122,13 +123,13 @@ func pyInt(v any) (any, bool) {
 		}
 		return int64(0), true
 	case string:
-		n, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(x), "_", ""), 10, 64)
-		return n, err == nil
+		return py.ParseInt(x)
 	}
 	return nil, false
 }
 
-// pyFloat is Python's float(v).
+// pyFloat is Python's float(v), strings read by py.ParseFloat. pyNumber
+// sends only values whose str() has a dot here, which a bool's has not.
 func pyFloat(v any) (any, bool) {
 	switch x := v.(type) {
 	case float64:
@@ -136,8 +137,7 @@ func pyFloat(v any) (any, bool) {
 	case int64:
 		return float64(x), true
 	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		return f, err == nil
+		return py.ParseFloat(x)
 	}
 	return nil, false
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/tools"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
@@ -71,15 +71,15 @@ func (p *Provider) request(ctx context.Context, op *operation, args map[string]a
 		case "path":
 			// Dify substitutes the value as it is; flowrun escapes it, so
 			// that a value cannot change the path's shape.
-			target = strings.ReplaceAll(target, "{"+prm.Name+"}", url.PathEscape(run.PyStr(v)))
+			target = strings.ReplaceAll(target, "{"+prm.Name+"}", url.PathEscape(py.Str(v)))
 		case "query":
 			if s, isStr := v.(string); !isStr || s != "" {
 				query = appendQuery(query, prm.Name, v)
 			}
 		case "cookie":
-			cookies = append(cookies, prm.Name+"="+run.PyStr(v))
+			cookies = append(cookies, prm.Name+"="+py.Str(v))
 		case "header":
-			h.Set(prm.Name, run.PyStr(v))
+			h.Set(prm.Name, py.Str(v))
 		}
 	}
 	var body io.Reader
@@ -130,7 +130,7 @@ func appendQuery(q []string, name string, v any) []string {
 			s = "true"
 		}
 	default:
-		s = run.PyStr(v)
+		s = py.Str(v)
 	}
 	return append(q, url.QueryEscape(name)+"="+url.QueryEscape(s))
 }
@@ -163,7 +163,7 @@ func encodeBody(op *operation, args map[string]any) (string, error) {
 	pairs := make([]string, 0, obj.Len())
 	for _, k := range obj.Keys() {
 		v, _ := obj.Get(k)
-		pairs = append(pairs, url.QueryEscape(k)+"="+url.QueryEscape(run.PyStr(v)))
+		pairs = append(pairs, url.QueryEscape(k)+"="+url.QueryEscape(py.Str(v)))
 	}
 	return strings.Join(pairs, "&"), nil
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/flowrun/flowrun/internal/py"
 )
 
 // Dumps writes v as Python's json.dumps(v, ensure_ascii=ascii) does.
@@ -205,37 +207,7 @@ func FloatJSON(f float64) string {
 	case math.IsNaN(f):
 		return "NaN"
 	}
-	return FloatRepr(f)
-}
-
-// FloatRepr is Python's repr(float): the shortest text that reads back as
-// f, in exponent form below 1e-4 and from 1e16 on, with ".0" on whole
-// numbers ("5.0", "1e-05", "1e+16", "inf").
-func FloatRepr(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	case f == 0:
-		if math.Signbit(f) {
-			return "-0.0"
-		}
-		return "0.0"
-	}
-	exp := strconv.FormatFloat(f, 'e', -1, 64)
-	_, e, _ := strings.Cut(exp, "e")
-	n, _ := strconv.Atoi(e)
-	if n < -4 || n >= 16 {
-		return exp
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.Contains(s, ".") {
-		s += ".0"
-	}
-	return s
+	return py.Float(f)
 }
 
 // Str is Python's str() of a decoded value: strings as they are, True,
@@ -254,7 +226,7 @@ func Str(v any) string {
 	case string:
 		return x
 	case float64:
-		return FloatRepr(x)
+		return py.Float(x)
 	}
 	return Dumps(v, false)
 }

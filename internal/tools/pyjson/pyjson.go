@@ -10,10 +10,7 @@
 // mutable array of Mutable.
 package pyjson
 
-import (
-	"encoding/json"
-	"fmt"
-)
+import "github.com/flowrun/flowrun/internal/py"
 
 // Object is a JSON object whose keys keep their first insertion's place,
 // as a Python dict's do.
@@ -112,23 +109,12 @@ func Plain(v any) any {
 	return v
 }
 
-// TypeName is the Python type name of a value ("int", "dict", …).
+// TypeName is the Python type name of a value ("int", "dict", …): a
+// *List is a list, the rest as py.TypeName names them (an *Object is a
+// py.Mapping, so a dict).
 func TypeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "NoneType"
-	case bool:
-		return "bool"
-	case int64, int, json.Number:
-		return "int"
-	case float64:
-		return "float"
-	case string:
-		return "str"
-	case []any, *List:
+	if _, ok := v.(*List); ok {
 		return "list"
-	case map[string]any, *Object:
-		return "dict"
 	}
-	return fmt.Sprintf("%T", v)
+	return py.TypeName(v)
 }

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
 
@@ -196,7 +196,7 @@ func (f fields) find(d *Match) ([]*Match, error) {
 func (ix index) find(d *Match) ([]*Match, error) {
 	var out []*Match
 	for _, i := range ix {
-		if !run.Truthy(plainish(d.Value)) {
+		if !py.Truthy(plainish(d.Value)) {
 			continue
 		}
 		n, err := pyLen(d.Value)
@@ -274,7 +274,7 @@ func pySlice(n int, start, end, stp *int) ([]int, error) {
 	return out, nil
 }
 
-// plainish lets run.Truthy judge containers by their length.
+// plainish lets py.Truthy judge containers by their length.
 func plainish(v any) any {
 	switch x := v.(type) {
 	case *pyjson.List:
