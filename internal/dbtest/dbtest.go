@@ -27,7 +27,7 @@ var (
 	adminOnce sync.Once
 	admin     *pgxpool.Pool
 	adminErr  error
-	url       string
+	adminURL  string
 )
 
 // URL returns TEST_DATABASE_URL, failing the test if it is unset.
@@ -46,7 +46,7 @@ func adminPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	u := URL(t)
 	adminOnce.Do(func() {
-		url = u
+		adminURL = u
 		cfg, err := pgxpool.ParseConfig(u)
 		if err != nil {
 			adminErr = err
@@ -84,7 +84,7 @@ func Schema(t testing.TB) (string, *pgxpool.Config) {
 			t.Errorf("drop schema %s: %v", name, err)
 		}
 	})
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := pgxpool.ParseConfig(adminURL)
 	if err != nil {
 		t.Fatal(err)
 	}
