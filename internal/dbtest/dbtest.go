@@ -3,6 +3,8 @@
 // Tests need a real server: TEST_DATABASE_URL must point at one (run the
 // suite with scripts/test.sh, which starts a throwaway server). Tests fail,
 // never skip, when it is unset or unreachable.
+//
+// Only _test.go files import it.
 package dbtest
 
 import (
