@@ -111,10 +111,9 @@ func startReplicas(t *testing.T, mode string, maxActive string) (a, b *service) 
 			t.Fatal(err)
 		}
 	}
-	schema, _ := dbtest.Schema(t)
 	for k, v := range map[string]string{
 		"APPS_DIR": dir, "ADDR": "127.0.0.1:0", "WORKFLOW_REPO_MODE": mode,
-		"DATABASE_URL": withSearchPath(t, dbtest.URL(t), schema), "MIGRATE_ON_START": "true",
+		"DATABASE_URL": dbtest.SchemaURL(t), "MIGRATE_ON_START": "true",
 		"REDIS_URL": redisURL, "ASYNC_QUEUE": "cluster-" + uuid.NewString()[:8], "ASYNC_SPOOL_DIR": t.TempDir(),
 		"APP_MAX_ACTIVE_REQUESTS": maxActive, "ADMIN_API_KEY": "", "CONSOLE_KEY": "", "METRICS_ADDR": "",
 	} {

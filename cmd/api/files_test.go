@@ -88,11 +88,10 @@ func TestUploadsAcrossReplicas(t *testing.T) {
 			if redisURL == "" {
 				t.Fatal("TEST_REDIS_URL is not set: run the tests with scripts/test.sh")
 			}
-			schema, _ := dbtest.Schema(t)
 			t.Setenv("APPS_DIR", "../../examples")
 			t.Setenv("ADDR", "127.0.0.1:0")
 			t.Setenv("WORKFLOW_REPO_MODE", mode)
-			t.Setenv("DATABASE_URL", withSearchPath(t, dbtest.URL(t), schema))
+			t.Setenv("DATABASE_URL", dbtest.SchemaURL(t))
 			t.Setenv("MIGRATE_ON_START", "true")
 			t.Setenv("REDIS_URL", redisURL)
 			t.Setenv("ASYNC_QUEUE", "files-"+uuid.NewString()[:8])

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"reflect"
 	"strings"
@@ -43,8 +42,7 @@ func TestModesEndToEnd(t *testing.T) {
 			if redisURL == "" {
 				t.Fatal("TEST_REDIS_URL is not set: run the tests with scripts/test.sh")
 			}
-			schema, _ := dbtest.Schema(t)
-			dbURL := withSearchPath(t, dbtest.URL(t), schema)
+			dbURL := dbtest.SchemaURL(t)
 			queue := "api-e2e-" + uuid.NewString()[:8]
 			t.Setenv("APPS_DIR", "../../examples")
 			t.Setenv("ADDR", "127.0.0.1:0")
@@ -295,18 +293,6 @@ func queuedStatus(t *testing.T, insp *asynq.Inspector, queue, id string) string 
 		return ""
 	}
 	return string(latest.Status)
-}
-
-func withSearchPath(t *testing.T, raw, schema string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 type quietAsynq struct{}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"reflect"
 	"testing"
@@ -34,8 +33,7 @@ func TestPersisterEndToEnd(t *testing.T) {
 	if redisURL == "" {
 		t.Fatal("TEST_REDIS_URL is not set: run the tests with scripts/test.sh")
 	}
-	schema, _ := dbtest.Schema(t)
-	dbURL := withSearchPath(t, dbtest.URL(t), schema)
+	dbURL := dbtest.SchemaURL(t)
 	queue := "e2e-" + uuid.NewString()[:8]
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -204,18 +202,6 @@ func TestPersisterEndToEnd(t *testing.T) {
 func sameJSON(a, b []byte) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
-}
-
-func withSearchPath(t *testing.T, raw, schema string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func TestRetryDelay(t *testing.T) {

@@ -10,7 +10,6 @@ package difyclient_test
 import (
 	"bufio"
 	"context"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,8 +203,7 @@ func TestDifyNodeSDKChatModes(t *testing.T) {
 	tl := setup(t, ctx)
 	for _, mode := range []string{"sync", "async"} {
 		t.Run(mode, func(t *testing.T) {
-			schema, _ := dbtest.Schema(t)
-			db := withSearchPath(t, dbtest.URL(t), schema)
+			db := dbtest.SchemaURL(t)
 			redis, queue := os.Getenv("TEST_REDIS_URL"), "e2e-sdk-"+uuid.NewString()[:8]
 			if mode == "async" && redis == "" {
 				t.Fatal("TEST_REDIS_URL is not set: run the tests with scripts/test.sh")
@@ -223,17 +221,4 @@ func TestDifyNodeSDKChatModes(t *testing.T) {
 			srv.stop(t)
 		})
 	}
-}
-
-// withSearchPath points a database URL at one schema.
-func withSearchPath(t *testing.T, raw, schema string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -122,8 +122,7 @@ func TestChatMemoryAcrossReplicas(t *testing.T) {
 			model := &fakeModel{}
 			ms := httptest.NewServer(model)
 			t.Cleanup(ms.Close)
-			schema, _ := dbtest.Schema(t)
-			db := withSearchPath(t, dbtest.URL(t), schema)
+			db := dbtest.SchemaURL(t)
 			queue := "e2e-chat-" + uuid.NewString()[:8]
 			redis := os.Getenv("TEST_REDIS_URL")
 			if mode == "async" && redis == "" {

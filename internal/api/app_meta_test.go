@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/flowrun/flowrun/internal/api"
+	"github.com/flowrun/flowrun/internal/app/apptest"
 )
 
 // toolsDSL is a workflow whose graph has tool nodes of each provider
@@ -52,7 +53,7 @@ const (
 
 func TestSiteAndMeta(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{apps: []testApp{{id: toolsApp, wf: toolsWF, key: toolsKey, dsl: toolsDSL}}})
+	b := setup(t, options{apps: []apptest.App{{ID: toolsApp, WF: toolsWF, Key: toolsKey, DSL: toolsDSL}}})
 	tests := []struct{ name, path, key, body string }{
 		{"site of an app without icon", "/v1/site", chain3Key,
 			`{"title": "chain3", "chat_color_theme": null, "chat_color_theme_inverted": false, "icon_type": "emoji", "icon": "\ud83e\udd16", ` +

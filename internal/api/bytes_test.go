@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/internal/api"
-	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/app/apptest"
 	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo/memory"
 )
@@ -38,17 +37,7 @@ workflow:
 // addApp adds an app to a bundle's store.
 func (b *bundle) addApp(t testing.TB, id, wf, key, dsl string) {
 	t.Helper()
-	ap, err := app.New(b.eng, id, wf, []byte(dsl))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := b.store.Put(ctx, ap); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.store.AddKey(ctx, id, key); err != nil {
-		t.Fatal(err)
-	}
+	apptest.Put(t, b.store, b.eng, apptest.App{ID: id, WF: wf, Key: key, DSL: dsl})
 }
 
 // TestRunHistoryBoundedByBytes runs many workflows with 200 KB inputs in

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/app/apptest"
 )
 
 // Dify's own chatflow fixtures through POST /chat-messages: the stream's
@@ -64,11 +66,11 @@ func TestChatDifyFixtures(t *testing.T) {
 			"workflow_finished", "message_end",
 		}},
 	}
-	var apps []testApp
+	var apps []apptest.App
 	for i, c := range cases {
-		apps = append(apps, testApp{
-			id: fmt.Sprintf("f1000000-0000-4000-8000-%012d", i), wf: fmt.Sprintf("f2000000-0000-4000-8000-%012d", i),
-			key: "app-fixture-" + c.name, file: c.file,
+		apps = append(apps, apptest.App{
+			ID: fmt.Sprintf("f1000000-0000-4000-8000-%012d", i), WF: fmt.Sprintf("f2000000-0000-4000-8000-%012d", i),
+			Key: "app-fixture-" + c.name, File: c.file,
 		})
 	}
 	for i, c := range cases {
@@ -76,7 +78,7 @@ func TestChatDifyFixtures(t *testing.T) {
 			t.Parallel()
 			b := setup(t, options{deterministic: true, apps: apps})
 			body := fmt.Sprintf(`{"query": %q, "inputs": {}, "user": "abc-123", "response_mode": "streaming"}`, c.query)
-			rec := b.do(http.MethodPost, "/v1/chat-messages", apps[i].key, body)
+			rec := b.do(http.MethodPost, "/v1/chat-messages", apps[i].Key, body)
 			if rec.Code != 200 {
 				t.Fatalf("%d %s", rec.Code, rec.Body)
 			}
@@ -108,7 +110,7 @@ func TestChatDifyFixtures(t *testing.T) {
 			}
 			golden(t, "chat_"+c.name+".sse", elapsed.ReplaceAll(rec.Body.Bytes(), []byte(`"elapsed_time":0.0`)))
 
-			rec = b.do(http.MethodPost, "/v1/chat-messages", apps[i].key, strings.Replace(body, "streaming", "blocking", 1))
+			rec = b.do(http.MethodPost, "/v1/chat-messages", apps[i].Key, strings.Replace(body, "streaming", "blocking", 1))
 			var blocking struct {
 				Answer string `json:"answer"`
 			}

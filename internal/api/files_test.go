@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/internal/api"
+	"github.com/flowrun/flowrun/internal/app/apptest"
 	"github.com/flowrun/flowrun/internal/files"
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
 	"github.com/flowrun/flowrun/internal/repo/disk"
@@ -102,7 +103,7 @@ func fileSetup(t *testing.T, allow ...string) *fileBundle {
 	client := &http.Client{Transport: &http.Transport{DialContext: dial}}
 	signer := files.NewSigner([]byte("test-secret"), 0, clock)
 	fb.bundle = setup(t, options{
-		apps: []testApp{{filesApp, filesWF, filesKey, "", filesDSL}, {otherApp, otherWF, otherKey, "", filesDSL}},
+		apps: []apptest.App{{ID: filesApp, WF: filesWF, Key: filesKey, DSL: filesDSL}, {ID: otherApp, WF: otherWF, Key: otherKey, DSL: filesDSL}},
 		mutate: func(c *api.Config) {
 			c.Clock = clock
 			c.Files = api.Files{
@@ -477,7 +478,7 @@ func TestUploadStoreFull(t *testing.T) {
 func mustServer(t *testing.T, fb *fileBundle, limits files.Limits) *api.Server {
 	t.Helper()
 	b := setup(t, options{
-		apps: []testApp{{filesApp, filesWF, filesKey, "", filesDSL}},
+		apps: []apptest.App{{ID: filesApp, WF: filesWF, Key: filesKey, DSL: filesDSL}},
 		mutate: func(c *api.Config) {
 			c.Files = api.Files{Store: fb.store, Limits: limits}
 		},

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/app/apptest"
 	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo/memory"
 	"github.com/flowrun/flowrun/internal/run"
@@ -162,12 +162,8 @@ type options struct {
 	deterministic bool // fixed clock and counter ids
 	mutate        func(*api.Config)
 	// apps are served besides the test apps.
-	apps []testApp
+	apps []apptest.App
 }
-
-// testApp is an app of a test bundle: its DSL is file (relative to the
-// repository's examples/) or dsl.
-type testApp struct{ id, wf, key, file, dsl string }
 
 // mockLLM is an "llm" node that streams "mocked llm response" word by
 // word, as the mock LLM of Dify's graph engine tests (test_mock_nodes.py)
@@ -233,34 +229,15 @@ func setup(t testing.TB, o options) *bundle {
 	rcfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	eng := run.New(rcfg, reg)
 	store := app.NewMemory(func() time.Time { return fixedTime })
-	ctx := context.Background()
-	for _, a := range append([]testApp{
-		{echoApp, echoWF, echoKey, "echo.yml", ""},
-		{chain3App, chain3WF, chain3Key, "chain3.yml", ""},
-		{diamondApp, diamondWF, diamondKey, "diamond.yml", ""},
-		{blockApp, blockWF, blockKey, "", blockDSL},
-		{chatApp, chatWF, chatKey, "chat.yml", ""},
-		{chatBlockApp, chatBlockWF, chatBlockKey, "", chatBlockDSL},
-		{chain3ChatApp, chain3ChatWF, chain3ChatKey, "../internal/api/testdata/chain3_chat.yml", ""},
-	}, o.apps...) {
-		dsl := []byte(a.dsl)
-		if a.file != "" {
-			var err error
-			if dsl, err = os.ReadFile("../../examples/" + a.file); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ap, err := app.New(eng, a.id, a.wf, dsl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Put(ctx, ap); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.AddKey(ctx, a.id, a.key); err != nil {
-			t.Fatal(err)
-		}
-	}
+	apptest.Put(t, store, eng, append([]apptest.App{
+		{ID: echoApp, WF: echoWF, Key: echoKey, File: "echo.yml"},
+		{ID: chain3App, WF: chain3WF, Key: chain3Key, File: "chain3.yml"},
+		{ID: diamondApp, WF: diamondWF, Key: diamondKey, File: "diamond.yml"},
+		{ID: blockApp, WF: blockWF, Key: blockKey, DSL: blockDSL},
+		{ID: chatApp, WF: chatWF, Key: chatKey, File: "chat.yml"},
+		{ID: chatBlockApp, WF: chatBlockWF, Key: chatBlockKey, DSL: chatBlockDSL},
+		{ID: chain3ChatApp, WF: chain3ChatWF, Key: chain3ChatKey, File: "../internal/api/testdata/chain3_chat.yml"},
+	}, o.apps...)...)
 	cfg.Apps, cfg.Engine = store, eng
 	records, _ := memory.New(memory.Config{})
 	cfg.Records, cfg.Reader = record.Memory(records), records

@@ -14,11 +14,11 @@ func TestAuth(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	runID := e.runWorkflow(t, diamond, map[string]any{"query": "secret-input"})
-	paths := []string{"/console/", "/console/live", "/console/health", "/console/apps/" + diamond.id + "/runs",
-		"/console/apps/" + diamond.id + "/runs/" + runID, "/console/apps/" + chat.id + "/conversations",
-		"/console/live/events", "/console/apps/" + diamond.id + "/runs/" + runID + "/events"}
+	paths := []string{"/console/", "/console/live", "/console/health", "/console/apps/" + diamond.ID + "/runs",
+		"/console/apps/" + diamond.ID + "/runs/" + runID, "/console/apps/" + chat.ID + "/conversations",
+		"/console/live/events", "/console/apps/" + diamond.ID + "/runs/" + runID + "/events"}
 	for _, p := range paths {
-		for _, auth := range []string{"", "Bearer wrong-key-123456", "Bearer " + diamond.key, "Basic " + consoleKey, "Bearer "} {
+		for _, auth := range []string{"", "Bearer wrong-key-123456", "Bearer " + diamond.Key, "Basic " + consoleKey, "Bearer "} {
 			if code, body := e.get(t, p, auth); code != http.StatusUnauthorized || strings.Contains(body, "secret-input") {
 				t.Errorf("GET %s with %q: %d (or the run's data leaked), want 401", p, auth, code)
 			}
@@ -30,7 +30,7 @@ func TestAuth(t *testing.T) {
 		}
 	}
 	for _, key := range []string{consoleKey, adminKey} {
-		if code, body := e.get(t, "/console/apps/"+diamond.id+"/runs", "Bearer "+key); code != http.StatusOK || !strings.Contains(body, runID) {
+		if code, body := e.get(t, "/console/apps/"+diamond.ID+"/runs", "Bearer "+key); code != http.StatusOK || !strings.Contains(body, runID) {
 			t.Errorf("with a valid key: %d", code)
 		}
 	}
@@ -49,7 +49,7 @@ func TestAuth(t *testing.T) {
 		res.Body.Close()
 		return res
 	}
-	if res := login(diamond.key, ""); res.StatusCode != http.StatusUnauthorized || len(res.Cookies()) != 0 {
+	if res := login(diamond.Key, ""); res.StatusCode != http.StatusUnauthorized || len(res.Cookies()) != 0 {
 		t.Errorf("login with an app key: %d, cookies %v", res.StatusCode, res.Cookies())
 	}
 	if res := login(consoleKey, "http://evil.example"); res.StatusCode != http.StatusForbidden {

@@ -103,7 +103,7 @@ func TestBrowser(t *testing.T) {
 	ctx := browser(t)
 
 	do(t, ctx, "log in",
-		chromedp.Navigate(e.url+"/console/apps/"+diamond.id+"/runs"),
+		chromedp.Navigate(e.url+"/console/apps/"+diamond.ID+"/runs"),
 		chromedp.WaitVisible(css(`input[name=key]`)),
 		chromedp.SendKeys(css(`input[name=key]`), consoleKey),
 		chromedp.Submit(css(`input[name=key]`)),
@@ -116,7 +116,7 @@ func TestBrowser(t *testing.T) {
 	done := make(chan string, 1)
 	go func() {
 		// The run blocks until released; its answer is not needed.
-		e.post(t, "/v1/workflows/run", block.key, map[string]any{"inputs": map[string]any{"query": "slow"}, "user": "watcher"})
+		e.post(t, "/v1/workflows/run", block.Key, map[string]any{"inputs": map[string]any{"query": "slow"}, "user": "watcher"})
 		done <- "ok"
 	}()
 	runID := e.waitBlocked(t)
@@ -137,7 +137,7 @@ func TestBrowser(t *testing.T) {
 	// A diamond's branches side by side; a stored <script> as text.
 	const evil = `<script>window.pwned=1</script><img src=x onerror="window.pwned=2">`
 	diamondRun := e.runWorkflow(t, diamond, map[string]any{"query": evil})
-	do(t, ctx, "diamond timeline", chromedp.Navigate(e.url+"/console/apps/"+diamond.id+"/runs/"+diamondRun), chromedp.WaitVisible(css(`#timeline`)))
+	do(t, ctx, "diamond timeline", chromedp.Navigate(e.url+"/console/apps/"+diamond.ID+"/runs/"+diamondRun), chromedp.WaitVisible(css(`#timeline`)))
 	branches := eval[[]string](t, ctx, `[...document.querySelectorAll('#timeline .row.parallel > details.node')].map(n => n.dataset.nodeId).sort()`)
 	if strings.Join(branches, ",") != "left,right" {
 		t.Errorf("side-by-side row holds %v, want left and right", branches)
@@ -154,7 +154,7 @@ func TestBrowser(t *testing.T) {
 	// An iteration's rounds, nested under it; a long value expands.
 	long := strings.Repeat("x", 3000)
 	iterRun := e.runWorkflow(t, iter, map[string]any{"data": map[string]any{"items": []any{"a", long, "c"}}})
-	do(t, ctx, "iteration timeline", chromedp.Navigate(e.url+"/console/apps/"+iter.id+"/runs/"+iterRun), chromedp.WaitVisible(css(`#timeline`)))
+	do(t, ctx, "iteration timeline", chromedp.Navigate(e.url+"/console/apps/"+iter.ID+"/runs/"+iterRun), chromedp.WaitVisible(css(`#timeline`)))
 	rounds := eval[[]string](t, ctx, `[...document.querySelectorAll('details.node[data-node-id="it"] + .rounds > .round')].map(r => r.dataset.round)`)
 	inside := eval[int](t, ctx, `document.querySelectorAll('.rounds .round details.node[data-node-id="fmt"]').length`)
 	if strings.Join(rounds, ",") != "0,1,2" || inside != 3 {
@@ -170,19 +170,19 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Every other page.
-	e.post(t, "/v1/chat-messages", chat.key, map[string]any{"inputs": map[string]any{}, "query": "<b>hello</b>", "user": "chatter", "response_mode": "blocking"})
+	e.post(t, "/v1/chat-messages", chat.Key, map[string]any{"inputs": map[string]any{}, "query": "<b>hello</b>", "user": "chatter", "response_mode": "blocking"})
 	do(t, ctx, "apps page", chromedp.Navigate(e.url+"/console/?window=1h"), chromedp.WaitVisible(css(`#apps`)))
 	if apps := text(t, ctx, `#apps`); !contains(apps, "diamond", "iteration", "block") {
 		t.Errorf("apps page: %q", apps)
 	}
 	screenshot(t, ctx, "apps")
-	do(t, ctx, "runs page filtered", chromedp.Navigate(e.url+"/console/apps/"+diamond.id+"/runs?status=succeeded&keyword=pwned&user=tester"),
+	do(t, ctx, "runs page filtered", chromedp.Navigate(e.url+"/console/apps/"+diamond.ID+"/runs?status=succeeded&keyword=pwned&user=tester"),
 		chromedp.WaitVisible(css(`#runs`)))
 	if runs := text(t, ctx, `#runs`); !strings.Contains(runs, diamondRun) {
 		t.Errorf("runs page: %q", runs)
 	}
 	screenshot(t, ctx, "runs")
-	do(t, ctx, "conversations", chromedp.Navigate(e.url+"/console/apps/"+chat.id+"/conversations"),
+	do(t, ctx, "conversations", chromedp.Navigate(e.url+"/console/apps/"+chat.ID+"/conversations"),
 		chromedp.Click(css(`#conversations a`)), chromedp.WaitVisible(css(`#messages`)))
 	if msg := text(t, ctx, `#messages .query p`); msg != "<b>hello</b>" {
 		t.Errorf("message shown as %q", msg)

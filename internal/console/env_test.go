@@ -17,6 +17,7 @@ import (
 
 	"github.com/flowrun/flowrun/internal/api"
 	"github.com/flowrun/flowrun/internal/app"
+	"github.com/flowrun/flowrun/internal/app/apptest"
 	"github.com/flowrun/flowrun/internal/console"
 	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/repo/memory"
@@ -28,15 +29,11 @@ const (
 	adminKey   = "admin-test-key-0123"
 )
 
-// testApp is an app served by the test api: its DSL is an examples/ file
-// or inline.
-type testApp struct{ id, wf, key, file, dsl string }
-
 var (
-	diamond = testApp{"11111111-1111-4111-8111-111111111111", "11111111-1111-4111-8111-aaaaaaaaaaaa", "app-diamond-test", "diamond.yml", ""}
-	block   = testApp{"22222222-2222-4222-8222-222222222222", "22222222-2222-4222-8222-aaaaaaaaaaaa", "app-block-test", "", blockDSL}
-	iter    = testApp{"33333333-3333-4333-8333-333333333333", "33333333-3333-4333-8333-aaaaaaaaaaaa", "app-iter-test", "", iterDSL}
-	chat    = testApp{"44444444-4444-4444-8444-444444444444", "44444444-4444-4444-8444-aaaaaaaaaaaa", "app-chat-test", "chat.yml", ""}
+	diamond = apptest.App{ID: "11111111-1111-4111-8111-111111111111", WF: "11111111-1111-4111-8111-aaaaaaaaaaaa", Key: "app-diamond-test", File: "diamond.yml"}
+	block   = apptest.App{ID: "22222222-2222-4222-8222-222222222222", WF: "22222222-2222-4222-8222-aaaaaaaaaaaa", Key: "app-block-test", DSL: blockDSL}
+	iter    = apptest.App{ID: "33333333-3333-4333-8333-333333333333", WF: "33333333-3333-4333-8333-aaaaaaaaaaaa", Key: "app-iter-test", DSL: iterDSL}
+	chat    = apptest.App{ID: "44444444-4444-4444-8444-444444444444", WF: "44444444-4444-4444-8444-aaaaaaaaaaaa", Key: "app-chat-test", File: "chat.yml"}
 )
 
 // blockDSL is Start -> test-block -> End: the run waits for its gate.
@@ -111,26 +108,7 @@ func newEnv(t *testing.T) *env {
 	reg.Register(g.nodeType())
 	eng := run.New(run.Config{}, reg)
 	apps := app.NewMemory(time.Now)
-	ctx := t.Context()
-	for _, a := range []testApp{diamond, block, iter, chat} {
-		dsl := []byte(a.dsl)
-		if a.file != "" {
-			var err error
-			if dsl, err = os.ReadFile("../../examples/" + a.file); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ap, err := app.New(eng, a.id, a.wf, dsl)
-		if err != nil {
-			t.Fatalf("app %s: %v", a.id, err)
-		}
-		if _, err := apps.Put(ctx, ap); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := apps.AddKey(ctx, a.id, a.key); err != nil {
-			t.Fatal(err)
-		}
-	}
+	apptest.Put(t, apps, eng, diamond, block, iter, chat)
 	store, err := memory.New(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -206,9 +184,9 @@ func (e *env) post(t *testing.T, path, key string, body any) map[string]any {
 }
 
 // runWorkflow runs app with inputs (blocking) and returns the run id.
-func (e *env) runWorkflow(t *testing.T, a testApp, inputs map[string]any) string {
+func (e *env) runWorkflow(t *testing.T, a apptest.App, inputs map[string]any) string {
 	t.Helper()
-	out := e.post(t, "/v1/workflows/run", a.key, map[string]any{"inputs": inputs, "user": "tester", "response_mode": "blocking"})
+	out := e.post(t, "/v1/workflows/run", a.Key, map[string]any{"inputs": inputs, "user": "tester", "response_mode": "blocking"})
 	id, _ := out["workflow_run_id"].(string)
 	if id == "" {
 		t.Fatalf("no run id in %v", out)

@@ -3,6 +3,8 @@
 // Tests need a real server: TEST_DATABASE_URL must point at one (run the
 // suite with scripts/test.sh, which starts a throwaway server). Tests fail,
 // never skip, when it is unset or unreachable.
+//
+// Only _test.go files import it.
 package dbtest
 
 import (
@@ -27,7 +29,7 @@ var (
 	adminOnce sync.Once
 	admin     *pgxpool.Pool
 	adminErr  error
-	url       string
+	adminURL  string
 )
 
 // URL returns TEST_DATABASE_URL, failing the test if it is unset.
@@ -46,7 +48,7 @@ func adminPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	u := URL(t)
 	adminOnce.Do(func() {
-		url = u
+		adminURL = u
 		cfg, err := pgxpool.ParseConfig(u)
 		if err != nil {
 			adminErr = err
@@ -84,7 +86,7 @@ func Schema(t testing.TB) (string, *pgxpool.Config) {
 			t.Errorf("drop schema %s: %v", name, err)
 		}
 	})
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := pgxpool.ParseConfig(adminURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 func TestValidationReportsEveryProblem(t *testing.T) {
@@ -125,7 +127,7 @@ func TestLegacyForms(t *testing.T) {
 		t.Fatalf("version %q kind %q", wf.Doc.Version, wf.Doc.Kind)
 	}
 	info, _ := runWith(t, t.Context(), e, wf, map[string]any{"q": "hi"})
-	if got := mustJSON(t, info.Outputs); got != `{"out":"hi"}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"out":"hi"}` {
 		t.Fatalf("outputs %s (%s)", got, info.Error)
 	}
 }
@@ -181,7 +183,7 @@ func TestPrepareInputs(t *testing.T) {
 				}
 				return
 			}
-			if js := mustJSON(t, got); !strings.Contains(js, tc.want) {
+			if js := sharedtest.JSON(t, got); !strings.Contains(js, tc.want) {
 				t.Fatalf("inputs %s, want %s", js, tc.want)
 			}
 		})

@@ -3,6 +3,8 @@ package run
 import (
 	"context"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // Dify exports that Dify loads and runs; each test holds the smallest
@@ -33,7 +35,7 @@ workflow:
 	if info.Status != StatusSucceeded {
 		t.Fatalf("status %s: %s", info.Status, info.Error)
 	}
-	if got := mustJSON(t, info.Outputs); got != `{"q":"hi","":null}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"q":"hi","":null}` {
 		t.Fatalf("outputs %s, want {\"q\":\"hi\",\"\":null}", got)
 	}
 }
@@ -70,7 +72,7 @@ workflow:
 	if info.Status != StatusSucceeded {
 		t.Fatalf("status %s: %s", info.Status, info.Error)
 	}
-	if got := mustJSON(t, info.Outputs); got != `{"a":"hi!?","b":["x","y"]}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"a":"hi!?","b":["x","y"]}` {
 		t.Fatalf("outputs %s", got)
 	}
 }
@@ -112,7 +114,7 @@ workflow:
 		if info.Status != StatusSucceeded {
 			t.Fatalf("q=%s: status %s: %s", q, info.Status, info.Error)
 		}
-		if got := mustJSON(t, info.Outputs); got != want {
+		if got := sharedtest.JSON(t, info.Outputs); got != want {
 			t.Errorf("q=%s: outputs %s, want %s", q, got, want)
 		}
 	}

@@ -3,6 +3,8 @@ package run
 import (
 	"context"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 const chatCounter = `app: {mode: advanced-chat, name: t}
@@ -41,7 +43,7 @@ func TestConversationTurn(t *testing.T) {
 			t.Fatalf("turn failed: %s", info.Error)
 		}
 		var text string
-		for _, ev := range rec.all() {
+		for _, ev := range rec.All() {
 			if ev.Type == EventTextChunk {
 				text += ev.Chunk.Text
 			}
@@ -53,7 +55,7 @@ func TestConversationTurn(t *testing.T) {
 	if text != "1 1 " {
 		t.Fatalf("first turn answered %q, want %q", text, "1 1 ")
 	}
-	if got := mustJSON(t, info.ConversationVars); got != `{"n":1,"last":"hi"}` {
+	if got := sharedtest.JSON(t, info.ConversationVars); got != `{"n":1,"last":"hi"}` {
 		t.Fatalf("ConversationVars = %s", got)
 	}
 	// The next turn starts from what the first left; sys.* follow the
@@ -66,10 +68,10 @@ func TestConversationTurn(t *testing.T) {
 	if text != "2 2 c-1" {
 		t.Fatalf("second turn answered %q, want %q", text, "2 2 c-1")
 	}
-	if got := mustJSON(t, info.ConversationVars); got != `{"n":2,"last":"again"}` {
+	if got := sharedtest.JSON(t, info.ConversationVars); got != `{"n":2,"last":"again"}` {
 		t.Fatalf("ConversationVars = %s", got)
 	}
-	if got := mustJSON(t, info.Inputs); got != `{"sys.files":[],"sys.user_id":"","sys.app_id":"","sys.workflow_id":"","sys.workflow_run_id":"r","sys.query":"again","sys.dialogue_count":2}` {
+	if got := sharedtest.JSON(t, info.Inputs); got != `{"sys.files":[],"sys.user_id":"","sys.app_id":"","sys.workflow_id":"","sys.workflow_run_id":"r","sys.query":"again","sys.dialogue_count":2}` {
 		t.Fatalf("inputs = %s", got)
 	}
 	// The caller's map is not modified by the run.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 func TestMain(m *testing.M) {
@@ -42,7 +44,7 @@ func TestDiamondBench(t *testing.T) {
 		t.Fatalf("status %s steps %d", info.Status, info.TotalSteps)
 	}
 	want := `{"left":"left:héllo","right":"right:HÉLLO"}`
-	if got := mustJSON(t, info.Outputs); got != want {
+	if got := sharedtest.JSON(t, info.Outputs); got != want {
 		t.Fatalf("outputs %s, want %s", got, want)
 	}
 	// The join (end) starts only after both branches finished.
@@ -107,7 +109,7 @@ func TestSkipPropagatesThroughNestedBranches(t *testing.T) {
 	if fin["join"].PredecessorNodeID != "d" {
 		t.Errorf("join predecessor %q, want d", fin["join"].PredecessorNodeID)
 	}
-	if got := mustJSON(t, info.Outputs); got != `{"o":"J"}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"o":"J"}` {
 		t.Errorf("outputs %s", got)
 	}
 }
@@ -149,10 +151,10 @@ func TestFailingNodeFailsRun(t *testing.T) {
 	if _, ran := fin["after"]; ran {
 		t.Fatal("node after a failure ran")
 	}
-	if string(mustJSON(t, info.Outputs)) != "{}" {
-		t.Fatalf("failed run outputs %s, want {}", mustJSON(t, info.Outputs))
+	if string(sharedtest.JSON(t, info.Outputs)) != "{}" {
+		t.Fatalf("failed run outputs %s, want {}", sharedtest.JSON(t, info.Outputs))
 	}
-	last := rec.all()[len(rec.all())-1]
+	last := rec.All()[len(rec.All())-1]
 	if last.Type != EventWorkflowFinished || last.Run.Status != StatusFailed {
 		t.Fatalf("last event %s", last.Type)
 	}
@@ -174,13 +176,13 @@ func TestFailBranch(t *testing.T) {
 	if _, ran := fin["ok"]; ran {
 		t.Fatal("success edge taken on failure")
 	}
-	if fin["bad"].Status != StatusException || mustJSON(t, fin["bad"].Outputs) != `{"error_message":"nope","error_type":"TestError"}` {
-		t.Fatalf("bad: %s %s", fin["bad"].Status, mustJSON(t, fin["bad"].Outputs))
+	if fin["bad"].Status != StatusException || sharedtest.JSON(t, fin["bad"].Outputs) != `{"error_message":"nope","error_type":"TestError"}` {
+		t.Fatalf("bad: %s %s", fin["bad"].Status, sharedtest.JSON(t, fin["bad"].Outputs))
 	}
 	if fin["bad"].Metadata["error_strategy"] != "fail-branch" {
 		t.Fatalf("metadata %v", fin["bad"].Metadata)
 	}
-	if got := mustJSON(t, info.Outputs); got != `{"msg":"nope","h":"handled"}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"msg":"nope","h":"handled"}` {
 		t.Fatalf("outputs %s", got)
 	}
 }
@@ -197,10 +199,10 @@ func TestDefaultValue(t *testing.T) {
 	if info.Status != StatusPartialSucceeded {
 		t.Fatalf("status %s: %s", info.Status, info.Error)
 	}
-	if got := mustJSON(t, info.Outputs); got != `{"v":"fallback","n":42}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"v":"fallback","n":42}` {
 		t.Fatalf("outputs %s", got)
 	}
-	if got := mustJSON(t, rec.finished()["bad"].Outputs); got != `{"value":"fallback","n":42,"error_message":"nope","error_type":"TestError"}` {
+	if got := sharedtest.JSON(t, rec.finished()["bad"].Outputs); got != `{"value":"fallback","n":42,"error_message":"nope","error_type":"TestError"}` {
 		t.Fatalf("node outputs %s", got)
 	}
 }
@@ -215,7 +217,7 @@ func TestRetry(t *testing.T) {
 		[]string{"start->flaky", "flaky->hopeless"}))
 	info, rec := runWith(t, context.Background(), e, wf, nil)
 	var retries []int
-	for _, ev := range rec.all() {
+	for _, ev := range rec.All() {
 		if ev.Type == EventNodeRetry && ev.Node.NodeID == "flaky" {
 			if ev.Node.Status != StatusRetry || ev.Node.Error != "flake" {
 				t.Fatalf("retry event %+v", ev.Node)
@@ -227,7 +229,7 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("flaky retries %v, want [1 2]", retries)
 	}
 	fin := rec.finished()
-	if fin["flaky"].Status != StatusSucceeded || mustJSON(t, fin["flaky"].Outputs) != `{"value":"ok after 3"}` {
+	if fin["flaky"].Status != StatusSucceeded || sharedtest.JSON(t, fin["flaky"].Outputs) != `{"value":"ok after 3"}` {
 		t.Fatalf("flaky %+v", fin["flaky"])
 	}
 	if n := count(rec.trace(), "node_retry hopeless retry"); n != 3 {
@@ -349,7 +351,7 @@ func TestEventsOrderedAndIndexed(t *testing.T) {
 	e := New(Config{}, nil)
 	wf := mustCompile(t, e, readFile(t, "../../examples/chain3.yml"))
 	info, rec := runWith(t, context.Background(), e, wf, map[string]any{"query": "x"})
-	evs := rec.all()
+	evs := rec.All()
 	if evs[0].Type != EventWorkflowStarted || evs[len(evs)-1].Type != EventWorkflowFinished {
 		t.Fatalf("first %s last %s", evs[0].Type, evs[len(evs)-1].Type)
 	}
@@ -373,7 +375,7 @@ func TestEventsOrderedAndIndexed(t *testing.T) {
 			t.Errorf("%s predecessor %q, want %q", node, fin[node].PredecessorNodeID, pred)
 		}
 	}
-	if got := mustJSON(t, info.Outputs); got != `{"answer":"x-1-2-3"}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"answer":"x-1-2-3"}` {
 		t.Fatalf("outputs %s", got)
 	}
 	if info.TotalSteps != 5 || info.Elapsed <= 0 {
@@ -392,7 +394,7 @@ func TestWorkflowReusedConcurrently(t *testing.T) {
 			in, _ := wf.PrepareInputs(map[string]any{"query": q})
 			info := e.Run(context.Background(), wf, Params{RunID: "r", Inputs: in}, nil)
 			want := `{"left":"left:` + q + `","right":"right:` + strings.ToUpper(q) + `"}`
-			if got := mustJSON(t, info.Outputs); got != want {
+			if got := sharedtest.JSON(t, info.Outputs); got != want {
 				errs <- errors.New("got " + got + " want " + want)
 				return
 			}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
@@ -75,11 +77,11 @@ func TestGoldenEvents(t *testing.T) {
 			e := New(Config{MaxParallel: 1, Clock: fixedClock(), NewID: seqIDs()}, reg)
 			wf := mustCompile(t, e, readFile(t, tc.file))
 			info, rec := runQuery(t, t.Context(), e, wf, tc.inputs, tc.query)
-			if got := mustJSON(t, info.Outputs); got != tc.outputs {
+			if got := sharedtest.JSON(t, info.Outputs); got != tc.outputs {
 				t.Fatalf("outputs %s, want %s (status %s, error %q)", got, tc.outputs, info.Status, info.Error)
 			}
 			var buf bytes.Buffer
-			for _, ev := range rec.all() {
+			for _, ev := range rec.All() {
 				line, err := json.Marshal(goldenEvent(ev))
 				if err != nil {
 					t.Fatal(err)

@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,31 +13,20 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // recorder collects a run's events; safe for concurrent use.
 type recorder struct {
-	mu     sync.Mutex
-	events []*Event
-}
-
-func (r *recorder) OnEvent(e *Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) all() []*Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]*Event(nil), r.events...)
+	sharedtest.Recorder[*Event]
 }
 
 // trace renders events one per line: "type node status" — compact enough
 // to compare whole sequences.
 func (r *recorder) trace() []string {
 	var out []string
-	for _, e := range r.all() {
+	for _, e := range r.All() {
 		switch {
 		case e.Node != nil:
 			out = append(out, fmt.Sprintf("%s %s %s", e.Type, e.Node.NodeID, e.Node.Status))
@@ -56,7 +44,7 @@ func (r *recorder) trace() []string {
 // finished returns the node_finished records by node id.
 func (r *recorder) finished() map[string]*NodeRun {
 	out := map[string]*NodeRun{}
-	for _, e := range r.all() {
+	for _, e := range r.All() {
 		if e.Type == EventNodeFinished {
 			out[e.Node.NodeID] = e.Node
 		}
@@ -170,26 +158,16 @@ func newTestKit() *testKit {
 // graphYAML builds a workflow document from compact node and edge lists:
 // nodes "id:type[:json-data]" and edges "src->dst[:handle]".
 func graphYAML(nodes []string, edges []string) string {
-	var b strings.Builder
-	b.WriteString("app: {mode: workflow, name: t}\nworkflow:\n  graph:\n    nodes:\n")
-	for _, n := range nodes {
+	lines := make([]string, len(nodes))
+	for i, n := range nodes {
 		parts := strings.SplitN(n, ":", 3)
 		data := ""
 		if len(parts) == 3 {
 			data = ", " + strings.TrimSuffix(strings.TrimPrefix(parts[2], "{"), "}")
 		}
-		fmt.Fprintf(&b, "    - {id: %s, data: {type: %s, title: %s%s}}\n", parts[0], parts[1], parts[0], data)
+		lines[i] = fmt.Sprintf("{id: %s, data: {type: %s, title: %s%s}}", parts[0], parts[1], parts[0], data)
 	}
-	b.WriteString("    edges:\n")
-	for i, e := range edges {
-		handle := "source"
-		if j := strings.Index(e, ":"); j >= 0 {
-			e, handle = e[:j], e[j+1:]
-		}
-		st := strings.SplitN(e, "->", 2)
-		fmt.Fprintf(&b, "    - {id: e%d, source: %s, target: %s, sourceHandle: '%s'}\n", i, st[0], st[1], handle)
-	}
-	return b.String()
+	return sharedtest.Graph(lines, edges...)
 }
 
 func mustCompile(t testing.TB, e *Engine, src string) *Workflow {
@@ -218,13 +196,6 @@ func runQuery(t testing.TB, ctx context.Context, e *Engine, wf *Workflow, inputs
 	return info, rec
 }
 
-func equalLines(t *testing.T, got, want []string) {
-	t.Helper()
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("event trace mismatch\n got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
-	}
-}
-
 func readFile(t testing.TB, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -232,15 +203,6 @@ func readFile(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
-}
-
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func indexOf(lines []string, s string) int {

@@ -6,6 +6,8 @@ import (
 	"math"
 	"reflect"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // Each plain scalar's value under PyYAML 6.0.3's safe_load (the loader of
@@ -137,7 +139,7 @@ workflow:
 		t.Fatalf("options %q", got)
 	}
 	info, _ := runWith(t, context.Background(), e, wf, map[string]any{"code": "000568"})
-	if got := mustJSON(t, info.Outputs); info.Status != StatusSucceeded || got != `{"code":"000568"}` {
+	if got := sharedtest.JSON(t, info.Outputs); info.Status != StatusSucceeded || got != `{"code":"000568"}` {
 		t.Fatalf("status %s, outputs %s", info.Status, got)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 const secretDSL = `
@@ -37,7 +39,7 @@ func TestSecretsComeFromParamsAndAreRedacted(t *testing.T) {
 
 	// The DSL's value is never used.
 	info, _ := runWith(t, context.Background(), e, wf, nil)
-	if got := mustJSON(t, info.Outputs); got != `{"out":"key= region=eu","raw":""}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"out":"key= region=eu","raw":""}` {
 		t.Fatalf("without a supplied secret: %s", got)
 	}
 
@@ -47,14 +49,14 @@ func TestSecretsComeFromParamsAndAreRedacted(t *testing.T) {
 	if info.Status != StatusSucceeded {
 		t.Fatal(info.Status, info.Error)
 	}
-	all, err := json.Marshal(rec.all())
+	all, err := json.Marshal(rec.All())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(string(all), "s3cr3t") {
 		t.Fatalf("secret value leaked into events: %s", all)
 	}
-	if got := mustJSON(t, info.Outputs); got != `{"out":"key=****** region=eu","raw":"******"}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"out":"key=****** region=eu","raw":"******"}` {
 		t.Fatalf("outputs %s", got)
 	}
 	// Nodes saw the real value: the mask is applied only on the way out.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // streamKit registers test-stream, a node that streams its "text" output in
@@ -60,7 +62,7 @@ func mockLLMRegistry() *Registry {
 // chunkTrace renders node completions and chunks (with their selectors).
 func chunkTrace(rec *recorder) []string {
 	var out []string
-	for _, e := range rec.all() {
+	for _, e := range rec.All() {
 		switch {
 		case e.Chunk != nil:
 			out = append(out, "chunk "+e.Chunk.Selector.String()+" "+e.Chunk.Text)
@@ -74,7 +76,7 @@ func chunkTrace(rec *recorder) []string {
 // eventTrace renders every event as "type node" or "chunk text".
 func eventTrace(rec *recorder) []string {
 	var out []string
-	for _, e := range rec.all() {
+	for _, e := range rec.All() {
 		switch {
 		case e.Chunk != nil:
 			out = append(out, "chunk "+e.Chunk.Text)
@@ -103,14 +105,14 @@ func TestStreamedOutputIsNotSentTwice(t *testing.T) {
 	info, rec := streamRun(t, streamKit(nil),
 		[]string{queryStart, `llm:test-stream:{pieces: [Hel, lo]}`, `end:end:{outputs: [{variable: a, value_selector: [llm, text]}]}`},
 		[]string{"start->llm", "llm->end"}, nil)
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"node_finished start",
 		"chunk llm.text Hel",
 		"chunk llm.text lo",
 		"node_finished llm",
 		"node_finished end",
 	})
-	if got := mustJSON(t, info.Outputs); got != `{"a":"Hello"}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"a":"Hello"}` {
 		t.Fatalf("outputs %s", got)
 	}
 }
@@ -124,7 +126,7 @@ func TestStreamAfterEarlierSegments(t *testing.T) {
 		[]string{queryStart, `llm:test-stream:{pieces: [a, b]}`, `other:test-stream:{pieces: [x]}`,
 			`end:end:{outputs: [{variable: q, value_selector: [start, q]}, {variable: t, value_selector: [llm, text]}]}`},
 		[]string{"start->llm", "llm->other", "other->end"}, map[string]any{"q": "Q"})
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"chunk start.q Q",
 		"chunk end.answer \n",
 		"node_finished start",
@@ -174,7 +176,7 @@ func TestStreamedVariableReadTwiceGoesOutOnce(t *testing.T) {
 	_, rec := streamRun(t, streamKit(nil),
 		[]string{queryStart, `llm:test-stream:{pieces: [a, b]}`, `ans:answer:{answer: "{{#llm.text#}} and {{#llm.text#}}"}`},
 		[]string{"start->llm", "llm->ans"}, nil)
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"node_finished start",
 		"chunk llm.text a",
 		"chunk llm.text b",
@@ -220,7 +222,7 @@ func TestAnswersDoNotInterleave(t *testing.T) {
 			text = append(text, s)
 		}
 	}
-	equalLines(t, text, []string{
+	sharedtest.EqualLines(t, text, []string{
 		"a1.answer [", "slow.text s1", "slow.text s2", "a1.answer ]",
 		"a2.answer (", "fast.text f1", "fast.text f2", "a2.answer )",
 	})
@@ -237,7 +239,7 @@ func TestAnswerWithoutBlockers(t *testing.T) {
 			`a:test-value:{output: A}`, `b:test-value:{output: B}`,
 			`ans:answer:{answer: "go {{#a.value#}}|{{#b.value#}}|{{#sys.user_id#}}"}`},
 		[]string{"start->if", "if->a:yes", "if->b:no", "a->ans", "b->ans"}, nil)
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"chunk ans.answer go ",
 		"node_finished start",
 		"node_finished if", // test-value is no branch type: it does not block
@@ -248,7 +250,7 @@ func TestAnswerWithoutBlockers(t *testing.T) {
 		"node_finished a",
 		"node_finished ans",
 	})
-	for _, e := range rec.all() {
+	for _, e := range rec.All() {
 		if c := e.Chunk; c != nil {
 			if want := map[string]string{"a": "a", "sys": "ans", "ans": "ans"}[c.Selector[0]]; c.NodeID != want {
 				t.Errorf("chunk %s attributed to %s, want %s", c.Selector, c.NodeID, want)
@@ -264,7 +266,7 @@ func TestAnswerAfterIfElse(t *testing.T) {
 		[]string{queryStart, ifElse, `a:test-value:{output: A}`, `b:test-value:{output: B}`,
 			`ans:answer:{answer: "go {{#a.value#}}|{{#b.value#}}."}`},
 		[]string{"start->if", "if->a:true", "if->b:false", "a->ans", "b->ans"}, map[string]any{"q": "y"})
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"node_finished start",
 		// The session starts with the edge if->b, after the if-else
 		// skipped a.
@@ -286,7 +288,7 @@ func TestChainedAnswers(t *testing.T) {
 	nodes := []string{queryStart, `llm:test-stream:{pieces: [x, y]}`,
 		`a1:answer:{answer: "one"}`, `a2:answer:{answer: "two {{#llm.text#}}"}`}
 	_, rec := streamRun(t, streamKit(nil), nodes, []string{"start->a1", "a1->llm", "llm->a2"}, nil)
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"chunk a1.answer one",
 		"node_finished start",
 		"chunk a2.answer two ",
@@ -299,7 +301,7 @@ func TestChainedAnswers(t *testing.T) {
 	// A second path to a2 through no response node starts both sessions
 	// at the first edge: a2's text follows a1's at once.
 	_, rec = streamRun(t, streamKit(nil), nodes, []string{"start->a1", "a1->llm", "llm->a2", "start->llm"}, nil)
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"chunk a1.answer one",
 		"chunk a2.answer two ",
 		"node_finished start",
@@ -319,7 +321,7 @@ func TestEndTemplate(t *testing.T) {
 		[]string{queryStart, `v:test-value:{output: V}`,
 			`end:end:{outputs: [{variable: a, value_selector: [v, value]}, {variable: b, value_selector: []}, {variable: c, value_selector: [start, q]}, {variable: d}]}`},
 		[]string{"start->v", "v->end"}, map[string]any{"q": "Q"})
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"node_finished start",
 		"chunk v.value V",
 		"chunk end.answer \n",
@@ -404,7 +406,7 @@ func TestDifyStreamOrder(t *testing.T) {
 			if info.Status != StatusSucceeded {
 				t.Fatalf("status %s: %s", info.Status, info.Error)
 			}
-			equalLines(t, eventTrace(rec), tc.want)
+			sharedtest.EqualLines(t, eventTrace(rec), tc.want)
 		})
 	}
 }
@@ -450,7 +452,7 @@ func TestAssignerBlocksItsReaders(t *testing.T) {
 	if info.Status != StatusSucceeded {
 		t.Fatalf("status %s: %s", info.Status, info.Error)
 	}
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"chunk a0.answer plain",
 		"node_finished start",
 		"chunk conversation.x Q", // asg2 does not write x: aX waits for asg1 only
@@ -475,7 +477,7 @@ func TestExceptionValueWaitsForNextTrigger(t *testing.T) {
 		[]string{queryStart, `bad:test-fail:{fail: nope, error_strategy: default-value, default_value: [{key: value, type: string, value: fallback}]}`,
 			`ans:answer:{answer: "{{#bad.value#}}"}`},
 		[]string{"start->bad", "bad->ans"}, nil)
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"node_finished start",
 		"node_finished bad",
 		"chunk bad.value fallback",
@@ -490,7 +492,7 @@ func TestMissingValueHoldsTheSession(t *testing.T) {
 	_, rec := streamRun(t, newTestKit().reg,
 		[]string{queryStart, `a1:answer:{answer: "x {{#start.nope#}} y"}`, `a2:answer:{answer: "z"}`},
 		[]string{"start->a1", "a1->a2"}, nil)
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"chunk a1.answer x ",
 		"node_finished start",
 		"node_finished a1",
@@ -506,7 +508,7 @@ func TestFailBranchNodeBlocks(t *testing.T) {
 		[]string{queryStart, `x:test-fail:{fail: nope, error_strategy: fail-branch}`,
 			`ok:test-value:{output: O}`, `f:test-value:{output: F}`, `ans:answer:{answer: "A"}`},
 		[]string{"start->x", "x->ok", "x->f:fail-branch", "ok->ans", "f->ans"}, nil)
-	equalLines(t, chunkTrace(rec), []string{
+	sharedtest.EqualLines(t, chunkTrace(rec), []string{
 		"node_finished start",
 		"chunk ans.answer A",
 		"node_finished x",
@@ -526,7 +528,7 @@ func TestEndOutputWithoutSelectorStreamsNothing(t *testing.T) {
 		[]string{"start->end"}))
 	_, rec := runWith(t, context.Background(), e, wf, map[string]any{"q": "hi"})
 	var chunks []string
-	for _, ev := range rec.all() {
+	for _, ev := range rec.All() {
 		if ev.Type == EventTextChunk {
 			chunks = append(chunks, ev.Chunk.Text)
 		}

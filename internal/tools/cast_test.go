@@ -4,16 +4,9 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
-)
 
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+	"github.com/flowrun/flowrun/internal/sharedtest"
+)
 
 // The expectations follow Dify's cast_parameter_value and Python's int()
 // and float().
@@ -83,7 +76,7 @@ func TestCastValue(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || mustJSON(t, got) != mustJSON(t, c.want) || (got != nil) != (c.want != nil) {
+		if err != nil || sharedtest.JSON(t, got) != sharedtest.JSON(t, c.want) || (got != nil) != (c.want != nil) {
 			t.Errorf("CastValue(%s, %#v) = %#v, %v; want %#v", c.typ, c.in, got, err, c.want)
 		}
 	}

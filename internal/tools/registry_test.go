@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // fake is a provider with fixed tools that echoes its arguments.
@@ -144,7 +146,7 @@ func TestInputSchema(t *testing.T) {
 		{Name: "cfg", Type: TypeString, Form: FormForm},
 		{Name: "raw", Type: TypeObject, Form: FormLLM, Schema: map[string]any{"type": "object", "properties": map[string]any{}}},
 	}}
-	got := mustJSON(t, tool.InputSchema())
+	got := sharedtest.JSON(t, tool.InputSchema())
 	want := `{"properties":{"mode":{"description":"","enum":["a","b"],"type":"string"},"n":{"description":"","type":"number"},"q":{"description":"query","type":"string"},"raw":{"properties":{},"type":"object"}},"required":["q"],"type":"object"}`
 	if got != want {
 		t.Fatalf("InputSchema = %s\nwant %s", got, want)

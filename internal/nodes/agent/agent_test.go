@@ -15,6 +15,8 @@ import (
 
 	"github.com/flowrun/flowrun/internal/nodes/llm"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 	"github.com/flowrun/flowrun/internal/tools"
 )
 
@@ -98,19 +100,10 @@ func (p *fakeTools) Invoke(ctx context.Context, c *tools.Call, emit tools.Emit) 
 	return errors.New("no such tool")
 }
 
-type events struct {
-	mu   sync.Mutex
-	list []*run.Event
-}
-
-func (ev *events) OnEvent(e *run.Event) { ev.mu.Lock(); ev.list = append(ev.list, e); ev.mu.Unlock() }
-
 // trace renders node, agent_log and chunk events.
-func (ev *events) trace() []string {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
+func trace(rec *runtest.Recorder) []string {
 	var out []string
-	for _, e := range ev.list {
+	for _, e := range rec.All() {
 		switch {
 		case e.Log != nil:
 			out = append(out, fmt.Sprintf("agent_log %s %s", e.Log.Label, e.Log.Status))
@@ -121,17 +114,6 @@ func (ev *events) trace() []string {
 		}
 	}
 	return out
-}
-
-func (ev *events) finished() *run.NodeRun {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	for _, e := range ev.list {
-		if e.Type == run.EventNodeFinished && e.Node.NodeType == "agent" {
-			return e.Node
-		}
-	}
-	return nil
 }
 
 func doc(strategy string, maxIter int, toolNames ...string) string {
@@ -178,26 +160,9 @@ func setup(t testing.TB, m *fakeModel, p tools.Provider) *run.Engine {
 	return run.New(run.Config{}, r)
 }
 
-func runAgent(t testing.TB, ctx context.Context, e *run.Engine, src string) (*run.RunInfo, *events) {
+func runAgent(t testing.TB, ctx context.Context, e *run.Engine, src string) (*run.RunInfo, *runtest.Recorder) {
 	t.Helper()
-	wf, err := e.Compile([]byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := wf.PrepareInputs(map[string]any{"q": "weather in Paris and Rome?"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev := &events{}
-	info := e.Run(ctx, wf, run.Params{RunID: "r", TaskID: "t", WorkflowID: "w", AppID: "a", UserID: "u", Inputs: in}, ev)
-	return info, ev
-}
-
-func equal(t *testing.T, got, want []string) {
-	t.Helper()
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
-	}
+	return runtest.Run(t, ctx, e, runtest.Compile(t, e, src), run.Params{}, map[string]any{"q": "weather in Paris and Rome?"}, nil)
 }
 
 func TestFunctionCallingParallelToolsAndFailure(t *testing.T) {
@@ -209,7 +174,7 @@ func TestFunctionCallingParallelToolsAndFailure(t *testing.T) {
 	if info.Status != run.StatusSucceeded {
 		t.Fatalf("status %s: %s", info.Status, info.Error)
 	}
-	equal(t, ev.trace(), []string{
+	sharedtest.EqualLines(t, trace(ev), []string{
 		"node_started running",
 		"agent_log ROUND 1 start", "agent_log gpt-4o Thought start", "agent_log gpt-4o Thought success",
 		"agent_log CALL weather start", "agent_log CALL weather success",
@@ -243,7 +208,7 @@ func TestFunctionCallingParallelToolsAndFailure(t *testing.T) {
 	if len(decl) != 2 || decl[0].(map[string]any)["function"].(map[string]any)["name"] != "weather" {
 		t.Fatalf("tools sent %v", decl)
 	}
-	n := ev.finished()
+	n := ev.Node(t, "ag")
 	if got, _ := n.Outputs.Get("text"); got != "\nParis is sunny." {
 		t.Fatalf("text %q", got)
 	}
@@ -270,7 +235,7 @@ func TestFunctionCallingIterationLimit(t *testing.T) {
 	if len(m.bodies) != 2 {
 		t.Fatalf("%d model calls", len(m.bodies))
 	}
-	js, _ := ev.finished().Outputs.Get("json")
+	js, _ := ev.Node(t, "ag").Outputs.Get("json")
 	found := false
 	for _, l := range js.([]any) {
 		if d, ok := l.(map[string]any)["data"].(map[string]any); ok {
@@ -293,7 +258,7 @@ func TestReAct(t *testing.T) {
 	if info.Status != run.StatusSucceeded {
 		t.Fatalf("status %s: %s", info.Status, info.Error)
 	}
-	equal(t, ev.trace(), []string{
+	sharedtest.EqualLines(t, trace(ev), []string{
 		"node_started running",
 		"agent_log ROUND 1 start", "agent_log gpt-4o Thought start", "agent_log gpt-4o Thought success",
 		"agent_log CALL weather start", "agent_log CALL weather success", "agent_log ROUND 1 success",
@@ -318,7 +283,7 @@ func TestReAct(t *testing.T) {
 	if asst != want || second[3].(map[string]any)["content"] != "continue" {
 		t.Fatalf("scratchpad %q", asst)
 	}
-	if got, _ := ev.finished().Outputs.Get("text"); got != " It is sunny." { // the plugin keeps the space after the prefix
+	if got, _ := ev.Node(t, "ag").Outputs.Get("text"); got != " It is sunny." { // the plugin keeps the space after the prefix
 		t.Fatalf("text %q", got)
 	}
 }
@@ -345,7 +310,7 @@ func TestUnknownStrategyFailsAtRunTime(t *testing.T) {
 	m := newModel(t)
 	e := setup(t, m, &fakeTools{})
 	info, ev := runAgent(t, context.Background(), e, doc("tree_of_thought", 3, "weather"))
-	if info.Status != run.StatusFailed || ev.finished().Error != "Failed to get agent strategy: Agent strategy tree_of_thought not found" {
+	if info.Status != run.StatusFailed || ev.Node(t, "ag").Error != "Failed to get agent strategy: Agent strategy tree_of_thought not found" {
 		t.Fatalf("status %s error %q", info.Status, info.Error)
 	}
 }

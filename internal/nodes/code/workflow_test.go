@@ -2,48 +2,24 @@ package code
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
-
-// events collects a run's events.
-type events struct {
-	mu  sync.Mutex
-	all []*run.Event
-}
-
-func (e *events) OnEvent(ev *run.Event) {
-	e.mu.Lock()
-	e.all = append(e.all, ev)
-	e.mu.Unlock()
-}
-
-func (e *events) of(typ run.EventType, nodeID string) []*run.NodeRun {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []*run.NodeRun
-	for _, ev := range e.all {
-		if ev.Type == typ && ev.Node != nil && ev.Node.NodeID == nodeID {
-			out = append(out, ev.Node)
-		}
-	}
-	return out
-}
 
 // runWorkflow compiles src with the code node registered into the default
 // registry and runs it.
-func runWorkflow(t *testing.T, cfg Config, src string, inputs map[string]any) (*run.RunInfo, *events) {
+func runWorkflow(t *testing.T, cfg Config, src string, inputs map[string]any) (*run.RunInfo, *runtest.Recorder) {
 	t.Helper()
 	reg := run.NewRegistry()
 	rn, err := Register(reg, cfg)
@@ -55,28 +31,9 @@ func runWorkflow(t *testing.T, cfg Config, src string, inputs map[string]any) (*
 	}
 	t.Cleanup(func() { _ = rn.Stop(context.Background()) })
 	eng := run.New(run.Config{}, reg)
-	wf, err := eng.Compile([]byte(src))
-	if err != nil {
-		t.Fatalf("compile: %v", err)
-	}
-	in, err := wf.PrepareInputs(inputs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev := &events{}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	info := eng.Run(ctx, wf, run.Params{RunID: "run-1", TaskID: "task-1", WorkflowID: "wf-1", AppID: "app-1", UserID: "u", Inputs: in}, ev)
-	return info, ev
-}
-
-func outputsJSON(t *testing.T, vs run.Vars) string {
-	t.Helper()
-	b, err := json.Marshal(vs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return runtest.Run(t, ctx, eng, runtest.Compile(t, eng, src), run.Params{}, inputs, nil)
 }
 
 // TestDifyFixture runs Dify's own fixture (a Python code node feeding an
@@ -91,11 +48,11 @@ func TestDifyFixture(t *testing.T) {
 	if info.Status != run.StatusSucceeded {
 		t.Fatalf("status %s: %s", info.Status, info.Error)
 	}
-	if got := outputsJSON(t, info.Outputs); got != `{"output":["output: 1","output: 2","output: 3"]}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"output":["output: 1","output: 2","output: 3"]}` {
 		t.Fatalf("outputs %s", got)
 	}
-	code := ev.of(run.EventNodeFinished, "1754683442688")
-	if len(code) != 1 || outputsJSON(t, code[0].Outputs) != `{"result":[1,2,3]}` {
+	code := ev.Nodes(run.EventNodeFinished, "1754683442688")
+	if len(code) != 1 || sharedtest.JSON(t, code[0].Outputs) != `{"result":[1,2,3]}` {
 		t.Fatalf("code node outputs: %+v", code)
 	}
 }
@@ -171,14 +128,14 @@ func TestWorkflowPipeline(t *testing.T) {
 	if info.Status != run.StatusSucceeded {
 		t.Fatalf("status %s: %s", info.Status, info.Error)
 	}
-	if got := outputsJSON(t, info.Outputs); got != `{"shout":["HELLO","CODE","NODE"],"total":6.25,"count":6,"ok":true}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"shout":["HELLO","CODE","NODE"],"total":6.25,"count":6,"ok":true}` {
 		t.Fatalf("outputs %s", got)
 	}
-	py := ev.of(run.EventNodeFinished, "py")[0]
-	if got := outputsJSON(t, py.Inputs); got != `{"text":"hello code node","n":2}` {
+	py := ev.Nodes(run.EventNodeFinished, "py")[0]
+	if got := sharedtest.JSON(t, py.Inputs); got != `{"text":"hello code node","n":2}` {
 		t.Fatalf("python node inputs %s", got)
 	}
-	if got := outputsJSON(t, py.Outputs); got != `{"words":["hello","code","node"],"count":6,"meta":{"first":"hello","ratio":0.5}}` {
+	if got := sharedtest.JSON(t, py.Outputs); got != `{"words":["hello","code","node"],"count":6,"meta":{"first":"hello","ratio":0.5}}` {
 		t.Fatalf("python node outputs %s", got)
 	}
 }
@@ -229,10 +186,10 @@ workflow:
 	if info.Status != run.StatusSucceeded {
 		t.Fatalf("status %s: %s", info.Status, info.Error)
 	}
-	if got := outputsJSON(t, info.Outputs); got != `{"attempts":3}` {
+	if got := sharedtest.JSON(t, info.Outputs); got != `{"attempts":3}` {
 		t.Fatalf("outputs %s", got)
 	}
-	retries := ev.of(run.EventNodeRetry, "flaky")
+	retries := ev.Nodes(run.EventNodeRetry, "flaky")
 	if len(retries) != 2 {
 		t.Fatalf("%d node_retry events, want 2", len(retries))
 	}
@@ -281,17 +238,17 @@ workflow:
 		t.Fatalf("status %s: %s", info.Status, info.Error)
 	}
 	want := `{"message":"Output n is not a number, got \u003cclass 'str'\u003e instead.","type":"OutputValidationError"}`
-	if got := outputsJSON(t, info.Outputs); got != want && got != strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(want) {
+	if got := sharedtest.JSON(t, info.Outputs); got != want && got != strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(want) {
 		t.Fatalf("outputs %s", got)
 	}
-	if n := len(ev.of(run.EventNodeRetry, "bad")); n != 1 {
+	if n := len(ev.Nodes(run.EventNodeRetry, "bad")); n != 1 {
 		t.Fatalf("%d retries, want 1", n)
 	}
-	fin := ev.of(run.EventNodeFinished, "bad")
+	fin := ev.Nodes(run.EventNodeFinished, "bad")
 	if len(fin) != 1 || fin[0].Status != run.StatusException {
 		t.Fatalf("bad node: %+v", fin)
 	}
-	if len(ev.of(run.EventNodeStarted, "ok")) != 0 {
+	if len(ev.Nodes(run.EventNodeStarted, "ok")) != 0 {
 		t.Fatal("the success branch ran")
 	}
 }

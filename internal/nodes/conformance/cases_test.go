@@ -27,7 +27,7 @@ var cases = map[string]fileCase{
 		LLM:    llmScript{Rules: []rule{{Contains: "What is Dify?", Answer: "Dify is an LLM app platform."}}},
 		Check: func(t *testing.T, r *result) {
 			wantJSON(t, "outputs", r.info.Outputs, `{"answer":"Dify is an LLM app platform."}`)
-			if got := r.chunks(); got != "Dify is an LLM app platform." {
+			if got := r.Text(); got != "Dify is an LLM app platform." {
 				t.Fatalf("streamed %q", got)
 			}
 		},
@@ -63,7 +63,7 @@ var cases = map[string]fileCase{
 				if len(r.http) != 1 || r.http[0].Path != "/data" {
 					t.Fatalf("requests %+v", r.http)
 				}
-				n := r.node(t, "tool_node")
+				n := r.Node(t, "tool_node")
 				wantJSON(t, "tool inputs", n.Inputs, `{"json_string":"{\"key\": \"value\", \"number\": 42}"}`)
 			},
 		}},
@@ -79,7 +79,7 @@ var cases = map[string]fileCase{
 		// The inner answer streams each item of the conversation
 		// variable ["apple", "banana"], then the final answer "done".
 		Check: func(t *testing.T, r *result) {
-			got := r.chunks()
+			got := r.Text()
 			a, b, d := strings.Index(got, "apple"), strings.Index(got, "banana"), strings.Index(got, "done")
 			if a < 0 || b < a || d < b {
 				t.Fatalf("streamed %q, want apple, banana, then done", got)
@@ -217,7 +217,7 @@ var cases = map[string]fileCase{
 				if len(r.http) != 1 || r.http[0].Path != "/api/climate?stationid=58367" {
 					t.Fatalf("HTTP requests %v", r.http)
 				}
-				got := r.chunks()
+				got := r.Text()
 				for _, want := range []string{"```echarts\n", "1991年-2020年月平均气温和降水", `"1月"`, "74.1", "\n```"} {
 					if !strings.Contains(got, want) {
 						t.Fatalf("answer lacks %q:\n%s", want, got)
@@ -265,10 +265,10 @@ var cases = map[string]fileCase{
 			}},
 		},
 		Check: func(t *testing.T, r *result) {
-			wantJSON(t, "extracted steps", mustGet(t, r.node(t, "1727188958486").Outputs, "steps"),
+			wantJSON(t, "extracted steps", mustGet(t, r.Node(t, "1727188958486").Outputs, "steps"),
 				`[{"content":"找出已知条件","name":"理解题意"},{"content":"求出结果","name":"计算"}]`)
 			for _, id := range []string{"llm", "1727188958486", "1727189052583", "1727189151263"} {
-				if n := r.node(t, id); n.Status != run.StatusSucceeded {
+				if n := r.Node(t, id); n.Status != run.StatusSucceeded {
 					t.Fatalf("node %s %s: %s", id, n.Status, n.Error)
 				}
 			}

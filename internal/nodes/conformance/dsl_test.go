@@ -1,7 +1,7 @@
 package conformance
 
 import (
-	"encoding/json"
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // dslDir holds the real Dify exports (a copy of the shared DSL set, see its
@@ -148,14 +150,15 @@ func runFile(t *testing.T, data []byte, c fileCase, rc runCase) {
 			inputs[name] = stub.URL + path
 		}
 	}
-	info, events := execute(t, engine(t, fake), data, inputs, rc.Query)
-	r := &result{info: info, events: events}
+	e := engine(t, fake)
+	info, rec := runtest.Run(t, context.Background(), e, runtest.Compile(t, e, data), run.Params{UserID: "conformance", Query: rc.Query}, inputs, nil)
+	r := &result{info: info, Recorder: rec}
 	var errs []string
 	r.llm, errs = fake.log()
 	if stub != nil {
 		r.http = stub.requests()
 	}
-	t.Logf("status %s, outputs %s, streamed %q, %d model calls, %d HTTP requests", info.Status, mustJSON(t, info.Outputs), r.chunks(), len(r.llm), len(r.http))
+	t.Logf("status %s, outputs %s, streamed %q, %d model calls, %d HTTP requests", info.Status, sharedtest.JSON(t, info.Outputs), r.Text(), len(r.llm), len(r.http))
 	if len(errs) > 0 {
 		t.Fatalf("the fake model could not answer: %q", errs)
 	}
@@ -179,19 +182,10 @@ func runFile(t *testing.T, data []byte, c fileCase, rc runCase) {
 	}
 }
 
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // wantJSON compares v's JSON encoding with want.
 func wantJSON(t testing.TB, what string, v any, want string) {
 	t.Helper()
-	if got := mustJSON(t, v); got != want {
+	if got := sharedtest.JSON(t, v); got != want {
 		t.Fatalf("%s:\n got %s\nwant %s", what, got, want)
 	}
 }

@@ -30,6 +30,8 @@ import (
 	"github.com/flowrun/flowrun/internal/nodes/retrieval"
 	"github.com/flowrun/flowrun/internal/nodes/tool"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // codeRunner runs the code nodes of every test: one Python worker pool and
@@ -256,17 +258,17 @@ var inputRef = regexp.MustCompile(`^\{\{#[a-zA-Z0-9_]+\.([a-zA-Z0-9_]+)#\}\}$`)
 
 // result is what one run produced.
 type result struct {
-	info   *run.RunInfo
-	events []*run.Event
-	llm    []llmCall
-	http   []stubRequest
+	info *run.RunInfo
+	*runtest.Recorder
+	llm  []llmCall
+	http []stubRequest
 }
 
 func (r *result) output(t testing.TB, name string) any {
 	t.Helper()
 	v, ok := r.info.Outputs.Get(name)
 	if !ok {
-		t.Fatalf("no output %q in %s", name, mustJSON(t, r.info.Outputs))
+		t.Fatalf("no output %q in %s", name, sharedtest.JSON(t, r.info.Outputs))
 	}
 	return v
 }
@@ -281,22 +283,11 @@ func (r *result) text(t testing.TB, name string) string {
 	return s
 }
 
-// chunks is the streamed text, joined.
-func (r *result) chunks() string {
-	var b strings.Builder
-	for _, e := range r.events {
-		if e.Type == run.EventTextChunk {
-			b.WriteString(e.Chunk.Text)
-		}
-	}
-	return b.String()
-}
-
 // finished lists the node ids that finished, in order, once each
 // (iteration rounds repeat inner nodes).
 func (r *result) finished() []string {
 	var out []string
-	for _, e := range r.events {
+	for _, e := range r.All() {
 		if e.Type == run.EventNodeFinished && !slices.Contains(out, e.Node.NodeID) {
 			out = append(out, e.Node.NodeID)
 		}
@@ -305,21 +296,6 @@ func (r *result) finished() []string {
 }
 
 func (r *result) ran(id string) bool { return slices.Contains(r.finished(), id) }
-
-// node returns the last node_finished record of id.
-func (r *result) node(t testing.TB, id string) *run.NodeRun {
-	t.Helper()
-	var last *run.NodeRun
-	for _, e := range r.events {
-		if e.Type == run.EventNodeFinished && e.Node.NodeID == id {
-			last = e.Node
-		}
-	}
-	if last == nil {
-		t.Fatalf("node %s did not finish", id)
-	}
-	return last
-}
 
 func (r *result) calls(kind string) []llmCall {
 	var out []llmCall
@@ -334,37 +310,12 @@ func (r *result) calls(kind string) []llmCall {
 // failures describes the nodes that failed, for error messages.
 func (r *result) failures() string {
 	var b strings.Builder
-	for _, e := range r.events {
+	for _, e := range r.All() {
 		if e.Type == run.EventNodeFinished && e.Node.Status != run.StatusSucceeded {
 			fmt.Fprintf(&b, "\n  node %s (%s %q): %s %s: %s", e.Node.NodeID, e.Node.NodeType, e.Node.Title, e.Node.Status, e.Node.ErrorType, e.Node.Error)
 		}
 	}
 	return b.String()
-}
-
-// execute compiles data and runs it once with inputs.
-func execute(t testing.TB, e *run.Engine, data []byte, inputs map[string]any, query string) (*run.RunInfo, []*run.Event) {
-	t.Helper()
-	wf, err := e.Compile(data)
-	if err != nil {
-		t.Fatalf("compile: %v", err)
-	}
-	in, err := wf.PrepareInputs(inputs)
-	if err != nil {
-		t.Fatalf("inputs %v: %v", inputs, err)
-	}
-	var mu sync.Mutex
-	var events []*run.Event
-	info := e.Run(context.Background(), wf, run.Params{
-		RunID: "run-1", TaskID: "task-1", WorkflowID: "wf-1", AppID: "app-1", UserID: "conformance", Inputs: in, Query: query,
-	}, run.ListenerFunc(func(ev *run.Event) {
-		mu.Lock()
-		events = append(events, ev)
-		mu.Unlock()
-	}))
-	mu.Lock()
-	defer mu.Unlock()
-	return info, events
 }
 
 // unsupportedProblems returns the node types named by "node type … is not
@@ -392,7 +343,7 @@ func mustGet(t testing.TB, vs run.Vars, name string) any {
 	t.Helper()
 	v, ok := vs.Get(name)
 	if !ok {
-		t.Fatalf("no %q in %s", name, mustJSON(t, vs))
+		t.Fatalf("no %q in %s", name, sharedtest.JSON(t, vs))
 	}
 	return v
 }

@@ -4,10 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -19,6 +19,8 @@ import (
 	"github.com/flowrun/flowrun/internal/docextract"
 	"github.com/flowrun/flowrun/internal/docextract/fixture"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // workers is the package's pool of document workers: this test binary
@@ -113,62 +115,15 @@ type outcome struct {
 func (h *harness) run(t *testing.T, extra map[string]any, inputs map[string]any) outcome {
 	t.Helper()
 	data := map[string]any{"type": TypeName, "title": "Doc", "variable_selector": []any{"start", "file"}, "is_array_file": false}
-	for k, v := range extra {
-		data[k] = v
+	maps.Copy(data, extra)
+	start := sharedtest.Start(sharedtest.Input("file", "file"), sharedtest.Input("files", "file-list"), sharedtest.Input("q", "text-input"))
+	doc := sharedtest.Chain("doc-test", start, sharedtest.Node{ID: "doc", Data: data}, sharedtest.End("doc", "text"))
+	info, rec := runtest.Run(t, context.Background(), h.eng, runtest.Compile(t, h.eng, doc), run.Params{}, inputs, nil)
+	o := outcome{info: info}
+	if ns := rec.Nodes(run.EventNodeFinished, "doc"); len(ns) > 0 {
+		o.node = ns[len(ns)-1]
 	}
-	d := map[string]any{
-		"app": map[string]any{"mode": "workflow", "name": "doc-test"}, "kind": "app", "version": "0.3.1",
-		"workflow": map[string]any{"graph": map[string]any{
-			"nodes": []any{
-				map[string]any{"id": "start", "data": map[string]any{"type": "start", "title": "Start", "variables": []any{
-					map[string]any{"variable": "file", "label": "file", "type": "file", "required": false},
-					map[string]any{"variable": "files", "label": "files", "type": "file-list", "required": false},
-					map[string]any{"variable": "q", "label": "q", "type": "text-input", "required": false},
-				}}},
-				map[string]any{"id": "doc", "data": data},
-				map[string]any{"id": "end", "data": map[string]any{"type": "end", "title": "End", "outputs": []any{
-					map[string]any{"variable": "text", "value_selector": []any{"doc", "text"}}}}},
-			},
-			"edges": []any{
-				map[string]any{"id": "e1", "source": "start", "target": "doc", "sourceHandle": "source"},
-				map[string]any{"id": "e2", "source": "doc", "target": "end", "sourceHandle": "source"},
-			},
-		}},
-	}
-	b, err := json.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wf, err := h.eng.Compile(b)
-	if err != nil {
-		t.Fatalf("compile: %v", err)
-	}
-	in, err := wf.PrepareInputs(inputs)
-	if err != nil {
-		t.Fatalf("inputs: %v", err)
-	}
-	var mu sync.Mutex
-	var finished *run.NodeRun
-	info := h.eng.Run(context.Background(), wf, run.Params{RunID: "r", AppID: "app-1", WorkflowID: "w", UserID: "u", Inputs: in},
-		run.ListenerFunc(func(e *run.Event) {
-			if e.Type == run.EventNodeFinished && e.Node.NodeID == "doc" {
-				mu.Lock()
-				finished = e.Node
-				mu.Unlock()
-			}
-		}))
-	mu.Lock()
-	defer mu.Unlock()
-	return outcome{info: info, node: finished}
-}
-
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return o
 }
 
 var docx = fixture.Docx(fixture.P("Hello ", "docx"))
@@ -180,10 +135,10 @@ func TestSingleFile(t *testing.T) {
 	if o.info.Status != run.StatusSucceeded {
 		t.Fatalf("run %s: %s", o.info.Status, o.info.Error)
 	}
-	if got := mustJSON(t, o.info.Outputs); got != `{"text":"Hello docx"}` {
+	if got := sharedtest.JSON(t, o.info.Outputs); got != `{"text":"Hello docx"}` {
 		t.Errorf("outputs %s", got)
 	}
-	if got := mustJSON(t, o.node.Inputs); got != `{"variable_selector":["start","file"]}` {
+	if got := sharedtest.JSON(t, o.node.Inputs); got != `{"variable_selector":["start","file"]}` {
 		t.Errorf("inputs %s", got)
 	}
 	docs, _ := o.node.ProcessData.Get("documents")
@@ -207,12 +162,12 @@ func TestFileList(t *testing.T) {
 		t.Fatalf("run %s: %s", o.info.Status, o.info.Error)
 	}
 	want := `{"text":["plain","| x | y |\n| - | - |\n| 1 | 2 |\n","PDF text","{\n  \"k\": 1\n}"]}`
-	if got := mustJSON(t, o.info.Outputs); got != want {
+	if got := sharedtest.JSON(t, o.info.Outputs); got != want {
 		t.Errorf("outputs\n%s\nwant\n%s", got, want)
 	}
 	// An empty list gives an empty list, as in Dify.
 	o = h.run(t, map[string]any{"variable_selector": []any{"start", "files"}}, map[string]any{"files": []any{}})
-	if got := mustJSON(t, o.info.Outputs); o.info.Status != run.StatusSucceeded || got != `{"text":[]}` {
+	if got := sharedtest.JSON(t, o.info.Outputs); o.info.Status != run.StatusSucceeded || got != `{"text":[]}` {
 		t.Errorf("empty list: %s %s", o.info.Status, got)
 	}
 }
@@ -254,7 +209,7 @@ func TestErrorStrategy(t *testing.T) {
 	if o.node.Status != run.StatusException || o.info.Status != run.StatusPartialSucceeded {
 		t.Fatalf("node %s, run %s: %s", o.node.Status, o.info.Status, o.info.Error)
 	}
-	if got := mustJSON(t, o.info.Outputs); got != `{"text":"fallback"}` {
+	if got := sharedtest.JSON(t, o.info.Outputs); got != `{"text":"fallback"}` {
 		t.Errorf("outputs %s", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 	"go.uber.org/goleak"
 )
 
@@ -87,34 +90,19 @@ func (s *stub) only(t *testing.T) captured {
 	return reqs[0]
 }
 
-// recorder is a run.Listener keeping every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []*run.Event
-}
-
-func (r *recorder) OnEvent(e *run.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-// outcome is what a test run produced.
+// outcome is a finished test run and its events.
 type outcome struct {
-	info    *run.RunInfo
-	events  []*run.Event
-	nodes   map[string]*run.NodeRun // node_finished by node id
-	retries []*run.NodeRun
+	info *run.RunInfo
+	*runtest.Recorder
 }
+
+// retries are the node_retry records.
+func (o *outcome) retries() []*run.NodeRun { return o.Nodes(run.EventNodeRetry, "") }
 
 // http returns the node_finished record of the first http node.
 func (o *outcome) http(t *testing.T) *run.NodeRun {
 	t.Helper()
-	n := o.nodes["http"]
-	if n == nil {
-		t.Fatalf("http node did not finish; run %s: %s", o.info.Status, o.info.Error)
-	}
-	return n
+	return o.Node(t, "http")
 }
 
 func (o *outcome) out(t *testing.T, name string) any {
@@ -148,26 +136,8 @@ func allowStub() Config { return Config{Allow: []string{"127.0.0.1"}} }
 
 func (h *harness) run(t *testing.T, ctx context.Context, doc []byte, inputs map[string]any) *outcome {
 	t.Helper()
-	wf, err := h.eng.Compile(doc)
-	if err != nil {
-		t.Fatalf("compile: %v\n%s", err, doc)
-	}
-	in, err := wf.PrepareInputs(inputs)
-	if err != nil {
-		t.Fatalf("inputs: %v", err)
-	}
-	rec := &recorder{}
-	info := h.eng.Run(ctx, wf, run.Params{RunID: "run-1", AppID: "app-1", WorkflowID: "wf-1", UserID: "u-1", Inputs: in}, rec)
-	o := &outcome{info: info, events: rec.events, nodes: map[string]*run.NodeRun{}}
-	for _, e := range rec.events {
-		switch e.Type {
-		case run.EventNodeFinished:
-			o.nodes[e.Node.NodeID] = e.Node
-		case run.EventNodeRetry:
-			o.retries = append(o.retries, e.Node)
-		}
-	}
-	return o
+	info, rec := runtest.Run(t, ctx, h.eng, runtest.Compile(t, h.eng, doc), run.Params{}, inputs, nil)
+	return &outcome{info: info, Recorder: rec}
 }
 
 // runHTTP runs start → http → end with data as the http node's data.
@@ -188,43 +158,22 @@ func inputNames(inputs map[string]any) []string {
 // YAML document too). The start node declares vars as optional text
 // inputs; end outputs the last http node's outputs.
 func chainDoc(vars []string, datas ...map[string]any) []byte {
-	startVars := []any{}
+	var in []map[string]any
 	for _, v := range vars {
-		startVars = append(startVars, map[string]any{"variable": v, "label": v, "type": "text-input", "required": false, "max_length": 100000})
+		in = append(in, sharedtest.Input(v, "text-input"))
 	}
-	nodes := []any{map[string]any{"id": "start", "data": map[string]any{"type": "start", "title": "Start", "variables": startVars}}}
-	var edges []any
-	prev := "start"
+	nodes := []sharedtest.Node{sharedtest.Start(in...)}
 	for i, d := range datas {
 		id := "http"
 		if i > 0 {
 			id = fmt.Sprintf("http%d", i+1)
 		}
 		data := map[string]any{"type": TypeName, "title": id, "method": "get", "authorization": map[string]any{"type": "no-auth"}, "headers": "", "params": "", "body": map[string]any{"type": "none", "data": []any{}}}
-		for k, v := range d {
-			data[k] = v
-		}
-		nodes = append(nodes, map[string]any{"id": id, "data": data})
-		edges = append(edges, map[string]any{"id": prev + "-" + id, "source": prev, "target": id, "sourceHandle": "source"})
-		prev = id
+		maps.Copy(data, d)
+		nodes = append(nodes, sharedtest.Node{ID: id, Data: data})
 	}
-	var outs []any
-	for _, o := range []string{"status_code", "body", "headers", "files"} {
-		outs = append(outs, map[string]any{"variable": o, "value_selector": []any{prev, o}})
-	}
-	nodes = append(nodes, map[string]any{"id": "end", "data": map[string]any{"type": "end", "title": "End", "outputs": outs}})
-	edges = append(edges, map[string]any{"id": prev + "-end", "source": prev, "target": "end", "sourceHandle": "source"})
-	doc := map[string]any{
-		"app":      map[string]any{"mode": "workflow", "name": "http-test"},
-		"kind":     "app",
-		"version":  "0.3.1",
-		"workflow": map[string]any{"graph": map[string]any{"nodes": nodes, "edges": edges}},
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		panic(err)
-	}
-	return b
+	nodes = append(nodes, sharedtest.End(nodes[len(nodes)-1].ID, "status_code", "body", "headers", "files"))
+	return sharedtest.Chain("http-test", nodes...)
 }
 
 // body returns a body map with one text item.

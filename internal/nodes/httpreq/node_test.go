@@ -663,8 +663,8 @@ func TestFileResponse(t *testing.T) {
 		map[string]any{"url": s.URL + "/img/photo.png"},
 		map[string]any{"method": "post", "url": s.URL + "/echo", "body": map[string]any{"type": "form-data", "data": []any{map[string]any{"type": "file", "key": "upload", "file": []any{"http", "files"}}}}},
 	), nil)
-	if n := o.nodes["http2"]; n == nil || n.Status != run.StatusSucceeded {
-		t.Fatalf("second node: %+v", o.nodes["http2"])
+	if n := o.Node(t, "http2"); n.Status != run.StatusSucceeded {
+		t.Fatalf("second node: %+v", n)
 	}
 	for _, r := range s.requests() {
 		if r.Path == "/echo" {
@@ -679,7 +679,7 @@ func TestFileResponse(t *testing.T) {
 		map[string]any{"url": s.URL + "/img/photo.png"},
 		map[string]any{"method": "post", "url": s.URL + "/echo", "body": map[string]any{"type": "binary", "data": []any{map[string]any{"type": "file", "file": []any{"http", "files"}}}}},
 	), nil)
-	wantFailure(t, o.nodes["http2"], ErrTypeFileFetch, "cannot fetch file with selector ['http', 'files']")
+	wantFailure(t, o.Node(t, "http2"), ErrTypeFileFetch, "cannot fetch file with selector ['http', 'files']")
 }
 
 func TestSizeCap(t *testing.T) {
@@ -777,8 +777,8 @@ func TestNon2xx(t *testing.T) {
 		t.Parallel()
 		o := h.runHTTP(t, map[string]any{"url": s.URL, "retry_config": map[string]any{"retry_enabled": true, "max_retries": 2, "retry_interval": 0}}, nil)
 		wantFailure(t, o.http(t), ErrTypeResponseCode, "Request failed with status code 404")
-		if len(o.retries) != 2 || o.retries[0].ErrorType != ErrTypeResponseCode || o.retries[1].RetryIndex != 2 {
-			t.Fatalf("retries %+v", o.retries)
+		if len(o.retries()) != 2 || o.retries()[0].ErrorType != ErrTypeResponseCode || o.retries()[1].RetryIndex != 2 {
+			t.Fatalf("retries %+v", o.retries())
 		}
 		if o.info.Status != run.StatusFailed || o.info.Error != "Request failed with status code 404" {
 			t.Fatalf("run %s %q", o.info.Status, o.info.Error)
@@ -805,10 +805,10 @@ func TestRetryRecovers(t *testing.T) {
 	h := newHarness(t, allowStub())
 	o := h.runHTTP(t, map[string]any{"url": s.URL, "retry_config": map[string]any{"retry_enabled": true, "max_retries": 3, "retry_interval": 0}}, nil)
 	wantSucceeded(t, o)
-	if o.out(t, "body") != "third time" || len(o.retries) != 2 {
-		t.Fatalf("body %q, %d retries", o.out(t, "body"), len(o.retries))
+	if o.out(t, "body") != "third time" || len(o.retries()) != 2 {
+		t.Fatalf("body %q, %d retries", o.out(t, "body"), len(o.retries()))
 	}
-	for i, r := range o.retries {
+	for i, r := range o.retries() {
 		if r.Status != run.StatusRetry || r.Error != "Request failed with status code 503" || r.RetryIndex != i+1 {
 			t.Fatalf("retry %d: %+v", i, r)
 		}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // BenchmarkTimeToFirstChunk runs Start -> LLM -> End against the fake
@@ -17,7 +19,7 @@ import (
 func BenchmarkTimeToFirstChunk(b *testing.B) {
 	fake := newFake(b, say("Hello", " world"))
 	e := engine(b, fake.config())
-	wf := compile(b, e, graph([]string{startNode,
+	wf := runtest.Compile(b, e, sharedtest.Graph([]string{startNode,
 		llmYAML("llm", chatModel+`, prompt_template: [{role: system, text: "Be brief."}, {role: user, text: "{{#start.q#}}"}]`),
 		endNode("llm, text")}, "start->llm", "llm->end"))
 	in, err := wf.PrepareInputs(map[string]any{"q": "hello"})

@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // classifierDoc routes start -> qc into a branch per class; each branch
 // has its own template and End node.
 func classifierDoc() string {
-	return graph([]string{startNode,
+	return sharedtest.Graph([]string{startNode,
 		`{id: qc, data: {type: question-classifier, title: qc, model: {provider: openai, name: gpt-4o, mode: chat},
 			query_variable_selector: [start, q], instruction: "Route {{#start.n#}}",
 			classes: [{id: '1001', name: Billing}, {id: '1002', name: Tech}, {id: 1003, name: Other}]}}`,
@@ -29,16 +30,16 @@ func TestClassifierRoutesToTheChosenClass(t *testing.T) {
 	e := engine(t, fake.config())
 	info, ev := runDoc(t, e, classifierDoc(), map[string]any{"q": "my app crashes", "n": 5})
 	wantStatus(t, info, run.StatusSucceeded)
-	if mustJSON(t, info.Outputs) != `{"out":"tech: Tech"}` {
-		t.Fatalf("outputs %s", mustJSON(t, info.Outputs))
+	if sharedtest.JSON(t, info.Outputs) != `{"out":"tech: Tech"}` {
+		t.Fatalf("outputs %s", sharedtest.JSON(t, info.Outputs))
 	}
-	tr := strings.Join(ev.trace(), "\n")
+	tr := strings.Join(trace(ev), "\n")
 	for _, skipped := range []string{"t1", "t3", "e1", "e3"} {
 		if strings.Contains(tr, "node_started "+skipped+" ") {
 			t.Fatalf("%s ran:\n%s", skipped, tr)
 		}
 	}
-	rec := ev.node(t, "qc")
+	rec := ev.Node(t, "qc")
 	if get(t, rec.Outputs, "class_name") != "Tech" || get(t, rec.Outputs, "class_id") != "1002" {
 		t.Fatalf("outputs %v", rec.Outputs)
 	}
@@ -46,15 +47,15 @@ func TestClassifierRoutesToTheChosenClass(t *testing.T) {
 		t.Fatalf("usage %v, run tokens %d", u, info.TotalTokens)
 	}
 	// The classifier's own answer is not streamed to the client.
-	if strings.Contains(ev.chunks(), "category_id") {
-		t.Fatalf("chunks %q", ev.chunks())
+	if strings.Contains(ev.Text(), "category_id") {
+		t.Fatalf("chunks %q", ev.Text())
 	}
 	msgs := fake.requests()[0].Req.Messages
 	roles := []string{}
 	for _, m := range msgs {
 		roles = append(roles, m.Role)
 	}
-	equalLines(t, roles, []string{"system", "user", "assistant", "user", "assistant", "user"})
+	sharedtest.EqualLines(t, roles, []string{"system", "user", "assistant", "user", "assistant", "user"})
 	want := `{"input_text": ["my app crashes"],` + "\n" +
 		`    "categories": [{"category_id": "1001", "category_name": "Billing"}, {"category_id": "1002", "category_name": "Tech"}, {"category_id": "1003", "category_name": "Other"}],` + "\n" +
 		`    "classification_instructions": ["Route 5"]}`
@@ -74,14 +75,14 @@ func TestClassifierFallsBackToTheFirstClass(t *testing.T) {
 		e := engine(t, fake.config())
 		info, _ := runDoc(t, e, classifierDoc(), map[string]any{"q": "?"})
 		wantStatus(t, info, run.StatusSucceeded)
-		if mustJSON(t, info.Outputs) != `{"out":"billing: Billing"}` {
-			t.Errorf("%s: outputs %s", answer, mustJSON(t, info.Outputs))
+		if sharedtest.JSON(t, info.Outputs) != `{"out":"billing: Billing"}` {
+			t.Errorf("%s: outputs %s", answer, sharedtest.JSON(t, info.Outputs))
 		}
 	}
 	fake := newFake(t, say(`{"category_id": "1003", "category_name": "x"}`))
 	info, _ := runDoc(t, engine(t, fake.config()), classifierDoc(), map[string]any{"q": "?"})
-	if mustJSON(t, info.Outputs) != `{"out":"other"}` {
-		t.Errorf("numeric class id: outputs %s", mustJSON(t, info.Outputs))
+	if sharedtest.JSON(t, info.Outputs) != `{"out":"other"}` {
+		t.Errorf("numeric class id: outputs %s", sharedtest.JSON(t, info.Outputs))
 	}
 }
 
@@ -95,7 +96,7 @@ func TestClassifierAnswerWithoutJSONFails(t *testing.T) {
 		fake := newFake(t, say(answer))
 		info, ev := runDoc(t, engine(t, fake.config()), classifierDoc(), map[string]any{"q": "?"})
 		wantStatus(t, info, run.StatusFailed)
-		if rec := ev.node(t, "qc"); rec.ErrorType != typ {
+		if rec := ev.Node(t, "qc"); rec.ErrorType != typ {
 			t.Errorf("%q: %s: %s", answer, rec.ErrorType, rec.Error)
 		}
 	}

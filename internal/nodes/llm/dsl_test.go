@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 const dslDir = "../../run/testdata/dsl/"
@@ -16,7 +18,7 @@ func loadDSL(t *testing.T, e *run.Engine, name string) *run.Workflow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return compile(t, e, string(data))
+	return runtest.Compile(t, e, string(data))
 }
 
 // answer replies to classifier prompts with the first of ids their
@@ -59,10 +61,9 @@ func TestDifyDSLs(t *testing.T) {
 			fake := newFake(t, answer("The answer is 42.", tc.ids...))
 			e := engine(t, fake.config())
 			wf := loadDSL(t, e, tc.file)
-			ev := &events{}
-			info := execute(t, t.Context(), e, wf, tc.inputs, ev)
+			info, ev := runtest.Run(t, t.Context(), e, wf, run.Params{}, tc.inputs, nil)
 			wantStatus(t, info, run.StatusSucceeded)
-			if got := mustJSON(t, info.Outputs); got != tc.outputs {
+			if got := sharedtest.JSON(t, info.Outputs); got != tc.outputs {
 				t.Fatalf("outputs %s, want %s", got, tc.outputs)
 			}
 			if n := len(fake.requests()); n != tc.calls {
@@ -70,7 +71,7 @@ func TestDifyDSLs(t *testing.T) {
 			}
 			// Only the LLM the End node starts with reaches the client,
 			// token by token, and only once.
-			if got := ev.chunks(); got != "The answer is 42." {
+			if got := ev.Text(); got != "The answer is 42." {
 				t.Fatalf("streamed text %q", got)
 			}
 			if info.TotalTokens == 0 {
@@ -85,11 +86,10 @@ func TestEmailAssistantRoutesThroughBothClassifiers(t *testing.T) {
 	fake := newFake(t, answer("Short.", "1711512813038", "1711512847112"))
 	e := engine(t, fake.config())
 	wf := loadDSL(t, e, "dify-templates/Email_Assistant_Workflow.yml")
-	ev := &events{}
-	info := execute(t, t.Context(), e, wf, map[string]any{"Input_Text": "Hello", "user_request": "Improve writings ", "how_polish": "Shorten"}, ev)
+	info, ev := runtest.Run(t, t.Context(), e, wf, run.Params{}, map[string]any{"Input_Text": "Hello", "user_request": "Improve writings ", "how_polish": "Shorten"}, nil)
 	wantStatus(t, info, run.StatusSucceeded)
 	ran := map[string]bool{}
-	for _, e := range ev.all() {
+	for _, e := range ev.All() {
 		if e.Type == run.EventNodeFinished {
 			ran[e.Node.NodeID] = true
 		}
@@ -102,7 +102,7 @@ func TestEmailAssistantRoutesThroughBothClassifiers(t *testing.T) {
 	if len(ran) != 6 {
 		t.Errorf("%d nodes ran: %v", len(ran), ran)
 	}
-	if get(t, ev.node(t, "1711512837494").Outputs, "class_name") != "Shorten " {
-		t.Errorf("second classifier %v", ev.node(t, "1711512837494").Outputs)
+	if get(t, ev.Node(t, "1711512837494").Outputs, "class_name") != "Shorten " {
+		t.Errorf("second classifier %v", ev.Node(t, "1711512837494").Outputs)
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/flowrun/flowrun/internal/nodes/llm/openai"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 const extractorParams = `parameters: [
@@ -23,19 +25,19 @@ func extractorYAML(mode string) string {
 }
 
 func extractorDoc(mode string) string {
-	return graph([]string{startNode, extractorYAML(mode), endNode("ex, days", "ex, __is_success")}, "start->ex", "ex->end")
+	return sharedtest.Graph([]string{startNode, extractorYAML(mode), endNode("ex, days", "ex, __is_success")}, "start->ex", "ex->end")
 }
 
-func outputsJSON(t *testing.T, ev *events, id string) string {
+func outputsJSON(t *testing.T, ev *runtest.Recorder, id string) string {
 	t.Helper()
-	out := ev.node(t, id).Outputs
+	out := ev.Node(t, id).Outputs
 	var kept run.Vars
 	for _, v := range out {
 		if v.Name != "__usage" {
 			kept = append(kept, v)
 		}
 	}
-	return mustJSON(t, kept)
+	return sharedtest.JSON(t, kept)
 }
 
 func TestExtractorPromptModeCoercesTypes(t *testing.T) {
@@ -60,7 +62,7 @@ func TestExtractorPromptModeCoercesTypes(t *testing.T) {
 		roles = append(roles, m.Role)
 	}
 	// System, two few-shot exchanges, then the query.
-	equalLines(t, roles, []string{"system", "user", "assistant", "user", "assistant", "user"})
+	sharedtest.EqualLines(t, roles, []string{"system", "user", "assistant", "user", "assistant", "user"})
 	if !strings.Contains(msgs[0].Content, "Answer for 2 people") {
 		t.Fatalf("instruction missing from:\n%s", msgs[0].Content)
 	}
@@ -69,7 +71,7 @@ func TestExtractorPromptModeCoercesTypes(t *testing.T) {
 	if !strings.Contains(last, schema) || !strings.Contains(last, "<text>\n3 days in Oslo\n</text>") {
 		t.Fatalf("user message:\n%s", last)
 	}
-	usage := get(t, ev.node(t, "ex").Outputs, "__usage").(map[string]any)
+	usage := get(t, ev.Node(t, "ex").Outputs, "__usage").(map[string]any)
 	if usage["total_tokens"] != int64(8) || info.TotalTokens != 8 {
 		t.Fatalf("usage %v, run tokens %d", usage, info.TotalTokens)
 	}
@@ -95,8 +97,8 @@ func TestExtractorValidAnswer(t *testing.T) {
 	if got := outputsJSON(t, ev, "ex"); got != want {
 		t.Fatalf("outputs\n got %s\nwant %s", got, want)
 	}
-	if mustJSON(t, info.Outputs) != `{"o0":2,"o1":1}` {
-		t.Fatalf("run outputs %s", mustJSON(t, info.Outputs))
+	if sharedtest.JSON(t, info.Outputs) != `{"o0":2,"o1":1}` {
+		t.Fatalf("run outputs %s", sharedtest.JSON(t, info.Outputs))
 	}
 }
 
@@ -141,7 +143,7 @@ func TestExtractorFunctionCall(t *testing.T) {
 	if !strings.Contains(msgs[9].Content, "<context>\n4 days of art in Rome\n</context>") {
 		t.Fatalf("last message %q", msgs[9].Content)
 	}
-	tc := get(t, ev.node(t, "ex").ProcessData, "tool_call").(map[string]any)
+	tc := get(t, ev.Node(t, "ex").ProcessData, "tool_call").(map[string]any)
 	if tc["id"] != "call_1" {
 		t.Fatalf("process_data.tool_call %v", tc)
 	}
@@ -162,9 +164,9 @@ func TestExtractorModelFailure(t *testing.T) {
 	e := engine(t, fake.config())
 	info, ev := runDoc(t, e, extractorDoc("prompt"), map[string]any{"q": "x"})
 	wantStatus(t, info, run.StatusFailed)
-	rec := ev.node(t, "ex")
-	if rec.ErrorType != "InvokeServerUnavailableError" || mustJSON(t, rec.Outputs) != `{"__is_success":0,"__reason":"Failed to invoke model","__error":"[openai] Server Unavailable Error, Error code: 500 - boom"}` {
-		t.Fatalf("%s: %s", rec.ErrorType, mustJSON(t, rec.Outputs))
+	rec := ev.Node(t, "ex")
+	if rec.ErrorType != "InvokeServerUnavailableError" || sharedtest.JSON(t, rec.Outputs) != `{"__is_success":0,"__reason":"Failed to invoke model","__error":"[openai] Server Unavailable Error, Error code: 500 - boom"}` {
+		t.Fatalf("%s: %s", rec.ErrorType, sharedtest.JSON(t, rec.Outputs))
 	}
 }
 
@@ -172,7 +174,7 @@ func TestExtractorRejectsBadParameters(t *testing.T) {
 	t.Parallel()
 	e := engine(t, Config{})
 	for _, p := range []string{`{name: __reason, type: string}`, `{name: x, type: file}`, `{name: "", type: string}`} {
-		src := graph([]string{startNode, `{id: ex, data: {type: parameter-extractor, title: ex, model: {provider: openai, name: m, mode: chat}, query: [start, q], parameters: [` + p + `]}}`}, "start->ex")
+		src := sharedtest.Graph([]string{startNode, `{id: ex, data: {type: parameter-extractor, title: ex, model: {provider: openai, name: m, mode: chat}, query: [start, q], parameters: [` + p + `]}}`}, "start->ex")
 		if _, err := e.Compile([]byte(src)); err == nil {
 			t.Errorf("%s compiled", p)
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // genSetup returns a Generator on fake's providers and a chatflow whose
@@ -19,7 +21,7 @@ func genSetup(t *testing.T, fake *fakeServer, gc GeneratorConfig) (*Generator, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	return g, compile(t, engine(t, cfg), chatflow(chatLLM(""), "{{#n.text#}}"))
+	return g, runtest.Compile(t, engine(t, cfg), chatflow(chatLLM(""), "{{#n.text#}}"))
 }
 
 // wantBody checks the request's model, that it did not stream, and its
@@ -121,7 +123,7 @@ func TestGeneratorWithoutModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wf := compile(t, engine(t, cfg), graph([]string{startNode, endNode("start, q")}, "start->end"))
+	wf := runtest.Compile(t, engine(t, cfg), sharedtest.Graph([]string{startNode, endNode("start, q")}, "start->end"))
 	if got, err := g.Suggest(t.Context(), wf, []run.Message{{Query: "q", Answer: "a"}}); got != nil || err != nil {
 		t.Fatalf("Suggest = %q, %v: want nil, nil", got, err)
 	}
@@ -147,10 +149,10 @@ func TestGeneratorModelChoice(t *testing.T) {
 	classifier := `{id: qc, data: {type: question-classifier, title: qc, model: {provider: openai, name: gpt-4o, mode: chat},
 		query_variable_selector: [sys, query], classes: [{id: "1", name: A}]}}`
 	llmNode := llmYAML("n", `model: {provider: langgenius/deepseek/deepseek, name: deepseek-chat, mode: chat}, prompt_template: [{role: user, text: hi}]`)
-	src := graph([]string{`{id: start, data: {type: start, title: Start, variables: []}}`, classifier, llmNode,
+	src := sharedtest.Graph([]string{`{id: start, data: {type: start, title: Start, variables: []}}`, classifier, llmNode,
 		`{id: answer, data: {type: answer, title: Answer, answer: x}}`}, "start->qc", "qc->n:1", "n->answer")
-	wf := compile(t, e, strings.Replace(src, "mode: workflow", "mode: advanced-chat", 1))
-	onlyClassifier := compile(t, e, strings.Replace(graph([]string{`{id: start, data: {type: start, title: Start, variables: []}}`, classifier,
+	wf := runtest.Compile(t, e, strings.Replace(src, "mode: workflow", "mode: advanced-chat", 1))
+	onlyClassifier := runtest.Compile(t, e, strings.Replace(sharedtest.Graph([]string{`{id: start, data: {type: start, title: Start, variables: []}}`, classifier,
 		`{id: answer, data: {type: answer, title: Answer, answer: x}}`}, "start->qc", "qc->answer:1"), "mode: workflow", "mode: advanced-chat", 1))
 
 	for _, tc := range []struct {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/flowrun/flowrun/internal/nodes/llm/openai"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 func llmYAML(id, data string) string {
@@ -32,7 +34,7 @@ func TestChatPromptStreamsAndReportsUsage(t *testing.T) {
 	cfg := fake.config()
 	cfg.Providers = map[string]Provider{"openai": {BaseURL: fake.URL + "/v1", APIKey: "sk-test", Models: map[string]string{"gpt-4o": "gpt-4o-mini"}}}
 	e := engine(t, cfg)
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		llmYAML("llm", chatModel+`, prompt_template: [{role: system, text: "Be brief."}, {role: user, text: "Q: {{#start.q#}} n={{#start.n#}}"}, {role: assistant, text: ""}], context: {enabled: false}`),
 		endNode("llm, text")}, "start->llm", "llm->end")
 	info, ev := runDoc(t, e, src, map[string]any{"q": "hi", "n": 3})
@@ -43,7 +45,7 @@ func TestChatPromptStreamsAndReportsUsage(t *testing.T) {
 		t.Fatalf("%d requests", len(reqs))
 	}
 	r := reqs[0]
-	equalLines(t, messages(r.Req.Messages), []string{"system: Be brief.", "user: Q: hi n=3"})
+	sharedtest.EqualLines(t, messages(r.Req.Messages), []string{"system: Be brief.", "user: Q: hi n=3"})
 	if r.Req.Model != "gpt-4o-mini" || !r.Req.Stream {
 		t.Fatalf("model %q stream %v", r.Req.Model, r.Req.Stream)
 	}
@@ -66,7 +68,7 @@ func TestChatPromptStreamsAndReportsUsage(t *testing.T) {
 
 	// The tokens stream as text_chunk events, in order, before the node
 	// finishes; the End node does not send the text again.
-	equalLines(t, ev.trace(), []string{
+	sharedtest.EqualLines(t, trace(ev), []string{
 		"workflow_started running",
 		"node_started start running",
 		"node_finished start succeeded",
@@ -79,7 +81,7 @@ func TestChatPromptStreamsAndReportsUsage(t *testing.T) {
 		"node_finished end succeeded",
 		"workflow_finished succeeded",
 	})
-	rec := ev.node(t, "llm")
+	rec := ev.Node(t, "llm")
 	if got := get(t, rec.Outputs, "text"); got != "Hello world" {
 		t.Fatalf("text %q", got)
 	}
@@ -100,7 +102,7 @@ func TestChatPromptStreamsAndReportsUsage(t *testing.T) {
 	for _, v := range rec.Outputs {
 		names = append(names, v.Name)
 	}
-	equalLines(t, names, []string{"text", "reasoning_content", "usage", "finish_reason"})
+	sharedtest.EqualLines(t, names, []string{"text", "reasoning_content", "usage", "finish_reason"})
 	if got := get(t, rec.ProcessData, "prompts"); len(got.([]any)) != 2 {
 		t.Fatalf("prompts %v", got)
 	}
@@ -114,19 +116,23 @@ func TestChunksAreLive(t *testing.T) {
 	gate := make(chan struct{})
 	fake := newFake(t, func(int, *received) reply { return reply{Chunks: []string{"first", " second"}, Gate: gate} })
 	e := engine(t, fake.config())
-	wf := compile(t, e, graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: go}]`), endNode("llm, text")}, "start->llm", "llm->end"))
-	ev := &events{onChunk: make(chan string, 4)}
+	wf := runtest.Compile(t, e, sharedtest.Graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: go}]`), endNode("llm, text")}, "start->llm", "llm->end"))
+	chunks := make(chan string, 4)
+	ev := &runtest.Recorder{Chunks: chunks}
 	done := make(chan *run.RunInfo, 1)
-	go func() { done <- execute(t, context.Background(), e, wf, nil, ev) }()
+	go func() {
+		info, _ := runtest.Run(t, context.Background(), e, wf, run.Params{}, nil, ev)
+		done <- info
+	}()
 	// The first piece reaches the listener while the server still holds
 	// the second one back.
-	if got := waitChunk(t, ev.onChunk); got != "first" {
+	if got := waitChunk(t, chunks); got != "first" {
 		t.Fatalf("first chunk %q", got)
 	}
 	close(gate)
 	wantStatus(t, <-done, run.StatusSucceeded)
-	if ev.chunks() != "first second" {
-		t.Fatalf("chunks %q", ev.chunks())
+	if ev.Text() != "first second" {
+		t.Fatalf("chunks %q", ev.Text())
 	}
 }
 
@@ -134,20 +140,20 @@ func TestCompletionTemplate(t *testing.T) {
 	t.Parallel()
 	fake := newFake(t, say("done"))
 	e := engine(t, fake.config())
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		llmYAML("llm", `model: {provider: openai, name: gpt-3.5-turbo-instruct, mode: completion}, prompt_template: {text: "Say {{#start.q#}}", edition_type: basic}`),
 		endNode("llm, text")}, "start->llm", "llm->end")
 	info, _ := runDoc(t, e, src, map[string]any{"q": "hi"})
 	wantStatus(t, info, run.StatusSucceeded)
 	// Dify puts the (empty) histories and a newline before the prompt.
-	equalLines(t, messages(fake.requests()[0].Req.Messages), []string{"user: \nSay hi"})
+	sharedtest.EqualLines(t, messages(fake.requests()[0].Req.Messages), []string{"user: \nSay hi"})
 }
 
 func TestJinja2Prompt(t *testing.T) {
 	t.Parallel()
 	fake := newFake(t, say("ok"))
 	e := engine(t, fake.config())
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		llmYAML("llm", chatModel+`, prompt_template: [
 			{role: system, edition_type: jinja2, text: "stale {{#gone.x#}}", jinja2_text: "{% for w in words %}[{{ w }}]{% endfor %} n={{ n }}"},
 			{role: user, edition_type: jinja2, jinja2_text: ""},
@@ -156,21 +162,21 @@ func TestJinja2Prompt(t *testing.T) {
 		endNode("llm, text")}, "start->llm", "llm->end")
 	info, _ := runDoc(t, e, src, map[string]any{"q": "ab", "n": 2})
 	wantStatus(t, info, run.StatusSucceeded)
-	equalLines(t, messages(fake.requests()[0].Req.Messages), []string{"system: [a][b] n=2", "user: basic ab"})
+	sharedtest.EqualLines(t, messages(fake.requests()[0].Req.Messages), []string{"system: [a][b] n=2", "user: basic ab"})
 }
 
 func TestContext(t *testing.T) {
 	t.Parallel()
 	fake := newFake(t, say("ok"))
 	e := engine(t, fake.config())
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		llmYAML("llm", chatModel+`, context: {enabled: true, variable_selector: [start, q]}, prompt_template: [{role: system, text: "Use {{#context#}} only."}, {role: user, text: "{{#start.n#}}"}]`),
 		endNode("llm, text")}, "start->llm", "llm->end")
 	info, ev := runDoc(t, e, src, map[string]any{"q": "the facts", "n": 1})
 	wantStatus(t, info, run.StatusSucceeded)
 	// Dify replaces "{#context#}", leaving the editor's outer braces.
-	equalLines(t, messages(fake.requests()[0].Req.Messages), []string{"system: Use {the facts} only.", "user: 1"})
-	if got := get(t, ev.node(t, "llm").Inputs, "#context#"); got != "the facts" {
+	sharedtest.EqualLines(t, messages(fake.requests()[0].Req.Messages), []string{"system: Use {the facts} only.", "user: 1"})
+	if got := get(t, ev.Node(t, "llm").Inputs, "#context#"); got != "the facts" {
 		t.Fatalf("inputs %v", got)
 	}
 }
@@ -234,10 +240,10 @@ func TestNoPromptFails(t *testing.T) {
 	t.Parallel()
 	fake := newFake(t, say("never"))
 	e := engine(t, fake.config())
-	src := graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: "{{#start.q#}}"}]`), endNode("llm, text")}, "start->llm", "llm->end")
+	src := sharedtest.Graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: "{{#start.q#}}"}]`), endNode("llm, text")}, "start->llm", "llm->end")
 	info, ev := runDoc(t, e, src, map[string]any{"q": ""})
 	wantStatus(t, info, run.StatusFailed)
-	rec := ev.node(t, "llm")
+	rec := ev.Node(t, "llm")
 	if rec.ErrorType != "NoPromptFoundError" || !strings.HasPrefix(rec.Error, "No prompt found in the LLM configuration.") {
 		t.Fatalf("%s: %s", rec.ErrorType, rec.Error)
 	}
@@ -250,7 +256,7 @@ func TestStructuredOutputPromptMode(t *testing.T) {
 	t.Parallel()
 	fake := newFake(t, say("```json\n{\"name\": \"Ann\", \"age\": 3", "0}\n```"))
 	e := engine(t, fake.config())
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		llmYAML("llm", chatModel+`, prompt_template: [{role: system, text: "Extract."}, {role: system, text: "dropped"}, {role: user, text: "{{#start.q#}}"}],
 			structured_output_enabled: true, structured_output: {schema: {type: object, properties: {name: {type: string}, age: {type: number}, ok: {type: boolean}}}}`),
 		endNode("llm, structured_output")}, "start->llm", "llm->end")
@@ -264,12 +270,12 @@ func TestStructuredOutputPromptMode(t *testing.T) {
 	if !strings.Contains(msgs[0].Content, wantSchema+"\n\n\nExtract.") {
 		t.Fatalf("system prompt:\n%s", msgs[0].Content)
 	}
-	got := get(t, ev.node(t, "llm").Outputs, "structured_output")
+	got := get(t, ev.Node(t, "llm").Outputs, "structured_output")
 	if !reflect.DeepEqual(got, map[string]any{"name": "Ann", "age": int64(30)}) {
 		t.Fatalf("structured_output %#v", got)
 	}
-	if mustJSON(t, info.Outputs) != `{"o0":{"age":30,"name":"Ann"}}` {
-		t.Fatalf("outputs %s", mustJSON(t, info.Outputs))
+	if sharedtest.JSON(t, info.Outputs) != `{"o0":{"age":30,"name":"Ann"}}` {
+		t.Fatalf("outputs %s", sharedtest.JSON(t, info.Outputs))
 	}
 }
 
@@ -279,7 +285,7 @@ func TestStructuredOutputJSONSchemaMode(t *testing.T) {
 	cfg := fake.config()
 	cfg.Providers["openai"] = Provider{BaseURL: fake.URL + "/v1", StructuredOutput: StructuredOutputJSONSchema}
 	e := engine(t, cfg)
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		llmYAML("llm", `model: {provider: openai, name: gpt-4o, mode: chat}, prompt_template: [{role: user, text: "x"}],
 			structured_output_enabled: true, structured_output: {schema: {type: object, properties: {ok: {type: boolean}}}}`),
 		endNode("llm, text")}, "start->llm", "llm->end")
@@ -296,12 +302,12 @@ func TestStructuredOutputInvalidJSONFails(t *testing.T) {
 	t.Parallel()
 	fake := newFake(t, say("I cannot do that."))
 	e := engine(t, fake.config())
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: "x"}], structured_output_enabled: true, structured_output: {schema: {type: object}}`),
 		endNode("llm, text")}, "start->llm", "llm->end")
 	info, ev := runDoc(t, e, src, nil)
 	wantStatus(t, info, run.StatusFailed)
-	rec := ev.node(t, "llm")
+	rec := ev.Node(t, "llm")
 	if rec.ErrorType != "LLMNodeError" || rec.Error != "Failed to parse structured output: Failed to parse structured output: I cannot do that." {
 		t.Fatalf("%s: %s", rec.ErrorType, rec.Error)
 	}
@@ -322,7 +328,7 @@ func TestParseStructured(t *testing.T) {
 			t.Errorf("%q: %v", tc.in, err)
 			continue
 		}
-		if s := mustJSON(t, got); s != tc.want {
+		if s := sharedtest.JSON(t, got); s != tc.want {
 			t.Errorf("%q: got %s, want %s", tc.in, s, tc.want)
 		}
 	}
@@ -339,17 +345,17 @@ func TestReasoningStreamedSeparately(t *testing.T) {
 		return reply{Reasoning: []string{"let me ", "think"}, Chunks: []string{"Answer", "."}}
 	})
 	e := engine(t, fake.config())
-	tagged := graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: x}]`), endNode("llm, text")}, "start->llm", "llm->end")
+	tagged := sharedtest.Graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: x}]`), endNode("llm, text")}, "start->llm", "llm->end")
 	info, ev := runDoc(t, e, tagged, nil)
 	wantStatus(t, info, run.StatusSucceeded)
 	const full = "<think>\nlet me think\n</think>Answer."
-	if got := get(t, ev.node(t, "llm").Outputs, "text"); got != full || ev.chunks() != full {
-		t.Fatalf("text %q chunks %q", got, ev.chunks())
+	if got := get(t, ev.Node(t, "llm").Outputs, "text"); got != full || ev.Text() != full {
+		t.Fatalf("text %q chunks %q", got, ev.Text())
 	}
 	separated := strings.Replace(tagged, "prompt_template:", "reasoning_format: separated, prompt_template:", 1)
 	info, ev = runDoc(t, e, separated, nil)
 	wantStatus(t, info, run.StatusSucceeded)
-	out := ev.node(t, "llm").Outputs
+	out := ev.Node(t, "llm").Outputs
 	if get(t, out, "text") != "Answer." || get(t, out, "reasoning_content") != "let me think" {
 		t.Fatalf("outputs %v", out)
 	}
@@ -364,19 +370,19 @@ func TestRetryConfig(t *testing.T) {
 		return reply{Chunks: []string{"fine"}}
 	})
 	e := engine(t, fake.config())
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: x}], retry_config: {retry_enabled: true, max_retries: 3, retry_interval: 1}`),
 		endNode("llm, text")}, "start->llm", "llm->end")
 	info, ev := runDoc(t, e, src, nil)
 	wantStatus(t, info, run.StatusSucceeded)
 	var retries []string
-	for _, e := range ev.all() {
+	for _, e := range ev.All() {
 		if e.Type == run.EventNodeRetry {
 			retries = append(retries, e.Node.ErrorType+": "+e.Node.Error)
 		}
 	}
 	want := `InvokeServerUnavailableError: [openai] Server Unavailable Error, Error code: 503 - {"error": {"message": "overloaded"}}`
-	equalLines(t, retries, []string{want, want})
+	sharedtest.EqualLines(t, retries, []string{want, want})
 	if len(fake.requests()) != 3 || info.Outputs[0].Value != "fine" {
 		t.Fatalf("%d requests, outputs %v", len(fake.requests()), info.Outputs)
 	}
@@ -394,9 +400,9 @@ func TestInvokeErrors(t *testing.T) {
 	} {
 		fake := newFake(t, func(int, *received) reply { return reply{Status: tc.status, Body: "slow down"} })
 		e := engine(t, fake.config())
-		info, ev := runDoc(t, e, graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: x}]`), endNode("llm, text")}, "start->llm", "llm->end"), nil)
+		info, ev := runDoc(t, e, sharedtest.Graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: x}]`), endNode("llm, text")}, "start->llm", "llm->end"), nil)
 		wantStatus(t, info, run.StatusFailed)
-		rec := ev.node(t, "llm")
+		rec := ev.Node(t, "llm")
 		if rec.ErrorType != tc.typ || rec.Error != tc.error || info.Error != tc.error {
 			t.Errorf("%d: %s: %s (run: %s)", tc.status, rec.ErrorType, rec.Error, info.Error)
 		}
@@ -407,10 +413,10 @@ func TestUnconfiguredProviderAndUnreachableServer(t *testing.T) {
 	t.Parallel()
 	fake := newFake(t, say("x"))
 	e := engine(t, Config{Providers: map[string]Provider{"openai": {BaseURL: fake.URL + "/v1"}}, HTTPClient: fake.Client()})
-	doc := graph([]string{startNode, llmYAML("llm", `model: {provider: langgenius/anthropic/anthropic, name: claude, mode: chat}, prompt_template: [{role: user, text: x}]`), endNode("llm, text")}, "start->llm", "llm->end")
+	doc := sharedtest.Graph([]string{startNode, llmYAML("llm", `model: {provider: langgenius/anthropic/anthropic, name: claude, mode: chat}, prompt_template: [{role: user, text: x}]`), endNode("llm, text")}, "start->llm", "llm->end")
 	info, ev := runDoc(t, e, doc, nil)
 	wantStatus(t, info, run.StatusFailed)
-	if rec := ev.node(t, "llm"); rec.ErrorType != "ProviderTokenNotInitError" {
+	if rec := ev.Node(t, "llm"); rec.ErrorType != "ProviderTokenNotInitError" {
 		t.Fatalf("%s: %s", rec.ErrorType, rec.Error)
 	}
 
@@ -419,7 +425,7 @@ func TestUnconfiguredProviderAndUnreachableServer(t *testing.T) {
 	e = engine(t, closed.config())
 	info, ev = runDoc(t, e, strings.ReplaceAll(doc, "langgenius/anthropic/anthropic", "openai"), nil)
 	wantStatus(t, info, run.StatusFailed)
-	if rec := ev.node(t, "llm"); rec.ErrorType != "InvokeConnectionError" || !strings.HasPrefix(rec.Error, "[openai] Connection Error, ") {
+	if rec := ev.Node(t, "llm"); rec.ErrorType != "InvokeConnectionError" || !strings.HasPrefix(rec.Error, "[openai] Connection Error, ") {
 		t.Fatalf("%s: %s", rec.ErrorType, rec.Error)
 	}
 }
@@ -430,9 +436,9 @@ func TestIdleTimeout(t *testing.T) {
 	cfg := fake.config()
 	cfg.IdleTimeout = 50 * 1000 * 1000 // 50ms
 	e := engine(t, cfg)
-	info, ev := runDoc(t, e, graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: x}]`), endNode("llm, text")}, "start->llm", "llm->end"), nil)
+	info, ev := runDoc(t, e, sharedtest.Graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: x}]`), endNode("llm, text")}, "start->llm", "llm->end"), nil)
 	wantStatus(t, info, run.StatusFailed)
-	rec := ev.node(t, "llm")
+	rec := ev.Node(t, "llm")
 	if rec.ErrorType != "InvokeConnectionError" || !strings.Contains(rec.Error, openai.ErrIdleTimeout.Error()) {
 		t.Fatalf("%s: %s", rec.ErrorType, rec.Error)
 	}
@@ -442,17 +448,21 @@ func TestStopMidStream(t *testing.T) {
 	t.Parallel()
 	fake := newFake(t, func(int, *received) reply { return reply{Chunks: []string{"partial"}, Block: true} })
 	e := engine(t, fake.config())
-	wf := compile(t, e, graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: x}]`), endNode("llm, text")}, "start->llm", "llm->end"))
+	wf := runtest.Compile(t, e, sharedtest.Graph([]string{startNode, llmYAML("llm", chatModel+`, prompt_template: [{role: user, text: x}]`), endNode("llm, text")}, "start->llm", "llm->end"))
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	ev := &events{onChunk: make(chan string, 4)}
+	chunks := make(chan string, 4)
+	ev := &runtest.Recorder{Chunks: chunks}
 	done := make(chan *run.RunInfo, 1)
-	go func() { done <- execute(t, ctx, e, wf, nil, ev) }()
-	waitChunk(t, ev.onChunk)
+	go func() {
+		info, _ := runtest.Run(t, ctx, e, wf, run.Params{}, nil, ev)
+		done <- info
+	}()
+	waitChunk(t, chunks)
 	cancel(run.ErrStopped)
 	info := <-done
 	wantStatus(t, info, run.StatusStopped)
-	if rec := ev.node(t, "llm"); rec.Status != run.StatusStopped {
+	if rec := ev.Node(t, "llm"); rec.Status != run.StatusStopped {
 		t.Fatalf("node status %s", rec.Status)
 	}
 	// The request was aborted, not left running.
@@ -465,7 +475,7 @@ func TestTokensAddUpAcrossNodes(t *testing.T) {
 		return reply{Chunks: []string{"x"}, Usage: &openai.Usage{PromptTokens: int64(10 * (n + 1)), CompletionTokens: 1, TotalTokens: int64(10*(n+1) + 1)}}
 	})
 	e := engine(t, fake.config())
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		llmYAML("a", chatModel+`, prompt_template: [{role: user, text: x}]`),
 		llmYAML("b", chatModel+`, prompt_template: [{role: user, text: "{{#a.text#}}"}]`),
 		endNode("b, text")}, "start->a", "a->b", "b->end")
@@ -475,8 +485,8 @@ func TestTokensAddUpAcrossNodes(t *testing.T) {
 		t.Fatalf("total_tokens %d", info.TotalTokens)
 	}
 	// Only b, which the End starts with, streams to the client.
-	if ev.chunks() != "x" {
-		t.Fatalf("chunks %q", ev.chunks())
+	if ev.Text() != "x" {
+		t.Fatalf("chunks %q", ev.Text())
 	}
 }
 
@@ -484,7 +494,7 @@ func TestMissingVariableFails(t *testing.T) {
 	t.Parallel()
 	fake := newFake(t, say("x"))
 	e := engine(t, fake.config())
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		`{id: br, data: {type: if-else, title: br, cases: [{case_id: 'yes', logical_operator: and, conditions: [{variable_selector: [start, q], comparison_operator: is, value: 'yes'}]}]}}`,
 		llmYAML("a", chatModel+`, prompt_template: [{role: user, text: x}]`),
 		`{id: agg, data: {type: variable-aggregator, title: agg, variables: [[a, text], [start, q]]}}`,
@@ -492,7 +502,7 @@ func TestMissingVariableFails(t *testing.T) {
 		endNode("b, text")}, "start->br", "br->a:yes", "br->agg:false", "a->agg", "agg->b", "b->end")
 	info, ev := runDoc(t, e, src, map[string]any{"q": "no"})
 	wantStatus(t, info, run.StatusFailed)
-	if rec := ev.node(t, "b"); rec.ErrorType != "VariableNotFoundError" || rec.Error != "Variable #a.text# not found" {
+	if rec := ev.Node(t, "b"); rec.ErrorType != "VariableNotFoundError" || rec.Error != "Variable #a.text# not found" {
 		t.Fatalf("%s: %s", rec.ErrorType, rec.Error)
 	}
 }
@@ -510,27 +520,18 @@ func TestRegisterRejectsBadConfig(t *testing.T) {
 	}
 }
 
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestJinja2PromptLimit checks that a jinja2 prompt that goes over the
 // template limits fails the node before the model is called.
 func TestJinja2PromptLimit(t *testing.T) {
 	t.Parallel()
 	fake := newFake(t, say("ok"))
 	e := engine(t, fake.config())
-	src := graph([]string{startNode,
+	src := sharedtest.Graph([]string{startNode,
 		llmYAML("llm", chatModel+`, prompt_template: [{role: user, edition_type: jinja2, jinja2_text: "{{ 'x' * 10**12 }}"}]`),
 		endNode("llm, text")}, "start->llm", "llm->end")
 	info, ev := runDoc(t, e, src, map[string]any{"q": "hi"})
 	wantStatus(t, info, run.StatusFailed)
-	node := ev.node(t, "llm")
+	node := ev.Node(t, "llm")
 	if want := "template value exceeds 16777216 bytes: string repeat"; node.Error != want || node.ErrorType != "CodeExecutionError" {
 		t.Fatalf("node error %s %q, want CodeExecutionError %q", node.ErrorType, node.Error, want)
 	}

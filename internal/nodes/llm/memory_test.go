@@ -7,6 +7,8 @@ import (
 
 	"github.com/flowrun/flowrun/internal/nodes/llm/openai"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // chatflow is an advanced-chat document: Start, the node under test (id
@@ -17,7 +19,7 @@ func chatflow(node, answer string, handle ...string) string {
 	if len(handle) > 0 {
 		edge += ":" + handle[0]
 	}
-	src := graph([]string{`{id: start, data: {type: start, title: Start, variables: []}}`, node,
+	src := sharedtest.Graph([]string{`{id: start, data: {type: start, title: Start, variables: []}}`, node,
 		`{id: answer, data: {type: answer, title: Answer, answer: "` + answer + `"}}`}, "start->n", edge)
 	return strings.Replace(src, "mode: workflow", "mode: advanced-chat", 1)
 }
@@ -35,21 +37,21 @@ type conversation struct {
 func newConversation(t *testing.T, cfg Config, src string, earlier ...run.Message) *conversation {
 	t.Helper()
 	e := engine(t, cfg)
-	return &conversation{t: t, e: e, wf: compile(t, e, src), turns: earlier}
+	return &conversation{t: t, e: e, wf: runtest.Compile(t, e, src), turns: earlier}
 }
 
-func (c *conversation) say(query string) (*run.RunInfo, *events) {
+func (c *conversation) say(query string) (*run.RunInfo, *runtest.Recorder) {
 	c.t.Helper()
 	n := len(c.turns)
 	history := c.turns[max(n-c.wf.HistoryLimit(), 0):]
-	ev := &events{}
+	ev := &runtest.Recorder{}
 	info := c.e.Run(c.t.Context(), c.wf, run.Params{
 		RunID: fmt.Sprintf("run-%d", n+1), UserID: "user-1", Query: query,
 		Conversation: &run.Conversation{ID: "conv-1", Turn: int64(n + 1), History: history},
 	}, ev)
 	answer := ""
 	if info.Status == run.StatusSucceeded {
-		answer = ev.chunks()
+		answer = ev.Text()
 	}
 	c.turns = append(c.turns, run.Message{Query: query, Answer: answer})
 	return info, ev
@@ -101,11 +103,11 @@ func TestMemoryWindow(t *testing.T) {
 	info, ev := c.say("five")
 	wantStatus(t, info, run.StatusSucceeded)
 	var saved []string
-	for _, p := range get(t, ev.node(t, "n").ProcessData, "prompts").([]any) {
+	for _, p := range get(t, ev.Node(t, "n").ProcessData, "prompts").([]any) {
 		m := p.(map[string]any)
 		saved = append(saved, fmt.Sprintf("%s: %s", m["role"], m["text"]))
 	}
-	equalLines(t, saved, []string{"system: Be brief.", "user: three", "user: four", "assistant: green", "user: five (turn 5)"})
+	sharedtest.EqualLines(t, saved, []string{"system: Be brief.", "user: three", "user: four", "assistant: green", "user: five (turn 5)"})
 
 	// A window of one row is the turn itself: no history is loaded.
 	fake = newFake(t, expect(t, step{[]string{"system: Be brief.", "user: five"}, "ok"}))
@@ -148,11 +150,11 @@ func TestCompletionMemoryNeedsRolePrefix(t *testing.T) {
 	c := newConversation(t, fake.config(), chatflow(node, "{{#n.text#}}"))
 	info, ev := c.say("hello")
 	wantStatus(t, info, run.StatusFailed)
-	if rec := ev.node(t, "n"); rec.ErrorType != "MemoryRolePrefixRequiredError" || rec.Error != "Memory role prefix is required for completion model." {
+	if rec := ev.Node(t, "n"); rec.ErrorType != "MemoryRolePrefixRequiredError" || rec.Error != "Memory role prefix is required for completion model." {
 		t.Fatalf("%s: %s", rec.ErrorType, rec.Error)
 	}
 	// A workflow app has no conversation, so no memory to check.
-	info, _ = runDoc(t, engine(t, fake.config()), graph([]string{startNode, node, endNode("n, text")}, "start->n", "n->end"), nil)
+	info, _ = runDoc(t, engine(t, fake.config()), sharedtest.Graph([]string{startNode, node, endNode("n, text")}, "start->n", "n->end"), nil)
 	wantStatus(t, info, run.StatusSucceeded)
 }
 
@@ -236,7 +238,7 @@ func TestClassifierMemory(t *testing.T) {
 
 	// Outside a chatflow the histories stay empty.
 	fake = newFake(t, say(classifierAnswer))
-	doc := graph([]string{startNode, strings.Replace(classifierYAML("chat", `{window: {enabled: false, size: 3}}`), "[sys, query]", "[start, q]", 1), endNode("n, class_name")}, "start->n", "n->end")
+	doc := sharedtest.Graph([]string{startNode, strings.Replace(classifierYAML("chat", `{window: {enabled: false, size: 3}}`), "[sys, query]", "[start, q]", 1), endNode("n, class_name")}, "start->n", "n->end")
 	info, _ = runDoc(t, engine(t, fake.config()), doc, map[string]any{"q": "five"})
 	wantStatus(t, info, run.StatusSucceeded)
 	if got := fake.requests()[0].Req.Messages[0].Content; got != fill(classifySystemPrompt, "{histories}", "") {

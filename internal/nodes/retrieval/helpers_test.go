@@ -2,10 +2,9 @@ package retrieval
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
-	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -15,6 +14,8 @@ import (
 	"github.com/flowrun/flowrun/internal/nodes/httpreq"
 	"github.com/flowrun/flowrun/internal/nodes/llm"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 func TestMain(m *testing.M) {
@@ -106,53 +107,23 @@ func setup(t testing.TB, models *llm.Models) *testBundle {
 	return b
 }
 
-// outcome is what a run produced.
+// outcome is a finished test run and its events.
 type outcome struct {
-	info  *run.RunInfo
-	nodes map[string]*run.NodeRun
-}
-
-type recorder struct {
-	mu     sync.Mutex
-	events []*run.Event
-}
-
-func (r *recorder) OnEvent(e *run.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
+	info *run.RunInfo
+	*runtest.Recorder
 }
 
 // run runs doc with inputs.
 func (b *testBundle) run(t testing.TB, doc []byte, inputs map[string]any) *outcome {
 	t.Helper()
-	wf, err := b.eng.Compile(doc)
-	if err != nil {
-		t.Fatalf("compile: %v\n%s", err, doc)
-	}
-	in, err := wf.PrepareInputs(inputs)
-	if err != nil {
-		t.Fatalf("inputs: %v", err)
-	}
-	rec := &recorder{}
-	info := b.eng.Run(context.Background(), wf, run.Params{RunID: "run-1", AppID: "app-1", WorkflowID: "wf-1", UserID: "u-1", Inputs: in}, rec)
-	o := &outcome{info: info, nodes: map[string]*run.NodeRun{}}
-	for _, e := range rec.events {
-		if e.Type == run.EventNodeFinished {
-			o.nodes[e.Node.NodeID] = e.Node
-		}
-	}
-	return o
+	info, rec := runtest.Run(t, context.Background(), b.eng, runtest.Compile(t, b.eng, doc), run.Params{}, inputs, nil)
+	return &outcome{info: info, Recorder: rec}
 }
 
 // kr returns the knowledge node's record.
 func (o *outcome) kr(t testing.TB) *run.NodeRun {
 	t.Helper()
-	n := o.nodes["kr"]
-	if n == nil {
-		t.Fatalf("the node did not finish; run %s: %s", o.info.Status, o.info.Error)
-	}
-	return n
+	return o.Node(t, "kr")
 }
 
 // result returns the node's result output.
@@ -185,47 +156,13 @@ func contents(items []any) string {
 // JSON. Start declares q (text), author (text) and n (number).
 func doc(data map[string]any) []byte {
 	base := map[string]any{"type": TypeName, "title": "Knowledge", "query_variable_selector": []any{"start", "q"}}
-	for k, v := range data {
-		base[k] = v
-	}
-	vars := []any{
-		map[string]any{"variable": "q", "label": "q", "type": "text-input", "required": false},
-		map[string]any{"variable": "author", "label": "author", "type": "text-input", "required": false},
-		map[string]any{"variable": "n", "label": "n", "type": "number", "required": false},
-	}
-	d := map[string]any{
-		"app": map[string]any{"mode": "workflow", "name": "kr-test"}, "kind": "app", "version": "0.3.1",
-		"workflow": map[string]any{"graph": map[string]any{
-			"nodes": []any{
-				map[string]any{"id": "start", "data": map[string]any{"type": "start", "title": "Start", "variables": vars}},
-				map[string]any{"id": "kr", "data": base},
-				map[string]any{"id": "end", "data": map[string]any{"type": "end", "title": "End", "outputs": []any{
-					map[string]any{"variable": "result", "value_selector": []any{"kr", "result"}}}}},
-			},
-			"edges": []any{
-				map[string]any{"id": "e1", "source": "start", "target": "kr", "sourceHandle": "source"},
-				map[string]any{"id": "e2", "source": "kr", "target": "end", "sourceHandle": "source"},
-			},
-		}},
-	}
-	out, err := json.Marshal(d)
-	if err != nil {
-		panic(err)
-	}
-	return out
+	maps.Copy(base, data)
+	start := sharedtest.Start(sharedtest.Input("q", "text-input"), sharedtest.Input("author", "text-input"), sharedtest.Input("n", "number"))
+	return sharedtest.Chain("kr-test", start, sharedtest.Node{ID: "kr", Data: base}, sharedtest.End("kr", "result"))
 }
 
 // multiple is a multiple_retrieval_config.
 func multiple(topK int, threshold any, rerank bool) map[string]any {
 	return map[string]any{"top_k": topK, "score_threshold": threshold, "reranking_enable": rerank,
 		"reranking_mode": "reranking_model", "reranking_model": map[string]any{"provider": "langgenius/cohere/cohere", "model": "rerank-english-v3.0"}}
-}
-
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/flowrun/flowrun/internal/knowledge/knowledgetest"
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 )
 
 // TestMultipleDifyDatasetsMergeByScore: two Dify datasets, reranking
@@ -24,7 +25,7 @@ func TestMultipleDifyDatasetsMergeByScore(t *testing.T) {
 		`"dataset_id":"docs","dataset_name":"Docs","doc_metadata":{"author":"ann"},"document_id":"doc-1","document_name":"guide.pdf",` +
 		`"position":1,"retriever_from":"workflow","score":0.95,"segment_hit_count":3,"segment_id":"seg-1",` +
 		`"segment_index_node_hash":"hash-seg-1","segment_position":1,"segment_word_count":1},"summary":null,"title":"guide.pdf"}`
-	if got := mustJSON(t, items[0]); got != want {
+	if got := sharedtest.JSON(t, items[0]); got != want {
 		t.Fatalf("item =\n%s\nwant\n%s", got, want)
 	}
 	reqs := b.dify.Requests()
@@ -32,11 +33,11 @@ func TestMultipleDifyDatasetsMergeByScore(t *testing.T) {
 		t.Fatalf("requests = %+v", reqs)
 	}
 	for _, r := range reqs {
-		if r.Auth != "Bearer "+difyKey || mustJSON(t, r.Body) != `{"query":"how to start"}` {
+		if r.Auth != "Bearer "+difyKey || sharedtest.JSON(t, r.Body) != `{"query":"how to start"}` {
 			t.Errorf("request %+v", r)
 		}
 	}
-	if in := mustJSON(t, o.kr(t).Inputs); in != `{"query":"how to start"}` {
+	if in := sharedtest.JSON(t, o.kr(t).Inputs); in != `{"query":"how to start"}` {
 		t.Errorf("inputs = %s", in)
 	}
 }
@@ -60,7 +61,7 @@ func TestMultipleExternalDatasetsKeepFirstTopK(t *testing.T) {
 		`"lang":"en","score":0.9,"title":"a.md","year":2024},"document_id":"doc-a","document_name":"a.md","position":1,` +
 		`"retriever_from":"workflow","score":0.9,"segment_hit_count":0,"segment_id":null,"segment_index_node_hash":null,` +
 		`"segment_position":0,"segment_word_count":0},"summary":null,"title":"a.md"}`
-	if got := mustJSON(t, items[0]); got != want {
+	if got := sharedtest.JSON(t, items[0]); got != want {
 		t.Fatalf("item =\n%s\nwant\n%s", got, want)
 	}
 	if md := items[2].(map[string]any)["metadata"].(map[string]any); md["document_id"] != "b.md" {
@@ -71,7 +72,7 @@ func TestMultipleExternalDatasetsKeepFirstTopK(t *testing.T) {
 		if r.Auth != "Bearer "+extKey || r.Path != "/retrieval" {
 			t.Errorf("request %+v", r)
 		}
-		bodies[r.Body["knowledge_id"].(string)] = mustJSON(t, r.Body)
+		bodies[r.Body["knowledge_id"].(string)] = sharedtest.JSON(t, r.Body)
 	}
 	if bodies["kb-faq"] != `{"knowledge_id":"kb-faq","query":"refunds","retrieval_setting":{"score_threshold":0,"top_k":3}}` ||
 		bodies["kb-manual"] != `{"knowledge_id":"kb-manual","query":"refunds","retrieval_setting":{"score_threshold":0.5,"top_k":2}}` {
@@ -153,8 +154,8 @@ func TestBackendErrors(t *testing.T) {
 		o := bb.run(t, doc(map[string]any{"dataset_ids": []any{"faq"}, "multiple_retrieval_config": multiple(4, nil, false),
 			"error_strategy": "default-value", "default_value": []any{map[string]any{"key": "result", "type": "array[object]", "value": []any{}}}}), map[string]any{"q": "x"})
 		n := o.kr(t)
-		if o.info.Status != run.StatusPartialSucceeded || n.Status != run.StatusException || mustJSON(t, n.Outputs) != `{"result":[],"error_message":"dataset \"faq\": busy","error_type":"KnowledgeRetrievalNodeError"}` {
-			t.Fatalf("run %s, node %s %s", o.info.Status, n.Status, mustJSON(t, n.Outputs))
+		if o.info.Status != run.StatusPartialSucceeded || n.Status != run.StatusException || sharedtest.JSON(t, n.Outputs) != `{"result":[],"error_message":"dataset \"faq\": busy","error_type":"KnowledgeRetrievalNodeError"}` {
+			t.Fatalf("run %s, node %s %s", o.info.Status, n.Status, sharedtest.JSON(t, n.Outputs))
 		}
 	})
 }
@@ -199,11 +200,11 @@ func TestManualMetadataFilter(t *testing.T) {
 	o.result(t)
 	cond := `{"conditions":[{"comparison_operator":"is","name":"author","value":"by ann !"},` +
 		`{"comparison_operator":"≥","name":"year","value":2020},{"comparison_operator":"in","name":"lang","value":["ann","fr"]}],"logical_operator":"or"}`
-	if got := mustJSON(t, b.ext.Requests()[0].Body["metadata_condition"]); got != cond {
+	if got := sharedtest.JSON(t, b.ext.Requests()[0].Body["metadata_condition"]); got != cond {
 		t.Errorf("external metadata_condition = %s", got)
 	}
 	rm := b.dify.Requests()[0].Body["retrieval_model"].(map[string]any)
-	if got := mustJSON(t, rm["metadata_filtering_conditions"]); got != cond || rm["search_method"] != "semantic_search" {
-		t.Errorf("dify retrieval_model = %s", mustJSON(t, rm))
+	if got := sharedtest.JSON(t, rm["metadata_filtering_conditions"]); got != cond || rm["search_method"] != "semantic_search" {
+		t.Errorf("dify retrieval_model = %s", sharedtest.JSON(t, rm))
 	}
 }

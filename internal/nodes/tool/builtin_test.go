@@ -89,7 +89,7 @@ func TestBuiltinTools(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			o := h.run(t, context.Background(), doc(toolData("", c.data), "text"), c.inputs)
-			n := o.node(t, "tool")
+			n := o.Node(t, "tool")
 			if c.fail != "" {
 				if n.Error != c.fail {
 					t.Fatalf("node %s: %q, want %q", n.Status, n.Error, c.fail)

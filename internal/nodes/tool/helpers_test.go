@@ -2,8 +2,7 @@ package tool
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +10,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/run/runtest"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 	"github.com/flowrun/flowrun/internal/tools"
 )
 
@@ -79,67 +80,20 @@ func newHarness(t *testing.T, cfg run.Config, prov *fakeProvider, tc ...Config) 
 	return &harness{eng: run.New(cfg, nodes), prov: prov}
 }
 
-// outcome is what a run produced.
+// outcome is a finished test run and its events.
 type outcome struct {
-	info    *run.RunInfo
-	events  []*run.Event
-	nodes   map[string]*run.NodeRun
-	retries []*run.NodeRun
+	info *run.RunInfo
+	*runtest.Recorder
 }
 
-func (o *outcome) node(t *testing.T, id string) *run.NodeRun {
-	t.Helper()
-	n := o.nodes[id]
-	if n == nil {
-		t.Fatalf("node %s did not finish; run %s: %s", id, o.info.Status, o.info.Error)
-	}
-	return n
-}
+// retries are the node_retry records.
+func (o *outcome) retries() []*run.NodeRun { return o.Nodes(run.EventNodeRetry, "") }
 
-// chunks joins the text_chunk events.
-func (o *outcome) chunks() string {
-	var b strings.Builder
-	for _, e := range o.events {
-		if e.Type == run.EventTextChunk {
-			b.WriteString(e.Chunk.Text)
-		}
-	}
-	return b.String()
-}
-
-type recorder struct {
-	mu     sync.Mutex
-	events []*run.Event
-}
-
-func (r *recorder) OnEvent(e *run.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
+// run runs doc with inputs as user u-1.
 func (h *harness) run(t *testing.T, ctx context.Context, doc []byte, inputs map[string]any) *outcome {
 	t.Helper()
-	wf, err := h.eng.Compile(doc)
-	if err != nil {
-		t.Fatalf("compile: %v\n%s", err, doc)
-	}
-	in, err := wf.PrepareInputs(inputs)
-	if err != nil {
-		t.Fatalf("inputs: %v", err)
-	}
-	rec := &recorder{}
-	info := h.eng.Run(ctx, wf, run.Params{RunID: "run-1", AppID: "app-1", WorkflowID: "wf-1", UserID: "u-1", Inputs: in}, rec)
-	o := &outcome{info: info, events: rec.events, nodes: map[string]*run.NodeRun{}}
-	for _, e := range rec.events {
-		switch e.Type {
-		case run.EventNodeFinished:
-			o.nodes[e.Node.NodeID] = e.Node
-		case run.EventNodeRetry:
-			o.retries = append(o.retries, e.Node)
-		}
-	}
-	return o
+	info, rec := runtest.Run(t, ctx, h.eng, runtest.Compile(t, h.eng, doc), run.Params{UserID: "u-1"}, inputs, nil)
+	return &outcome{info: info, Recorder: rec}
 }
 
 // toolData is a tool node's data calling tool name of acme/kit/kit.
@@ -149,52 +103,16 @@ func toolData(name string, extra map[string]any) map[string]any {
 		"provider_name": "kit", "tool_name": name, "tool_label": name, "tool_node_version": "2",
 		"tool_configurations": map[string]any{}, "tool_parameters": map[string]any{},
 	}
-	for k, v := range extra {
-		d[k] = v
-	}
+	maps.Copy(d, extra)
 	return d
 }
 
-// doc builds start → tool → end (outputs named in outs, from the tool
-// node) as a JSON document. Start declares text inputs a and b. The end
-// node outputs each name in outs from the tool node.
+// doc builds start → tool → end as a JSON document. Start declares text
+// inputs a and b. The end node outputs each name in outs from the tool
+// node.
 func doc(data map[string]any, outs ...string) []byte {
-	startVars := []any{}
-	for _, v := range []string{"a", "b"} {
-		startVars = append(startVars, map[string]any{"variable": v, "label": v, "type": "text-input", "required": false, "max_length": 100000})
-	}
-	var endOuts []any
-	for _, o := range outs {
-		endOuts = append(endOuts, map[string]any{"variable": o, "value_selector": []any{"tool", o}})
-	}
-	d := map[string]any{
-		"app": map[string]any{"mode": "workflow", "name": "tool-test"}, "kind": "app", "version": "0.3.1",
-		"workflow": map[string]any{"graph": map[string]any{
-			"nodes": []any{
-				map[string]any{"id": "start", "data": map[string]any{"type": "start", "title": "Start", "variables": startVars}},
-				map[string]any{"id": "tool", "data": data},
-				map[string]any{"id": "end", "data": map[string]any{"type": "end", "title": "End", "outputs": endOuts}},
-			},
-			"edges": []any{
-				map[string]any{"id": "e1", "source": "start", "target": "tool", "sourceHandle": "source"},
-				map[string]any{"id": "e2", "source": "tool", "target": "end", "sourceHandle": "source"},
-			},
-		}},
-	}
-	b, err := json.Marshal(d)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	start := sharedtest.Start(sharedtest.Input("a", "text-input"), sharedtest.Input("b", "text-input"))
+	return sharedtest.Chain("tool-test", start, sharedtest.Node{ID: "tool", Data: data}, sharedtest.End("tool", outs...))
 }
 
 // wantFailure checks a node failed with errType and exactly msg.

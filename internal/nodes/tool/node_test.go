@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/internal/run"
+	"github.com/flowrun/flowrun/internal/sharedtest"
 	"github.com/flowrun/flowrun/internal/tools"
 )
 
@@ -51,18 +52,18 @@ func TestMessagesToOutputs(t *testing.T) {
 	)})
 	h := newHarness(t, run.Config{}, prov)
 	o := h.run(t, context.Background(), doc(toolData("emit", nil), "text", "story", "score"), nil)
-	n := o.node(t, "tool")
+	n := o.Node(t, "tool")
 	if n.Status != run.StatusSucceeded {
 		t.Fatalf("status %s: %s", n.Status, n.Error)
 	}
-	if got := mustJSON(t, n.Outputs); !strings.HasPrefix(got, `{"text":"hello Link: http://x/page\nFile: http://x/a.pdf\nworld","files":[`) ||
+	if got := sharedtest.JSON(t, n.Outputs); !strings.HasPrefix(got, `{"text":"hello Link: http://x/page\nFile: http://x/a.pdf\nworld","files":[`) ||
 		!strings.HasSuffix(got, `"json":[{"k":1},["x"]],"score":0.75,"story":"once upon"}`) {
 		t.Fatalf("outputs %s", got)
 	}
 	files, _ := n.Outputs.Get("files")
 	fl := files.([]any)
 	if len(fl) != 4 {
-		t.Fatalf("files %s", mustJSON(t, fl))
+		t.Fatalf("files %s", sharedtest.JSON(t, fl))
 	}
 	blob := fl[1].(map[string]any)
 	if blob["filename"] != "chart.png" || blob["type"] != "image" || blob["url"] != "data:image/png;base64,UE5H" || blob["transfer_method"] != "tool_file" {
@@ -73,11 +74,11 @@ func TestMessagesToOutputs(t *testing.T) {
 		t.Fatalf("image file %v", img)
 	}
 	// The End node streams text, story and score, one per line.
-	if got := o.chunks(); got != "hello Link: http://x/page\nFile: http://x/a.pdf\nworld\nonce upon\n0.75" {
+	if got := o.Text(); got != "hello Link: http://x/page\nFile: http://x/a.pdf\nworld\nonce upon\n0.75" {
 		t.Fatalf("streamed %q", got)
 	}
 	// Text streams while the tool runs, before the node finishes.
-	for _, e := range o.events {
+	for _, e := range o.All() {
 		if e.Type == run.EventNodeFinished && e.Node.NodeID == "tool" {
 			t.Fatal("the tool node finished before its text streamed")
 		}
@@ -88,13 +89,13 @@ func TestMessagesToOutputs(t *testing.T) {
 			break
 		}
 	}
-	if got := mustJSON(t, n.Metadata["tool_info"]); got != `{"plugin_unique_identifier":null,"provider_id":"acme/kit/kit","provider_type":"builtin"}` {
+	if got := sharedtest.JSON(t, n.Metadata["tool_info"]); got != `{"plugin_unique_identifier":null,"provider_id":"acme/kit/kit","provider_type":"builtin"}` {
 		t.Fatalf("tool_info %s", got)
 	}
 	// No json message: Dify's placeholder.
 	prov.funcs["emit"] = emits(nil, tools.TextMessage("x"))
 	o = h.run(t, context.Background(), doc(toolData("emit", nil)), nil)
-	if got := mustJSON(t, o.node(t, "tool").Outputs); got != `{"text":"x","files":[],"json":[{"data":[]}]}` {
+	if got := sharedtest.JSON(t, o.Node(t, "tool").Outputs); got != `{"text":"x","files":[],"json":[{"data":[]}]}` {
 		t.Fatalf("outputs %s", got)
 	}
 }
@@ -124,17 +125,17 @@ func TestArguments(t *testing.T) {
 		},
 	})
 	o := h.run(t, context.Background(), doc(data, "text"), map[string]any{"a": "cats", "b": "12"})
-	if n := o.node(t, "tool"); n.Status != run.StatusSucceeded {
+	if n := o.Node(t, "tool"); n.Status != run.StatusSucceeded {
 		t.Fatalf("status %s: %s %s", n.Status, n.ErrorType, n.Error)
 	}
 	call := prov.lastCall(t)
-	if got := mustJSON(t, call.Args); got != `{"depth":12,"exact":true,"limit":12,"note":"by u-1","query":"find cats","region":"us","tags":["a","b"],"unknown":null}` {
+	if got := sharedtest.JSON(t, call.Args); got != `{"depth":12,"exact":true,"limit":12,"note":"by u-1","query":"find cats","region":"us","tags":["a","b"],"unknown":null}` {
 		t.Fatalf("args %s", got)
 	}
 	if call.Tool != "search" || call.User != "u-1" || call.AppID != "app-1" {
 		t.Fatalf("call %+v", call)
 	}
-	if got := mustJSON(t, o.node(t, "tool").Inputs); got != `{"depth":"9","exact":"True","limit":"12","query":"find cats","tags":"[\"a\", \"b\"]","unknown":null}` {
+	if got := sharedtest.JSON(t, o.Node(t, "tool").Inputs); got != `{"depth":"9","exact":"True","limit":"12","query":"find cats","tags":"[\"a\", \"b\"]","unknown":null}` {
 		t.Fatalf("inputs %s", got)
 	}
 }
@@ -152,13 +153,13 @@ func TestLegacySettings(t *testing.T) {
 		return d
 	}
 	o := h.run(t, context.Background(), doc(legacy(map[string]any{"depth": int64(3), "region": ""})), nil)
-	if got := mustJSON(t, prov.lastCall(t).Args); got != `{"depth":3,"note":"","query":"q","region":"eu"}` {
-		t.Fatalf("args %s (node %s %s)", got, o.node(t, "tool").Status, o.node(t, "tool").Error)
+	if got := sharedtest.JSON(t, prov.lastCall(t).Args); got != `{"depth":3,"note":"","query":"q","region":"eu"}` {
+		t.Fatalf("args %s (node %s %s)", got, o.Node(t, "tool").Status, o.Node(t, "tool").Error)
 	}
 	o = h.run(t, context.Background(), doc(legacy(map[string]any{"depth": int64(0), "region": "mars"})), nil)
-	wantFailure(t, o.node(t, "tool"), ErrTypeNode, "tool parameter region value mars not in options ['eu', 'us']")
+	wantFailure(t, o.Node(t, "tool"), ErrTypeNode, "tool parameter region value mars not in options ['eu', 'us']")
 	o = h.run(t, context.Background(), doc(legacy(map[string]any{})), nil)
-	wantFailure(t, o.node(t, "tool"), ErrTypeNode, "tool parameter depth not found in tool config")
+	wantFailure(t, o.Node(t, "tool"), ErrTypeNode, "tool parameter depth not found in tool config")
 }
 
 // TestFailures: each way a tool node fails, with Dify's message and type.
@@ -217,7 +218,7 @@ func TestFailures(t *testing.T) {
 				extra[k] = v
 			}
 			o := h.run(t, context.Background(), doc(toolData("search", extra)), nil)
-			wantFailure(t, o.node(t, "tool"), c.errType, c.want)
+			wantFailure(t, o.Node(t, "tool"), c.errType, c.want)
 			if o.info.Status != run.StatusFailed || o.info.Error != c.want {
 				t.Fatalf("run %s %q", o.info.Status, o.info.Error)
 			}
@@ -235,11 +236,11 @@ func TestErrorStrategies(t *testing.T) {
 	d["error_strategy"] = "default-value"
 	d["default_value"] = []any{map[string]any{"key": "text", "type": "string", "value": "fallback"}}
 	o := h.run(t, context.Background(), doc(d, "text"), nil)
-	n := o.node(t, "tool")
+	n := o.Node(t, "tool")
 	if n.Status != run.StatusException || o.info.Status != run.StatusPartialSucceeded {
 		t.Fatalf("node %s, run %s: %s", n.Status, o.info.Status, o.info.Error)
 	}
-	if got := mustJSON(t, o.info.Outputs); got != `{"text":"fallback"}` {
+	if got := sharedtest.JSON(t, o.info.Outputs); got != `{"text":"fallback"}` {
 		t.Fatalf("outputs %s", got)
 	}
 	if got, _ := n.Outputs.Get("error_message"); got != "plugin provider langgenius/jina/jina not found" {
@@ -261,10 +262,10 @@ func TestRetry(t *testing.T) {
 	h := newHarness(t, run.Config{}, prov)
 	d := toolData("emit", map[string]any{"retry_config": map[string]any{"retry_enabled": true, "max_retries": 3, "retry_interval": 1}})
 	o := h.run(t, context.Background(), doc(d, "text"), nil)
-	if n := o.node(t, "tool"); n.Status != run.StatusSucceeded || len(o.retries) != 2 || o.retries[0].Error != "Failed to invoke tool kit: flaky 1" {
-		t.Fatalf("node %s, %d retries", n.Status, len(o.retries))
+	if n := o.Node(t, "tool"); n.Status != run.StatusSucceeded || len(o.retries()) != 2 || o.retries()[0].Error != "Failed to invoke tool kit: flaky 1" {
+		t.Fatalf("node %s, %d retries", n.Status, len(o.retries()))
 	}
-	if got := mustJSON(t, o.info.Outputs); got != `{"text":"third time"}` {
+	if got := sharedtest.JSON(t, o.info.Outputs); got != `{"text":"third time"}` {
 		t.Fatalf("outputs %s", got)
 	}
 }
@@ -285,7 +286,7 @@ func TestTimeoutAndStop(t *testing.T) {
 	started := make(chan struct{})
 	h := newHarness(t, run.Config{NodeTimeout: 50 * time.Millisecond}, kit(map[string]invokeFunc{"emit": blocking(started)}))
 	o := h.run(t, context.Background(), doc(toolData("emit", nil)), nil)
-	if n := o.node(t, "tool"); n.Status != run.StatusFailed || n.ErrorType != "TimeoutError" {
+	if n := o.Node(t, "tool"); n.Status != run.StatusFailed || n.ErrorType != "TimeoutError" {
 		t.Fatalf("node %s %s %q", n.Status, n.ErrorType, n.Error)
 	}
 
@@ -298,8 +299,8 @@ func TestTimeoutAndStop(t *testing.T) {
 		cancel(run.ErrStopped)
 	}()
 	o = h.run(t, ctx, doc(toolData("emit", nil)), nil)
-	if o.info.Status != run.StatusStopped || o.node(t, "tool").Status != run.StatusStopped {
-		t.Fatalf("run %s, node %s", o.info.Status, o.node(t, "tool").Status)
+	if o.info.Status != run.StatusStopped || o.Node(t, "tool").Status != run.StatusStopped {
+		t.Fatalf("run %s, node %s", o.info.Status, o.Node(t, "tool").Status)
 	}
 }
 
@@ -340,10 +341,10 @@ func TestPlainParameters(t *testing.T) {
 	d := toolData("search", map[string]any{"tool_parameters": map[string]any{"query": "about {{#start.a#}}", "limit": int64(5), "exact": nil},
 		"tool_configurations": map[string]any{"depth": map[string]any{"type": "constant", "value": 1}}})
 	o := h.run(t, context.Background(), doc(d), map[string]any{"a": "owls"})
-	if n := o.node(t, "tool"); n.Status != run.StatusSucceeded {
+	if n := o.Node(t, "tool"); n.Status != run.StatusSucceeded {
 		t.Fatalf("node %s %s", n.Status, n.Error)
 	}
-	if got := mustJSON(t, prov.lastCall(t).Args); got != `{"depth":1,"limit":5,"query":"about owls"}` {
+	if got := sharedtest.JSON(t, prov.lastCall(t).Args); got != `{"depth":1,"limit":5,"query":"about owls"}` {
 		t.Fatalf("args %s", got)
 	}
 }
@@ -372,12 +373,12 @@ func TestOutputBound(t *testing.T) {
 	h := newHarness(t, run.Config{}, prov, Config{MaxOutputBytes: 1 << 20})
 	want := "tool output too large: its messages exceed 1048576 bytes"
 	o := h.run(t, context.Background(), doc(toolData("emit", nil)), nil)
-	wantFailure(t, o.node(t, "tool"), ErrTypeNode, want)
+	wantFailure(t, o.Node(t, "tool"), ErrTypeNode, want)
 	o = h.run(t, context.Background(), doc(toolData("search", map[string]any{
 		"tool_parameters":     map[string]any{"query": map[string]any{"type": "mixed", "value": "q"}},
 		"tool_configurations": map[string]any{"depth": map[string]any{"type": "constant", "value": 1}},
 	})), nil)
-	wantFailure(t, o.node(t, "tool"), ErrTypeNode, want)
+	wantFailure(t, o.Node(t, "tool"), ErrTypeNode, want)
 	if sent != 100 {
 		t.Fatalf("sent %d", sent)
 	}
