@@ -21,7 +21,7 @@ import (
 )
 
 // childEnv makes the test binary serve as the api process itself (see
-// TestMain), with the test-deaf node type added.
+// TestMain), with the test-deaf and test-hold node types added.
 const childEnv = "FLOWRUN_TEST_API_PROCESS"
 
 // TestMain also lets this binary serve as the JavaScript code workers
@@ -30,7 +30,10 @@ func TestMain(m *testing.M) {
 	code.WorkerMain()
 	docextract.WorkerMain()
 	if os.Getenv(childEnv) == "1" {
-		os.Exit(serveProcess(os.Stderr, deafNode))
+		// Nothing releases the holds of this process: its runs never end
+		// on their own.
+		resetHold()
+		os.Exit(serveProcess(os.Stderr, deafNode, holdNode))
 	}
 	os.Exit(m.Run())
 }
