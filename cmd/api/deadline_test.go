@@ -23,7 +23,7 @@ import (
 )
 
 // childEnv makes the test binary serve as the api process itself (see
-// TestMain), with the test-deaf node type added.
+// TestMain), with the test-deaf and test-hold node types added.
 const childEnv = "FLOWRUN_TEST_API_PROCESS"
 
 // TestMain also lets this binary serve as the JavaScript code workers
@@ -33,7 +33,10 @@ func TestMain(m *testing.M) {
 	code.WorkerMain()
 	docextract.WorkerMain()
 	if os.Getenv(childEnv) == "1" {
-		os.Exit(serveProcess(os.Stderr, deafNode))
+		// Nothing releases the holds of this process: its runs never end
+		// on their own.
+		resetHold()
+		os.Exit(serveProcess(os.Stderr, deafNode, holdNode))
 	}
 	goleak.VerifyTestMain(m,
 		// dbtest's admin pool lives as long as the test binary.
@@ -77,44 +80,10 @@ func TestProcessExitsWithRunIgnoringCancellation(t *testing.T) {
 		}
 	}
 	const shutdownTimeout, grace = 200 * time.Millisecond, 2 * time.Second
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "APPS_DIR="+dir, "ADDR=127.0.0.1:0", "WORKFLOW_REPO_MODE=memory",
-		"LOG_FORMAT=text", "ADMIN_API_KEY=", "METRICS_ADDR=",
+	p := startProcess(t, "APPS_DIR="+dir, "ADDR=127.0.0.1:0", "WORKFLOW_REPO_MODE=memory", "ADMIN_API_KEY=", "METRICS_ADDR=",
 		"SHUTDOWN_TIMEOUT="+shutdownTimeout.String(), "SHUTDOWN_GRACE="+grace.String())
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	logs := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs <- sc.Text()
-		}
-		close(logs)
-	}()
-	var out strings.Builder
-	addr := ""
-	for addr == "" {
-		select {
-		case line, ok := <-logs:
-			if !ok {
-				t.Fatalf("api exited before listening:\n%s", out.String())
-			}
-			out.WriteString(line + "\n")
-			if m := listening.FindStringSubmatch(line); m != nil {
-				addr = m[1]
-			}
-		case <-time.After(60 * time.Second):
-			t.Fatalf("api did not start:\n%s", out.String())
-		}
-	}
 
-	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/workflows/run",
+	req, _ := http.NewRequest("POST", "http://"+p.addr+"/v1/workflows/run",
 		strings.NewReader(`{"inputs": {}, "user": "u", "response_mode": "streaming"}`))
 	req.Header.Set("Authorization", "Bearer app-deaf-process-test")
 	resp, err := http.DefaultClient.Do(req)
@@ -139,32 +108,24 @@ func TestProcessExitsWithRunIgnoringCancellation(t *testing.T) {
 	}
 
 	signalled := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() {
-		for line := range logs {
-			out.WriteString(line + "\n")
-		}
-		exited <- cmd.Wait()
-	}()
-	var werr error
 	select {
-	case werr = <-exited:
+	case <-p.done:
 	case <-time.After(shutdownTimeout + grace + 30*time.Second):
-		t.Fatalf("api still running long after SHUTDOWN_TIMEOUT + SHUTDOWN_GRACE:\n%s", out.String())
+		t.Fatalf("api still running long after SHUTDOWN_TIMEOUT + SHUTDOWN_GRACE:\n%s", p.out.String())
 	}
 	took := time.Since(signalled)
 	t.Logf("exited %s after SIGTERM", took)
 	var ee *exec.ExitError
-	if !errors.As(werr, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("exit: %v, want status 1\n%s", werr, out.String())
+	if !errors.As(p.err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1\n%s", p.err, p.out.String())
 	}
 	if took > shutdownTimeout+grace {
 		t.Errorf("exited %s after SIGTERM, over SHUTDOWN_TIMEOUT + SHUTDOWN_GRACE", took)
 	}
-	logged := out.String()
+	logged := p.out.String()
 	for _, want := range []string{"run did not stop in time", taskID, "runs did not end after being stopped"} {
 		if !strings.Contains(logged, want) {
 			t.Errorf("log lacks %q:\n%s", want, logged)

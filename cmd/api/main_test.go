@@ -58,19 +58,26 @@ func TestRunMainRejectsBadConfig(t *testing.T) {
 
 // signalWriter captures the log and reports the listening address.
 type signalWriter struct {
-	mu   sync.Mutex
-	buf  strings.Builder
-	addr chan string
+	mu      sync.Mutex
+	buf     strings.Builder
+	scanned int // bytes of buf in whole lines already matched
+	addr    chan string
 }
 
 var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
+// Write matches whole lines only: from a pipe (a process's log) a line
+// may come in pieces.
 func (w *signalWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if m := listening.FindSubmatch(p); m != nil {
-		w.addr <- string(m[1])
+	rest := w.buf.String()[w.scanned:]
+	if i := strings.LastIndexByte(rest, '\n'); i >= 0 {
+		if m := listening.FindStringSubmatch(rest[:i]); m != nil {
+			w.addr <- m[1]
+		}
+		w.scanned += i + 1
 	}
 	return len(p), nil
 }
