@@ -59,6 +59,10 @@ func (b *Bus) Publish(ctx context.Context, msg []byte) (int, error) {
 func (b *Bus) Subscribe(ctx context.Context, deliver func([]byte), ready func()) error {
 	ps := b.rdb.Subscribe(ctx)
 	defer ps.Close()
+	// Receive does not return when ctx ends while it waits on the
+	// connection: closing the subscription ends the wait.
+	unwatch := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer unwatch()
 	if err := ps.Subscribe(ctx, b.channel()); err != nil {
 		return fmt.Errorf("redis subscribe: %w", err)
 	}
