@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flowrun/flowrun/internal/dbtest"
+	"github.com/flowrun/flowrun/internal/record"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -243,6 +244,14 @@ func TestClusterStop(t *testing.T) {
 				}
 				if status := finish(); status != "stopped" {
 					t.Fatalf("%s: the run ended %q, want stopped", c.name, status)
+				}
+			}
+			if mode == "sync" {
+				// The end user of a's runs is known to b too (async: once the
+				// persister has written the app logs).
+				id := record.EndUserID("9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c01", "u1")
+				if code, body := get(t, b.addr, "app-cluster-hold", "/v1/end-users/"+id); code != 200 || !strings.Contains(body, `"session_id": "u1"`) {
+					t.Fatalf("the other replica's end user: %d %s", code, body)
 				}
 			}
 			start := time.Now()

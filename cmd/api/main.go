@@ -407,6 +407,7 @@ func runMain(ctx context.Context, logOut io.Writer, extra ...run.NodeType) error
 		Records:                st.records,
 		Reader:                 st.reader,
 		Chats:                  st.chats,
+		Users:                  st.users,
 		Ready:                  st.ready,
 		InstanceID:             instanceID,
 		Env:                    workflowEnv(os.Environ()),

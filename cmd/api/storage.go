@@ -35,6 +35,8 @@ type storage struct {
 	// Sync or Async); reader serves the run-log API.
 	records record.Records
 	reader  repo.Reader
+	// users reads the end users every replica saw (nil in memory mode).
+	users repo.EndUserReader
 	// chats serves chat turns and the conversation API.
 	chats repo.ChatReader
 	// summary and convs serve the console's apps and conversation pages;
@@ -88,7 +90,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 		}
 		return &storage{
 			pool:    pool,
-			records: record.Sync(retrier), reader: store, chats: store, summary: store, convs: store,
+			records: record.Sync(retrier), reader: store, users: store, chats: store, summary: store, convs: store,
 			ready: pool.Ping,
 			stop: func(ctx context.Context) error {
 				err := retrier.Stop(ctx)
@@ -163,6 +165,7 @@ func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer, log
 			records: record.Async(repo.ChatAfter(w, chatLog), record.AsyncConfig{Mirror: recent, Durable: ack == async.AckEnqueued}),
 			chats:   repo.NewOverlay(chatLog, replayStore, cold),
 			reader:  repo.Fallback(recent, cold),
+			users:   cold,
 			// The console's summaries and lists read the complete store.
 			summary: cold, convs: cold, queue: queueStats{insp: insp, queue: cfg.AsyncQueue},
 			ready: func(ctx context.Context) error {

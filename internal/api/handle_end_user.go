@@ -1,11 +1,15 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
+
+	"github.com/flowrun/flowrun/internal/repo"
 )
 
 // ErrEndUserNotFound: GET /end-users/{id} names no end user of the app.
@@ -14,6 +18,25 @@ var ErrEndUserNotFound = errors.New("End user not found.") //nolint:staticcheck 
 // pyISOTime is Python's datetime.isoformat() of a naive UTC time with whole
 // seconds, as pydantic dumps Dify's end_users timestamps.
 const pyISOTime = "2006-01-02T15:04:05"
+
+// endUser returns the end user id of app appID: one this process saw, or
+// else one Config.Users knows.
+func (s *Server) endUser(ctx context.Context, appID, id string) (*endUser, error) {
+	if eu, ok := s.endUsers.get(appID, id); ok {
+		return eu, nil
+	}
+	if s.cfg.Users == nil {
+		return nil, ErrEndUserNotFound
+	}
+	u, err := s.cfg.Users.EndUserGet(ctx, appID, id)
+	if errors.Is(err, repo.ErrNotFound) {
+		return nil, ErrEndUserNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &endUser{id: u.ID, appID: u.AppID, session: u.SessionID, createdAt: u.CreatedAt.UTC().Truncate(time.Second)}, nil
+}
 
 // handleEndUser serves GET /end-users/{end_user_id} in the shape of Dify
 // 1.17's EndUserDetail (controllers/service_api/end_user/end_user.py). A
@@ -27,9 +50,9 @@ func (s *Server) handleEndUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := appFrom(r.Context())
-	eu, ok := s.endUsers.get(a.ID, uuid.MustParse(id).String())
-	if !ok {
-		s.writeError(w, r, ErrEndUserNotFound)
+	eu, err := s.endUser(r.Context(), a.ID, uuid.MustParse(id).String())
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	created := eu.createdAt.Format(pyISOTime)

@@ -159,6 +159,10 @@ type Config struct {
 	// remembers for GET /end-users/{id}, the most recent first (default
 	// 10000, about 1 MiB).
 	EndUsers int
+	// Users, when set, reads the end users that other processes saw, for
+	// GET /end-users/{id} (nil: only those this process remembers, as in
+	// memory mode).
+	Users repo.EndUserReader
 	// DeployEnv is sent in the X-Env header of every response, as Dify
 	// sends its DEPLOY_ENV (default "PRODUCTION").
 	DeployEnv string

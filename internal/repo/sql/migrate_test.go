@@ -111,7 +111,7 @@ func TestMigratePartitions(t *testing.T) {
 	for _, tb := range partitioned {
 		before[tb] = tableRows(t, pool, tb)
 	}
-	if reverted, err := migrate.Down(ctx, pool, ms, 4); err != nil || !slices.Equal(reverted, []int64{9, 8, 7, 6}) {
+	if reverted, err := migrate.Down(ctx, pool, ms, 5); err != nil || !slices.Equal(reverted, []int64{10, 9, 8, 7, 6}) {
 		t.Fatalf("down: %v, %v", reverted, err)
 	}
 	for _, tb := range partitioned {
@@ -124,7 +124,7 @@ func TestMigratePartitions(t *testing.T) {
 		}
 	}
 
-	if applied, err := migrate.Up(ctx, pool, ms); err != nil || !slices.Equal(applied, []int64{6, 7, 8, 9}) {
+	if applied, err := migrate.Up(ctx, pool, ms); err != nil || !slices.Equal(applied, []int64{6, 7, 8, 9, 10}) {
 		t.Fatalf("up: %v, %v", applied, err)
 	}
 	for _, tb := range partitioned {

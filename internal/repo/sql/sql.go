@@ -124,6 +124,7 @@ func (s *Store) send(ctx context.Context, b *repo.Batch) error {
 	}
 	if len(b.AppLogs) > 0 {
 		batch.Queue(upsertLogs, logArgs(b.AppLogs)...)
+		queueEndUsers(batch, b)
 	}
 	if late := lateArgs(b, time.Now()); late != nil {
 		batch.Queue(recountLate, late...)
@@ -166,6 +167,7 @@ func (s *Store) copyIn(ctx context.Context, b *repo.Batch) error {
 			}
 		}
 		chat := &pgx.Batch{}
+		queueEndUsers(chat, b)
 		if late := lateArgs(b, time.Now()); late != nil {
 			chat.Queue(recountLate, late...)
 		}
