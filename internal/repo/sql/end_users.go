@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,10 +19,9 @@ const upsertEndUsers = `INSERT INTO end_users (id, app_id, session_id, created_a
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
 ON CONFLICT (id) DO NOTHING`
 
-// queueEndUsers queues the end users of b's app logs, in id order (so two
-// batches of the same users lock them in the same order).
-func queueEndUsers(batch *pgx.Batch, b *repo.Batch) {
-	us := b.EndUsers()
+// queueEndUsers queues the upsert of us, in id order (so two batches of
+// the same users lock them in the same order).
+func queueEndUsers(batch *pgx.Batch, us []*repo.EndUser) {
 	if len(us) == 0 {
 		return
 	}
@@ -31,6 +31,45 @@ func queueEndUsers(batch *pgx.Batch, b *repo.Batch) {
 		ids[i], apps[i], sessions[i], times[i] = u.ID, u.AppID, u.SessionID, u.CreatedAt
 	}
 	batch.Queue(upsertEndUsers, ids, apps, sessions, times)
+}
+
+// maxKnownUsers bounds the end users a Store remembers having written
+// (about 100 bytes each); past it, it forgets them all and starts again.
+const maxKnownUsers = 1 << 16
+
+// userSet is the end users a Store has written, so that a user's later
+// runs skip the upsert: rows are never changed once written.
+type userSet struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+// unknown returns those of us not known to be written.
+func (u *userSet) unknown(us []*repo.EndUser) []*repo.EndUser {
+	if len(us) == 0 {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.DeleteFunc(us, func(e *repo.EndUser) bool {
+		_, ok := u.ids[e.ID]
+		return ok
+	})
+}
+
+// add remembers us as written.
+func (u *userSet) add(us []*repo.EndUser) {
+	if len(us) == 0 {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.ids == nil || len(u.ids)+len(us) > maxKnownUsers {
+		u.ids = make(map[string]struct{}, len(us))
+	}
+	for _, e := range us {
+		u.ids[e.ID] = struct{}{}
+	}
 }
 
 // EndUserGet implements repo.EndUserReader.

@@ -49,6 +49,7 @@ type DB interface {
 type Store struct {
 	db          DB
 	insertFirst bool
+	users       *userSet // end users known to be in end_users
 }
 
 var _ repo.Store = (*Store)(nil)
@@ -71,7 +72,7 @@ func InsertFirst() Option { return func(s *Store) { s.insertFirst = true } }
 
 // New returns a store that uses db.
 func New(db DB, opts ...Option) *Store {
-	s := &Store{db: db}
+	s := &Store{db: db, users: &userSet{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -96,25 +97,27 @@ func (s *Store) Write(ctx context.Context, b *repo.Batch) error {
 	slices.SortFunc(b.NodeExecutions, func(x, y *repo.NodeExecution) int { return strings.Compare(x.ID, y.ID) })
 	slices.SortFunc(b.AppLogs, func(x, y *repo.AppLog) int { return strings.Compare(x.ID, y.ID) })
 	insert := s.insertFirst && len(b.NodeExecutions)+len(b.AppLogs) > 0
+	users := s.users.unknown(b.EndUsers())
 	if insert {
-		err = s.retry(ctx, func() error { return s.copyIn(ctx, b) })
+		err = s.retry(ctx, func() error { return s.copyIn(ctx, b, users) })
 	} else {
-		err = s.send(ctx, b)
+		err = s.send(ctx, b, users)
 	}
 	if insert && existed(err) {
 		// A node execution or app log was there already (a batch
 		// delivered again, or a long run's): upsert instead.
-		err = s.send(ctx, b)
+		err = s.send(ctx, b, users)
 	}
 	if err != nil {
 		return fmt.Errorf("write %d records: %w", b.Len(), interpretError(err))
 	}
+	s.users.add(users)
 	return nil
 }
 
 // send writes the batch with the guarded upserts, table by table, each in
 // id order (b's records are sorted), in one round trip.
-func (s *Store) send(ctx context.Context, b *repo.Batch) error {
+func (s *Store) send(ctx context.Context, b *repo.Batch, users []*repo.EndUser) error {
 	batch := &pgx.Batch{}
 	if len(b.Runs) > 0 {
 		batch.Queue(upsertRuns, runArgs(b.Runs)...)
@@ -124,7 +127,7 @@ func (s *Store) send(ctx context.Context, b *repo.Batch) error {
 	}
 	if len(b.AppLogs) > 0 {
 		batch.Queue(upsertLogs, logArgs(b.AppLogs)...)
-		queueEndUsers(batch, b)
+		queueEndUsers(batch, users)
 	}
 	if late := lateArgs(b, time.Now()); late != nil {
 		batch.Queue(recountLate, late...)
@@ -140,7 +143,7 @@ func (s *Store) send(ctx context.Context, b *repo.Batch) error {
 // PostgreSQL the per-row work of an INSERT fed by arrays (decoding them,
 // casting, sorting, one heap and WAL insertion per row): it reads binary
 // rows and inserts them in multi-row groups.
-func (s *Store) copyIn(ctx context.Context, b *repo.Batch) error {
+func (s *Store) copyIn(ctx context.Context, b *repo.Batch, users []*repo.EndUser) error {
 	nodes, err := nodeTable.copyData(b.NodeExecutions)
 	if err != nil {
 		return err
@@ -167,7 +170,7 @@ func (s *Store) copyIn(ctx context.Context, b *repo.Batch) error {
 			}
 		}
 		chat := &pgx.Batch{}
-		queueEndUsers(chat, b)
+		queueEndUsers(chat, users)
 		if late := lateArgs(b, time.Now()); late != nil {
 			chat.Queue(recountLate, late...)
 		}
