@@ -1,6 +1,7 @@
 package docextract
 
 import (
+	"fmt"
 	"math"
 	"time"
 )
@@ -107,9 +108,17 @@ func (g *grid) grow(r int) {
 	}
 }
 
+// maxCells bounds a sheet's rows × columns once padded (about 64 MiB of
+// cells): a forged sheet with one cell far down and one far right would
+// otherwise pad billions of empty ones. Every cell takes at least a
+// character of the extracted text, so a real sheet this large is past any
+// text limit anyway.
+const maxCells = 1 << 22
+
 // rows are the grid as pandas reads a sheet: trailing empty rows and
-// columns dropped, every row as wide as the widest.
-func (g grid) rows() [][]any {
+// columns dropped, every row as wide as the widest. A sheet of more than
+// maxCells cells is ErrTooLarge.
+func (g grid) rows() ([][]any, error) {
 	last, width := -1, 0
 	for i, r := range g {
 		for len(r) > 0 && r[len(r)-1] == "" {
@@ -122,10 +131,13 @@ func (g grid) rows() [][]any {
 		width = max(width, len(r))
 	}
 	g = g[:last+1]
+	if len(g)*width > maxCells {
+		return nil, fmt.Errorf("a sheet of %d rows and %d columns: %w", len(g), width, ErrTooLarge)
+	}
 	for i := range g {
 		for len(g[i]) < width {
 			g[i] = append(g[i], "")
 		}
 	}
-	return g
+	return g, nil
 }

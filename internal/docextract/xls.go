@@ -191,7 +191,7 @@ func (bk *xlsBook) sheet(stream []byte, pos uint32) ([][]any, error) {
 			}
 		}
 	}
-	return g.rows(), nil
+	return g.rows()
 }
 
 // rkValue is an RK number ([MS-XLS] 2.5.217).

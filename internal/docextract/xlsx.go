@@ -182,7 +182,7 @@ func (wb *workbook) readSheet(a *archive, part string) ([][]any, error) {
 			g.set(ri-1, col, wb.system.value(wb.cell(c)))
 		}
 	}
-	return g.rows(), nil
+	return g.rows()
 }
 
 // colIndex is the 0-based column of a cell reference ("C7" → 2).
