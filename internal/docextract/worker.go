@@ -88,6 +88,8 @@ type reply struct {
 	Text  string `json:"text"`
 	Type  string `json:"type,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Retire is set by a worker that is procpool.Worn after the call.
+	Retire bool `json:"retire,omitempty"`
 }
 
 // serve answers requests until in closes.
@@ -122,6 +124,7 @@ func serve(cfg WorkerConfig, in io.Reader, out io.Writer) int {
 				rep.Type = de.Type
 			}
 		}
+		rep.Retire = procpool.Worn()
 		if enc.Encode(rep) != nil || w.Flush() != nil {
 			return 1
 		}
@@ -194,7 +197,13 @@ func (w *Workers) Extract(ctx context.Context, k Kind, data []byte) (string, err
 		if err != nil {
 			return err
 		}
-		return json.Unmarshal(line, &rep)
+		if err := json.Unmarshal(line, &rep); err != nil {
+			return err
+		}
+		if rep.Retire {
+			return procpool.ErrRetire
+		}
+		return nil
 	})
 	var f *procpool.Failure
 	switch {

@@ -66,6 +66,7 @@ func LimitMemory(limit int64) error {
 	// RLIMIT_DATA, not RLIMIT_AS: the Go runtime reserves over a gigabyte
 	// of address space it never touches, while RLIMIT_DATA counts the
 	// private writable memory it really maps (Linux 4.7 and later).
+	dataLimit.Store(limit)
 	return syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: uint64(limit), Max: uint64(limit)})
 }
 

@@ -158,9 +158,10 @@ func (f *Failure) OutOfMemory() bool {
 
 // Do runs exchange with an idle worker, waiting for one while ctx
 // allows. The worker is killed when ctx ends or the pool stops during the
-// call. A worker whose exchange failed or that was killed is replaced,
-// and Do returns a *Failure; it returns ErrStopped when the pool stopped
-// and ctx's cause when ctx ended before a worker was free.
+// call. A worker whose exchange returned ErrRetire is replaced and Do
+// returns nil. A worker whose exchange failed or that was killed is
+// replaced, and Do returns a *Failure; it returns ErrStopped when the
+// pool stopped and ctx's cause when ctx ended before a worker was free.
 func (p *Pool) Do(ctx context.Context, exchange func(*Proc) error) error {
 	run, err := p.life.Enter()
 	if err != nil {
@@ -177,8 +178,12 @@ func (p *Pool) Do(ctx context.Context, exchange func(*Proc) error) error {
 	err = exchange(w)
 	notKilled := stop()
 	notKilled = stopRun() && notKilled
-	if err == nil && notKilled {
+	switch {
+	case err == nil && notKilled:
 		p.idle <- w
+		return nil
+	case errors.Is(err, ErrRetire) && notKilled:
+		p.replace(w)
 		return nil
 	}
 	p.replace(w)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -17,14 +18,20 @@ const testWorkerEnv = "PROCPOOL_TEST_WORKER"
 
 // TestMain makes this binary a test worker when the pool starts it: it
 // echoes lines, dies on "crash" (a fatal stack overflow, the failure
-// Go cannot recover from) and never answers "hang". Otherwise it runs the
-// tests, which fail if any goroutine outlives them.
+// Go cannot recover from), never answers "hang", answers "pid" with its
+// pid and whether it is Worn, and on "grow" holds memory until it is
+// Worn. Otherwise it runs the tests, which fail if any goroutine outlives
+// them.
 func TestMain(m *testing.M) {
 	if os.Getenv(testWorkerEnv) == "1" {
+		if LimitMemory(testMemoryLimit) != nil {
+			os.Exit(1)
+		}
 		r := bufio.NewReader(os.Stdin)
 		if Ready(os.Stdout) != nil {
 			os.Exit(1)
 		}
+		var held [][]byte
 		for {
 			line, err := ReadLine(r, 1<<10)
 			if err != nil {
@@ -38,12 +45,26 @@ func TestMain(m *testing.M) {
 				f(0)
 			case "hang":
 				select {}
+			case "pid":
+				line = fmt.Appendf(nil, "%d %t", os.Getpid(), Worn())
+			case "grow":
+				for !Worn() {
+					b := make([]byte, 1<<20)
+					for i := range b {
+						b[i] = 1
+					}
+					held = append(held, b)
+				}
+				line = fmt.Appendf(nil, "worn after %d MiB", len(held))
 			}
 			os.Stdout.Write(append(line, '\n'))
 		}
 	}
 	goleak.VerifyTestMain(m)
 }
+
+// testMemoryLimit is the test workers' memory limit.
+const testMemoryLimit = 256 << 20
 
 func newPool(t *testing.T, size int) (*Pool, context.CancelFunc) {
 	t.Helper()
@@ -126,5 +147,40 @@ func TestStopped(t *testing.T) {
 	}
 	if _, err := call(context.Background(), p, "x"); !errors.Is(err, ErrStopped) {
 		t.Fatalf("after Stop: %v, want ErrStopped", err)
+	}
+}
+
+// TestRetire: a worker that grows past three quarters of its memory
+// limit is Worn; its call still succeeds, and the exchange's ErrRetire
+// has the pool replace it, so the next call meets a fresh worker.
+func TestRetire(t *testing.T) {
+	p, _ := newPool(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	first, err := call(ctx, p, "pid")
+	if err != nil || !strings.HasSuffix(first, " false") {
+		t.Fatalf("a fresh worker: %q, %v; want it not worn", first, err)
+	}
+	var grown string
+	err = p.Do(ctx, func(w *Proc) error {
+		if _, err := w.In.WriteString("grow\n"); err != nil {
+			return err
+		}
+		line, err := ReadLine(w.Out, 1<<10)
+		if err != nil {
+			return err
+		}
+		grown = string(line)
+		return ErrRetire
+	})
+	if err != nil || !strings.HasPrefix(grown, "worn after") {
+		t.Fatalf("grow: %q, %v; want a reply and a nil error", grown, err)
+	}
+	next, err := call(ctx, p, "pid")
+	if err != nil || next == first || !strings.HasSuffix(next, " false") {
+		t.Fatalf("after retiring: %q, %v; want a fresh worker (the first was %q)", next, err, first)
+	}
+	if n := p.Starts(); n != 2 {
+		t.Errorf("%d workers started, want 2", n)
 	}
 }

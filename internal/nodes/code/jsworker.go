@@ -19,10 +19,12 @@ import (
 
 // JavaScript runs in worker processes: the service's own binary started
 // again with workerEnvVar set, which WorkerMain turns into a worker. A
-// worker runs one call at a time under RLIMIT_AS, so an allocation that
+// worker runs one call at a time under RLIMIT_DATA, so an allocation that
 // would take down the service (new ArrayBuffer(2**40), a runaway array)
 // ends only that worker: the call fails with ErrMemoryLimit and the pool
-// starts a replacement. Each call gets a fresh runtime.
+// starts a replacement. A worker that a call left near its limit answers
+// and is replaced too (procpool.Worn), so no call inherits the memory
+// another left mapped. Each call gets a fresh runtime.
 
 // workerEnvVar marks a process started as a code worker.
 const workerEnvVar = "FLOWRUN_CODE_WORKER"
@@ -65,6 +67,8 @@ type jsReply struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  string          `json:"error,omitempty"`
 	Kind   string          `json:"kind,omitempty"` // "timeout", "too_large"
+	// Retire is set by a worker that is procpool.Worn after the call.
+	Retire bool `json:"retire,omitempty"`
 }
 
 // serveJS answers requests, one line each way, until in closes.
@@ -90,6 +94,7 @@ func serveJS(cfg jsWorkerConfig, in io.Reader, out io.Writer) int {
 		} else {
 			rep = runJS(cfg, progs, next, req)
 		}
+		rep.Retire = procpool.Worn()
 		if enc.Encode(rep) != nil || w.Flush() != nil {
 			return 1
 		}
@@ -193,6 +198,9 @@ func (j *jsRunner) run(ctx context.Context, code string, inputs map[string]any) 
 		}
 		if err := json.Unmarshal(line, &rep); err != nil {
 			return fmt.Errorf("%w: %v", errBadReply, err)
+		}
+		if rep.Retire {
+			return procpool.ErrRetire
 		}
 		return nil
 	})

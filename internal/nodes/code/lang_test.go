@@ -494,6 +494,36 @@ func TestJavaScriptHostile(t *testing.T) {
 	}
 }
 
+// TestJavaScriptWorkerRetires: a call that leaves its worker's memory
+// near the limit succeeds, and the worker is replaced after it, so the
+// next call (another app's, perhaps) does not inherit that memory and
+// cannot fail for want of it. The calls allocate more memory in steps of
+// a sixteenth of the limit: the worker must retire before a step meets
+// the limit itself.
+func TestJavaScriptWorkerRetires(t *testing.T) {
+	t.Parallel()
+	const limit = 256 << 20
+	rn := startRunner(t, Config{JSPoolSize: 1, JSMemoryLimit: limit, Timeout: 10 * time.Second})
+	const hold = "function main({n}) { const b = new Uint8Array(n * 1048576); return {n: b.length / 1048576} }"
+	starts := rn.js.pool.Starts()
+	for mib := limit >> 24; ; mib += limit >> 24 {
+		m, err := runCode(t, rn, LangJavaScript, hold, map[string]any{"n": mib})
+		if err != nil {
+			t.Fatalf("allocating %d MiB: %v; the worker should have retired first", mib, err)
+		}
+		if fmt.Sprint(m["n"]) != fmt.Sprint(mib) {
+			t.Fatalf("allocating %d MiB: %v", mib, m)
+		}
+		if rn.js.pool.Starts() > starts {
+			t.Logf("the worker retired after a call that allocated %d MiB (limit %d MiB, before the race detector's factor)", mib, limit>>20)
+			break
+		}
+	}
+	if m := mustRun(t, rn, LangJavaScript, "function main() { return {ok: 1} }", nil); fmt.Sprint(m) != "map[ok:1]" {
+		t.Fatalf("after retiring: %v", m)
+	}
+}
+
 // TestPythonNetworkGuard: with network allowed, every connection is
 // dialled by PythonDial; a refusal reaches code as a PermissionError that
 // names only the host, and code still cannot make a socket of its own.
