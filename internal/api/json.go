@@ -5,9 +5,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
 )
 
@@ -141,8 +141,6 @@ func (e *enc) nullStr(s string) {
 	e.str(s)
 }
 
-const hexDigits = "0123456789abcdef"
-
 // str writes a JSON string. Invalid UTF-8 becomes U+FFFD.
 func (e *enc) str(s string) {
 	if e.out != nil && len(s) > spillSize {
@@ -172,71 +170,9 @@ func (e *enc) longStr(s string) {
 	e.b = append(e.b, '"')
 }
 
-// strBody writes the escaped content of a JSON string.
-func (e *enc) strBody(s string) {
-	b := e.b
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (c != 0x7f || !e.py) {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			if e.py {
-				b = append(b, `\ufffd`...)
-			} else {
-				b = append(b, "\uFFFD"...)
-			}
-			i += size
-			start = i
-			continue
-		}
-		if e.py {
-			b = append(b, s[start:i]...)
-			if r >= 0x10000 {
-				r1, r2 := utf16.EncodeRune(r)
-				b = appendU(b, r1)
-				b = appendU(b, r2)
-			} else {
-				b = appendU(b, r)
-			}
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	e.b = append(b, s[start:]...)
-}
-
-func appendU(b []byte, r rune) []byte {
-	return append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
-}
+// strBody writes the escaped content of a JSON string (in Python's form,
+// ensure_ascii, when e.py is set).
+func (e *enc) strBody(s string) { e.b = py.AppendJSONEscaped(e.b, s, e.py) }
 
 // value writes any engine value.
 func (e *enc) value(v any) {

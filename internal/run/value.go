@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/flowrun/flowrun/internal/py"
 )
@@ -74,7 +72,8 @@ func (vs Vars) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writeJSONString(&b, v.Name)
+		b.Grow(len(v.Name) + 2)
+		b.Write(py.AppendJSONString(b.AvailableBuffer(), v.Name, false))
 		b.WriteByte(':')
 		if err := writeJSON(&b, v.Value); err != nil {
 			return nil, err
@@ -120,7 +119,8 @@ func writeJSON(b *bytes.Buffer, v any) error {
 	case nil:
 		b.WriteString("null")
 	case string:
-		writeJSONString(b, x)
+		b.Grow(len(x) + 2)
+		b.Write(py.AppendJSONString(b.AvailableBuffer(), x, false))
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
 	case bool:
@@ -224,134 +224,7 @@ func sortedKeys(m map[string]any) []string {
 
 // pyJSON renders v as Python's json.dumps(v, ensure_ascii=False) does, with
 // indent > 0 matching indent=N.
-func pyJSON(v any, indent int) string {
-	var b strings.Builder
-	writePyJSON(&b, v, indent, 0)
-	return b.String()
-}
-
-func writePyJSON(b *strings.Builder, v any, indent, depth int) {
-	nl := func(d int) {
-		if indent > 0 {
-			b.WriteByte('\n')
-			b.WriteString(strings.Repeat(" ", indent*d))
-		}
-	}
-	sep := ", "
-	if indent > 0 {
-		sep = ","
-	}
-	switch x := v.(type) {
-	case nil:
-		b.WriteString("null")
-	case bool:
-		b.WriteString(strconv.FormatBool(x))
-	case int64:
-		b.WriteString(strconv.FormatInt(x, 10))
-	case float64:
-		switch {
-		case math.IsNaN(x):
-			b.WriteString("NaN")
-		case math.IsInf(x, 1):
-			b.WriteString("Infinity")
-		case math.IsInf(x, -1):
-			b.WriteString("-Infinity")
-		default:
-			b.WriteString(py.Float(x))
-		}
-	case string:
-		writeJSONString(b, x)
-	case []any:
-		if len(x) == 0 {
-			b.WriteString("[]")
-			return
-		}
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteString(sep)
-			}
-			nl(depth + 1)
-			writePyJSON(b, e, indent, depth+1)
-		}
-		nl(depth)
-		b.WriteByte(']')
-	case map[string]any:
-		if len(x) == 0 {
-			b.WriteString("{}")
-			return
-		}
-		b.WriteByte('{')
-		for i, k := range sortedKeys(x) {
-			if i > 0 {
-				b.WriteString(sep)
-			}
-			nl(depth + 1)
-			writeJSONString(b, k)
-			b.WriteString(": ")
-			writePyJSON(b, x[k], indent, depth+1)
-		}
-		nl(depth)
-		b.WriteByte('}')
-	case Vars:
-		writePyJSON(b, x.Map(), indent, depth)
-	default:
-		enc, _ := json.Marshal(x)
-		b.Write(enc)
-	}
-}
-
-func writeJSONString(b interface {
-	io.ByteWriter
-	io.StringWriter
-}, s string) {
-	b.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
-			i++
-			continue
-		}
-		b.WriteString(s[start:i])
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"':
-				b.WriteString(`\"`)
-			case '\\':
-				b.WriteString(`\\`)
-			case '\n':
-				b.WriteString(`\n`)
-			case '\r':
-				b.WriteString(`\r`)
-			case '\t':
-				b.WriteString(`\t`)
-			case '\b':
-				b.WriteString(`\b`)
-			case '\f':
-				b.WriteString(`\f`)
-			default:
-				b.WriteString(`\u00`)
-				b.WriteByte(hexDigits[c>>4])
-				b.WriteByte(hexDigits[c&0xf])
-			}
-			i++
-		} else {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b.WriteString("\ufffd") // as encoding/json does
-			} else {
-				b.WriteString(s[i : i+size])
-			}
-			i += size
-		}
-		start = i
-	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
-}
-
-const hexDigits = "0123456789abcdef"
+func pyJSON(v any, indent int) string { return py.Dumps(v, indent, false) }
 
 // isFile reports whether v is a Dify file mapping.
 func isFile(v any) bool {

@@ -10,7 +10,6 @@ import (
 	"github.com/flowrun/flowrun/internal/nodes/llm/openai"
 	"github.com/flowrun/flowrun/internal/py"
 	"github.com/flowrun/flowrun/internal/run"
-	"github.com/flowrun/flowrun/internal/tools/pyjson"
 )
 
 // The question-classifier prompt follows the layout of Dify's
@@ -81,7 +80,7 @@ func pyFloatInt(f float64) string {
 	if f == float64(int64(f)) {
 		return fmt.Sprint(int64(f))
 	}
-	return pyjson.FloatJSON(f)
+	return py.FloatJSON(f)
 }
 
 type classifierClass struct {

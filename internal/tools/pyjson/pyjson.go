@@ -61,6 +61,9 @@ func (o *Object) Delete(k string) bool {
 // that changes Items through one reference changes it for all.
 type List struct{ Items []any }
 
+// Elems returns the items (a List is a py.Sequence).
+func (l *List) Elems() []any { return l.Items }
+
 // Mutable returns v with every array replaced by a *List, recursively.
 func Mutable(v any) any {
 	switch x := v.(type) {
