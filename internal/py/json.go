@@ -175,14 +175,18 @@ func wholeNumbers(v any) any {
 // surrogate pairs above U+FFFF). Without ascii it is also what Dify's
 // orjson writes. The quotes are the caller's.
 func AppendJSONEscaped(b []byte, s string, ascii bool) []byte {
+	safe := &plainJSON
+	if ascii {
+		safe = &plainJSONASCII
+	}
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if safe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (c != 0x7f || !ascii) {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -227,6 +231,19 @@ func AppendJSONEscaped(b []byte, s string, ascii bool) []byte {
 		i += size
 	}
 	return append(b, s[start:]...)
+}
+
+// plainJSON and plainJSONASCII mark the bytes AppendJSONEscaped copies as
+// they are, without and with ascii: printable ASCII but for the quote and
+// the backslash (and DEL with ascii). Bytes from 0x80 start runes, which
+// are checked.
+var plainJSON, plainJSONASCII = plainBytes(false), plainBytes(true)
+
+func plainBytes(ascii bool) (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && (c != 0x7f || !ascii)
+	}
+	return t
 }
 
 // AppendJSONString appends s as a quoted JSON string (AppendJSONEscaped).

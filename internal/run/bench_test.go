@@ -99,3 +99,17 @@ func BenchmarkJinja(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkVarsJSON encodes a node's outputs as its record stores them:
+// short and long strings, a number, a bool and an empty list.
+func BenchmarkVarsJSON(b *testing.B) {
+	vs := Vars{{"query", "what is the weather like in Paris today?"},
+		{"text", strings.Repeat("The quick brown fox jumps over the lazy dog. ", 20)},
+		{"n", int64(42)}, {"ok", true}, {"sys.files", []any{}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := vs.MarshalJSON(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

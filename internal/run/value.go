@@ -65,22 +65,23 @@ func (vs Vars) Map() map[string]any {
 
 // MarshalJSON encodes vs as a JSON object in order. A nil Vars encodes as {}.
 func (vs Vars) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.Grow(16 * (len(vs) + 1))
-	b.WriteByte('{')
+	return appendVars(make([]byte, 0, 16*(len(vs)+1)), vs)
+}
+
+func appendVars(b []byte, vs Vars) ([]byte, error) {
+	b = append(b, '{')
 	for i, v := range vs {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.Grow(len(v.Name) + 2)
-		b.Write(py.AppendJSONString(b.AvailableBuffer(), v.Name, false))
-		b.WriteByte(':')
-		if err := writeJSON(&b, v.Value); err != nil {
+		b = py.AppendJSONString(b, v.Name, false)
+		b = append(b, ':')
+		var err error
+		if b, err = appendJSON(b, v.Value); err != nil {
 			return nil, err
 		}
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return append(b, '}'), nil
 }
 
 // UnmarshalJSON decodes a JSON object, keeping key order.
@@ -114,33 +115,29 @@ func (vs *Vars) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-func writeJSON(b *bytes.Buffer, v any) error {
+func appendJSON(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
-		b.WriteString("null")
+		return append(b, "null"...), nil
 	case string:
-		b.Grow(len(x) + 2)
-		b.Write(py.AppendJSONString(b.AvailableBuffer(), x, false))
+		return py.AppendJSONString(b, x, false), nil
 	case int64:
-		b.WriteString(strconv.FormatInt(x, 10))
+		return strconv.AppendInt(b, x, 10), nil
 	case bool:
-		b.WriteString(strconv.FormatBool(x))
+		return strconv.AppendBool(b, x), nil
 	case Vars:
-		enc, err := x.MarshalJSON()
-		if err != nil {
-			return err
-		}
-		b.Write(enc)
-	default:
-		// Dify (orjson) writes <, > and & raw; so do we.
-		enc := json.NewEncoder(b)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(x); err != nil {
-			return err
-		}
-		b.Truncate(b.Len() - 1) // Encode's newline
+		return appendVars(b, x)
 	}
-	return nil
+	// Dify (orjson) writes <, > and & raw; so do we. The buffer appends
+	// to b.
+	buf := bytes.NewBuffer(b)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	out := buf.Bytes()
+	return out[:len(out)-1], nil // Encode's newline
 }
 
 // Normalize converts a decoded JSON or YAML value into the value set used by
@@ -367,10 +364,4 @@ func parseJSONValue(s string) (any, error) {
 }
 
 // JSON encodes an engine value as JSON (Vars as objects, in order).
-func JSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	if err := writeJSON(&b, v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
+func JSON(v any) ([]byte, error) { return appendJSON(nil, v) }
