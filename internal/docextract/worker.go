@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowrun/flowrun/internal/nodes/code"
@@ -114,9 +115,18 @@ func serve(cfg WorkerConfig, in io.Reader, out io.Writer) int {
 			return 1
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+		var tooBig atomic.Bool
+		stopWatch := procpool.WatchMemory(func() {
+			tooBig.Store(true)
+			cancel()
+		})
 		text, err := Extract(ctx, req.Kind, data, cfg.Limits)
+		stopWatch()
 		cancel()
 		rep := reply{Text: text}
+		if err != nil && tooBig.Load() {
+			err = failed("Failed to extract text from %s: %s", labels[req.Kind], memoryWhy(cfg))
+		}
 		if err != nil {
 			rep = reply{Type: TypeExtraction, Error: err.Error()}
 			var de *Error
@@ -239,7 +249,7 @@ func workerError(k Kind, f *procpool.Failure, cfg WorkerConfig) error {
 	case errors.Is(f, procpool.ErrLineTooLong):
 		why = "the text is longer than " + strconv.FormatInt(cfg.Limits.MaxText, 10) + " bytes"
 	case f.OutOfMemory():
-		why = "reading the document needs more than " + strconv.FormatInt(cfg.MemoryLimit, 10) + " bytes of memory"
+		why = memoryWhy(cfg)
 	default:
 		why = "the document worker died: " + f.Exit()
 	}
@@ -251,3 +261,9 @@ func workerError(k Kind, f *procpool.Failure, cfg WorkerConfig) error {
 // ErrWorker is wrapped by the errors of extractions whose worker failed
 // (killed at the timeout, out of memory, crashed).
 var ErrWorker = errors.New("document worker failed")
+
+// memoryWhy says that a document met the workers' memory limit, whether
+// the worker ended its extraction (procpool.WatchMemory) or died of it.
+func memoryWhy(cfg WorkerConfig) string {
+	return "reading the document needs more than " + strconv.FormatInt(cfg.MemoryLimit, 10) + " bytes of memory"
+}

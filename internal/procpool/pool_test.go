@@ -19,9 +19,9 @@ const testWorkerEnv = "PROCPOOL_TEST_WORKER"
 // TestMain makes this binary a test worker when the pool starts it: it
 // echoes lines, dies on "crash" (a fatal stack overflow, the failure
 // Go cannot recover from), never answers "hang", answers "pid" with its
-// pid and whether it is Worn, and on "grow" holds memory until it is
-// Worn. Otherwise it runs the tests, which fail if any goroutine outlives
-// them.
+// pid and whether it is Worn, on "grow" holds memory until it is Worn,
+// and on "watch" until WatchMemory calls back. Otherwise it runs the
+// tests, which fail if any goroutine outlives them.
 func TestMain(m *testing.M) {
 	if os.Getenv(testWorkerEnv) == "1" {
 		if LimitMemory(testMemoryLimit) != nil {
@@ -47,6 +47,26 @@ func TestMain(m *testing.M) {
 				select {}
 			case "pid":
 				line = fmt.Appendf(nil, "%d %t", os.Getpid(), Worn())
+			case "watch":
+				high := make(chan struct{})
+				stop := WatchMemory(func() { close(high) })
+				n := 0
+			grow:
+				for {
+					select {
+					case <-high:
+						break grow
+					default:
+					}
+					b := make([]byte, 1<<20)
+					for i := range b {
+						b[i] = 1
+					}
+					held = append(held, b)
+					n++
+				}
+				stop()
+				line = fmt.Appendf(nil, "stopped after %d MiB", n)
 			case "grow":
 				for !Worn() {
 					b := make([]byte, 1<<20)
@@ -182,5 +202,23 @@ func TestRetire(t *testing.T) {
 	}
 	if n := p.Starts(); n != 2 {
 		t.Errorf("%d workers started, want 2", n)
+	}
+}
+
+// TestWatchMemory: a worker whose memory grows step by step hears from
+// WatchMemory before the kernel refuses it memory, and answers.
+func TestWatchMemory(t *testing.T) {
+	p, _ := newPool(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := call(ctx, p, "watch")
+	if err != nil || !strings.HasPrefix(got, "stopped after") {
+		t.Fatalf("watch: %q, %v; want the worker to stop growing and answer", got, err)
+	}
+	if after, err := call(ctx, p, "pid"); err != nil || !strings.HasSuffix(after, " true") {
+		t.Fatalf("after watching: %q, %v; want the same worker, worn", after, err)
+	}
+	if n := p.Starts(); n != 1 {
+		t.Errorf("%d workers started, want 1: the worker died", n)
 	}
 }

@@ -22,8 +22,10 @@ import (
 // worker runs one call at a time under RLIMIT_DATA, so an allocation that
 // would take down the service (new ArrayBuffer(2**40), a runaway array)
 // ends only that worker: the call fails with ErrMemoryLimit and the pool
-// starts a replacement. A worker that a call left near its limit answers
-// and is replaced too (procpool.Worn), so no call inherits the memory
+// starts a replacement. A script whose memory grows step by step is
+// interrupted at seven eighths of the limit (procpool.WatchMemory) and
+// fails with ErrMemoryLimit too. A worker that a call left near its limit
+// answers and is replaced (procpool.Worn), so no call inherits the memory
 // another left mapped. Each call gets a fresh runtime.
 
 // workerEnvVar marks a process started as a code worker.
@@ -66,7 +68,7 @@ type jsRequest struct {
 type jsReply struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  string          `json:"error,omitempty"`
-	Kind   string          `json:"kind,omitempty"` // "timeout", "too_large"
+	Kind   string          `json:"kind,omitempty"` // "timeout", "memory", "too_large"
 	// Retire is set by a worker that is procpool.Worn after the call.
 	Retire bool `json:"retire,omitempty"`
 }
@@ -114,20 +116,27 @@ func runJS(cfg jsWorkerConfig, progs *programCache, vm *jsVM, req jsRequest) jsR
 			return jsReply{Error: err.Error()}
 		}
 	}
-	var timedOut atomic.Bool
+	var timedOut, tooBig atomic.Bool
 	t := time.AfterFunc(cfg.Timeout, func() {
 		timedOut.Store(true)
 		vm.rt.Interrupt(ErrTimeout)
+	})
+	stopWatch := procpool.WatchMemory(func() {
+		tooBig.Store(true)
+		vm.rt.Interrupt(ErrMemoryLimit)
 	})
 	inputs := string(req.Inputs)
 	if inputs == "" || inputs == "null" {
 		inputs = "{}"
 	}
 	out, callErr, _ := vm.call(prog, inputs)
+	stopWatch()
 	t.Stop()
 	switch {
 	case timedOut.Load():
 		return jsReply{Error: "timeout", Kind: "timeout"}
+	case tooBig.Load() && callErr != nil:
+		return jsReply{Error: "memory", Kind: "memory"}
 	case callErr != nil:
 		return jsReply{Error: callErr.Error()}
 	case len(out) > cfg.MaxResult:
@@ -220,7 +229,7 @@ func (j *jsRunner) run(ctx context.Context, code string, inputs map[string]any) 
 		case errors.Is(err, errBadReply):
 			return nil, execError("invalid reply from the JavaScript worker: %v", f.Err)
 		case f.OutOfMemory():
-			return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: JavaScript used more than %d bytes", ErrMemoryLimit, j.cfg.JSMemoryLimit)}
+			return nil, j.memoryError()
 		}
 		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: %s", ErrWorkerDied, f.Exit())}
 	case err != nil:
@@ -229,6 +238,8 @@ func (j *jsRunner) run(ctx context.Context, code string, inputs map[string]any) 
 	switch rep.Kind {
 	case "timeout":
 		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w after %s", ErrTimeout, j.cfg.Timeout)}
+	case "memory":
+		return nil, j.memoryError()
 	case "too_large":
 		return nil, &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: %s", ErrResultTooLarge, rep.Error)}
 	}
@@ -236,6 +247,12 @@ func (j *jsRunner) run(ctx context.Context, code string, inputs map[string]any) 
 		return nil, execError("%s", rep.Error)
 	}
 	return rep.Result, nil
+}
+
+// memoryError is the error of a call that met the memory limit, whether
+// the worker ended it (procpool.WatchMemory) or died of it.
+func (j *jsRunner) memoryError() error {
+	return &run.NodeError{Type: TypeExecution, Err: fmt.Errorf("%w: JavaScript used more than %d bytes", ErrMemoryLimit, j.cfg.JSMemoryLimit)}
 }
 
 // errBadReply marks a reply the service cannot decode.
