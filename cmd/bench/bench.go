@@ -55,7 +55,7 @@ func runBench(ctx context.Context, cfg config, log *slog.Logger) (*Report, error
 	began := time.Now()
 	b := &bench{cfg: cfg, log: log, rep: &Report{Generated: began.UTC().Round(time.Second), Profile: cfg.Profile, Note: cfg.Note, Command: cfg.Command}}
 	b.rep.Settings = cfg.settings()
-	b.rep.Reference = isReference(b.rep.Settings) && cfg.PGDurable && cfg.APILogLevel == "info" && len(cfg.APIEnv) == 0 && len(cfg.PersisterEnv) == 0
+	b.rep.Reference = isReference(b.rep.Settings) && cfg.PGDurable && cfg.APILogLevel == "info" && len(cfg.APIEnv) == 0 && len(cfg.PersisterEnv) == 0 && cfg.BinDir == ""
 	b.rep.Machine = machineInfo()
 	b.rep.Config = map[string]map[string]string{}
 

@@ -163,7 +163,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	outDir := fs.String("out", "docs", "where benchmarks.md, benchmarks.json and benchmarks-latency.svg are written (empty: not written)")
 	dbURL := fs.String("database-url", os.Getenv("BENCH_DATABASE_URL"), "PostgreSQL to use instead of starting one (a role that may CREATE DATABASE; env BENCH_DATABASE_URL)")
 	redisURL := fs.String("redis-url", os.Getenv("BENCH_REDIS_URL"), "Redis to use instead of starting one (env BENCH_REDIS_URL)")
-	binDir := fs.String("bin-dir", "", "directory with prebuilt api and persister binaries (default: build them)")
+	binDir := fs.String("bin-dir", "", "directory with prebuilt api and persister binaries (default: build them; such a run is never a reference run)")
 	buildFlags := fs.String("build-flags", "", "extra go build flags for the binaries (e.g. -race)")
 	durable := fs.Bool("pg-durable", true, "started PostgreSQL keeps fsync/synchronous_commit on and Redis appends to its AOF (false: test.sh's fast settings)")
 	keep := fs.Bool("keep", false, "keep the work directory (process logs), the database and the services")
